@@ -1,0 +1,198 @@
+"""A lab: one topology, one runtime, one state folder. Bringing it up, looking at it, tearing
+it down. Tasks and notebooks call these functions; they return data and print nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from datagen import EmployeeGenerator
+from linklab import kafka, runtimes
+from linklab import topology as topology_mod
+from linklab.errors import LabError
+from linklab.links.base import Link, LinkInfo, MirrorInfo
+from linklab.paths import default_state_dir
+from linklab.runtimes.base import ComponentStatus, Runtime
+from linklab.topology import Topology
+from linklab.waiting import wait_until
+
+STATE_FILE = "lab.json"
+MARKER = "linklab lab state folder"
+
+
+@dataclass
+class Lab:
+    topology: Topology
+    runtime: Runtime
+    state_dir: Path
+
+    @property
+    def link(self) -> Link:
+        return self.runtime.link()
+
+    def bootstrap(self, cluster: str) -> str:
+        return self.runtime.bootstrap(cluster)
+
+
+def open_lab(runtime: str | None = None, topology: Topology | str | Path | None = None,
+             state_dir: Path | None = None) -> Lab:
+    """The lab in `state_dir`: the running one if there is one, else a new description of it."""
+    state_dir = (state_dir or default_state_dir()).resolve()
+    saved = read_state(state_dir)
+    if saved and runtime not in (None, "auto", saved["runtime"]):
+        raise LabError(
+            f"A {saved['runtime']} lab is already in {state_dir}.",
+            f"Use --runtime {saved['runtime']}, or `invoke down` first to switch runtimes.",
+        )
+    name = saved["runtime"] if saved else runtimes.choose(runtime)
+    if isinstance(topology, Topology):
+        topo = topology
+    elif topology is not None:
+        topo = topology_mod.load(topology)
+    elif saved:
+        topo = topology_mod.from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
+    else:
+        topo = topology_mod.load()
+    return Lab(topo, runtimes.make(name, topo, state_dir), state_dir)
+
+
+def read_state(state_dir: Path) -> dict | None:
+    try:
+        data = json.loads((state_dir / STATE_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if data.get("marker") == MARKER else None
+
+
+def write_state(lab: Lab, **extra) -> None:
+    lab.state_dir.mkdir(parents=True, exist_ok=True)
+    saved = read_state(lab.state_dir) or {}
+    saved.update({
+        "marker": MARKER,
+        "runtime": lab.runtime.name,
+        "topology": lab.topology.to_dict(),
+        "kafka_version": lab.topology.kafka_version,
+        "created": saved.get("created", time.time()),
+        **extra,
+    })
+    (lab.state_dir / STATE_FILE).write_text(json.dumps(saved, indent=2))
+
+
+# -- up -------------------------------------------------------------------------------------
+@dataclass
+class UpResult:
+    produced: kafka.ProduceResult | None
+    seconds: float
+    already_up: bool
+
+
+def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
+    """Bring the whole demo up: clusters, topics, Employee records, the link, caught-up mirrors.
+
+    Idempotent: whatever already runs is reused, and records are produced only into a topic
+    that was created now. Interrupted (Ctrl-C) or failed half-way, it stops what it started.
+    """
+    if records < 0:
+        raise LabError(f"records must be 0 or more, got {records}.", "Pass --records 3000.")
+    start = time.monotonic()
+    fresh = read_state(lab.state_dir) is None
+    if fresh and lab.state_dir.exists() and any(lab.state_dir.iterdir()):
+        raise LabError(
+            f"{lab.state_dir} exists but is not a lab state folder linklab made.",
+            "Move it away or set LINKLAB_STATE to another folder; the kit will not touch it.",
+        )
+    already = not fresh and _healthy(lab)
+    try:
+        write_state(lab)
+        lab.runtime.up()
+        produced = None
+        for t in lab.topology.topics:
+            created = kafka.ensure_topic(lab.bootstrap(t.cluster), t.name, t.partitions, t.config)
+            if created and t.name in lab.topology.link.mirrors and records:
+                gen = EmployeeGenerator(seed)
+                say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
+                produced = kafka.produce(lab.bootstrap(t.cluster), t.name, gen.records(records))
+                if produced.failed or produced.acknowledged != records:
+                    raise LabError(
+                        f"{produced.failed} of {records} records were not acknowledged: "
+                        f"{'; '.join(produced.errors)}",
+                        "Check the primary broker with `invoke doctor`.",
+                    )
+        lab.link.create()
+        wait_caught_up(lab)
+    except BaseException as e:
+        if fresh:
+            # Nothing half-started is left behind by a failed or interrupted first start.
+            say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
+            down(lab)
+        raise
+    return UpResult(produced, time.monotonic() - start, already)
+
+
+def _healthy(lab: Lab) -> bool:
+    return all(c.state == "running" for c in lab.runtime.status())
+
+
+def wait_caught_up(lab: Lab, timeout: float = 180.0) -> list[MirrorInfo]:
+    def caught_up():
+        ms = lab.link.mirrors()
+        return ms if ms and all(m.status == "ACTIVE" and m.lag == 0 for m in ms) else None
+
+    def detail() -> str:
+        return "\n".join(f"{m.topic}: status {m.status}, lag {m.lag}" for m in lab.link.mirrors())
+
+    return wait_until(caught_up, timeout, "mirror topics caught up (lag 0)",
+                      fix="Run `invoke doctor` to see the link's state and log.", on_fail=detail,
+                      interval=0.5)
+
+
+# -- down -----------------------------------------------------------------------------------
+def down(lab: Lab) -> list[tuple[str, str]]:
+    """Stop what the lab started and remove its state folder. Nothing else is touched."""
+    if read_state(lab.state_dir) is None:
+        if lab.state_dir.exists() and any(lab.state_dir.iterdir()):
+            raise LabError(
+                f"{lab.state_dir} is not a lab state folder linklab made; not touching it.",
+                "Remove it yourself if it is yours and no longer needed.",
+            )
+        return []
+    done = []
+    try:
+        lab.link.delete()
+        done.append(("link", "stopped"))
+    except LabError as e:
+        done.append(("link", f"not stopped: {e.problem}"))
+    done += lab.runtime.down()
+    shutil.rmtree(lab.state_dir)
+    done.append((str(lab.state_dir), "removed"))
+    return done
+
+
+# -- status ---------------------------------------------------------------------------------
+@dataclass
+class Status:
+    runtime: str
+    state_dir: str
+    up: bool
+    components: list[ComponentStatus] = field(default_factory=list)
+    link: LinkInfo | None = None
+    mirrors: list[MirrorInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def status(lab: Lab) -> Status:
+    if read_state(lab.state_dir) is None:
+        return Status(lab.runtime.name, str(lab.state_dir), up=False)
+    comps = lab.runtime.status()
+    clusters_up = all(c.state == "running" for c in comps)
+    link_component = lab.link.component()
+    if link_component:
+        comps.append(link_component)
+    link_info = lab.link.describe() if clusters_up else None
+    mirrors = lab.link.mirrors() if clusters_up else []
+    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors)

@@ -1,0 +1,90 @@
+"""The link interface, in Cluster Linking's words: a link, its mirror topics, their lag."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from linklab import kafka
+from linklab.topology import Topology
+
+# Confluent's mirror topic states.
+ACTIVE = "ACTIVE"
+PAUSED = "PAUSED"
+PENDING_MIRROR = "PENDING_MIRROR"
+PENDING_STOPPED = "PENDING_STOPPED"
+STOPPED = "STOPPED"
+FAILED = "FAILED"
+LINK_FAILED = "LINK_FAILED"
+SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+
+
+@dataclass
+class LinkInfo:
+    name: str
+    kind: str                  # "MirrorMaker 2" or "Cluster Linking"
+    source: str
+    destination: str
+    state: str                 # ACTIVE, PAUSED, FAILED, NOT_FOUND, ...
+    settings: dict[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+
+@dataclass
+class MirrorInfo:
+    link: str
+    topic: str                 # mirror topic (on the destination)
+    source_topic: str
+    partitions: int
+    source_records: int
+    mirror_records: int
+    lag: int                   # total records not yet mirrored, over all partitions
+    max_partition_lag: int
+    status: str
+    status_time_ms: int | None = None
+
+
+class Link(ABC):
+    kind: str
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+        self.name = topology.link.name
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create the link on the destination (idempotent) and start mirroring its topics."""
+
+    @abstractmethod
+    def delete(self) -> None:
+        """Delete the link; its mirror topics stay on the destination."""
+
+    @abstractmethod
+    def describe(self) -> LinkInfo:
+        """The link's state and settings."""
+
+    @abstractmethod
+    def mirrors(self) -> list[MirrorInfo]:
+        """Every mirror topic of the link with partitions, counts, lag and status."""
+
+    def component(self):
+        """The link's own process or container as a ComponentStatus, where it has one."""
+        return None
+
+    def caught_up(self) -> bool:
+        """True when every mirror exists on the destination with zero lag."""
+        ms = self.mirrors()
+        return bool(ms) and all(m.status == ACTIVE and m.lag == 0 for m in ms)
+
+
+def compare_counts(source_bootstrap: str, dest_bootstrap: str, topic: str,
+                   mirror_topic: str) -> tuple[int, int, int, int, int]:
+    """(partitions, source records, mirror records, total lag, max partition lag) from watermarks.
+
+    Records not yet on the mirror, per partition: source count minus mirror count, never below
+    zero (MirrorMaker 2 may write a record twice after a crash; Cluster Linking never does).
+    """
+    src = {p.partition: p.records for p in kafka.watermarks(source_bootstrap, topic)}
+    dst = {p.partition: p.records for p in kafka.watermarks(dest_bootstrap, mirror_topic)}
+    lags = [max(0, n - dst.get(p, 0)) for p, n in src.items()]
+    return (len(dst), sum(src.values()), sum(dst.values()), sum(lags), max(lags, default=0))

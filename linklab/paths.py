@@ -1,0 +1,25 @@
+"""Where things live: the project, the lab state folder, and the user cache for Kafka jars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_state_dir() -> Path:
+    """The lab state folder: everything a running lab owns, removed by `down`."""
+    return Path(os.environ.get("LINKLAB_STATE", PROJECT_ROOT / ".lab")).resolve()
+
+
+def cache_dir() -> Path:
+    """Per-user cache shared by every lab (Kafka jars, keyed by version)."""
+    base = os.environ.get("LINKLAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "linklab"
+    )
+    return Path(base).resolve()
+
+
+def default_topology_file() -> Path:
+    return Path(os.environ.get("LINKLAB_TOPOLOGY", PROJECT_ROOT / "topology.yaml")).resolve()

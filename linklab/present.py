@@ -1,0 +1,82 @@
+"""Presentation: rich tables for the terminal. Library functions return data; this prints it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from linklab.lab import Lab, Status
+
+console = Console()
+
+STATE_STYLE = {"running": "green", "ACTIVE": "green", "stopped": "red", "unreachable": "yellow"}
+
+
+def _styled(state: str) -> str:
+    style = STATE_STYLE.get(state, "yellow" if state.startswith("PENDING") else "red")
+    return f"[{style}]{state}[/]"
+
+
+def status_tables(st: Status) -> list[Table]:
+    comps = Table(title=f"linklab — {st.runtime} runtime", title_justify="left")
+    for col in ("component", "kind", "address", "state", "pid", "RSS MiB"):
+        comps.add_column(col, justify="right" if col in ("pid", "RSS MiB") else "left")
+    for c in st.components:
+        comps.add_row(c.name, c.kind, c.address, _styled(c.state), str(c.pid or "-"),
+                      f"{c.rss_mb:.0f}" if c.rss_mb else "-")
+    tables = [comps]
+    if st.link:
+        link = Table(title="link", title_justify="left")
+        for col in ("link", "kind", "source → destination", "state"):
+            link.add_column(col)
+        link.add_row(st.link.name, st.link.kind, f"{st.link.source} → {st.link.destination}",
+                     _styled(st.link.state) + (f" [dim]{st.link.detail}[/]" if st.link.detail else ""))
+        tables.append(link)
+    if st.mirrors:
+        m = Table(title="mirror topics", title_justify="left")
+        for col in ("mirror topic", "source topic", "partitions", "source records",
+                    "mirror records", "lag", "status"):
+            m.add_column(col, justify="right" if col in (
+                "partitions", "source records", "mirror records", "lag") else "left")
+        for x in st.mirrors:
+            m.add_row(x.topic, x.source_topic, str(x.partitions), f"{x.source_records:,}",
+                      f"{x.mirror_records:,}", f"{x.lag:,}", _styled(x.status))
+        tables.append(m)
+    return tables
+
+
+def print_status(st: Status) -> None:
+    if not st.up and not st.components:
+        console.print(f"No lab is running (state folder {st.state_dir} is absent). "
+                      "Start one with [bold]invoke up demo[/].")
+        return
+    for t in status_tables(st):
+        console.print(t)
+
+
+def print_next_steps(lab: Lab) -> None:
+    topo = lab.topology
+    src, dst = topo.source, topo.destination
+    topic = topo.link.mirrors[0] if topo.link.mirrors else "employees"
+    console.print("\n[bold]Try next[/]")
+    for cmd, why in [
+        ("invoke status", "this table again (--json for scripts)"),
+        (f"invoke produce --count 10000", f"more Employee records to {topic} on {src.name}"),
+        (f"kcat -b {dst.bootstrap} -t {topic} -C -c 5 -e", "read the mirror topic"),
+        ("invoke latency", "latency through the link vs. the baseline"),
+        ("invoke doctor", "check everything, with fixes"),
+        ("invoke down", "stop the lab and remove everything it made"),
+    ]:
+        console.print(f"  [cyan]{cmd}[/]  [dim]{why}[/]")
+
+
+def print_steps(steps: list[tuple[str, str]], empty: str) -> None:
+    if not steps:
+        console.print(empty)
+        return
+    t = Table(show_header=True)
+    t.add_column("what")
+    t.add_column("done")
+    for what, how in steps:
+        t.add_row(what, how)
+    console.print(t)

@@ -1,0 +1,167 @@
+"""The lab's JVM processes: started with a pid file and a marker on the command line, and
+stopped only after the marker proves the pid is still ours."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from linklab.errors import LabError
+
+JAVA_FIX = "Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), " \
+           "or point JAVA_HOME at one."
+
+
+def java_binary() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise LabError("Java was not found (no JAVA_HOME, no java on PATH).", JAVA_FIX)
+    return found
+
+
+def java_major(java: str | None = None) -> int:
+    java = java or java_binary()
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except OSError as e:
+        raise LabError(f"Could not run {java}: {e}", JAVA_FIX) from None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        raise LabError(f"Could not read the Java version from: {out.strip()[:200]}", JAVA_FIX)
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 else major
+
+
+def check_java() -> str:
+    """Return the java binary, or raise if it is missing or older than 17 (Kafka 4 needs 17)."""
+    java = java_binary()
+    major = java_major(java)
+    if major < 17:
+        raise LabError(f"Java {major} found at {java}; Kafka 4 brokers and Connect need Java 17+.",
+                       JAVA_FIX)
+    return java
+
+
+@dataclass
+class LabProcess:
+    """One process the lab owns, known by its pid file."""
+
+    component: str
+    pid_file: Path
+    marker: str  # a string only this lab's processes carry on their command line
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def process(self) -> psutil.Process | None:
+        """The live process, only if its command line proves it is ours."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            if self.marker in " ".join(proc.cmdline()):
+                return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+        return None
+
+    def alive(self) -> bool:
+        return self.process() is not None
+
+    def rss_bytes(self) -> int:
+        proc = self.process()
+        try:
+            return proc.memory_info().rss if proc else 0
+        except psutil.NoSuchProcess:
+            return 0
+
+    def start(self, argv: list[str], log_file: Path, cwd: Path) -> int:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as out:
+            # A new session: a Ctrl-C in the terminal is handled by the kit, which stops the
+            # processes itself, rather than reaching the JVMs half-way.
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=cwd, start_new_session=True,
+            )
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, grace: float = 20.0) -> str:
+        """Stop gracefully (SIGTERM), then forcibly (SIGKILL). Return what was done."""
+        proc = self.process()
+        if proc is None:
+            stale = self.pid_file.exists()
+            self.pid_file.unlink(missing_ok=True)
+            return "not running (stale pid file removed)" if stale else "not running"
+        try:
+            proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            proc.terminate()
+            proc.wait(timeout=grace)
+            how = "stopped"
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            how = f"killed after {grace:.0f}s"
+        except psutil.NoSuchProcess:
+            how = "stopped"
+        self.pid_file.unlink(missing_ok=True)
+        return how
+
+    def signal(self, sig: int) -> None:
+        proc = self.process()
+        if proc is None:
+            raise LabError(f"{self.component} is not running.", "Start the lab with `invoke up demo`.")
+        proc.send_signal(sig)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_owner(port: int) -> str:
+    """Who listens on a port, as 'name (pid N)', when the system lets us see it."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    try:
+                        return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+                    except psutil.NoSuchProcess:
+                        pass
+                return "another program"
+    except psutil.AccessDenied:
+        pass
+    return "another program"
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and time.monotonic() < end:
+        time.sleep(0.05)

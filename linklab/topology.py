@@ -1,0 +1,347 @@
+"""The one typed description of the lab: clusters, topics, the link and ksqlDB.
+
+Loaded from topology.yaml and validated with errors that name the fix. Every runtime renders
+from this model; nothing else spells a port or a topic name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from linklab.errors import LabError
+from linklab.paths import PROJECT_ROOT, default_topology_file
+
+KAFKA_POM = PROJECT_ROOT / "scripts" / "kafka-jars.pom.xml"
+
+# Confluent Platform release line -> the Apache Kafka release line it ships
+# (Confluent's "Supported Versions and Interoperability" page).
+CP_TO_KAFKA = {"7.9": "3.9", "8.0": "4.0", "8.1": "4.1"}
+
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    cluster_id: str
+    broker_port: int
+    controller_port: int
+    rest_port: int
+    heap_mb: int = 384
+    node_id: int = 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {
+            "broker": self.broker_port,
+            "controller": self.controller_port,
+            "rest": self.rest_port,
+        }
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    cluster: str
+    partitions: int = 6
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    name: str
+    pattern_type: str = "LITERAL"
+    filter_type: str = "INCLUDE"
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    source: str
+    destination: str
+    mirrors: list[str]
+    consumer_offset_sync: bool = True
+    consumer_offset_sync_ms: int = 5000
+    consumer_group_filters: list[GroupFilter] = field(
+        default_factory=lambda: [GroupFilter(name="*")]
+    )
+    acl_sync: bool = False
+    acl_sync_ms: int = 5000
+    auto_create_mirror_topics: bool = False
+    auto_create_topic_filters: list[GroupFilter] = field(default_factory=list)
+    topic_config_sync_ms: int = 5000
+    mirror_prefix: str | None = None
+    fetch_wait_ms: int = 10
+    linger_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Ksqldb:
+    cluster: str
+    port: int = 8088
+    service_id: str = "linklab_"
+
+
+@dataclass(frozen=True)
+class Topology:
+    confluent_platform: str
+    clusters: list[Cluster]
+    topics: list[Topic]
+    link: Link
+    ksqldb: Ksqldb
+    source_file: str | None = None
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.clusters)
+        raise LabError(f"Unknown cluster {name!r}.", f"Use one of: {known}.")
+
+    def topic(self, name: str) -> Topic:
+        for t in self.topics:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.topics)
+        raise LabError(f"Unknown topic {name!r}.", f"Use one of: {known}, or add it to topics:.")
+
+    @property
+    def source(self) -> Cluster:
+        return self.cluster(self.link.source)
+
+    @property
+    def destination(self) -> Cluster:
+        return self.cluster(self.link.destination)
+
+    @property
+    def kafka_version(self) -> str:
+        return kafka_version()
+
+    def all_ports(self) -> dict[str, int]:
+        ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
+        ports["ksqldb"] = self.ksqldb.port
+        return ports
+
+    def with_port_offset(self, offset: int) -> Topology:
+        """A copy with every port moved by `offset`: a second lab beside the first."""
+        clusters = [
+            dataclasses.replace(
+                c,
+                broker_port=c.broker_port + offset,
+                controller_port=c.controller_port + offset,
+                rest_port=c.rest_port + offset,
+            )
+            for c in self.clusters
+        ]
+        ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
+        return validate(dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("source_file")
+        return data
+
+
+def kafka_version(pom: Path = KAFKA_POM) -> str:
+    """The pinned Apache Kafka version: the pom is its one home."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", ns)
+    if node is None or not node.text:
+        raise LabError(f"{pom} has no <kafka.version> property.", "Restore it from git.")
+    return node.text.strip()
+
+
+def load(path: Path | str | None = None) -> Topology:
+    """Read and validate a topology file (topology.yaml by default)."""
+    path = Path(path) if path else default_topology_file()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise LabError(
+            f"Topology file {path} not found.", "Run from the project folder, or pass --topology."
+        ) from None
+    except yaml.YAMLError as e:
+        raise LabError(f"{path} is not valid YAML: {e}", "Fix the syntax at the line shown.") from None
+    topo = from_dict(raw, where=str(path))
+    return dataclasses.replace(topo, source_file=str(path))
+
+
+def from_dict(raw: Any, where: str = "topology") -> Topology:
+    topo = _build(Topology, raw, where)
+    return validate(topo)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from plain data, refusing unknown or missing keys by name."""
+    if not isinstance(raw, dict):
+        raise LabError(
+            f"{where}: expected a mapping of {cls.__name__} settings, got {type(raw).__name__}.",
+            "See topology.yaml for the expected shape.",
+        )
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.name != "source_file"}
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(known))}."
+            raise LabError(f"{where}: unknown setting {key!r}.", hint)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            no_default = (
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            )
+            if no_default and f.name != "source_file":
+                raise LabError(f"{where}: missing setting {f.name!r}.", "Add it (see topology.yaml).")
+            continue
+        values[f.name] = _coerce(hints[f.name], raw[f.name], f"{where}.{f.name}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    args = getattr(hint, "__args__", ())
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise LabError(f"{where}: expected a list.", "Write it as [a, b] or one '- item' a line.")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise LabError(f"{where}: expected a mapping.", "Write it as key: value lines.")
+        return {str(k): str(v) for k, v in value.items()}
+    if type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise LabError(f"{where}: expected true or false, got {value!r}.", "Use true or false.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LabError(f"{where}: expected a whole number, got {value!r}.", "Use a number.")
+        return value
+    if hint is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise LabError(f"{where}: expected text, got {value!r}.", "Quote the value.")
+        return str(value)
+    return value
+
+
+def validate(t: Topology) -> Topology:
+    """Check the whole topology for contradictions; return it unchanged when sound."""
+    names = [c.name for c in t.clusters]
+    if len(t.clusters) < 2:
+        raise LabError("The topology needs two clusters (a source and a destination).",
+                       "Describe both under clusters:.")
+    _unique(names, "cluster name")
+    _unique([c.cluster_id for c in t.clusters], "cluster_id",
+            "Give each cluster its own id: two clusters with one id cannot be linked.")
+    for c in t.clusters:
+        if not _NAME.match(c.name):
+            raise LabError(f"Cluster name {c.name!r} is not a simple lower-case name.",
+                           "Use letters, digits and dashes, starting with a letter.")
+        if not _CLUSTER_ID.match(c.cluster_id):
+            raise LabError(
+                f"cluster_id {c.cluster_id!r} of {c.name} is not a 22-character base64url id.",
+                "Use a 16-byte UUID in base64url without padding (kafka-storage random-uuid prints one).",
+            )
+        if not 64 <= c.heap_mb <= 8192:
+            raise LabError(f"heap_mb {c.heap_mb} of {c.name} is out of range.",
+                           "Use 256 to 1024 MiB for a lab broker.")
+    ports = t.all_ports()
+    for where, port in ports.items():
+        if not 1024 <= port <= 65535:
+            raise LabError(f"Port {port} ({where}) is out of range.", "Use a port from 1024 to 65535.")
+    seen: dict[int, str] = {}
+    for where, port in ports.items():
+        if port in seen:
+            raise LabError(f"Port {port} is given to both {seen[port]} and {where}.",
+                           "Give every listener its own port in topology.yaml.")
+        seen[port] = where
+    _unique([tp.name for tp in t.topics], "topic name")
+    for tp in t.topics:
+        if not _TOPIC.match(tp.name):
+            raise LabError(f"Topic name {tp.name!r} is not a legal Kafka topic name.",
+                           "Use letters, digits, '.', '_' and '-' (at most 249).")
+        if tp.cluster not in names:
+            raise LabError(f"Topic {tp.name} is on unknown cluster {tp.cluster!r}.",
+                           f"Use one of: {', '.join(names)}.")
+        if not 1 <= tp.partitions <= 1000:
+            raise LabError(f"Topic {tp.name} has {tp.partitions} partitions.", "Use 1 to 1000.")
+    link = t.link
+    for end in (link.source, link.destination):
+        if end not in names:
+            raise LabError(f"Link {link.name} names unknown cluster {end!r}.",
+                           f"Use one of: {', '.join(names)}.")
+    if link.source == link.destination:
+        raise LabError(f"Link {link.name} goes from {link.source} to itself.",
+                       "Set source and destination to two different clusters.")
+    if not _NAME.match(link.name):
+        raise LabError(f"Link name {link.name!r} is not a simple lower-case name.",
+                       "Use letters, digits and dashes, starting with a letter.")
+    _unique(link.mirrors, "mirror topic")
+    topics = {tp.name: tp for tp in t.topics}
+    for m in link.mirrors:
+        if m not in topics:
+            raise LabError(f"Mirror {m!r} of link {link.name} is not a topic of the topology.",
+                           "Add it under topics: or remove it from mirrors:.")
+        if topics[m].cluster != link.source:
+            raise LabError(f"Mirror {m!r} must be a topic on the link's source ({link.source}).",
+                           f"Set its cluster to {link.source}.")
+    if link.mirror_prefix is not None:
+        if len(link.mirror_prefix) > 12:
+            raise LabError("mirror_prefix is longer than 12 characters.", "Shorten it.")
+        if link.acl_sync:
+            raise LabError("mirror_prefix cannot be combined with acl_sync.",
+                           "Turn one of them off (Cluster Linking refuses both together).")
+    for filt in [*link.consumer_group_filters, *link.auto_create_topic_filters]:
+        if filt.pattern_type not in ("LITERAL", "PREFIXED"):
+            raise LabError(f"pattern_type {filt.pattern_type!r} is not LITERAL or PREFIXED.",
+                           "Use LITERAL or PREFIXED.")
+        if filt.filter_type not in ("INCLUDE", "EXCLUDE"):
+            raise LabError(f"filter_type {filt.filter_type!r} is not INCLUDE or EXCLUDE.",
+                           "Use INCLUDE or EXCLUDE.")
+    for key in ("consumer_offset_sync_ms", "acl_sync_ms", "topic_config_sync_ms"):
+        if getattr(link, key) < 100:
+            raise LabError(f"{key} is {getattr(link, key)} ms.", "Use at least 100 ms.")
+    if not 0 <= link.fetch_wait_ms <= 60000 or not 0 <= link.linger_ms <= 60000:
+        raise LabError("fetch_wait_ms and linger_ms must be 0 to 60000 ms.", "Fix them in link:.")
+    if t.ksqldb.cluster not in names:
+        raise LabError(f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
+                       f"Use one of: {', '.join(names)}.")
+    line = ".".join(t.confluent_platform.split(".")[:2])
+    if not re.match(r"^\d+\.\d+\.\d+$", t.confluent_platform):
+        raise LabError(f"confluent_platform {t.confluent_platform!r} is not an exact release.",
+                       "Pin an exact tag such as 8.0.6, never latest.")
+    if line in CP_TO_KAFKA and not kafka_version().startswith(CP_TO_KAFKA[line] + "."):
+        raise LabError(
+            f"Confluent Platform {t.confluent_platform} ships Apache Kafka {CP_TO_KAFKA[line]}.x, "
+            f"but scripts/kafka-jars.pom.xml pins {kafka_version()}.",
+            "Change both pins together so both runtimes speak the same Kafka.",
+        )
+    return t
+
+
+def _unique(items: list[str], what: str, fix: str | None = None) -> None:
+    seen = set()
+    for item in items:
+        if item in seen:
+            raise LabError(f"Duplicate {what} {item!r}.", fix or f"Give each {what} its own value.")
+        seen.add(item)

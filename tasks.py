@@ -1,0 +1,96 @@
+"""linklab tasks: `invoke --list` shows them, `invoke --help TASK` explains one.
+
+Each task parses its arguments, calls the library, and presents the result.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+from invoke import Collection, Exit, task
+
+from linklab import lab as labmod
+from linklab import present
+from linklab.errors import LabError
+
+
+def friendly(fn):
+    """Turn the kit's LabError into a clean message and exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LabError as e:
+            msg = f"error: {e.problem}" + (f"\nfix: {e.fix}" if e.fix else "")
+            raise Exit(msg, code=2) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+@task(help={
+    "scenario": "what to bring up (only: demo)",
+    "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker when an "
+               "engine answers, else native",
+    "records": "Employee records to produce to a new topic (default 3000)",
+    "seed": "generator seed, for the same records every time (default 42)",
+    "topology": "topology file (default topology.yaml)",
+})
+@friendly
+def up(c, scenario, runtime=None, records=3000, seed=42, topology=None):
+    """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
+    if scenario != "demo":
+        raise LabError(f"Unknown scenario {scenario!r}.", "Run `invoke up demo`.")
+    lab = labmod.open_lab(runtime, topology)
+    result = labmod.up(lab, records=int(records), seed=int(seed),
+                       say=lambda m: print(m, file=sys.stderr))
+    st = labmod.status(lab)
+    present.print_status(st)
+    if result.produced:
+        present.console.print(
+            f"Produced {result.produced.acknowledged:,} records "
+            f"({result.produced.rate:,.0f}/s), all acknowledged.")
+    verb = "was already up" if result.already_up else "is up"
+    present.console.print(f"The lab {verb} ({result.seconds:.1f}s).")
+    present.print_next_steps(lab)
+
+
+@task(help={"json": "print the facts as JSON for scripts and tests"})
+@friendly
+def status(c, json_=False):
+    """Show clusters, the link, and each mirror topic with counts and lag."""
+    st = labmod.status(labmod.open_lab())
+    if json_:
+        print(json.dumps(st.to_dict(), indent=2))
+    else:
+        present.print_status(st)
+
+
+@task
+@friendly
+def down(c):
+    """Stop every process the lab started and remove its state folder; touch nothing else."""
+    lab = labmod.open_lab()
+    steps = labmod.down(lab)
+    present.print_steps(steps, f"Nothing to remove: no lab in {lab.state_dir}.")
+
+
+@task(help={
+    "marker": "pytest -m expression (default: everything; 'not integration' for the quick loop)",
+    "k": "pytest -k expression",
+})
+def test(c, marker=None, k=None):
+    """Run the test suite (real brokers and MirrorMaker 2 for the integration tests)."""
+    args = ["pytest"]
+    if marker:
+        args += ["-m", repr(marker)]
+    if k:
+        args += ["-k", repr(k)]
+    c.run(" ".join(args), pty=False)
+
+
+ns = Collection(up, status, down, test)
