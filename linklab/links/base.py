@@ -67,6 +67,33 @@ class Link(ABC):
     def mirrors(self) -> list[MirrorInfo]:
         """Every mirror topic of the link with partitions, counts, lag and status."""
 
+    # -- mirror lifecycle (issue 6): Cluster Linking's verbs; each raises LabError with the fix
+    # for an unknown link or mirror, and changes nothing then.
+    def list_links(self) -> list[LinkInfo]:
+        """Every link on the destination (the native runtime has at most one)."""
+        raise NotImplementedError
+
+    def mirror_create(self, topic: str) -> None:
+        """Start mirroring `topic` from the source into a mirror topic of the same name."""
+        raise NotImplementedError
+
+    def mirror_describe(self, topic: str) -> MirrorInfo:
+        raise NotImplementedError
+
+    def promote(self, topics: list[str]) -> list[MirrorInfo]:
+        """Stop mirroring and make the mirrors writable, after waiting for lag 0."""
+        raise NotImplementedError
+
+    def failover(self, topics: list[str]) -> list[MirrorInfo]:
+        """Stop mirroring and make the mirrors writable now, whatever the lag."""
+        raise NotImplementedError
+
+    def pause(self, topics: list[str]) -> list[MirrorInfo]:
+        raise NotImplementedError
+
+    def resume(self, topics: list[str]) -> list[MirrorInfo]:
+        raise NotImplementedError
+
     def component(self):
         """The link's own process or container as a ComponentStatus, where it has one."""
         return None

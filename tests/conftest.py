@@ -1,0 +1,54 @@
+"""Shared fixtures. The integration tests share one real native lab (session-scoped); tests that
+break or stop a lab ask `fresh_lab` for one of their own, on other ports and in its own folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from linklab import lab as labmod
+from linklab import topology
+
+# Ports of test labs sit above the user's demo lab, so tests run beside a lab in use. Set
+# LINKLAB_TEST_PORT_OFFSET to run two test sessions on one machine (3700 apart keeps them clear).
+# A lab's ports span 8088..9193 plus its offset; extra labs sit 1200 apart, at most two at once.
+PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
+EXTRA_SPACING = 1200
+
+
+def make_lab(state_dir: Path, offset: int) -> labmod.Lab:
+    topo = topology.load().with_port_offset(offset)
+    return labmod.open_lab("native", topo, state_dir)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> labmod.Lab:
+    """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
+    the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
+    labmod.up(the_lab, records=3000, seed=7)
+    yield the_lab
+    labmod.down(the_lab)
+
+
+@pytest.fixture
+def fresh_lab(tmp_path):
+    """A factory for extra labs a test may break; each is torn down after the test."""
+    made = []
+
+    def factory(up: bool = True, records: int = 500) -> labmod.Lab:
+        if len(made) >= 2:
+            raise RuntimeError("a test may start at most two extra labs")
+        extra = make_lab(tmp_path / f"lab{len(made)}", PORT_OFFSET + EXTRA_SPACING * (len(made) + 1))
+        made.append(extra)
+        if up:
+            labmod.up(extra, records=records, seed=11)
+        return extra
+
+    yield factory
+    for extra in made:
+        try:
+            labmod.down(extra)
+        except Exception as e:  # teardown of a deliberately broken lab must not hide the test
+            print(f"teardown of {extra.state_dir}: {e}")
