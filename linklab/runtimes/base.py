@@ -47,6 +47,10 @@ class Runtime(ABC):
     def bootstrap(self, cluster: str) -> str:
         return self.topology.cluster(cluster).bootstrap
 
+    def ksqldb_url(self) -> str | None:
+        """ksqlDB's REST URL where this runtime runs ksqlDB; None where it cannot."""
+        return None
+
     @abstractmethod
     def logs(self, component: str) -> Path:
         """Where a component's log is."""
