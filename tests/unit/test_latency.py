@@ -1,0 +1,171 @@
+"""The latency measurement without brokers: the schedule, the histograms, the loss check."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from linklab import latency
+from linklab.errors import LabError
+from linklab.latency import Percentiles, Samples, Settings
+
+
+class FakeClock:
+    """A clock that moves only when the code under test sleeps or a send stalls."""
+
+    def __init__(self, start: int = 10_000_000_000):
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += round(seconds * 1e9)
+
+
+def test_percentiles_of_a_known_histogram():
+    h = latency.new_histogram()
+    for ms in range(1, 1001):  # 1..1000 ms, one each
+        h.record_value(ms * 1000)
+    p = Percentiles.of(h)
+    assert p.count == 1000
+    assert p.min == pytest.approx(1.0, rel=1e-3)
+    assert p.mean == pytest.approx(500.5, rel=1e-3)
+    assert p.p50 == pytest.approx(500, rel=1e-3)
+    assert p.p90 == pytest.approx(900, rel=1e-3)
+    assert p.p99 == pytest.approx(990, rel=1e-3)
+    assert p.p999 == pytest.approx(999, rel=1e-3)
+    assert p.max == pytest.approx(1000, rel=1e-3)
+
+
+def test_empty_histogram_has_no_percentiles():
+    p = Percentiles.of(latency.new_histogram())
+    assert p.count == 0 and math.isnan(p.p50)
+
+
+def test_difference_is_per_field_and_has_no_count():
+    a = Percentiles(10, 1, 2, 3, 4, 5, 6, 7)
+    b = Percentiles(10, 0.5, 1, 1, 1, 1, 1, 1)
+    d = a.minus(b)
+    assert d.count is None
+    assert (d.min, d.p50, d.p99, d.max) == (0.5, 2, 4, 6)
+
+
+def test_schedule_is_fixed_and_does_not_drift():
+    clock = FakeClock()
+    seen = []
+    start = latency.pace(5, 1000, lambda s, i, a: seen.append((s, i - clock.now)), clock=clock,
+                         sleep=clock.sleep)
+    assert [latency.intended_ns(start, s, 1000) - start for s, _ in seen] == [
+        0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]
+    assert all(lag == 0 for _, lag in seen)  # every message left exactly when it was due
+
+
+def synthetic_run(stall_at: int, stall_ms: int, pipeline_ms: int = 2, count: int = 2000,
+                  rate: int = 1000, warmup: int = 0) -> Samples:
+    """A run where send number `stall_at` blocks for `stall_ms` and the pipeline adds a steady
+    `pipeline_ms` after each actual send."""
+    clock = FakeClock()
+    samples = Samples(0, rate, warmup)
+
+    def send(seq: int, intended: int, actual: int) -> None:
+        samples.intended_ns.append(intended)
+        samples.sent_ns.append(actual)
+        samples.acked.append(True)
+        samples.link_ns[seq] = actual + pipeline_ms * 1_000_000
+        samples.baseline_ns[seq] = actual + 1_000_000
+        if seq == stall_at:
+            clock.now += stall_ms * 1_000_000  # produce() blocked: nothing else goes out
+
+    samples.start_ns = latency.pace(count, rate, send, clock=clock, sleep=clock.sleep)
+    return samples
+
+
+def test_a_stall_shows_up_from_the_intended_send_time():
+    samples = synthetic_run(stall_at=1000, stall_ms=500)
+    link = latency.analyse_path(samples, "link")
+    # The ~500 messages that were due during the stall went out late: charged to them.
+    late = sum(1 for i, s in zip(samples.intended_ns, samples.sent_ns, strict=True) if s > i)
+    assert 490 <= late <= 500
+    assert link.latency.max == pytest.approx(500 + 2 - 1, abs=1.5)
+    assert link.latency.p90 > 100  # one message in four was stuck behind the stall
+    # Measured from the actual send time, the stall disappears: every message took 2 ms.
+    assert link.from_send.max == pytest.approx(2, rel=1e-2)
+    assert link.from_send.p999 == pytest.approx(2, rel=1e-2)
+
+
+def test_without_a_stall_both_ways_agree():
+    samples = synthetic_run(stall_at=-1, stall_ms=0)
+    link = latency.analyse_path(samples, "link")
+    assert link.latency.p99 == pytest.approx(2, rel=1e-2)
+    assert link.latency.max == link.from_send.max
+
+
+def test_warmup_is_left_out_of_the_percentiles_but_not_the_loss_check():
+    samples = synthetic_run(stall_at=10, stall_ms=300, warmup=500)
+    del samples.link_ns[3]  # lost during the warm-up
+    link = latency.analyse_path(samples, "link")
+    assert link.latency.count == 1500
+    assert link.latency.max < 5  # the stall happened in the warm-up
+    assert link.lost == 1 and link.received == 1999
+
+
+def test_unacknowledged_messages_are_not_counted_lost():
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=100)
+    samples.acked[7] = False
+    del samples.link_ns[7], samples.baseline_ns[7]
+    assert latency.analyse_path(samples, "link").lost == 0
+
+
+def test_result_summary_and_files(tmp_path):
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=300, warmup=100)
+    samples.link_duplicates = 2
+    result = latency.analyse(samples, Settings(rate=1000, duration=0.2, warmup=0.1),
+                             "linklab-latency-abc", {"versions": {"kafka": "4.0.2"}})
+    assert (result.sent, result.acknowledged, result.lost) == (300, 300, 0)
+    assert result.difference.p50 == pytest.approx(1, abs=0.01)  # 2 ms link - 1 ms baseline
+    assert result.link.duplicates == 2
+    out = latency.write_results(result, tmp_path)
+    assert out == result.results_dir and out.parent == tmp_path
+    loaded = latency.load_summary(out)
+    assert loaded["link"]["latency_ms"]["count"] == 200
+    assert loaded["link"]["histogram"].get_total_count() == 200
+    assert loaded["settings"]["rate"] == 1000
+    json.dumps(result.to_dict())  # plain data all the way down
+    assert (out / "samples.csv.gz").exists()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"rate": 0}, {"rate": 10**6}, {"size": 4}, {"size": 10**8}, {"duration": 0},
+    {"duration": 10**5}, {"warmup": -1}, {"partitions": 0}, {"rate": "fast"}, {"rate": True},
+])
+def test_bad_input_names_the_fix(kwargs):
+    with pytest.raises(LabError) as e:
+        Settings(**kwargs).validate()
+    assert e.value.fix and "--" in e.value.fix
+
+
+def test_bad_input_is_refused_before_touching_the_lab():
+    class NoLab:
+        def __getattr__(self, name):
+            raise AssertionError(f"touched lab.{name}")
+
+    with pytest.raises(LabError, match="rate"):
+        latency.run(NoLab(), Settings(rate=0))
+
+
+def test_a_lab_that_is_not_running_is_refused(tmp_path):
+    from tests.conftest import make_lab
+
+    lab = make_lab(tmp_path / "none", 17400)
+    with pytest.raises(LabError, match="No lab is running") as e:
+        latency.run(lab, Settings(duration=1))
+    assert "invoke up demo" in e.value.fix
+
+
+def test_messages_carry_both_send_times_and_their_size():
+    value = latency.encode(42, 1_000, 2_000, 100)
+    assert len(value) == 100
+    assert latency.HEADER.unpack_from(value) == (latency.MAGIC, 42, 1_000, 2_000)
