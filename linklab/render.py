@@ -83,3 +83,68 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+# -- the docker runtime (compose/) and `invoke render` -----------------------------------------
+# Ports inside the compose network. The host ports all come from the topology.
+INTERNAL_PORT = 29092          # each broker's INTERNAL listener: the link and ksqlDB use it
+REST_CONTAINER_PORT = 8090     # Admin REST API: default of confluent.http.server.listeners
+KSQLDB_CONTAINER_PORT = 8088
+KSQLDB_HEAP_MB = 512           # ksqlDB's own default heap is 3 GB, too much for a laptop lab
+COMPOSE_FILE = "docker-compose.yml"
+COMPOSE_ENV_FILE = ".env"
+
+
+def compose_project(lab_id: str) -> str:
+    """The compose project name of a lab: one per state folder, so two labs never collide."""
+    import hashlib
+
+    return "linklab-" + hashlib.sha1(lab_id.encode()).hexdigest()[:8]
+
+
+def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
+    """The compose project of the docker runtime: {relative path: text}.
+
+    `lab_id` (the lab state folder) labels every container, network and volume, so `down`
+    removes exactly this lab's and nothing else.
+    """
+    env = compose_environment()
+    ctx = {
+        "project": compose_project(lab_id),
+        "lab_id": lab_id,
+        "clusters": topology.clusters,
+        "ksqldb": topology.ksqldb,
+        "ksqldb_cluster": topology.ksqldb.cluster,
+        "internal_port": INTERNAL_PORT,
+        "rest_container_port": REST_CONTAINER_PORT,
+        "ksqldb_container_port": KSQLDB_CONTAINER_PORT,
+        "ksqldb_heap_mb": KSQLDB_HEAP_MB,
+        "confluent_platform": topology.confluent_platform,
+    }
+    return {
+        COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
+        COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
+    }
+
+
+def native_files(topology: Topology, data_root: Path) -> dict[str, str]:
+    """What the native runtime runs: server.properties per cluster and the link's mm2.properties."""
+    files = {
+        f"{c.name}/server.properties": server_properties(
+            topology, c.name, data_root / c.name / "data")
+        for c in topology.clusters
+    }
+    files["link/mm2.properties"] = mm2_properties(topology)
+    return files
+
+
+def runtime_files(topology: Topology, runtime: str, out_dir: Path) -> dict[str, str]:
+    """The files `runtime` would run for `topology`, as if its lab lived in `out_dir`."""
+    out_dir = Path(out_dir).resolve()
+    if runtime == "docker":
+        return compose_files(topology, str(out_dir))
+    if runtime == "native":
+        return native_files(topology, out_dir)
+    from linklab.errors import LabError
+
+    raise LabError(f"Unknown runtime {runtime!r}.", "Use --runtime docker or --runtime native.")

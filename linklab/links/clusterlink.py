@@ -1,0 +1,300 @@
+"""The docker runtime's link: real Confluent Cluster Linking, driven through the Admin REST API v3.
+
+The link is created on the destination and pulls from the source; the source is not changed.
+Mirror topics are byte-for-byte, offset-preserving and read-only until promoted or failed over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from linklab.errors import LabError
+from linklab.links.base import (
+    ACTIVE,
+    PAUSED,
+    PENDING_STOPPED,
+    STOPPED,
+    Link,
+    LinkInfo,
+    MirrorInfo,
+    compare_counts,
+)
+from linklab.rest import AdminRest, RestError, items
+from linklab.topology import GroupFilter, Topology
+from linklab.waiting import wait_until
+
+NOT_FOUND = "NOT_FOUND"
+# Link settings the topology drives; anything else keeps Confluent's default.
+ALL_ACLS = {"aclFilters": [{
+    "resourceFilter": {"resourceType": "any", "patternType": "any"},
+    "accessFilter": {"operation": "any", "permissionType": "any"},
+}]}
+
+
+def _filters(filters: list[GroupFilter]) -> list[dict[str, str]]:
+    return [{"name": f.name, "patternType": f.pattern_type, "filterType": f.filter_type}
+            for f in filters]
+
+
+def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
+    """The cluster link's configs, in Confluent's key names, from the topology's link settings."""
+    link = topology.link
+    cfg = {
+        "bootstrap.servers": source_bootstrap,
+        "consumer.offset.sync.enable": str(link.consumer_offset_sync).lower(),
+        "acl.sync.enable": str(link.acl_sync).lower(),
+        "auto.create.mirror.topics.enable": str(link.auto_create_mirror_topics).lower(),
+        "topic.config.sync.ms": str(link.topic_config_sync_ms),
+    }
+    if link.consumer_offset_sync:
+        cfg["consumer.offset.sync.ms"] = str(link.consumer_offset_sync_ms)
+        cfg["consumer.offset.group.filters"] = json.dumps(
+            {"groupFilters": _filters(link.consumer_group_filters)})
+    if link.acl_sync:
+        cfg["acl.sync.ms"] = str(link.acl_sync_ms)
+        cfg["acl.filters"] = json.dumps(ALL_ACLS)
+    if link.auto_create_mirror_topics:
+        cfg["auto.create.mirror.topics.filters"] = json.dumps(
+            {"topicFilters": _filters(link.auto_create_topic_filters)})
+    if link.mirror_prefix:
+        cfg["cluster.link.prefix"] = link.mirror_prefix
+    return cfg
+
+
+class ClusterLink(Link):
+    kind = "Cluster Linking"
+
+    def __init__(self, topology: Topology, rest: AdminRest, source_bootstrap: str,
+                 host_bootstraps: tuple[str, str] | None = None, timeout: float = 120.0):
+        """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
+        destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
+        reaches them, for record counts; None leaves counts at 0."""
+        super().__init__(topology)
+        self.rest = rest
+        self.source_bootstrap = source_bootstrap
+        self.host_bootstraps = host_bootstraps
+        self.timeout = timeout
+        self.dest_id = topology.destination.cluster_id
+        self.source_id = topology.source.cluster_id
+        self.prefix = topology.link.mirror_prefix or ""
+
+    # -- paths and errors -----------------------------------------------------------------------
+    def _links(self, *parts: str) -> str:
+        return "/".join([f"clusters/{self.dest_id}/links", *parts])
+
+    def _mirror_name(self, topic: str) -> str:
+        return topic if topic.startswith(self.prefix) else self.prefix + topic
+
+    def _error(self, e: RestError, doing: str, fix: str | None = None) -> LabError:
+        if e.status == 0:
+            return LabError(
+                f"{doing}: the Admin REST API at {self.rest.base_url} did not answer "
+                f"({e.message}).",
+                "Is the lab up? Run `invoke status`; the secondary's REST port is rest_port in "
+                "topology.yaml.",
+            )
+        code = e.error_code if e.error_code is not None else e.status
+        if e.status == 404 and fix is None:
+            fix = ("Check the name: `invoke link.list` shows the links on "
+                   f"{self.topology.link.destination}.")
+        return LabError(f"{doing}: Confluent Server answered error_code {code}: {e.message}",
+                        fix or "Read Confluent's message above; nothing was changed.")
+
+    def _call(self, doing: str, fn: Callable[[], object], fix: str | None = None):
+        try:
+            return fn()
+        except RestError as e:
+            raise self._error(e, doing, fix) from None
+
+    # -- the link -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        try:
+            self.rest.get(self._links(self.name))
+            return True
+        except RestError as e:
+            if e.status == 404:
+                return False
+            raise self._error(e, f"Looking up link {self.name}") from None
+
+    def create(self) -> None:
+        if not self.exists():
+            configs = link_configs(self.topology, self.source_bootstrap)
+            self._call(
+                f"Creating link {self.name} on {self.topology.link.destination}",
+                lambda: self.rest.post(
+                    self._links(), query={"link_name": self.name},
+                    body={"source_cluster_id": self.source_id,
+                          "configs": [{"name": k, "value": v} for k, v in configs.items()]}),
+                fix=f"Check that {self.topology.link.source} answers at {self.source_bootstrap} "
+                    "from inside the destination, and that its cluster id matches topology.yaml.",
+            )
+        have = {m.topic for m in self.mirrors()}
+        for topic in self.topology.link.mirrors:
+            if self._mirror_name(topic) not in have:
+                self.mirror_create(topic)
+
+    def delete(self, force: bool = False) -> None:
+        if not self.exists():
+            return
+        mirrors = self.mirrors()
+        live = [m.topic for m in mirrors if m.status not in (STOPPED, PENDING_STOPPED)]
+        if live and not force:
+            raise LabError(
+                f"Link {self.name} still has mirror topics: {', '.join(live)}.",
+                "Promote or fail them over first (`invoke mirror.promote`), "
+                "or delete with --force.",
+            )
+        if any(m.status == PENDING_STOPPED for m in mirrors):
+            # Confluent: deleting a link while a mirror is PENDING_STOPPED risks irrecoverable
+            # errors, so wait for STOPPED.
+            self._wait_status([m.topic for m in mirrors if m.status == PENDING_STOPPED], {STOPPED})
+        self._call(f"Deleting link {self.name}",
+                   lambda: self.rest.delete(self._links(self.name), query={"force": force}))
+
+    def _link_info(self, data: dict, settings: dict[str, str]) -> LinkInfo:
+        link = self.topology.link
+        return LinkInfo(
+            name=data.get("link_name", self.name), kind=self.kind,
+            source=link.source if data.get("source_cluster_id") == self.source_id
+            else str(data.get("source_cluster_id") or "-"),
+            destination=link.destination,
+            state=data.get("link_state") or ACTIVE,
+            settings=settings,
+            detail=" ".join(str(x) for x in (data.get("link_error"), data.get("link_error_message"))
+                            if x and x != "NO_ERROR"),
+        )
+
+    def describe(self) -> LinkInfo:
+        try:
+            data = self.rest.get(self._links(self.name))
+        except RestError as e:
+            if e.status == 404:
+                link = self.topology.link
+                return LinkInfo(self.name, self.kind, link.source, link.destination, NOT_FOUND,
+                                detail=f"no link {self.name} on {link.destination}")
+            raise self._error(e, f"Describing link {self.name}") from None
+        configs = self._call(f"Reading the configs of link {self.name}",
+                             lambda: self.rest.get(self._links(self.name, "configs")))
+        settings = {c["name"]: str(c.get("value")) for c in items(configs) if "name" in c}
+        return self._link_info(data, settings)
+
+    def list_links(self) -> list[LinkInfo]:
+        reply = self._call(f"Listing links on {self.topology.link.destination}",
+                           lambda: self.rest.get(self._links()))
+        return [self._link_info(d, {}) for d in items(reply)]
+
+    # -- mirrors --------------------------------------------------------------------------------
+    def _mirror_info(self, d: dict) -> MirrorInfo:
+        lags = [max(0, int(p.get("lag", 0))) for p in d.get("mirror_lags") or []]
+        mirror = d.get("mirror_topic_name", "")
+        source = d.get("source_topic_name", mirror)
+        src_records = dst_records = 0
+        if self.host_bootstraps:
+            try:
+                _, src_records, dst_records, _, _ = compare_counts(
+                    *self.host_bootstraps, source, mirror)
+            except LabError:
+                pass  # counts are a courtesy; Confluent's lag is the truth here
+        return MirrorInfo(
+            link=d.get("link_name", self.name), topic=mirror, source_topic=source,
+            partitions=int(d.get("num_partitions", len(lags))),
+            source_records=src_records, mirror_records=dst_records,
+            lag=sum(lags), max_partition_lag=max(lags, default=0),
+            status=d.get("mirror_status", "UNKNOWN"), status_time_ms=d.get("state_time_ms"),
+        )
+
+    def mirrors(self) -> list[MirrorInfo]:
+        try:
+            reply = self.rest.get(self._links(self.name, "mirrors"))
+        except RestError as e:
+            if e.status == 404:
+                return []
+            raise self._error(e, f"Listing the mirror topics of {self.name}") from None
+        return [self._mirror_info(d) for d in items(reply)]
+
+    def mirror_describe(self, topic: str) -> MirrorInfo:
+        name = self._mirror_name(topic)
+        reply = self._call(
+            f"Describing mirror topic {name}",
+            lambda: self.rest.get(self._links(self.name, "mirrors", name)),
+            fix=f"`invoke mirror.list` shows the mirror topics of {self.name}.",
+        )
+        return self._mirror_info(reply)
+
+    def mirror_create(self, topic: str) -> None:
+        name = self._mirror_name(topic)
+        self._call(
+            f"Creating mirror topic {name} on link {self.name}",
+            lambda: self.rest.post(self._links(self.name, "mirrors"), body={
+                "source_topic_name": topic.removeprefix(self.prefix) if self.prefix else topic,
+                "mirror_topic_name": name,
+                "replication_factor": 1,
+            }),
+            fix=f"The source topic must exist on {self.topology.link.source} and no topic "
+                f"{name} may exist on {self.topology.link.destination}.",
+        )
+
+    def mirror_delete(self, topic: str) -> None:
+        """Stop mirroring by deleting the mirror topic on the destination (a mirror is a topic)."""
+        name = self._mirror_name(topic)
+        self.mirror_describe(name)  # an unknown mirror is an error, and nothing is deleted
+        self._call(f"Deleting mirror topic {name}",
+                   lambda: self.rest.delete(f"clusters/{self.dest_id}/topics/{name}"))
+
+    def _alter(self, action: str, topics: list[str]) -> list[str]:
+        names = [self._mirror_name(t) for t in topics]
+        if not names:
+            raise LabError(f"No mirror topics given to {action}.",
+                           "Name at least one mirror topic.")
+        for n in names:
+            self.mirror_describe(n)  # unknown mirrors fail here, before anything changes
+        reply = self._call(
+            f"{action.capitalize()} of {', '.join(names)}",
+            lambda: self.rest.post(self._links(self.name, f"mirrors:{action}"),
+                                   body={"mirror_topic_names": names}),
+        )
+        failed = [r for r in items(reply) if r.get("error_code") not in (None, 0)]
+        if failed:
+            raise LabError(
+                f"{action.capitalize()} refused by Confluent Server: " + "; ".join(
+                    f"{r.get('mirror_topic_name')}: error_code {r.get('error_code')}: "
+                    f"{r.get('error_message')}" for r in failed),
+                "Read Confluent's message above; `invoke mirror.describe` shows each mirror's "
+                "state.",
+            )
+        return names
+
+    def _wait_status(self, names: list[str], wanted: set[str]) -> list[MirrorInfo]:
+        def reached():
+            infos = [self.mirror_describe(n) for n in names]
+            return infos if all(i.status in wanted for i in infos) else None
+
+        return wait_until(reached, self.timeout,
+                          f"mirror topics {', '.join(names)} {' or '.join(sorted(wanted))}",
+                          fix="`invoke mirror.describe` shows each mirror's state and lag.")
+
+    def promote(self, topics: list[str]) -> list[MirrorInfo]:
+        names = [self._mirror_name(t) for t in topics]
+
+        def caught_up():
+            infos = [self.mirror_describe(n) for n in names]
+            return infos if all(i.lag == 0 for i in infos) else None
+
+        # Confluent promotes only with zero lag; wait for it here, as `mirror promote` users do.
+        wait_until(caught_up, self.timeout, f"mirror topics {', '.join(names)} at lag 0",
+                   fix="Is the source up? `invoke mirror.failover` stops now, whatever the lag.")
+        self._alter("promote", names)
+        return self._wait_status(names, {STOPPED})
+
+    def failover(self, topics: list[str]) -> list[MirrorInfo]:
+        names = self._alter("failover", topics)
+        return self._wait_status(names, {STOPPED})
+
+    def pause(self, topics: list[str]) -> list[MirrorInfo]:
+        names = self._alter("pause", topics)
+        return self._wait_status(names, {PAUSED})
+
+    def resume(self, topics: list[str]) -> list[MirrorInfo]:
+        names = self._alter("resume", topics)
+        return self._wait_status(names, {ACTIVE})
