@@ -93,4 +93,22 @@ def test(c, marker=None, k=None):
     c.run(" ".join(args), pty=False)
 
 
-ns = Collection(up, status, down, test)
+@task(help={
+    "runtime": "docker (compose file and .env) or native (server.properties and mm2.properties)",
+    "out": "folder to write into (created if missing)",
+    "topology": "topology file (default topology.yaml)",
+})
+@friendly
+def render(c, runtime, out, topology=None):
+    """Write what a runtime would run, without starting anything: to read, adapt or review."""
+    from pathlib import Path
+
+    from linklab import render as render_mod
+    from linklab import topology as topology_mod
+
+    files = render_mod.runtime_files(topology_mod.load(topology), runtime, Path(out))
+    for path in render_mod.write(files, Path(out)):
+        print(path)
+
+
+ns = Collection(up, status, down, test, render)
