@@ -111,4 +111,96 @@ def render(c, runtime, out, topology=None):
         print(path)
 
 
+# -- ksql.*: ksqlDB on the mirror (logic in linklab.ksqldb) ----------------------------------
+def _ksqldb_url() -> str:
+    """The lab's ksqlDB URL; on a runtime without ksqlDB, the one clear line saying so."""
+    from linklab import ksqldb
+
+    return ksqldb.require_url(labmod.open_lab().runtime.ksqldb_url())
+
+
+def _rows_table(title: str, columns: list[str], rows: list[list]):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
+
+
+@task(name="apply")
+@friendly
+def ksql_apply(c):
+    """Run ksql/01_*.sql, 02_*.sql, … against the lab's ksqlDB; what exists is left alone."""
+    from linklab import ksqldb
+
+    results = ksqldb.apply_all(_ksqldb_url())
+    present.console.print(_rows_table(
+        "ksqlDB statements", ["file", "kind", "name", "outcome"],
+        [[r.file, r.kind, r.name, r.outcome] for r in results]))
+
+
+@task(name="push", help={"name": "a push query of ksql/queries.sql (`invoke ksql.list`)",
+                         "limit": "stop after this many rows (default 0: run until Ctrl-C)"})
+@friendly
+def ksql_push(c, name, limit=0):
+    """Stream a push query's rows (EMIT CHANGES) until --limit rows or Ctrl-C."""
+    from contextlib import closing
+
+    from linklab import ksqldb
+
+    with closing(ksqldb.push(_ksqldb_url(), name, limit or None)) as items:
+        for item in items:
+            if isinstance(item, ksqldb.Header):
+                present.console.print(" | ".join(item.columns), style="bold")
+            else:
+                present.console.print(" | ".join("null" if v is None else str(v) for v in item),
+                                      highlight=False)
+
+
+@task(name="pull", help={"name": "a pull query of ksql/queries.sql (`invoke ksql.list`)",
+                         "key": "the key to look up, for queries with ${key} (default: theirs)"})
+@friendly
+def ksql_pull(c, name, key=None):
+    """Run a pull query and print the rows a table holds now."""
+    from linklab import ksqldb
+
+    result = ksqldb.pull(_ksqldb_url(), name, key)
+    present.console.print(_rows_table(f"{name} ({len(result.rows)} rows)", result.columns,
+                                      result.rows))
+
+
+@task(name="list")
+@friendly
+def ksql_list(c):
+    """Show ksqlDB's streams, tables and running queries, and the kit's named queries."""
+    from linklab import ksqldb
+
+    ls = ksqldb.listing(_ksqldb_url())
+    present.console.print(_rows_table(
+        "streams and tables", ["name", "kind", "topic", "format"],
+        [[s["name"], s.get("type", ""), s.get("topic", ""), s.get("valueFormat", "")]
+         for s in ls.streams + ls.tables]))
+    present.console.print(_rows_table(
+        "running queries", ["id", "writes", "state"],
+        [[q["id"], ", ".join(q.get("sinks", [])), q.get("state", "")] for q in ls.queries]))
+    present.console.print(_rows_table(
+        "named queries (ksql/queries.sql)", ["name", "kind", "shows"],
+        [[q.name, q.kind, q.description] for q in ls.named]))
+
+
+@task(name="reset")
+@friendly
+def ksql_reset(c):
+    """Drop what `ksql.apply` made (queries, tables, streams); the mirror topic stays."""
+    from linklab import ksqldb
+
+    present.print_steps(ksqldb.reset(_ksqldb_url()), "Nothing to drop: ksqlDB has none of it.")
+
+
+ksql = Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset)
+
 ns = Collection(up, status, down, test, render)
+ns.add_collection(ksql)
