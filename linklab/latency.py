@@ -577,11 +577,19 @@ def sweep(lab: Lab, variants: list[dict[str, int]], settings: Settings | None = 
 
 
 def _tuned(lab: Lab) -> dict[str, int]:
-    """The link's current latency settings, in tune()'s names."""
+    """The link's current latency settings, in tune()'s names, read from what describe() shows
+    (keys ending in the Kafka property names), else the topology's."""
     shown = lab.link.describe().settings
     link = lab.topology.link
-    return {"fetch_wait_ms": int(shown.get("fetch.max.wait.ms", link.fetch_wait_ms)),
-            "linger_ms": int(shown.get("linger.ms", link.linger_ms))}
+
+    def find(prop: str, default: int) -> int:
+        for key, value in shown.items():
+            if key.endswith(prop) and str(value).strip().isdigit():
+                return int(value)
+        return default
+
+    return {"fetch_wait_ms": find("fetch.max.wait.ms", link.fetch_wait_ms),
+            "linger_ms": find("linger.ms", link.linger_ms)}
 
 
 # -- Kafka's own tool, for comparison -------------------------------------------------------

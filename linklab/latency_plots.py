@@ -1,0 +1,133 @@
+"""Figures of a latency result, link against baseline, for the notebook and the results folder.
+
+Each function returns a matplotlib Figure built without pyplot, so a notebook shows it once (as
+the cell's value) and nothing global is left open.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+from linklab.latency import LatencyResult, SweepPoint
+
+COLORS = {"link": "tab:red", "baseline": "tab:blue"}
+LABELS = {"link": "through the link (mirror topic)", "baseline": "baseline (source topic)"}
+# Percentiles for the distribution plot, as "nines": 0 = p0, 1 = p90, 2 = p99, 3 = p99.9 ...
+PERCENTILE_TICKS = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"),
+                    (0.9999, "p99.99")]
+
+
+def latencies(result: LatencyResult, path: str) -> tuple[list[float], list[float]]:
+    """(seconds since the start, latency ms) of every measured message of one path."""
+    s = result.samples
+    received = s.received(path)
+    xs, ys = [], []
+    for seq in range(s.warmup_messages, len(s.intended_ns)):
+        arrived = received.get(seq)
+        if arrived is not None:
+            xs.append((s.intended_ns[seq] - s.start_ns) / 1e9)
+            ys.append((arrived - s.intended_ns[seq]) / 1e6)
+    return xs, ys
+
+
+def _title(result: LatencyResult, what: str) -> str:
+    st = result.settings
+    return f"{what}: {st.rate:,} msgs/s, {st.size} B, {st.duration:g} s"
+
+
+def over_time(result: LatencyResult) -> Figure:
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for path in ("baseline", "link"):
+        xs, ys = latencies(result, path)
+        ax.plot(xs, ys, ".", ms=2, alpha=0.5, color=COLORS[path], label=LABELS[path])
+    ax.set_yscale("log")
+    ax.set_xlabel("intended send time (s since start; warm-up left out)")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title(_title(result, "Latency over time"))
+    ax.legend(loc="upper right", markerscale=4)
+    return fig
+
+
+def histogram(result: LatencyResult, bins: int = 80) -> Figure:
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    all_ys = {p: latencies(result, p)[1] for p in ("baseline", "link")}
+    top = max((max(ys) for ys in all_ys.values() if ys), default=1.0)
+    low = max(min((min(ys) for ys in all_ys.values() if ys), default=0.1), 0.01)
+    import numpy as np
+
+    edges = np.geomspace(low, top * 1.01, bins)
+    for path, ys in all_ys.items():
+        ax.hist(ys, bins=edges, histtype="step", lw=1.5, color=COLORS[path], label=LABELS[path])
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log)")
+    ax.set_ylabel("messages")
+    ax.set_title(_title(result, "Latency histogram"))
+    ax.legend()
+    return fig
+
+
+def percentiles(result: LatencyResult) -> Figure:
+    """The percentile distribution in HdrHistogram's style: the tail stretched out on the right."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for path in ("baseline", "link"):
+        h = getattr(result, path).histogram
+        if not h.get_total_count():
+            continue
+        qs = [1 - 10 ** (-k / 20) for k in range(0, 81)]  # p0 .. p99.99, evenly in "nines"
+        xs = [1 / (1 - q) for q in qs]
+        ys = [h.get_value_at_percentile(q * 100) / 1000 for q in qs]
+        ax.plot(xs, ys, color=COLORS[path], label=LABELS[path])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([1 / (1 - q) for q, _ in PERCENTILE_TICKS]))
+    ax.set_xticklabels([name for _, name in PERCENTILE_TICKS])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title(_title(result, "Percentile distribution"))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def sweep(points: list[SweepPoint]) -> Figure:
+    """p50 and p99 of link and baseline for each set of link settings."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    names = [", ".join(f"{k}={v}" for k, v in p.settings.items()) for p in points]
+    x = range(len(points))
+    for ax, stat in zip(axes, ("p50", "p99"), strict=True):
+        for path, offset in (("baseline", -0.2), ("link", 0.2)):
+            ys = [getattr(getattr(p.result, path).latency, stat) for p in points]
+            ax.bar([i + offset for i in x], ys, width=0.4, color=COLORS[path], label=LABELS[path])
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+        ax.set_title(stat)
+        ax.set_yscale("log")
+    axes[0].set_ylabel("latency (ms, log)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Link settings against latency")
+    return fig
+
+
+def save(figures: dict[str, Figure], folder: Path) -> list[Path]:
+    """Write each figure as NAME.png into `folder` (a run's results folder, say)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures.items():
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        paths.append(path)
+    return paths
+
+
+def all_figures(result: LatencyResult) -> dict[str, Figure]:
+    return {"over_time": over_time(result), "histogram": histogram(result),
+            "percentiles": percentiles(result)}
