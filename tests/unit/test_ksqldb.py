@@ -4,7 +4,7 @@ The double is NOT ksqlDB: it is a small HTTP/2 (cleartext, prior knowledge) serv
 `h2` library that answers with bodies shaped as ksqlDB's REST docs describe them (/info, /ksql
 statement results and error bodies, /query-stream header + delimited rows, /close-query). It
 proves the client speaks those formats and turns errors into fixes; it proves nothing about what
-a real ksqlDB accepts. `invoke test --docker` runs the same tasks against the real server.
+a real ksqlDB accepts; only a run against the real server (docker runtime) shows that.
 """
 
 from __future__ import annotations
