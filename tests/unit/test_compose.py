@@ -1,0 +1,119 @@
+"""The docker runtime's compose project, checked by the real Compose v2 binary (no engine)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from linklab import render
+from linklab import topology as topology_mod
+from linklab.runtimes.docker import compose_binary, run_compose, validate_compose
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "docker.md"
+
+
+@pytest.fixture(scope="module")
+def topo():
+    return topology_mod.load()
+
+
+def rendered(topo, tmp_path: Path) -> Path:
+    lab = tmp_path / ".lab"
+    render.write(render.compose_files(topo, str(lab)), tmp_path)
+    return tmp_path
+
+
+def normalized(project: Path) -> dict:
+    out = run_compose(["-f", render.COMPOSE_FILE, "--project-directory", str(project),
+                       "config", "--format", "json"], cwd=project)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_the_real_compose_binary_is_used():
+    out = run_compose(["version", "--short"])
+    assert out.returncode == 0 and out.stdout.startswith("2."), out
+    assert compose_binary().name == "docker-compose"
+
+
+@pytest.mark.parametrize("offset", [0, 10000])
+def test_rendered_project_passes_compose_config(topo, tmp_path, offset):
+    project = rendered(topo.with_port_offset(offset), tmp_path)
+    out = validate_compose(project)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_broken_file_fails_compose_config(topo, tmp_path):
+    project = rendered(topo, tmp_path)
+    compose = project / render.COMPOSE_FILE
+    compose.write_text(compose.read_text().replace("    image:", "    imag:", 1))
+    out = validate_compose(project)
+    assert out.returncode != 0
+    assert "imag" in out.stderr
+
+
+def test_without_env_file_the_image_tag_is_missing(topo, tmp_path):
+    project = rendered(topo, tmp_path)
+    (project / render.COMPOSE_ENV_FILE).unlink()
+    out = validate_compose(project)
+    assert out.returncode != 0 and "CONFLUENT_PLATFORM" in out.stderr
+
+
+def test_images_clusters_ports_and_labels(topo, tmp_path):
+    project = rendered(topo, tmp_path)
+    cfg = normalized(project)
+    lab_id = str(tmp_path / ".lab")
+    services = cfg["services"]
+    assert set(services) == {c.name for c in topo.clusters} | {"ksqldb"}
+    tag = topo.confluent_platform
+    assert tag not in (project / render.COMPOSE_FILE).read_text()  # spelled only in .env
+    assert (project / ".env").read_text().count(tag) == 1
+    for c in topo.clusters:
+        svc = services[c.name]
+        assert svc["image"] == f"confluentinc/cp-server:{tag}"
+        env = svc["environment"]
+        assert env["CLUSTER_ID"] == c.cluster_id
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert f"HOST://127.0.0.1:{c.broker_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
+        published = {(p["host_ip"], int(p["published"]), p["target"]) for p in svc["ports"]}
+        assert published == {("127.0.0.1", c.broker_port, c.broker_port),
+                             ("127.0.0.1", c.rest_port, render.REST_CONTAINER_PORT)}
+        assert svc["healthcheck"]["test"][0] == "CMD"
+        assert svc["labels"]["dev.linklab.lab"] == lab_id
+        # every internal topic at RF 1, including the cluster link metadata topic
+        for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                    "KAFKA_CONFLUENT_LICENSE_TOPIC_REPLICATION_FACTOR",
+                    "KAFKA_CONFLUENT_BALANCER_TOPIC_REPLICATION_FACTOR",
+                    "KAFKA_CONFLUENT_CLUSTER_LINK_METADATA_TOPIC_REPLICATION_FACTOR"):
+            assert env[key] == "1", key
+    assert len({services[c.name]["environment"]["CLUSTER_ID"] for c in topo.clusters}) == 2
+    ksql = services["ksqldb"]
+    assert ksql["image"] == f"confluentinc/cp-ksqldb-server:{tag}"
+    assert ksql["environment"]["KSQL_BOOTSTRAP_SERVERS"] == (
+        f"{topo.ksqldb.cluster}:{render.INTERNAL_PORT}")
+    assert ksql["depends_on"][topo.ksqldb.cluster]["condition"] == "service_healthy"
+    assert [(p["host_ip"], int(p["published"])) for p in ksql["ports"]] == [
+        ("127.0.0.1", topo.ksqldb.port)]
+    assert ksql["labels"]["dev.linklab.lab"] == lab_id
+    for net in cfg["networks"].values():
+        assert net["labels"]["dev.linklab.lab"] == lab_id
+    assert cfg["volumes"] and all(v["labels"]["dev.linklab.lab"] == lab_id
+                                  for v in cfg["volumes"].values())
+
+
+def test_two_labs_get_two_projects(topo):
+    assert render.compose_project("/a/.lab") != render.compose_project("/b/.lab")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", render.compose_project("/a/.lab"))
+
+
+def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
+    cfg = normalized(rendered(topo, tmp_path))
+    used = {k for svc in cfg["services"].values() for k in svc["environment"]
+            if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"}
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))
+    assert used, "no env vars rendered"
+    assert not used - table, f"missing from docs/docker.md: {sorted(used - table)}"
