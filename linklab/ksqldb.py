@@ -285,6 +285,9 @@ def _fix_for(code: int | None, message: str) -> str:
     if "does not exist" in low and "topic" in low:
         return ("The mirror topic is missing on the secondary: check the link and its mirrors "
                 "with `invoke status`.")
+    if "terminate them before" in low or "read from this source" in low:
+        return ("Other queries still use it: TERMINATE the query ids named above (ksql CLI), "
+                "then run `invoke ksql.reset` again.")
     if "table scan" in low:
         return "Look the row up by its key (WHERE key_column = '…'), or enable table scans."
     if code == 40002:
@@ -342,10 +345,12 @@ class KsqlDB:
     it share it. Use as a context manager, or call close().
     """
 
-    def __init__(self, url: str, timeout: float = 15.0):
+    def __init__(self, url: str, timeout: float = 60.0):
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, http1=False, http2=True,
-                                  timeout=httpx.Timeout(timeout, read=None))
+        # A CREATE … AS SELECT answers once its query has started, which can take seconds.
+        self._http = httpx.Client(base_url=self.url, http1=False, http2=True, timeout=timeout)
+        # A push query may stay quiet for as long as no record arrives: no read timeout.
+        self._stream_timeout = httpx.Timeout(timeout, read=None)
 
     def __enter__(self) -> KsqlDB:
         return self
@@ -412,7 +417,8 @@ class KsqlDB:
         finished = False
         try:
             with self._http.stream("POST", "/query-stream", json=body,
-                                   headers={"Accept": DELIMITED_TYPE}) as r:
+                                   headers={"Accept": DELIMITED_TYPE},
+                                   timeout=self._stream_timeout) as r:
                 if r.status_code != 200:
                     raise error_from_body(r.status_code, r.read().decode(), sql)
                 try:
