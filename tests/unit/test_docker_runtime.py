@@ -1,0 +1,245 @@
+"""DockerRuntime without a Docker engine: pre-flight, health waiting, status and teardown
+against a stand-in docker SDK client; compose runs for real where no engine is needed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from linklab import render
+from linklab import topology as topology_mod
+from linklab.errors import LabError
+from linklab.links.clusterlink import ClusterLink
+from linklab.runtimes import docker as dockermod
+from linklab.runtimes import make
+from linklab.runtimes.docker import DockerRuntime, exit_hint
+
+
+class FakeContainer:
+    def __init__(self, lab_id, service, status="running", health="healthy", exit_code=0,
+                 oom=False):
+        self.name = f"proj-{service}-1"
+        self.labels = {dockermod.LABEL: lab_id, dockermod.COMPONENT_LABEL: service}
+        self.status = status
+        self.attrs = {"State": {"Status": status, "ExitCode": exit_code, "OOMKilled": oom,
+                                "Health": {"Status": health}}}
+        self.removed = False
+
+    def logs(self, tail=None):
+        return b"[INFO] starting\n[ERROR] something\n"
+
+    def stats(self, stream=False, one_shot=True):
+        return {"memory_stats": {"usage": 700 * 2**20}}
+
+    def remove(self, force=False, v=False):
+        self.removed = True
+
+
+class FakeThing:
+    def __init__(self, name):
+        self.name = name
+        self.removed = False
+
+    def remove(self, force=False):
+        self.removed = True
+
+
+class FakeClient:
+    def __init__(self, api="1.47", mem_mb=8192, containers=(), networks=(), volumes=(),
+                 images=()):
+        self.api, self.mem_mb = api, mem_mb
+        self.filters_seen = []
+        self._containers, self._networks, self._volumes = list(containers), networks, volumes
+        self._images = set(images)
+        self.containers = SimpleNamespace(list=self._list(lambda: self._containers))
+        self.networks = SimpleNamespace(list=self._list(lambda: self._networks))
+        self.volumes = SimpleNamespace(list=self._list(lambda: self._volumes))
+        self.images = SimpleNamespace(get=self._image)
+
+    def _list(self, items):
+        def lister(all=False, filters=None):
+            self.filters_seen.append(filters)
+            return list(items())
+        return lister
+
+    def _image(self, name):
+        import docker.errors
+
+        if name not in self._images:
+            raise docker.errors.ImageNotFound(name)
+        return name
+
+    def ping(self):
+        return True
+
+    def version(self):
+        return {"ApiVersion": self.api}
+
+    def info(self):
+        return {"MemTotal": self.mem_mb * 2**20}
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    topo = topology_mod.load().with_port_offset(13000)   # ports nobody uses here
+    return make("docker", topo, tmp_path / ".lab")
+
+
+def use(monkeypatch, client):
+    monkeypatch.setattr(dockermod, "docker_client", lambda timeout=5: client)
+    return client
+
+
+def test_no_engine_says_so_and_suggests_native(runtime, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(LabError) as e:
+        runtime.preflight()
+    assert "No Docker engine answers" in e.value.problem
+    assert "--runtime native" in e.value.fix
+
+
+def test_make_docker_gives_the_docker_runtime_and_a_cluster_link(runtime):
+    assert isinstance(runtime, DockerRuntime) and runtime.name == "docker"
+    t = runtime.topology
+    assert runtime.ksqldb_url() == f"http://127.0.0.1:{t.ksqldb.port}"
+    link = runtime.link()
+    assert isinstance(link, ClusterLink)
+    assert link.rest.base_url == f"http://127.0.0.1:{t.destination.rest_port}/kafka"
+    assert link.source_bootstrap == f"{t.link.source}:{render.INTERNAL_PORT}"
+    assert link.host_bootstraps == (t.source.bootstrap, t.destination.bootstrap)
+
+
+def test_preflight_passes_on_a_good_engine(runtime, monkeypatch):
+    use(monkeypatch, FakeClient())
+    runtime.preflight()
+
+
+def test_preflight_refuses_too_little_memory(runtime, monkeypatch):
+    use(monkeypatch, FakeClient(mem_mb=2048))
+    with pytest.raises(LabError) as e:
+        runtime.preflight()
+    assert "2048 MB" in e.value.problem and "memory" in e.value.fix.lower()
+    assert dockermod.memory_needed_mb(runtime.topology) > 2048
+
+
+def test_preflight_refuses_an_old_engine(runtime, monkeypatch):
+    use(monkeypatch, FakeClient(api="1.38"))
+    with pytest.raises(LabError) as e:
+        runtime.preflight()
+    assert "1.38" in e.value.problem and "--runtime native" in e.value.fix
+
+
+def test_preflight_names_a_taken_port(runtime, monkeypatch):
+    use(monkeypatch, FakeClient())
+    taken = runtime.topology.destination.rest_port
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: port == taken)
+    monkeypatch.setattr(dockermod, "port_owner", lambda port: "nginx (pid 42)")
+    with pytest.raises(LabError) as e:
+        runtime.preflight()
+    assert str(taken) in e.value.problem and "nginx" in e.value.problem
+    assert "topology.yaml" in e.value.fix
+
+
+def test_preflight_lets_its_own_running_containers_hold_the_ports(runtime, monkeypatch):
+    use(monkeypatch, FakeClient(containers=[FakeContainer(runtime.lab_id, "primary")]))
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: True)
+    runtime.preflight()
+
+
+def test_exit_137_names_memory():
+    hint = exit_hint("secondary", 137, oom_killed=True)
+    assert "exit 137" in hint and "memory" in hint.lower() and "Docker" in hint
+    assert "invoke logs primary" in exit_hint("primary", 1, oom_killed=False)
+
+
+def test_wait_healthy_stops_at_a_dead_container_with_the_hint(runtime, monkeypatch):
+    lab = runtime.lab_id
+    use(monkeypatch, FakeClient(containers=[
+        FakeContainer(lab, "primary"),
+        FakeContainer(lab, "secondary", status="exited", health="unhealthy", exit_code=137,
+                      oom=True),
+        FakeContainer(lab, "ksqldb", health="starting"),
+    ]))
+    with pytest.raises(LabError) as e:
+        runtime.wait_healthy(timeout=5)
+    assert "stopped during start-up" in e.value.problem and "[ERROR]" in e.value.problem
+    assert "memory" in e.value.fix.lower()
+
+
+def test_wait_healthy_returns_when_all_are_healthy(runtime, monkeypatch):
+    client = use(monkeypatch, FakeClient(containers=[
+        FakeContainer(runtime.lab_id, s) for s in runtime.services()]))
+    runtime.wait_healthy(timeout=5)
+    assert {dockermod.LABEL + "=" + runtime.lab_id} == {f["label"] for f in client.filters_seen}
+
+
+def test_up_renders_validates_and_starts(runtime, monkeypatch):
+    use(monkeypatch, FakeClient(images=runtime.images(), containers=[
+        FakeContainer(runtime.lab_id, s) for s in runtime.services()]))
+    calls = []
+    real = dockermod.run_compose
+
+    def fake_run(args, cwd=None, timeout=600.0):
+        calls.append(args)
+        if "config" in args or "version" in args:
+            return real(args, cwd=cwd, timeout=timeout)   # the real binary: no engine needed
+        return dockermod.ComposeResult(0, "", "")
+
+    monkeypatch.setattr(dockermod, "run_compose", fake_run)
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    runtime.up()
+    assert (runtime.project_dir / "docker-compose.yml").exists()
+    assert (runtime.project_dir / ".env").exists()
+    verbs = [a[a.index(str(runtime.project_dir)) + 1] for a in calls if "--project-directory" in a]
+    assert verbs == ["config", "up"]          # images present: no pull
+
+
+def test_up_explains_an_image_that_cannot_be_pulled(runtime, monkeypatch):
+    use(monkeypatch, FakeClient(images=[]))
+    real = dockermod.run_compose
+
+    def fake_run(args, cwd=None, timeout=600.0):
+        if "pull" in args:
+            return dockermod.ComposeResult(
+                1, "", "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": "
+                "dial tcp: lookup registry-1.docker.io: no such host")
+        return real(args, cwd=cwd, timeout=timeout)
+
+    monkeypatch.setattr(dockermod, "run_compose", fake_run)
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    with pytest.raises(LabError) as e:
+        runtime.up()
+    assert "cp-server" in e.value.problem and "no such host" in e.value.problem
+    assert "docker pull" in e.value.fix and "--runtime native" in e.value.fix
+
+
+def test_down_removes_exactly_the_labelled_things(runtime, monkeypatch):
+    lab = runtime.lab_id
+    left = FakeContainer(lab, "ksqldb", status="exited")
+    net, vol = FakeThing("proj_lab"), FakeThing("proj_primary-data")
+    client = use(monkeypatch, FakeClient(containers=[left], networks=[net], volumes=[vol]))
+    calls = []
+    monkeypatch.setattr(dockermod, "run_compose",
+                        lambda args, cwd=None, timeout=600.0: calls.append(args)
+                        or dockermod.ComposeResult(0, "", ""))
+    render.write(render.compose_files(runtime.topology, lab), runtime.project_dir)
+    done = dict(runtime.down())
+    assert any("down" in a and "--volumes" in a for a in calls)
+    assert left.removed and net.removed and vol.removed
+    assert done[f"compose project {runtime.project}"] == "removed"
+    assert all(f == {"label": f"{dockermod.LABEL}={lab}"} for f in client.filters_seen)
+
+
+def test_status_reads_health_and_exit_codes(runtime, monkeypatch):
+    lab = runtime.lab_id
+    use(monkeypatch, FakeClient(containers=[
+        FakeContainer(lab, "primary"),
+        FakeContainer(lab, "secondary", health="starting"),
+        FakeContainer(lab, "ksqldb", status="exited", exit_code=137),
+    ]))
+    st = {c.name: c for c in runtime.status()}
+    assert st["primary"].state == "running" and st["primary"].rss_mb == 700.0
+    assert st["primary"].kind == f"cp-server {runtime.topology.confluent_platform}"
+    assert st["secondary"].state == "unreachable"
+    assert st["ksqldb"].state == "stopped (exit 137)"
