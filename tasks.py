@@ -94,6 +94,58 @@ def test(c, marker=None, k=None):
 
 
 @task(help={
+    "count": "records to produce (default 10000)",
+    "rate": "at most this many records/s (default: no limit)",
+    "seed": "the company: the same seed gives the same records; 42 is the one `up` made",
+    "cluster": "cluster to produce to (default primary)",
+    "topic": "topic to produce to (default employees)",
+    "updates": "fraction of records that change an employee: raise, promotion, transfer "
+               "(default 0.2)",
+    "leavers": "fraction of records that are leavers, sent as tombstones (default 0)",
+    "partitions": "create the topic with this many partitions if it does not exist",
+})
+@friendly
+def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="employees",
+            updates=0.2, leavers=0.0, partitions=None):
+    """Produce Employee records (hires, changes, leavers) to the running lab.
+
+    acks=all and idempotent; only records the broker acknowledged are counted. Ctrl-C stops,
+    waits for what was sent and reports it."""
+    from linklab import produce as prod
+
+    count, rate = int(count), None if rate is None else float(rate)
+    with prod.progress_bar(count, f"{topic} on {cluster}") as on_progress:
+        result = prod.produce_employees(
+            labmod.open_lab(), count, cluster=cluster, topic=topic, seed=int(seed), rate=rate,
+            updates=float(updates), leavers=float(leavers),
+            partitions=None if partitions is None else int(partitions), on_progress=on_progress)
+    present.console.print(prod.result_table(result, f"Employee records to {topic} on {cluster}"))
+    if result.failed:
+        raise Exit(f"error: {result.failed:,} records failed: {'; '.join(result.errors)}\n"
+                   "fix: check the cluster with `invoke status`, then produce again.", code=1)
+    if result.interrupted:
+        raise Exit("interrupted: the records above were acknowledged before stopping.", code=130)
+
+
+@task(help={
+    "count": "records per measurement (default 200000)",
+    "seed": "generator seed (default 42)",
+    "cluster": "cluster to measure on (default primary)",
+})
+@friendly
+def bench(c, count=200_000, seed=42, cluster="primary"):
+    """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
+
+    Measured on the running lab, side by side at the same record size and producer settings,
+    on two topics made for it and deleted after."""
+    from benchmarks import producer as bench_mod
+
+    result = bench_mod.run(labmod.open_lab(), int(count), int(seed), cluster,
+                           say=lambda m: print(m, file=sys.stderr))
+    present.console.print(bench_mod.table(result))
+
+
+@task(help={
     "runtime": "docker (compose file and .env) or native (server.properties and mm2.properties)",
     "out": "folder to write into (created if missing)",
     "topology": "topology file (default topology.yaml)",
@@ -200,7 +252,40 @@ def ksql_reset(c):
     present.print_steps(ksqldb.reset(_ksqldb_url()), "Nothing to drop: ksqlDB has none of it.")
 
 
+@task(help={
+    "rate": "messages per second, sent on a fixed schedule (default 1000)",
+    "size": "bytes per message (default 256)",
+    "duration": "seconds measured after the warm-up (default 30)",
+    "warmup": "seconds sent first and left out of the percentiles (default 5)",
+    "partitions": "partitions of the temporary topic (default 1)",
+})
+@friendly
+def latency(c, rate=1000, size=256, duration="30", warmup="5", partitions=1):
+    """Latency through the link and, side by side, without it (baseline on the source topic)."""
+    from rich import box
+    from rich.table import Table
+
+    from linklab import latency as lat
+
+    settings = lat.Settings(int(rate), int(size), float(duration), float(warmup), int(partitions))
+    result = lat.run(labmod.open_lab(), settings)
+    table = Table(title=f"Latency in ms, {settings.rate:,} msgs/s of {settings.size} B for "
+                        f"{settings.duration:g} s (warm-up {settings.warmup:g} s left out)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in lat.COLUMNS:
+        table.add_column(col, justify="left" if col == "path" else "right", no_wrap=True)
+    for row in lat.rows(result):
+        lost = row[-1]
+        cells = ["" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.1f}"
+                 for v in row[1:-1]]
+        lost_cell = "" if lost is None else f"[{'red' if lost else 'green'}]{lost}[/]"
+        table.add_row(row[0], *cells, lost_cell)
+    present.console.print(table)
+    present.console.print(f"Link: {result.info['link']['kind']}; results in {result.results_dir}")
+
+
 ksql = Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset)
 
-ns = Collection(up, status, down, test, render)
+ns = Collection(up, status, down, test, render, produce, bench)
 ns.add_collection(ksql)
+ns.add_task(latency)

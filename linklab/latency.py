@@ -335,28 +335,33 @@ class _Collector(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                msgs = self.consumer.consume(1000, timeout=0.05)
-                now = self.clock()  # every message of this batch was here by now
-                for m in msgs:
-                    if m.error():
-                        if not m.error().retriable():
-                            self.error = m.error().str()
-                        continue
-                    value = m.value()
-                    if not value or len(value) < HEADER.size:
-                        continue
-                    magic, seq, _, _ = HEADER.unpack_from(value)
-                    if magic == PROBE:
-                        self.probes.add(m.partition())
-                    elif magic == MAGIC:
-                        if seq in self.received:
-                            self.duplicates += 1
-                        else:
-                            self.received[seq] = now
+                # One message a poll: consume(n) would wait out its timeout to fill a batch,
+                # and that wait would be measured as latency.
+                m = self.consumer.poll(0.05)
+                now = self.clock()
+                if m is not None:
+                    self._note(m, now)
         except Exception as e:  # reported by the run, which owns presentation
             self.error = f"{type(e).__name__}: {e}"
         finally:
             self.consumer.close()
+
+    def _note(self, m, now: int) -> None:
+        if m.error():
+            if not m.error().retriable():
+                self.error = m.error().str()
+            return
+        value = m.value()
+        if not value or len(value) < HEADER.size:
+            return
+        magic, seq, _, _ = HEADER.unpack_from(value)
+        if magic == PROBE:
+            self.probes.add(m.partition())
+        elif magic == MAGIC:
+            if seq in self.received:
+                self.duplicates += 1
+            else:
+                self.received[seq] = now
 
     def finish(self) -> None:
         self.stop.set()
@@ -634,3 +639,28 @@ def kafka_e2e_latency(bootstrap: str, messages: int = 1000, size: int = 256,
     return E2EResult(messages, size, float(mean.group(1)), int(pct.group(1)), int(pct.group(2)),
                      int(pct.group(3)), out)
 
+
+
+def compare_with_e2e(lab: Lab, messages: int = 1000, size: int = 256, rate: int = 50,
+                     results_root: Path | None = None) -> tuple[E2EResult, LatencyResult]:
+    """Kafka's closed-loop tool and a low-rate run of ours, both on the source cluster, with the
+    same message size: the baseline rows should agree within the tools' resolutions."""
+    check_lab(lab)
+    e2e = kafka_e2e_latency(lab.topology.source.bootstrap, messages, size)
+    ours = run(lab, Settings(rate=rate, size=size, duration=max(1.0, messages / rate),
+                             warmup=min(5.0, max(1.0, 100 / rate))), results_root)
+    return e2e, ours
+
+
+# -- rows for a table -----------------------------------------------------------------------
+COLUMNS = ("path", "count", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "lost")
+
+
+def rows(result: LatencyResult) -> list[tuple]:
+    """Link, baseline and their difference as table rows (ms); the difference has no count."""
+    def row(name: str, p: Percentiles, lost: int | None) -> tuple:
+        return (name, p.count, p.min, p.mean, p.p50, p.p90, p.p99, p.p999, p.max, lost)
+
+    return [row("link", result.link.latency, result.link.lost),
+            row("baseline", result.baseline.latency, result.baseline.lost),
+            row("difference", result.difference, None)]
