@@ -89,7 +89,8 @@ def exit_hint(component: str, exit_code: int, oom_killed: bool) -> str:
                 "Docker ran out of memory. Give Docker more memory (Docker Desktop: Settings > "
                 "Resources > Memory, at least 4 GB), close other containers, or lower heap_mb in "
                 "topology.yaml.")
-    return f"{component} exited with code {exit_code}; read its log with `invoke logs {component}`."
+    return (f"{component} exited with code {exit_code}; the lines above are the end of its log "
+            "(`docker logs <container>` shows all of it).")
 
 
 class DockerRuntime(Runtime):
@@ -235,7 +236,7 @@ class DockerRuntime(Runtime):
                              for c in self.containers(client))
 
         wait_until(healthy, timeout, "cp-server primary and secondary, and ksqlDB, healthy",
-                   fix="`invoke status` and `invoke logs <component>` show what is slow.",
+                   fix="`invoke status` shows each container; `docker logs <container>` its log.",
                    on_fail=detail, interval=1.0)
 
     def down(self) -> list[tuple[str, str]]:

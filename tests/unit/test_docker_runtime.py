@@ -150,7 +150,7 @@ def test_preflight_lets_its_own_running_containers_hold_the_ports(runtime, monke
 def test_exit_137_names_memory():
     hint = exit_hint("secondary", 137, oom_killed=True)
     assert "exit 137" in hint and "memory" in hint.lower() and "Docker" in hint
-    assert "invoke logs primary" in exit_hint("primary", 1, oom_killed=False)
+    assert "docker logs" in exit_hint("primary", 1, oom_killed=False)
 
 
 def test_wait_healthy_stops_at_a_dead_container_with_the_hint(runtime, monkeypatch):
