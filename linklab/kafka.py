@@ -143,6 +143,9 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
         c.close()
 
 
+DELIVERY_TIMEOUT_MS = 30_000  # a record the broker has not acknowledged by then has failed
+
+
 def producer_config(bootstrap: str, **overrides) -> dict:
     """No record is lost or duplicated by the kit's producers: acks=all with idempotence."""
     return {
@@ -151,6 +154,8 @@ def producer_config(bootstrap: str, **overrides) -> dict:
         "enable.idempotence": True,
         "linger.ms": 5,
         "compression.type": "lz4",
+        # librdkafka's default is 5 minutes: far too long to learn that a lab broker is gone.
+        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
         **QUIET,
         **overrides,
     }
@@ -158,56 +163,119 @@ def producer_config(bootstrap: str, **overrides) -> dict:
 
 @dataclass
 class ProduceResult:
+    """What the broker said about the records handed to the producer.
+
+    Once `produce` returns, every sent record is either acknowledged or failed: a record still
+    unconfirmed when the producer gives up waiting counts as failed, never as acknowledged.
+    """
+
     sent: int = 0
     acknowledged: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    interrupted: bool = False  # stopped early by Ctrl-C; what was sent was still flushed
 
     @property
     def rate(self) -> float:
         return self.acknowledged / self.elapsed_s if self.elapsed_s else 0.0
 
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.acknowledged - self.failed
+
+    def _error(self, message: str) -> None:
+        if len(self.errors) < 5 and message not in self.errors:
+            self.errors.append(message)
+
+
+Value = bytes | str | dict | None
+
 
 def produce(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes | str | None, bytes | str | dict | None]],
+    records: Iterable[tuple[bytes | str | None, Value]],
     on_progress: Callable[[ProduceResult], None] | None = None,
+    rate: float | None = None,
+    progress_interval_s: float = 0.1,
+    flush_timeout_s: float = DELIVERY_TIMEOUT_MS / 1000 + 5,
     **overrides,
 ) -> ProduceResult:
-    """Produce (key, value) pairs; count only what the broker acknowledged."""
+    """Produce (key, value) pairs, at most `rate` records/s; count only what the broker
+    acknowledged. A dict value is sent as compact JSON, None as a tombstone.
+
+    Ctrl-C stops producing, waits for the records already sent and returns with `interrupted`
+    set; a second Ctrl-C stops that wait too, and what is unconfirmed counts as failed.
+    """
+    if rate is not None and rate <= 0:
+        raise LabError(f"rate must be more than 0 records/s, got {rate}.",
+                       "Leave the rate out for no limit, or pass a positive number.")
     result = ProduceResult()
-    p = Producer(producer_config(bootstrap, **overrides))
 
     def delivered(err, _msg):
         if err is None:
             result.acknowledged += 1
         else:
             result.failed += 1
-            if len(result.errors) < 5:
-                result.errors.append(err.str())
+            result._error(err.str())
 
+    p = Producer({**producer_config(bootstrap, **overrides), "on_delivery": delivered})
+    send = p.produce
+    # Check the clock (progress, pacing) every `chunk` records: often enough for a smooth rate,
+    # rarely enough to cost nothing.
+    chunk = 1024 if rate is None else max(1, min(1024, int(rate / 100)))
     start = time.monotonic()
+    next_report = start + progress_interval_s
+    check_at = chunk
+    sent = 0
     try:
         for key, value in records:
             if isinstance(value, dict):
                 value = json.dumps(value, separators=(",", ":"))
-            while True:
-                try:
-                    p.produce(topic, key=key, value=value, on_delivery=delivered)
-                    break
-                except BufferError:
+            try:
+                send(topic, value, key)
+            except BufferError:  # the local queue is full: let deliveries drain it, then retry
+                while True:
                     p.poll(0.05)
-            result.sent += 1
-            if result.sent % 1000 == 0:
+                    try:
+                        send(topic, value, key)
+                        break
+                    except BufferError:
+                        continue
+            sent += 1
+            if sent >= check_at:
+                check_at = sent + chunk
                 p.poll(0)
-                if on_progress:
+                result.sent = sent
+                if rate is not None:
+                    _pace(p, start + sent / rate)
+                now = time.monotonic()
+                if on_progress and now >= next_report:
+                    next_report = now + progress_interval_s
+                    result.elapsed_s = now - start
                     on_progress(result)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    except KafkaException as e:  # a fatal producer error: nothing more will be accepted
+        result._error(e.args[0].str())
     finally:
-        remaining = p.flush(60)
-        result.failed += remaining
+        result.sent = sent
+        try:
+            p.flush(flush_timeout_s)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        unconfirmed = result.in_flight
+        if unconfirmed:
+            result.failed += unconfirmed
+            result._error(f"{unconfirmed} records not confirmed by the broker")
         result.elapsed_s = time.monotonic() - start
         if on_progress:
             on_progress(result)
     return result
+
+
+def _pace(p: Producer, due: float) -> None:
+    """Serve deliveries until `due` (monotonic): the rate limit's wait."""
+    while (left := due - time.monotonic()) > 0:
+        p.poll(left)

@@ -1,0 +1,1 @@
+"""Benchmarks: measurements that return data; `invoke bench` presents them."""

@@ -1,0 +1,142 @@
+"""Producer throughput, measured three ways on one broker: Employee generation alone, generation +
+produce with the kit's producer, and Kafka's own kafka-producer-perf-test (ProducerPerformance)
+at the same record size and producer settings. Returns data; `table` presents it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from datagen import EmployeeGenerator
+from linklab import jars, kafka, processes
+from linklab.errors import LabError
+from linklab.lab import Lab
+from linklab.produce import check_target
+
+GEN_TOPIC = "linklab-bench-employees"
+PERF_TOPIC = "linklab-bench-perf-test"
+PARTITIONS = 6  # as the lab's employees topic
+UPDATES = 0.2  # `invoke produce`'s default mix; no tombstones: every record has a value
+PERF_TEST = "org.apache.kafka.tools.ProducerPerformance"
+
+
+@dataclass
+class Measurement:
+    what: str
+    records: int
+    seconds: float
+    value_bytes: float  # mean value size
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.rate * self.value_bytes / 1e6
+
+
+@dataclass
+class BenchResult:
+    cluster: str
+    bootstrap: str
+    producer_settings: dict
+    measurements: list[Measurement] = field(default_factory=list)
+
+    def get(self, what: str) -> Measurement:
+        return next(m for m in self.measurements if m.what == what)
+
+
+def producer_settings(bootstrap: str) -> dict:
+    """The settings both producers share: the kit's, without the client-only ones."""
+    cfg = kafka.producer_config(bootstrap)
+    return {k: v for k, v in cfg.items() if k in (
+        "bootstrap.servers", "acks", "enable.idempotence", "linger.ms", "compression.type")}
+
+
+def measure_generation(count: int, seed: int) -> Measurement:
+    gen = EmployeeGenerator(seed)  # the Faker pools are built here, once per seed: not timed
+    start = time.perf_counter()
+    deque(gen.stream(count, updates=UPDATES), maxlen=0)
+    return Measurement("generate", count, time.perf_counter() - start, mean_value_bytes(seed))
+
+
+def mean_value_bytes(seed: int, sample: int = 20_000) -> float:
+    """The mean size of a value of the benchmark's mix, in UTF-8 bytes."""
+    values = [v.encode() for _, v in EmployeeGenerator(seed).stream(sample, updates=UPDATES)]
+    return sum(map(len, values)) / len(values)
+
+
+def measure_produce(bootstrap: str, count: int, seed: int) -> Measurement:
+    gen = EmployeeGenerator(seed)
+    result = kafka.produce(bootstrap, GEN_TOPIC, gen.stream(count, updates=UPDATES))
+    if result.failed or result.acknowledged != count:
+        raise LabError(f"{result.failed} of {count} benchmark records failed: "
+                       f"{'; '.join(result.errors)}", "Check the broker with `invoke status`.")
+    return Measurement("generate + produce (confluent-kafka)", count, result.elapsed_s,
+                       mean_value_bytes(seed))
+
+
+def measure_perf_test(bootstrap: str, count: int, record_size: int) -> Measurement:
+    """Kafka's kafka-producer-perf-test; its own figure, which leaves out the JVM's start."""
+    settings = producer_settings(bootstrap)
+    argv = [processes.check_java(), "-Xmx512m", "-cp", jars.classpath(), PERF_TEST,
+            "--topic", PERF_TOPIC, "--num-records", str(count), "--record-size",
+            str(record_size), "--throughput", "-1", "--producer-props",
+            *(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items())]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise LabError("kafka-producer-perf-test did not finish within 10 minutes.",
+                       "Try a smaller --count.") from None
+    totals = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", proc.stdout)
+    if proc.returncode != 0 or not totals:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
+        raise LabError(f"kafka-producer-perf-test failed:\n{tail}",
+                       "Check the broker with `invoke status`.")
+    sent, rate = totals[-1]
+    return Measurement("kafka-producer-perf-test (Java)", int(sent), int(sent) / float(rate),
+                       record_size)
+
+
+def run(lab: Lab, count: int = 200_000, seed: int = 42, cluster: str = "primary",
+        say=print) -> BenchResult:
+    """Measure on the running lab's `cluster`, on two new topics it deletes afterwards."""
+    if count < 1:
+        raise LabError(f"count must be 1 or more, got {count}.", "Pass --count 200000, say.")
+    bootstrap = check_target(lab, cluster, GEN_TOPIC, count=count, partitions=PARTITIONS)
+    jars.ensure_jars(say=say)
+    result = BenchResult(cluster, bootstrap, producer_settings(bootstrap))
+    kafka.ensure_topic(bootstrap, PERF_TOPIC, PARTITIONS)
+    try:
+        say(f"Generating {count:,} Employee records…")
+        gen = measure_generation(count, seed)
+        result.measurements.append(gen)
+        say(f"Generating and producing {count:,} records to {cluster} ({bootstrap})…")
+        result.measurements.append(measure_produce(bootstrap, count, seed))
+        size = round(gen.value_bytes)
+        say(f"kafka-producer-perf-test: {count:,} records of {size} B…")
+        result.measurements.append(measure_perf_test(bootstrap, count, size))
+    finally:
+        kafka.delete_topics(bootstrap, [GEN_TOPIC, PERF_TOPIC])
+    return result
+
+
+def table(result: BenchResult) -> Table:
+    perf = result.get("kafka-producer-perf-test (Java)")
+    settings = ", ".join(f"{k}={v}" for k, v in result.producer_settings.items()
+                         if k != "bootstrap.servers")
+    t = Table(title=f"Producer throughput on {result.cluster} ({result.bootstrap}); {settings}",
+              title_justify="left")
+    for col in ("measurement", "records", "value B", "seconds", "records/s", "MB/s",
+                "× perf-test"):
+        t.add_column(col, justify="left" if col == "measurement" else "right")
+    for m in result.measurements:
+        t.add_row(m.what, f"{m.records:,}", f"{m.value_bytes:.0f}", f"{m.seconds:.2f}",
+                  f"{m.rate:,.0f}", f"{m.mb_per_s:.1f}", f"{m.rate / perf.rate:.2f}")
+    return t
