@@ -404,3 +404,19 @@ def test_mirror_prefix_names_mirrors_and_sends_the_prefix(topo, fake):
     assert fake.posts("/mirrors")[0][3]["source_topic_name"] == "employees"
     assert fake.posts("/mirrors")[0][3]["mirror_topic_name"] == "dr-employees"
     assert lk.mirror_describe("employees").topic == "dr-employees"
+
+
+def test_every_link_setting_is_in_the_docs_table(topo):
+    from pathlib import Path
+
+    from linklab.links.clusterlink import link_configs
+
+    raw = topo.to_dict()
+    raw["link"].update(acl_sync=False, consumer_offset_sync=True, auto_create_mirror_topics=True,
+                       mirror_prefix="dr-")
+    all_on = link_configs(topology_mod.from_dict(raw), "primary:29092")
+    raw["link"].update(acl_sync=True, mirror_prefix=None)
+    all_on |= link_configs(topology_mod.from_dict(raw), "primary:29092")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "docker.md").read_text()
+    table = set(re.findall(r"^\| `([a-z.]+)` \|", docs, flags=re.M))
+    assert not set(all_on) - table, sorted(set(all_on) - table)
