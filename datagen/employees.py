@@ -278,6 +278,11 @@ class EmployeeGenerator:
         # (department, level) -> rows of hired managers: the candidates a new hire reports to.
         self._managers: dict[tuple[int, int], list[int]] = {
             (d, lvl): [] for d in range(len(DEPARTMENTS)) for lvl in (4, 5, 6)}
+        # [department][level] -> the manager lists a new hire's manager is looked for in, in
+        # order: one level up first (levels 1-3 report to managers), up to the VP.
+        self._chains = [[tuple(self._managers[d, up]
+                               for up in range(max(lvl + 1, MANAGER_LEVEL), VP_LEVEL + 1))
+                         for lvl in range(VP_LEVEL + 1)] for d in range(len(DEPARTMENTS))]
 
     def __len__(self) -> int:
         """How many employees work here now."""
@@ -352,14 +357,13 @@ class EmployeeGenerator:
         self._manager.append(manager)
         self._where.append(len(self._active))
         self._active.append(row)
-        return self._json(row, "hire")
+        boss = self._num[manager] if manager >= 0 else -1
+        return _value(num, self._pools[pool], k, dept, level, salary, day, office, boss, "hire")
 
     def _pick_manager(self, dept: int, level: int, rand) -> int:
         """A hired manager of `dept` one level up or, when there is none, further up; the CEO
         at the top."""
-        managers = self._managers
-        for up in range(max(level + 1, MANAGER_LEVEL), VP_LEVEL + 1):
-            rows = managers[dept, up]
+        for rows in self._chains[dept][level]:
             if rows:
                 return rows[int(rand() * len(rows))]
         return 0
@@ -415,23 +419,27 @@ class EmployeeGenerator:
 
     # -- the JSON value --------------------------------------------------------------------
     def _json(self, row: int, event: str) -> tuple[str, str]:
-        pool = self._pools[self._pool[row]]
-        k = self._name[row]
-        size = pool.size
-        pair = (pool.a * k + pool.b) % size
-        f, last = divmod(pair, len(pool.last_json))
-        again = k // size
-        email = f"{pool.first_email[f]}.{pool.last_email[last]}{again + 1 if again else ''}"
         manager = self._manager[row]
-        key = f"E{self._num[row]:06d}"
-        boss = f'"E{self._num[manager]:06d}"' if manager >= 0 else "null"
-        return key, (
-            f'{{"employee_id":"{key}","first_name":{pool.first_json[f]},'
-            f'"last_name":{pool.last_json[last]},"email":"{email}@{EMAIL_DOMAIN}",'
-            f'{_ROLE_JSON[self._dept[row], self._level[row]]},"salary":{self._salary[row]},'
-            f'"hire_date":"{_ISO_DAY[self._day[row] - _FIRST_DAY]}",'
-            f'{_OFFICE_JSON[self._office[row]]},"manager_id":{boss},"event":"{event}"}}'
-        )
+        return _value(self._num[row], self._pools[self._pool[row]], self._name[row],
+                      self._dept[row], self._level[row], self._salary[row], self._day[row],
+                      self._office[row], self._num[manager] if manager >= 0 else -1, event)
+
+
+def _value(num: int, pool: _NamePool, k: int, dept: int, level: int, salary: int, day: int,
+           office: int, manager: int, event: str) -> tuple[str, str]:
+    """The key and JSON value of an employee: f-strings of pre-escaped parts, the fast way."""
+    size = pool.size
+    f, last = divmod((pool.a * k + pool.b) % size, len(pool.last_json))
+    again = k // size
+    key = f"E{num:06d}"
+    boss = f'"E{manager:06d}"' if manager >= 0 else "null"
+    return key, (
+        f'{{"employee_id":"{key}","first_name":{pool.first_json[f]},'
+        f'"last_name":{pool.last_json[last]},"email":"{pool.first_email[f]}.'
+        f'{pool.last_email[last]}{again + 1 if again else ""}@{EMAIL_DOMAIN}",'
+        f'{_ROLE_JSON[dept, level]},"salary":{salary},"hire_date":"{_ISO_DAY[day - _FIRST_DAY]}",'
+        f'{_OFFICE_JSON[office]},"manager_id":{boss},"event":"{event}"}}'
+    )
 
 
 def _round_up(salary: float) -> int:
