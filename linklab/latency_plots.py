@@ -131,3 +131,48 @@ def save(figures: dict[str, Figure], folder: Path) -> list[Path]:
 def all_figures(result: LatencyResult) -> dict[str, Figure]:
     return {"over_time": over_time(result), "histogram": histogram(result),
             "percentiles": percentiles(result)}
+
+
+class Table:
+    """Rows shown as an HTML table in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, columns: tuple[str, ...], rows: list[tuple]):
+        self.columns, self.rows = columns, rows
+
+    @staticmethod
+    def _cell(v) -> str:
+        if v is None:
+            return ""
+        return f"{v:,}" if isinstance(v, int) else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{c}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{self._cell(v)}</td>" for v in r) + "</tr>"
+                       for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self) -> str:
+        cells = [list(self.columns)] + [[self._cell(v) for v in r] for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+                         for row in cells)
+
+
+def table(result: LatencyResult) -> Table:
+    from linklab.latency import COLUMNS, rows
+
+    return Table(COLUMNS, rows(result))
+
+
+def sweep_table(points: list[SweepPoint]) -> Table:
+    """One row per link setting: link and baseline p50/p99 and the link's own cost."""
+    keys = list(points[0].settings) if points else []
+    columns = (*keys, "link p50", "link p99", "baseline p50", "baseline p99", "diff p50",
+               "diff p99", "lost")
+    rows = []
+    for p in points:
+        r = p.result
+        rows.append((*(p.settings[k] for k in keys), r.link.latency.p50, r.link.latency.p99,
+                     r.baseline.latency.p50, r.baseline.latency.p99, r.difference.p50,
+                     r.difference.p99, r.lost))
+    return Table(columns, rows)

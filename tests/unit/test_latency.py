@@ -10,6 +10,7 @@ import pytest
 from linklab import latency
 from linklab.errors import LabError
 from linklab.latency import Percentiles, Samples, Settings
+from linklab.paths import PROJECT_ROOT
 
 
 class FakeClock:
@@ -169,3 +170,10 @@ def test_messages_carry_both_send_times_and_their_size():
     value = latency.encode(42, 1_000, 2_000, 100)
     assert len(value) == 100
     assert latency.HEADER.unpack_from(value) == (latency.MAGIC, 42, 1_000, 2_000)
+
+
+def test_the_committed_notebook_has_no_outputs():
+    nb = json.loads((PROJECT_ROOT / "notebooks" / "latency.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert any("parameters" in c["metadata"].get("tags", []) for c in code)

@@ -1,0 +1,83 @@
+"""The latency test against the shared session lab: every message on both paths, the temporary
+topics gone afterwards, and the notebook executed end to end with its figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from linklab import kafka, latency
+from linklab.errors import LabError
+from linklab.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "latency.ipynb"
+
+
+def latency_topics(lab) -> set[str]:
+    return {t for b in (lab.topology.source.bootstrap, lab.topology.destination.bootstrap)
+            for t in kafka.topic_names(b) if t.startswith(latency.TOPIC_PREFIX)}
+
+
+def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
+    settings = latency.Settings(rate=200, size=128, duration=2, warmup=1, partitions=2)
+    result = latency.run(lab, settings, tmp_path)
+    assert (result.sent, result.acknowledged) == (600, 600)
+    assert (result.link.lost, result.baseline.lost) == (0, 0)
+    assert result.link.received == result.baseline.received == 600
+    assert result.link.latency.count == result.baseline.latency.count == 400  # warm-up left out
+    assert result.link.latency.min > 0 and result.baseline.latency.min > 0
+    summary = json.loads((result.results_dir / "summary.json").read_text())
+    assert summary["link"]["lost"] == 0 and summary["info"]["versions"]["kafka"]
+    assert latency.load_summary(result.results_dir)["baseline"]["histogram"].get_total_count() \
+        == 400
+    assert result.topic not in latency_topics(lab)
+    assert result.topic not in {m.topic for m in lab.link.mirrors()}
+
+
+def test_interrupted_run_removes_its_topics(lab, tmp_path, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(latency, "_produce", ctrl_c)
+    before = latency_topics(lab)
+    with pytest.raises(KeyboardInterrupt):
+        latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0), tmp_path)
+    assert latency_topics(lab) == before
+
+
+def test_a_mirror_that_never_catches_up_is_a_clear_error(lab, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise LabError("Timed out after 1s: probe records through the link.", "invoke doctor")
+
+    monkeypatch.setattr(latency, "_probe", never)
+    before = latency_topics(lab)
+    with pytest.raises(LabError, match="probe"):
+        latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0), tmp_path)
+    assert latency_topics(lab) == before
+
+
+def test_the_notebook_runs_top_to_bottom_and_draws_its_figures(lab, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "latency.ipynb"
+    results = tmp_path / "results"
+    before = latency_topics(lab)
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out), cwd=str(PROJECT_ROOT), progress_bar=False,
+        parameters={"duration": 2.0, "warmup": 1.0, "rate": 200, "sweep_duration": 2.0,
+                    "sweep": [{"fetch_wait_ms": 100, "linger_ms": 0}],
+                    "state_dir": str(lab.state_dir), "results_root": str(results)},
+    )
+    nb = json.loads(out.read_text())
+    images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # over time, histogram, percentiles, sweep
+    runs = sorted(Path(results).glob("latency-*"))
+    assert len(runs) == 2  # the run and one sweep point
+    figures = {p.name for r in runs for p in r.glob("*.png")}
+    assert figures == {"over_time.png", "histogram.png", "percentiles.png", "sweep.png"}
+    assert latency_topics(lab) == before
+
