@@ -128,12 +128,12 @@ def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="emplo
 
 
 @task(help={
-    "count": "records per measurement (default 200000)",
+    "count": "records per measurement (default 1000000: the JVM needs a few seconds to warm up)",
     "seed": "generator seed (default 42)",
     "cluster": "cluster to measure on (default primary)",
 })
 @friendly
-def bench(c, count=200_000, seed=42, cluster="primary"):
+def bench(c, count=1_000_000, seed=42, cluster="primary"):
     """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
 
     Measured on the running lab, side by side at the same record size and producer settings,

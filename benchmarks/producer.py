@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.table import Table
 
@@ -23,6 +25,8 @@ PERF_TOPIC = "linklab-bench-perf-test"
 PARTITIONS = 6  # as the lab's employees topic
 UPDATES = 0.2  # `invoke produce`'s default mix; no tombstones: every record has a value
 PERF_TEST = "org.apache.kafka.tools.ProducerPerformance"
+SAMPLE = 20_000  # values in perf-test's payload file, and for the mean value size
+GEN_NAME, PRODUCE_NAME, PERF_NAME = "generate", "generate + produce", "perf-test (Java)"
 
 
 @dataclass
@@ -63,12 +67,12 @@ def measure_generation(count: int, seed: int) -> Measurement:
     gen = EmployeeGenerator(seed)  # the Faker pools are built here, once per seed: not timed
     start = time.perf_counter()
     deque(gen.stream(count, updates=UPDATES), maxlen=0)
-    return Measurement("generate", count, time.perf_counter() - start, mean_value_bytes(seed))
+    return Measurement(GEN_NAME, count, time.perf_counter() - start, mean_value_bytes(seed))
 
 
-def mean_value_bytes(seed: int, sample: int = 20_000) -> float:
+def mean_value_bytes(seed: int) -> float:
     """The mean size of a value of the benchmark's mix, in UTF-8 bytes."""
-    values = [v.encode() for _, v in EmployeeGenerator(seed).stream(sample, updates=UPDATES)]
+    values = [v.encode() for _, v in EmployeeGenerator(seed).stream(SAMPLE, updates=UPDATES)]
     return sum(map(len, values)) / len(values)
 
 
@@ -78,33 +82,38 @@ def measure_produce(bootstrap: str, count: int, seed: int) -> Measurement:
     if result.failed or result.acknowledged != count:
         raise LabError(f"{result.failed} of {count} benchmark records failed: "
                        f"{'; '.join(result.errors)}", "Check the broker with `invoke status`.")
-    return Measurement("generate + produce (confluent-kafka)", count, result.elapsed_s,
+    return Measurement(PRODUCE_NAME, count, result.elapsed_s,
                        mean_value_bytes(seed))
 
 
-def measure_perf_test(bootstrap: str, count: int, record_size: int) -> Measurement:
-    """Kafka's kafka-producer-perf-test; its own figure, which leaves out the JVM's start."""
+def measure_perf_test(bootstrap: str, count: int, seed: int) -> Measurement:
+    """Kafka's kafka-producer-perf-test sending Employee values of the same mix (its
+    --payload-file); its own figure, which leaves out the JVM's start."""
     settings = producer_settings(bootstrap)
-    argv = [processes.check_java(), "-Xmx512m", "-cp", jars.classpath(), PERF_TEST,
-            "--topic", PERF_TOPIC, "--num-records", str(count), "--record-size",
-            str(record_size), "--throughput", "-1", "--producer-props",
-            *(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items())]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise LabError("kafka-producer-perf-test did not finish within 10 minutes.",
-                       "Try a smaller --count.") from None
+    with tempfile.TemporaryDirectory(prefix="linklab-bench-") as tmp:
+        payloads = Path(tmp) / "employees.jsonl"
+        values = [v for _, v in EmployeeGenerator(seed).stream(SAMPLE, updates=UPDATES)]
+        payloads.write_text("\n".join(values), encoding="utf-8")
+        argv = [processes.check_java(), "-Xmx512m", "-cp", jars.classpath(), PERF_TEST,
+                "--topic", PERF_TOPIC, "--num-records", str(count), "--payload-file",
+                str(payloads), "--throughput", "-1", "--producer-props",
+                *(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                  for k, v in settings.items())]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise LabError("kafka-producer-perf-test did not finish within 10 minutes.",
+                           "Try a smaller --count.") from None
     totals = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", proc.stdout)
     if proc.returncode != 0 or not totals:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
         raise LabError(f"kafka-producer-perf-test failed:\n{tail}",
                        "Check the broker with `invoke status`.")
     sent, rate = totals[-1]
-    return Measurement("kafka-producer-perf-test (Java)", int(sent), int(sent) / float(rate),
-                       record_size)
+    return Measurement(PERF_NAME, int(sent), int(sent) / float(rate), mean_value_bytes(seed))
 
 
-def run(lab: Lab, count: int = 200_000, seed: int = 42, cluster: str = "primary",
+def run(lab: Lab, count: int = 1_000_000, seed: int = 42, cluster: str = "primary",
         say=print) -> BenchResult:
     """Measure on the running lab's `cluster`, on two new topics it deletes afterwards."""
     if count < 1:
@@ -119,24 +128,24 @@ def run(lab: Lab, count: int = 200_000, seed: int = 42, cluster: str = "primary"
         result.measurements.append(gen)
         say(f"Generating and producing {count:,} records to {cluster} ({bootstrap})…")
         result.measurements.append(measure_produce(bootstrap, count, seed))
-        size = round(gen.value_bytes)
-        say(f"kafka-producer-perf-test: {count:,} records of {size} B…")
-        result.measurements.append(measure_perf_test(bootstrap, count, size))
+        say(f"kafka-producer-perf-test: {count:,} Employee values of {gen.value_bytes:.0f} B "
+            "on average…")
+        result.measurements.append(measure_perf_test(bootstrap, count, seed))
     finally:
         kafka.delete_topics(bootstrap, [GEN_TOPIC, PERF_TOPIC])
     return result
 
 
 def table(result: BenchResult) -> Table:
-    perf = result.get("kafka-producer-perf-test (Java)")
+    perf = result.get(PERF_NAME)
+    count = max(m.records for m in result.measurements)
     settings = ", ".join(f"{k}={v}" for k, v in result.producer_settings.items()
                          if k != "bootstrap.servers")
-    t = Table(title=f"Producer throughput on {result.cluster} ({result.bootstrap}); {settings}",
-              title_justify="left")
-    for col in ("measurement", "records", "value B", "seconds", "records/s", "MB/s",
-                "× perf-test"):
+    t = Table(title=f"{count:,} records to {result.cluster} ({result.bootstrap})",
+              caption=f"both producers: {settings}", title_justify="left")
+    for col in ("measurement", "value B", "seconds", "records/s", "MB/s", "× perf-test"):
         t.add_column(col, justify="left" if col == "measurement" else "right")
     for m in result.measurements:
-        t.add_row(m.what, f"{m.records:,}", f"{m.value_bytes:.0f}", f"{m.seconds:.2f}",
-                  f"{m.rate:,.0f}", f"{m.mb_per_s:.1f}", f"{m.rate / perf.rate:.2f}")
+        t.add_row(m.what, f"{m.value_bytes:.0f}", f"{m.seconds:.2f}", f"{m.rate:,.0f}",
+                  f"{m.mb_per_s:.1f}", f"{m.rate / perf.rate:.2f}")
     return t
