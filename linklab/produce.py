@@ -104,21 +104,27 @@ def progress_bar(count: int, what: str,
                  console: Console | None = None) -> Iterator[Callable[[kafka.ProduceResult],
                                                                      None]]:
     """A rich progress bar of acknowledged records with their rate; yields the `on_progress`
-    callback to hand to `produce_employees`."""
+    callback to hand to `produce_employees`. It appears with the first progress, after the
+    checks and their messages."""
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} acknowledged"),
         TextColumn("[cyan]{task.fields[rate]:,.0f} records/s"), TimeElapsedColumn(),
-        console=console or Console(stderr=True), transient=False,
+        console=console or Console(stderr=True),
     )
-    bar = progress.add_task(what, total=max(count, 1), rate=0.0)
+    bars: list = []
 
     def update(r: kafka.ProduceResult) -> None:
+        if not bars:
+            bars.append(progress.add_task(what, total=max(count, 1), rate=0.0))
+            progress.start()
         # The bar moves with acknowledgements only: a sent record is not yet a produced one.
-        progress.update(bar, completed=r.acknowledged, rate=r.rate)
+        progress.update(bars[0], completed=r.acknowledged, rate=r.rate)
 
-    with progress:
+    try:
         yield update
+    finally:
+        progress.stop()
 
 
 def result_table(r: kafka.ProduceResult, title: str) -> Table:
