@@ -106,19 +106,20 @@ def test(c, marker=None, k=None):
 })
 @friendly
 def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="employees",
-            updates=0.2, leavers=0.0, partitions=None):
+            updates="0.2", leavers="0", partitions=None):
     """Produce Employee records (hires, changes, leavers) to the running lab.
 
     acks=all and idempotent; only records the broker acknowledged are counted. Ctrl-C stops,
     waits for what was sent and reports it."""
     from linklab import produce as prod
 
-    count, rate = int(count), None if rate is None else float(rate)
+    count = prod.number(count, "count", int)
     with prod.progress_bar(count, f"{topic} on {cluster}") as on_progress:
         result = prod.produce_employees(
-            labmod.open_lab(), count, cluster=cluster, topic=topic, seed=int(seed), rate=rate,
-            updates=float(updates), leavers=float(leavers),
-            partitions=None if partitions is None else int(partitions), on_progress=on_progress)
+            labmod.open_lab(), count, cluster=cluster, topic=topic,
+            seed=prod.number(seed, "seed", int), rate=prod.number(rate, "rate"),
+            updates=prod.number(updates, "updates"), leavers=prod.number(leavers, "leavers"),
+            partitions=prod.number(partitions, "partitions", int), on_progress=on_progress)
     present.console.print(prod.result_table(result, f"Employee records to {topic} on {cluster}"))
     if result.failed:
         raise Exit(f"error: {result.failed:,} records failed: {'; '.join(result.errors)}\n"

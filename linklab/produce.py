@@ -91,6 +91,22 @@ def check_target(lab: Lab, cluster: str, topic: str, *, count: int, rate: float 
     return bootstrap
 
 
+def number(text: str | float | None, option: str, kind: type = float) -> float | int | None:
+    """An option's value as a number (None stays None), or LabError naming the option."""
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        example = _EXAMPLES.get(option, "1")
+        raise LabError(f"--{option} takes a number, got {text!r}.",
+                       f"Pass a number, e.g. --{option} {example}.") from None
+
+
+_EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2",
+             "leavers": "0.02", "partitions": "6"}
+
+
 def _topic_exists(bootstrap: str, topic: str) -> bool:
     """True for a topic the cluster knows, even one whose leader is still being elected."""
     t = kafka.admin(bootstrap).list_topics(topic=topic, timeout=10).topics.get(topic)
@@ -124,7 +140,8 @@ def progress_bar(count: int, what: str,
     try:
         yield update
     finally:
-        progress.stop()
+        if bars:
+            progress.stop()
 
 
 def result_table(r: kafka.ProduceResult, title: str) -> Table:

@@ -88,6 +88,7 @@ def test_rate_zero_is_refused_by_the_producer_too(no_broker):
     (["--rate", "0"], "error: rate must be more than 0"),
     (["--count=-3"], "error: count must be 0 or more"),
     (["--cluster", "nowhere"], "error: Unknown cluster 'nowhere'"),
+    (["--rate", "fast"], "error: --rate takes a number, got 'fast'"),
 ])
 def test_invoke_produce_exits_cleanly_on_bad_input(tmp_path, argv, message):
     env = {**os.environ, "LINKLAB_STATE": str(tmp_path / "no-lab")}
