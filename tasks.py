@@ -257,11 +257,12 @@ def ksql_reset(c):
     "rate": "messages per second, sent on a fixed schedule (default 1000)",
     "size": "bytes per message (default 256)",
     "duration": "seconds measured after the warm-up (default 30)",
-    "warmup": "seconds sent first and left out of the percentiles (default 5)",
+    "warmup": "seconds sent first and left out of the percentiles (default 10: the link was "
+              "just restarted to mirror the test topic)",
     "partitions": "partitions of the temporary topic (default 1)",
 })
 @friendly
-def latency(c, rate=1000, size=256, duration="30", warmup="5", partitions=1):
+def latency(c, rate=1000, size=256, duration="30", warmup="10", partitions=1):
     """Latency through the link and, side by side, without it (baseline on the source topic)."""
     from rich import box
     from rich.table import Table

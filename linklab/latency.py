@@ -57,7 +57,7 @@ class Settings:
     rate: int = 1000                 # messages per second, on a fixed schedule
     size: int = 256                  # bytes per message value
     duration: float = 30.0           # measured seconds, after the warm-up
-    warmup: float = 5.0              # seconds sent first and left out of the percentiles
+    warmup: float = 10.0             # left out: each run starts on a freshly restarted link
     partitions: int = 1
     catch_up_timeout: float = 60.0   # how long both paths may take to deliver the last message
 

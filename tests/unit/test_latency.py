@@ -177,3 +177,32 @@ def test_the_committed_notebook_has_no_outputs():
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     assert any("parameters" in c["metadata"].get("tags", []) for c in code)
+
+
+def test_rows_give_link_baseline_and_difference():
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=200)
+    result = latency.analyse(samples, Settings(rate=1000, duration=0.2, warmup=0), "t", {})
+    link, base, diff = latency.rows(result)
+    assert [r[0] for r in (link, base, diff)] == ["link", "baseline", "difference"]
+    assert link[1] == base[1] == 200 and diff[1] is None
+    assert (link[-1], base[-1], diff[-1]) == (0, 0, None)
+    assert len(link) == len(latency.COLUMNS)
+    from linklab import latency_plots
+
+    text = repr(latency_plots.table(result))
+    assert "difference" in text and "<table>" in latency_plots.table(result)._repr_html_()
+
+
+def test_current_link_settings_are_read_from_describe():
+    from types import SimpleNamespace
+
+    from linklab import topology
+
+    topo = topology.load()
+    shown = {"source consumer fetch.max.wait.ms": "250", "destination producer linger.ms": "3"}
+    lab = SimpleNamespace(topology=topo, link=SimpleNamespace(
+        describe=lambda: SimpleNamespace(settings=shown)))
+    assert latency._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
+    shown.clear()
+    assert latency._tuned(lab) == {"fetch_wait_ms": topo.link.fetch_wait_ms,
+                                   "linger_ms": topo.link.linger_ms}
