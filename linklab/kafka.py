@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from linklab.errors import LabError
 
-QUIET = {"log_level": 3}  # librdkafka: errors only; the kit reports problems itself
+QUIET = {"log_level": 0}  # librdkafka stays silent: the kit reports problems itself
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -57,11 +57,28 @@ def ensure_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     return True
 
 
+def group_offsets(bootstrap: str, group: str, topic: str | None = None) -> dict[tuple[str, int], int]:
+    """Committed offsets of a consumer group, {(topic, partition): offset}; {} if it has none."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    client = admin(bootstrap)  # kept alive until the future is done
+    fut = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+    try:
+        parts = fut.result(timeout=15).topic_partitions or []
+    except KafkaException as e:
+        if e.args[0].code() in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.COORDINATOR_NOT_AVAILABLE):
+            return {}
+        raise
+    return {(tp.topic, tp.partition): tp.offset for tp in parts
+            if tp.offset >= 0 and (topic is None or tp.topic == topic)}
+
+
 def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    for name, fut in admin(bootstrap).delete_topics(names, operation_timeout=30).items():
+    client = admin(bootstrap)  # kept alive until every future is done
+    for name, fut in client.delete_topics(names, operation_timeout=30).items():
         try:
             fut.result(timeout=30)
         except KafkaException as e:
@@ -90,11 +107,24 @@ def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Partit
     try:
         out = []
         for p in range(n):
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            low, high = _watermark(c, TopicPartition(topic, p), timeout)
             out.append(PartitionCount(p, low, high))
         return out
     finally:
         c.close()
+
+
+def _watermark(c: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+    """One partition's watermarks, retrying while leadership settles (a topic just created,
+    a broker just restarted)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return c.get_watermark_offsets(tp, timeout=max(0.5, deadline - time.monotonic()))
+        except KafkaException as e:
+            if not e.args[0].retriable() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)  # a retry back-off, not a readiness check
 
 
 def count(bootstrap: str, topic: str) -> int:

@@ -138,7 +138,7 @@ def _healthy(lab: Lab) -> bool:
 
 def wait_caught_up(lab: Lab, timeout: float = 180.0) -> list[MirrorInfo]:
     def caught_up():
-        ms = lab.link.mirrors()
+        ms = [m for m in lab.link.mirrors() if m.status not in ("STOPPED", "PAUSED")]
         return ms if ms and all(m.status == "ACTIVE" and m.lag == 0 for m in ms) else None
 
     def detail() -> str:
@@ -161,7 +161,7 @@ def down(lab: Lab) -> list[tuple[str, str]]:
         return []
     done = []
     try:
-        lab.link.delete()
+        lab.link.delete(force=True)
         done.append(("link", "stopped"))
     except LabError as e:
         done.append(("link", f"not stopped: {e.problem}"))

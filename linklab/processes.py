@@ -85,6 +85,17 @@ class LabProcess:
     def alive(self) -> bool:
         return self.process() is not None
 
+    def exited(self) -> bool:
+        """True when the recorded pid is gone (or a zombie). Unlike `not alive()`, this does not
+        read the command line, which is briefly empty while a process starts."""
+        pid = self.pid()
+        if pid is None:
+            return True
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
     def rss_bytes(self) -> int:
         proc = self.process()
         try:

@@ -4,6 +4,7 @@ break or stop a lab ask `fresh_lab` for one of their own, on other ports and in 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ from linklab import topology
 # A lab's ports span 8088..9193 plus its offset; extra labs sit 1200 apart, at most two at once.
 PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
 EXTRA_SPACING = 1200
+
+
+def pytest_configure(config):
+    # A CI timeout or `kill` sends SIGTERM; turned into KeyboardInterrupt, pytest still runs the
+    # fixtures' teardown, so no lab JVM outlives the test run.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
 
 
 def make_lab(state_dir: Path, offset: int) -> labmod.Lab:

@@ -56,8 +56,9 @@ class Link(ABC):
         """Create the link on the destination (idempotent) and start mirroring its topics."""
 
     @abstractmethod
-    def delete(self) -> None:
-        """Delete the link; its mirror topics stay on the destination."""
+    def delete(self, force: bool = False) -> None:
+        """Delete the link; refused while mirrors are active unless forced. Mirror topics stay
+        on the destination."""
 
     @abstractmethod
     def describe(self) -> LinkInfo:
@@ -78,6 +79,18 @@ class Link(ABC):
         raise NotImplementedError
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
+        raise NotImplementedError
+
+    def mirror_delete(self, topic: str) -> None:
+        """Stop mirroring `topic` and delete the mirror topic on the destination."""
+        raise NotImplementedError
+
+    def tune(self, **settings: int) -> None:
+        """Change the link's latency settings (restarting what must restart)."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Start the link's process again after it died."""
         raise NotImplementedError
 
     def promote(self, topics: list[str]) -> list[MirrorInfo]:

@@ -1,12 +1,17 @@
 """The native link: MirrorMaker 2 in dedicated mode, run beside the destination cluster.
 
 MirrorMaker 2 is not Cluster Linking: it copies records (not bytes), so mirror offsets differ
-from source offsets, and its mirror topics are ordinary writable topics. The kit says so where
-it matters and otherwise speaks Cluster Linking's words.
+from source offsets, and its mirror topics are ordinary writable topics. The kit speaks Cluster
+Linking's words and says where the two differ (`CAVEATS`).
+
+The link's own state (which topics are mirrored, paused or stopped, and tuning overrides) lives
+in link.json in the lab folder; every change rewrites mm2.properties and restarts the process,
+which resumes each partition from the offsets Connect committed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING
@@ -16,7 +21,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from linklab import kafka, render
 from linklab.errors import LabError
 from linklab.links.base import (
-    ACTIVE, FAILED, LINK_FAILED, PENDING_MIRROR, Link, LinkInfo, MirrorInfo, compare_counts,
+    ACTIVE, FAILED, LINK_FAILED, PAUSED, PENDING_MIRROR, SOURCE_UNAVAILABLE, STOPPED,
+    Link, LinkInfo, MirrorInfo, compare_counts,
 )
 from linklab.waiting import wait_until
 
@@ -26,6 +32,15 @@ if TYPE_CHECKING:
 COMPONENT = "link"
 HEAP_MB = 256
 SOURCE_CONNECTOR = "MirrorSourceConnector"
+TUNABLE = ("fetch_wait_ms", "linger_ms")
+
+CAVEATS = {
+    "offsets": "MirrorMaker 2 copies records, not bytes: mirror offsets differ from source "
+               "offsets (Cluster Linking preserves them); consumer offsets are translated by "
+               "checkpoints.",
+    "writable": "MirrorMaker 2 mirror topics are ordinary topics, writable even before promote "
+                "(Cluster Linking mirrors are read-only until promote or failover).",
+}
 
 
 class MirrorMaker2Link(Link):
@@ -36,47 +51,224 @@ class MirrorMaker2Link(Link):
         self.runtime = runtime
         self.dir = runtime.component_dir(COMPONENT)
         self.proc = runtime.process(COMPONENT)
+        self.state_file = self.dir / "link.json"
+        self.properties_file = self.dir / "mm2.properties"
 
-    @property
-    def properties_file(self):
-        return self.dir / "mm2.properties"
+    # -- the link's own state -----------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.state_file.exists()
 
-    def create(self) -> None:
-        if self.proc.alive():
-            return
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            raise LabError(f"Link {self.name} does not exist.",
+                           "Create it with `invoke link.create` (or `invoke up demo`).") from None
+
+    def _save(self, state: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.properties_file.write_text(render.mm2_properties(self.topology))
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def _effective_topology(self, state: dict):
+        link = dataclasses.replace(self.topology.link, **state.get("overrides", {}))
+        return dataclasses.replace(self.topology, link=link)
+
+    def mirror_states(self) -> dict[str, str]:
+        return self._load()["mirrors"] if self.exists() else {}
+
+    # -- process --------------------------------------------------------------------------------
+    def _start(self, state: dict) -> None:
+        active = [t for t, s in state["mirrors"].items() if s == ACTIVE]
+        topo = self._effective_topology(state)
+        self.properties_file.write_text(render.mm2_properties(topo, mirrors=active))
+        since = self._status_ends()
         argv = self.runtime.java_command(
             COMPONENT, HEAP_MB,
             ["org.apache.kafka.connect.mirror.MirrorMaker", str(self.properties_file),
              "--clusters", self.topology.link.destination],
         )
         self.proc.start(argv, self.dir / "stdout.log", cwd=self.dir)
-        self.wait_running()
+        self.wait_running(since, with_tasks=bool(active))
 
-    def wait_running(self, timeout: float = 120.0) -> None:
+    def wait_running(self, since: dict[int, int] | None = None, timeout: float = 120.0,
+                     with_tasks: bool = True) -> None:
+        """Wait until Connect reports the source connector (and a task) RUNNING after `since`."""
         log = self.runtime.logs(COMPONENT)
 
         def running() -> bool:
-            if not self.proc.alive():
+            if self.proc.exited():
                 from linklab.runtimes.native import log_tail
 
-                raise LabError(f"MirrorMaker 2 exited during start-up. Last lines of {log}:\n"
+                raise LabError(f"MirrorMaker 2 exited during start-up. Last errors in {log}:\n"
                                + log_tail(log, only_problems=True),
                                "Read the log; `invoke down` then `invoke up demo` starts afresh.")
-            return self.connector_states().get(SOURCE_CONNECTOR) == "RUNNING"
+            states = self.connector_states(since)
+            tasks = [v for k, v in states.items() if k.startswith(SOURCE_CONNECTOR + "-")]
+            return states.get(SOURCE_CONNECTOR) == "RUNNING" and (
+                not with_tasks or (tasks and all(v == "RUNNING" for v in tasks)))
 
         wait_until(running, timeout, f"link {self.name} (MirrorMaker 2) running",
-                   fix=f"Look at {log}.")
+                   fix=f"Look at {log}.", interval=0.5)
 
-    def delete(self) -> None:
+    def _restart(self, state: dict) -> None:
+        self._save(state)
         self.proc.stop()
+        self._forget_task_configs()
+        self._start(state)
+
+    def config_topic(self) -> str:
+        return f"mm2-configs.{self.topology.link.source}.internal"
+
+    def _forget_task_configs(self) -> None:
+        """Delete Connect's config topic while MirrorMaker 2 is stopped.
+
+        On start, Connect first runs the task configs stored there (from the old settings) and
+        only then the new ones; for a moment a paused or promoted topic would still flow. The
+        properties file is the truth, so the cache goes; the committed source offsets (in the
+        offsets topic) stay, and every partition resumes where it stopped.
+        """
+        dst = self.topology.destination.bootstrap
+        topic = self.config_topic()
+        kafka.delete_topics(dst, [topic])
+        wait_until(lambda: topic not in kafka.topic_names(dst), 30,
+                   f"old link configuration removed from {self.topology.destination.name}")
+
+    # -- Link interface -------------------------------------------------------------------------
+    def create(self) -> None:
+        """Create the link (idempotent): start MirrorMaker 2 if it is not running."""
+        if not self.exists():
+            self._save({"mirrors": {t: ACTIVE for t in self.topology.link.mirrors},
+                        "overrides": {}})
+        if not self.proc.alive():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._start(self._load())
 
     def restart(self) -> None:
-        """Start the link process again after it died; it resumes from its committed offsets."""
-        self.proc.stop()
-        self.create()
+        """Start the link process again (after a crash or kill); it resumes where it stopped."""
+        self._restart(self._load())
 
+    def delete(self, force: bool = False) -> None:
+        if not self.exists():
+            self.proc.stop()
+            if force:
+                return
+            raise LabError(f"Link {self.name} does not exist.", "`invoke link.list` shows links.")
+        live = [t for t, s in self.mirror_states().items() if s in (ACTIVE, PAUSED)]
+        if live and not force:
+            raise LabError(
+                f"Link {self.name} still has mirror topics: {', '.join(live)}.",
+                f"Promote or fail them over first (`invoke mirror.failover {' '.join(live)}`), "
+                "or delete with --force.",
+            )
+        self.proc.stop()
+        self.state_file.unlink(missing_ok=True)
+
+    def tune(self, **overrides: int) -> None:
+        """Restart the link with other latency settings (fetch_wait_ms, linger_ms)."""
+        unknown = set(overrides) - set(TUNABLE)
+        if unknown:
+            raise LabError(f"Cannot tune {', '.join(sorted(unknown))}.",
+                           f"Tunable settings: {', '.join(TUNABLE)}.")
+        for key, value in overrides.items():
+            if not isinstance(value, int) or not 0 <= value <= 60000:
+                raise LabError(f"{key} must be 0 to 60000 ms, got {value!r}.", "Pass a number.")
+        state = self._load()
+        state["overrides"] = {**state.get("overrides", {}), **overrides}
+        self._restart(state)
+
+    def list_links(self) -> list[LinkInfo]:
+        return [self.describe()] if self.exists() else []
+
+    def mirror_create(self, topic: str) -> None:
+        state = self._load()
+        src, dst = self.topology.source.bootstrap, self.topology.destination.bootstrap
+        if state["mirrors"].get(topic) in (ACTIVE, PAUSED):
+            raise LabError(f"{topic} is already a mirror topic of link {self.name}.",
+                           f"`invoke mirror.describe {topic}` shows it.")
+        if topic not in kafka.topic_names(src):
+            raise LabError(f"Topic {topic} does not exist on the source ({self.topology.source.name}).",
+                           "Create it on the source first; a mirror copies an existing topic.")
+        if topic in kafka.topic_names(dst) and topic not in state["mirrors"]:
+            raise LabError(f"Topic {topic} already exists on the destination and is not a mirror.",
+                           "Delete it there first or mirror another topic; a mirror topic must be "
+                           "created by the link.")
+        state["mirrors"][topic] = ACTIVE
+        self._restart(state)
+        wait_until(lambda: kafka.partitions(dst, topic) > 0, 60,
+                   f"mirror topic {topic} created on {self.topology.destination.name}")
+
+    def mirror_delete(self, topic: str) -> None:
+        """Stop mirroring `topic` and delete the mirror topic on the destination."""
+        state = self._load()
+        if topic not in state["mirrors"]:
+            raise LabError(f"{topic} is not a mirror topic of link {self.name}.",
+                           "`invoke mirror.list` shows the mirror topics.")
+        was_active = state["mirrors"].pop(topic) == ACTIVE
+        if was_active and self.proc.alive():
+            self._restart(state)
+        else:
+            self._save(state)
+        kafka.delete_topics(self.topology.destination.bootstrap, [topic])
+
+    def mirror_describe(self, topic: str) -> MirrorInfo:
+        for m in self.mirrors():
+            if m.topic == topic:
+                return m
+        raise LabError(f"{topic} is not a mirror topic of link {self.name}.",
+                       "`invoke mirror.list` shows the mirror topics.")
+
+    def _check_mirrors(self, topics: list[str], allowed: tuple[str, ...]) -> dict:
+        state = self._load()
+        if not topics:
+            raise LabError("No mirror topics named.", "Name one or more, e.g. employees.")
+        for t in topics:
+            status = state["mirrors"].get(t)
+            if status is None:
+                raise LabError(f"{t} is not a mirror topic of link {self.name}.",
+                               "`invoke mirror.list` shows the mirror topics.")
+            if status not in allowed:
+                raise LabError(f"Mirror topic {t} is {status}; this needs {' or '.join(allowed)}.",
+                               "`invoke mirror.describe` shows its state.")
+        return state
+
+    def _set(self, topics: list[str], new: str, state: dict) -> list[MirrorInfo]:
+        for t in topics:
+            state["mirrors"][t] = new
+        source_up = kafka.reachable(self.topology.source.bootstrap, timeout=2)
+        if source_up:
+            self._restart(state)
+        else:
+            # The source is gone (a disaster): nothing to pull, so the link stops.
+            self._save(state)
+            self.proc.stop()
+        return [self.mirror_describe(t) for t in topics]
+
+    def promote(self, topics: list[str], timeout: float = 60.0) -> list[MirrorInfo]:
+        """Wait for lag 0, then stop mirroring: the topics become the writable copies."""
+        state = self._check_mirrors(topics, (ACTIVE,))
+
+        def no_lag() -> bool:
+            return all(self.mirror_describe(t).lag == 0 for t in topics)
+
+        wait_until(no_lag, timeout, f"lag 0 on {', '.join(topics)} before promote",
+                   fix="The source may be unreachable: use `invoke mirror.failover`, which does "
+                       "not wait.")
+        return self._set(topics, STOPPED, state)
+
+    def failover(self, topics: list[str]) -> list[MirrorInfo]:
+        """Stop mirroring now, whatever the lag (the source may be gone)."""
+        state = self._check_mirrors(topics, (ACTIVE, PAUSED))
+        return self._set(topics, STOPPED, state)
+
+    def pause(self, topics: list[str]) -> list[MirrorInfo]:
+        state = self._check_mirrors(topics, (ACTIVE,))
+        return self._set(topics, PAUSED, state)
+
+    def resume(self, topics: list[str]) -> list[MirrorInfo]:
+        state = self._check_mirrors(topics, (PAUSED,))
+        return self._set(topics, ACTIVE, state)
+
+    # -- looking at it --------------------------------------------------------------------------
     def component(self):
         from linklab.runtimes.base import ComponentStatus
 
@@ -88,27 +280,37 @@ class MirrorMaker2Link(Link):
             rss_mb=round(self.proc.rss_bytes() / 2**20, 1), log=str(self.runtime.logs(COMPONENT)),
         )
 
-    # -- state --------------------------------------------------------------------------------
     def status_topic(self) -> str:
         return f"mm2-status.{self.topology.link.source}.internal"
 
-    def connector_states(self) -> dict[str, str]:
-        """Latest state of each connector and task, from Connect's status topic on the destination.
+    def _status_ends(self) -> dict[int, int]:
+        try:
+            return {p.partition: p.high for p in kafka.watermarks(
+                self.topology.destination.bootstrap, self.status_topic(), timeout=3)}
+        except Exception:  # no status topic yet: everything in it will be new
+            return {}
+
+    def connector_states(self, since: dict[int, int] | None = None) -> dict[str, str]:
+        """Latest state of each connector and task in Connect's status topic on the destination.
 
         Keys are connector names and 'Connector-N' for tasks; values are Connect's states
-        (RUNNING, FAILED, PAUSED, UNASSIGNED).
+        (RUNNING, FAILED, PAUSED, UNASSIGNED). With `since`, only records after those offsets
+        count, so a state left from before a restart is not taken for the current one.
         """
         dest = self.topology.destination.bootstrap
         topic = self.status_topic()
-        ends = kafka.watermarks(dest, topic, timeout=3)
-        if not any(p.records for p in ends):
+        since = since or {}
+        ends = [p for p in kafka.watermarks(dest, topic, timeout=3)
+                if p.high > max(p.low, since.get(p.partition, 0))]
+        if not ends:
             return {}
         c = Consumer({"bootstrap.servers": dest, "group.id": "linklab-status",
                       "enable.auto.commit": False, "enable.partition.eof": True, **kafka.QUIET})
         states: dict[str, str] = {}
         try:
-            c.assign([TopicPartition(topic, p.partition, p.low) for p in ends if p.records])
-            pending = {p.partition for p in ends if p.records}
+            c.assign([TopicPartition(topic, p.partition, max(p.low, since.get(p.partition, 0)))
+                      for p in ends])
+            pending = {p.partition for p in ends}
             deadline = time.monotonic() + 5
             while pending and time.monotonic() < deadline:
                 for msg in c.consume(500, timeout=0.5):
@@ -118,56 +320,75 @@ class MirrorMaker2Link(Link):
                         continue
                     key = (msg.key() or b"").decode()
                     name = key.removeprefix("status-connector-").removeprefix("status-task-")
-                    if not msg.value():
-                        states.pop(name, None)
-                        continue
                     try:
                         states[name] = json.loads(msg.value())["state"]
                     except (ValueError, KeyError, TypeError):
-                        continue
+                        states.pop(name, None)
         finally:
             c.close()
         return states
 
     def state(self) -> tuple[str, str]:
+        if not self.exists():
+            return ("NOT_FOUND", "the link does not exist")
         if not self.proc.alive():
-            return ("NOT_RUNNING", "MirrorMaker 2 process is not running")
+            if not kafka.reachable(self.topology.source.bootstrap, timeout=1):
+                return (SOURCE_UNAVAILABLE, "the source cluster is unreachable; link stopped")
+            return ("NOT_RUNNING", "MirrorMaker 2 is not running: `invoke link.restart`")
         states = self.connector_states()
         source = {k: v for k, v in states.items() if k.startswith(SOURCE_CONNECTOR)}
         if any(v == "FAILED" for v in source.values()):
             return (FAILED, "a MirrorSourceConnector task failed; see the link log")
-        if source.get(SOURCE_CONNECTOR) == "PAUSED":
-            return ("PAUSED", "")
         if source.get(SOURCE_CONNECTOR) == "RUNNING":
             return (ACTIVE, "")
         return ("PENDING", "MirrorMaker 2 is starting")
 
     def describe(self) -> LinkInfo:
-        link = self.topology.link
         state, detail = self.state()
+        saved = self._load() if self.exists() else {"mirrors": {}, "overrides": {}}
+        link = self._effective_topology(saved).link
         return LinkInfo(
             name=link.name, kind=self.kind, source=link.source, destination=link.destination,
             state=state, detail=detail,
             settings={
-                "mirrors": ", ".join(link.mirrors),
+                "bootstrap.servers (source)": self.topology.source.bootstrap,
+                "mirror topics": ", ".join(f"{t} ({s})" for t, s in saved["mirrors"].items()),
                 "consumer.offset.sync.enable": str(link.consumer_offset_sync).lower(),
                 "consumer.offset.sync.ms": str(link.consumer_offset_sync_ms),
+                "consumer.offset.group.filters": render.filters_to_regex(
+                    link.consumer_group_filters) or "(none)",
                 "acl.sync.enable": str(link.acl_sync).lower(),
-                "replication.policy.class": "IdentityReplicationPolicy",
-                "fetch.max.wait.ms": str(link.fetch_wait_ms),
-                "linger.ms": str(link.linger_ms),
+                "topic.config.sync.ms": str(link.topic_config_sync_ms),
+                "replication.policy.class": "IdentityReplicationPolicy (names kept)",
+                "source consumer fetch.max.wait.ms": str(link.fetch_wait_ms),
+                "destination producer linger.ms": str(link.linger_ms),
             },
         )
 
     def mirrors(self) -> list[MirrorInfo]:
+        saved = self.mirror_states()
+        if not saved:
+            return []
         link_state, _ = self.state()
         src = self.topology.source.bootstrap
         dst = self.topology.destination.bootstrap
+        source_up = link_state != SOURCE_UNAVAILABLE
         out = []
-        for topic in self.topology.link.mirrors:
-            parts, s, d, lag, max_lag = compare_counts(src, dst, topic, topic)
-            if link_state != ACTIVE:
-                status = link_state if link_state in ("PAUSED", FAILED) else LINK_FAILED
+        for topic, wanted in saved.items():
+            if source_up:
+                parts, s, d, lag, max_lag = compare_counts(src, dst, topic, topic)
+            else:
+                dst_counts = kafka.watermarks(dst, topic)
+                parts, s, d = len(dst_counts), -1, sum(p.records for p in dst_counts)
+                lag = max_lag = -1
+            if wanted in (STOPPED, PAUSED):
+                status = wanted
+            elif link_state == FAILED:
+                status = FAILED
+            elif link_state == SOURCE_UNAVAILABLE:
+                status = SOURCE_UNAVAILABLE
+            elif link_state != ACTIVE:
+                status = LINK_FAILED
             elif parts == 0:
                 status = PENDING_MIRROR
             else:

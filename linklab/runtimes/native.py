@@ -21,7 +21,8 @@ def log_tail(path: Path, lines: int = 15, only_problems: bool = False) -> str:
     except FileNotFoundError:
         return f"(no log yet at {path})"
     if only_problems:
-        text = [ln for ln in text if " ERROR " in ln or " FATAL " in ln or "Exception" in ln]
+        problems = [ln for ln in text if " ERROR " in ln or " FATAL " in ln or "Exception" in ln]
+        text = problems or text
     return "\n".join(text[-lines:])
 
 
@@ -110,7 +111,7 @@ class NativeRuntime(Runtime):
         log = self.logs(cluster)
 
         def ready() -> bool:
-            if not proc.alive():
+            if proc.exited():
                 raise LabError(
                     f"The {cluster} broker exited during start-up. Last lines of {log}:\n"
                     + log_tail(log)
