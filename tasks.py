@@ -286,8 +286,128 @@ def latency(c, rate=1000, size=256, duration="30", warmup="10", partitions=1):
     present.console.print(f"Link: {result.info['link']['kind']}; results in {result.results_dir}")
 
 
+
+# -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
+def _link():
+    lab = labmod.open_lab()
+    if labmod.read_state(lab.state_dir) is None:
+        raise LabError("No lab is running.", "Start one with `invoke up demo`.")
+    return lab.link
+
+
+def _topics(topics: str) -> list[str]:
+    names = [t for t in topics.replace(",", " ").split() if t]
+    if not names:
+        raise LabError("No mirror topics named.", "Name them, e.g. `employees` or `a,b`.")
+    return names
+
+
+@task(name="create")
+@friendly
+def link_create(c):
+    """Create the topology's link on the destination and start its mirror topics."""
+    link = _link()
+    link.create()
+    present.console.print(present.link_table(link.describe()))
+
+
+@task(name="describe")
+@friendly
+def link_describe(c):
+    """Show the link's state and settings (like `confluent kafka link describe`)."""
+    link = _link()
+    present.console.print(present.link_table(link.describe()))
+    present.print_caveats(link)
+
+
+@task(name="list")
+@friendly
+def link_list(c):
+    """List the links on the destination cluster."""
+    present.console.print(present.links_table(_link().list_links()))
+
+
+@task(name="delete", help={"force": "delete even while mirror topics are still active"})
+@friendly
+def link_delete(c, force=False):
+    """Delete the link; refused while mirrors are active (promote or fail them over first)."""
+    link = _link()
+    link.delete(force=force)
+    present.console.print(f"Link {link.name} deleted; its mirror topics stay on the destination.")
+
+
+@task(name="restart")
+@friendly
+def link_restart(c):
+    """Start the link's process again (after a crash); it resumes where it stopped."""
+    link = _link()
+    link.restart()
+    present.console.print(present.link_table(link.describe()))
+
+
+@task(name="create", help={"topic": "a topic on the source cluster"})
+@friendly
+def mirror_create(c, topic):
+    """Mirror a source topic into a mirror topic of the same name on the destination."""
+    link = _link()
+    link.mirror_create(topic)
+    present.console.print(present.mirrors_table([link.mirror_describe(topic)]))
+
+
+@task(name="list")
+@friendly
+def mirror_list(c):
+    """List mirror topics with partitions, lag and status (like `confluent kafka mirror list`)."""
+    link = _link()
+    present.console.print(present.mirrors_table(link.mirrors()))
+
+
+@task(name="describe", help={"topic": "a mirror topic"})
+@friendly
+def mirror_describe(c, topic):
+    """Show one mirror topic's partitions, lag and status."""
+    present.console.print(present.mirrors_table([_link().mirror_describe(topic)]))
+
+
+@task(name="promote", help={"topics": "mirror topics, comma-separated"})
+@friendly
+def mirror_promote(c, topics):
+    """Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."""
+    link = _link()
+    present.console.print(present.mirrors_table(link.promote(_topics(topics))))
+    present.print_caveats(link)
+
+
+@task(name="failover", help={"topics": "mirror topics, comma-separated"})
+@friendly
+def mirror_failover(c, topics):
+    """Stop mirroring now, whatever the lag (the source may be gone)."""
+    link = _link()
+    present.console.print(present.mirrors_table(link.failover(_topics(topics))))
+
+
+@task(name="pause", help={"topics": "mirror topics, comma-separated"})
+@friendly
+def mirror_pause(c, topics):
+    """Pause mirroring; records wait on the source until resume."""
+    present.console.print(present.mirrors_table(_link().pause(_topics(topics))))
+
+
+@task(name="resume", help={"topics": "mirror topics, comma-separated"})
+@friendly
+def mirror_resume(c, topics):
+    """Resume paused mirrors; they catch up from where they stopped."""
+    present.console.print(present.mirrors_table(_link().resume(_topics(topics))))
+
+
+link_ns = Collection("link", link_create, link_describe, link_list, link_delete, link_restart)
+mirror_ns = Collection("mirror", mirror_create, mirror_list, mirror_describe, mirror_promote,
+                       mirror_failover, mirror_pause, mirror_resume)
+
 ksql = Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset)
 
 ns = Collection(up, status, down, test, render, produce, bench)
 ns.add_collection(ksql)
+ns.add_collection(link_ns)
+ns.add_collection(mirror_ns)
 ns.add_task(latency)

@@ -80,3 +80,47 @@ def print_steps(steps: list[tuple[str, str]], empty: str) -> None:
     for what, how in steps:
         t.add_row(what, how)
     console.print(t)
+
+
+def link_table(info) -> Table:
+    """A link's state and settings, like `confluent kafka link describe`."""
+    t = Table(title=f"link {info.name} ({info.kind})", title_justify="left")
+    t.add_column("setting")
+    t.add_column("value")
+    t.add_row("source → destination", f"{info.source} → {info.destination}")
+    t.add_row("state", _styled(info.state) + (f" [dim]{info.detail}[/]" if info.detail else ""))
+    for k, v in info.settings.items():
+        t.add_row(k, v)
+    return t
+
+
+def links_table(links) -> Table:
+    t = Table(title="links", title_justify="left")
+    for col in ("link", "kind", "source", "destination", "state"):
+        t.add_column(col)
+    for x in links:
+        t.add_row(x.name, x.kind, x.source, x.destination, _styled(x.state))
+    return t
+
+
+def mirrors_table(mirrors) -> Table:
+    """Mirror topics, like `confluent kafka mirror list`."""
+    import datetime as dt
+
+    t = Table(title="mirror topics", title_justify="left")
+    for col in ("link", "mirror topic", "source topic", "partitions", "max per-partition lag",
+                "total lag", "status", "status time"):
+        t.add_column(col, justify="right" if "lag" in col or col == "partitions" else "left")
+    for m in mirrors:
+        when = (dt.datetime.fromtimestamp(m.status_time_ms / 1000).isoformat(timespec="seconds")
+                if m.status_time_ms else "-")
+        lag = (lambda n: "-" if n < 0 else f"{n:,}")
+        t.add_row(m.link, m.topic, m.source_topic, str(m.partitions), lag(m.max_partition_lag),
+                  lag(m.lag), _styled(m.status), when)
+    return t
+
+
+def print_caveats(link) -> None:
+    """Where the native link is not Cluster Linking, say so."""
+    for text in getattr(link, "caveats", {}).values():
+        console.print(f"[yellow]note:[/] {text}")

@@ -46,6 +46,7 @@ class MirrorInfo:
 
 class Link(ABC):
     kind: str
+    caveats: dict[str, str] = {}  # where this link differs from Cluster Linking, by topic
 
     def __init__(self, topology: Topology):
         self.topology = topology

@@ -45,6 +45,7 @@ CAVEATS = {
 
 class MirrorMaker2Link(Link):
     kind = "MirrorMaker 2"
+    caveats = CAVEATS
 
     def __init__(self, topology, runtime: NativeRuntime):
         super().__init__(topology)
