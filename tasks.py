@@ -54,6 +54,10 @@ def up(c, scenario, runtime=None, records=3000, seed=42, topology=None):
         present.console.print(
             f"Produced {result.produced.acknowledged:,} records "
             f"({result.produced.rate:,.0f}/s), all acknowledged.")
+    if result.ksql_demo is not None:
+        present.console.print(present.query_table(
+            f"ksqlDB pull query on the mirror ({len(result.ksql_applied)} statements applied)",
+            result.ksql_demo.columns, result.ksql_demo.rows))
     verb = "was already up" if result.already_up else "is up"
     present.console.print(f"The lab {verb} ({result.seconds:.1f}s).")
     present.print_next_steps(lab)
@@ -172,17 +176,6 @@ def _ksqldb_url() -> str:
     return ksqldb.require_url(labmod.open_lab().runtime.ksqldb_url())
 
 
-def _rows_table(title: str, columns: list[str], rows: list[list]):
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left")
-    for col in columns:
-        t.add_column(col)
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    return t
-
-
 @task(name="apply")
 @friendly
 def ksql_apply(c):
@@ -190,7 +183,7 @@ def ksql_apply(c):
     from linklab import ksqldb
 
     results = ksqldb.apply_all(_ksqldb_url())
-    present.console.print(_rows_table(
+    present.console.print(present.query_table(
         "ksqlDB statements", ["file", "kind", "name", "outcome"],
         [[r.file, r.kind, r.name, r.outcome] for r in results]))
 
@@ -221,7 +214,7 @@ def ksql_pull(c, name, key=None):
     from linklab import ksqldb
 
     result = ksqldb.pull(_ksqldb_url(), name, key)
-    present.console.print(_rows_table(f"{name} ({len(result.rows)} rows)", result.columns,
+    present.console.print(present.query_table(f"{name} ({len(result.rows)} rows)", result.columns,
                                       result.rows))
 
 
@@ -232,14 +225,14 @@ def ksql_list(c):
     from linklab import ksqldb
 
     ls = ksqldb.listing(_ksqldb_url())
-    present.console.print(_rows_table(
+    present.console.print(present.query_table(
         "streams and tables", ["name", "kind", "topic", "format"],
         [[s["name"], s.get("type", ""), s.get("topic", ""), s.get("valueFormat", "")]
          for s in ls.streams + ls.tables]))
-    present.console.print(_rows_table(
+    present.console.print(present.query_table(
         "running queries", ["id", "writes", "state"],
         [[q["id"], ", ".join(q.get("sinks", [])), q.get("state", "")] for q in ls.queries]))
-    present.console.print(_rows_table(
+    present.console.print(present.query_table(
         "named queries (ksql/queries.sql)", ["name", "kind", "shows"],
         [[q.name, q.kind, q.description] for q in ls.named]))
 

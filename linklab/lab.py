@@ -87,6 +87,8 @@ class UpResult:
     produced: kafka.ProduceResult | None
     seconds: float
     already_up: bool
+    ksql_applied: list = field(default_factory=list)
+    ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
 
 
 def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
@@ -123,13 +125,41 @@ def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
                     )
         lab.link.create()
         wait_caught_up(lab)
+        applied, demo = run_ksql(lab)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
             down(lab)
         raise
-    return UpResult(produced, time.monotonic() - start, already)
+    return UpResult(produced, time.monotonic() - start, already, applied, demo)
+
+
+def run_ksql(lab: Lab) -> tuple[list, object | None]:
+    """Apply ksql/*.sql on the mirror and run the demo pull query, where ksqlDB runs."""
+    url = lab.runtime.ksqldb_url()
+    if not url:
+        return [], None
+    from linklab import ksqldb
+
+    wait_until(lambda: _ksqldb_answers(url), 180, f"ksqlDB answering at {url}",
+               fix="Look at the ksqldb container's log (`invoke doctor`).")
+    applied = ksqldb.apply_all(url)
+    # Tables fill after ksqlDB's commit interval (2 s by default): wait for the first rows.
+    demo = wait_until(lambda: (r := ksqldb.demo_pull(url)).rows and r, 60,
+                      "ksqlDB tables filled from the mirror topic")
+    return applied, demo
+
+
+def _ksqldb_answers(url: str) -> bool:
+    from linklab import ksqldb
+
+    try:
+        with ksqldb.KsqlDB(url, timeout=3) as db:
+            db.info()
+        return True
+    except LabError:
+        return False
 
 
 def _healthy(lab: Lab) -> bool:

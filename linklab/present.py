@@ -29,8 +29,9 @@ def status_tables(st: Status) -> list[Table]:
         link = Table(title="link", title_justify="left")
         for col in ("link", "kind", "source → destination", "state"):
             link.add_column(col)
+        detail = f" [dim]{st.link.detail}[/]" if st.link.detail else ""
         link.add_row(st.link.name, st.link.kind, f"{st.link.source} → {st.link.destination}",
-                     _styled(st.link.state) + (f" [dim]{st.link.detail}[/]" if st.link.detail else ""))
+                     _styled(st.link.state) + detail)
         tables.append(link)
     if st.mirrors:
         m = Table(title="mirror topics", title_justify="left")
@@ -61,7 +62,7 @@ def print_next_steps(lab: Lab) -> None:
     console.print("\n[bold]Try next[/]")
     for cmd, why in [
         ("invoke status", "this table again (--json for scripts)"),
-        (f"invoke produce --count 10000", f"more Employee records to {topic} on {src.name}"),
+        ("invoke produce --count 10000", f"more Employee records to {topic} on {src.name}"),
         (f"kcat -b {dst.bootstrap} -t {topic} -C -c 5 -e", "read the mirror topic"),
         ("invoke latency", "latency through the link vs. the baseline"),
         ("invoke doctor", "check everything, with fixes"),
@@ -114,13 +115,26 @@ def mirrors_table(mirrors) -> Table:
     for m in mirrors:
         when = (dt.datetime.fromtimestamp(m.status_time_ms / 1000).isoformat(timespec="seconds")
                 if m.status_time_ms else "-")
-        lag = (lambda n: "-" if n < 0 else f"{n:,}")
-        t.add_row(m.link, m.topic, m.source_topic, str(m.partitions), lag(m.max_partition_lag),
-                  lag(m.lag), _styled(m.status), when)
+        t.add_row(m.link, m.topic, m.source_topic, str(m.partitions),
+                  _count(m.max_partition_lag), _count(m.lag), _styled(m.status), when)
     return t
+
+
+def _count(n: int) -> str:
+    return "-" if n < 0 else f"{n:,}"  # -1: unknown (the source cannot be asked)
 
 
 def print_caveats(link) -> None:
     """Where the native link is not Cluster Linking, say so."""
     for text in getattr(link, "caveats", {}).values():
         console.print(f"[yellow]note:[/] {text}")
+
+
+def query_table(title: str, columns: list[str], rows: list[list]) -> Table:
+    """Rows of a query (ksqlDB pull or push results, or any listing) as a table."""
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
