@@ -123,24 +123,26 @@ class LabProcess:
             stale = self.pid_file.exists()
             self.pid_file.unlink(missing_ok=True)
             return "not running (stale pid file removed)" if stale else "not running"
+        how = "stopped"
         try:
             proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
             proc.terminate()
-            proc.wait(timeout=grace)
-            how = "stopped"
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            how = f"killed after {grace:.0f}s"
+            if not _gone(proc, grace):
+                proc.kill()
+                how = f"killed after {grace:.0f}s"
+                if not _gone(proc, 10):
+                    raise LabError(f"{self.component} (pid {proc.pid}) survived SIGKILL.",
+                                   "Check the machine (a process stuck in the kernel).")
         except psutil.NoSuchProcess:
-            how = "stopped"
+            pass
         self.pid_file.unlink(missing_ok=True)
         return how
 
     def signal(self, sig: int) -> None:
         proc = self.process()
         if proc is None:
-            raise LabError(f"{self.component} is not running.", "Start the lab with `invoke up demo`.")
+            raise LabError(f"{self.component} is not running.",
+                           "Start the lab with `invoke up demo`.")
         proc.send_signal(sig)
 
 
@@ -172,7 +174,16 @@ def port_owner(port: int) -> str:
     return "another program"
 
 
-def wait_gone(pid: int, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while psutil.pid_exists(pid) and time.monotonic() < end:
-        time.sleep(0.05)
+def _gone(proc: psutil.Process, timeout: float) -> bool:
+    """True once the process has exited. A zombie counts as exited: its parent (maybe not us)
+    has yet to collect it, but it runs nothing and holds no port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)  # polling an exit, not a readiness check
