@@ -54,7 +54,18 @@ def ensure_topic(bootstrap: str, name: str, partitions: int, config: dict | None
             return False
         raise LabError(f"Could not create topic {name}: {e.args[0].str()}",
                        "Check the broker log (invoke doctor).") from None
+    # The broker serves a new topic a moment after the controller created it.
+    from linklab.waiting import wait_until
+
+    wait_until(lambda: _leaders_known(bootstrap, name, partitions), 30,
+               f"topic {name} ready", quiet=True)
     return True
+
+
+def _leaders_known(bootstrap: str, topic: str, n: int) -> bool:
+    t = admin(bootstrap).list_topics(topic=topic, timeout=5).topics.get(topic)
+    return (t is not None and t.error is None and len(t.partitions) == n
+            and all(p.leader >= 0 for p in t.partitions.values()))
 
 
 def group_offsets(bootstrap: str, group: str, topic: str | None = None) -> dict[tuple[str, int], int]:

@@ -23,18 +23,20 @@ def wait_until(
     fix: str | None = None,
     interval: float = 0.2,
     on_fail: Callable[[], str] | None = None,
+    quiet: bool = False,
 ) -> T:
     """Call `condition` until it returns something truthy and return that.
 
     `condition` may raise LabError to stop waiting at once (a process died, say). On timeout,
     raise LabError naming what was awaited; `on_fail` may add detail such as log lines.
+    `quiet` hides the progress of short internal waits.
     """
     start = time.monotonic()
     deadline = start + timeout
-    quiet = not console.is_terminal
-    if quiet:
+    plain = not console.is_terminal
+    if plain and not quiet:
         print(f"… {what}", file=sys.stderr, flush=True)
-    status = None if quiet else console.status(f"{what}")
+    status = None if plain or quiet else console.status(f"{what}")
     if status:
         status.start()
     try:
@@ -42,7 +44,8 @@ def wait_until(
             result = condition()
             if result:
                 elapsed = time.monotonic() - start
-                console.print(f"[green]✓[/] {what} [dim]({elapsed:.1f}s)[/]", highlight=False)
+                if not quiet:
+                    console.print(f"[green]✓[/] {what} [dim]({elapsed:.1f}s)[/]", highlight=False)
                 return result
             now = time.monotonic()
             if now >= deadline:
