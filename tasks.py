@@ -52,8 +52,8 @@ def up(c, scenario, runtime=None, records=3000, seed=42, topology=None):
     present.print_status(st)
     if result.produced:
         present.console.print(
-            f"Produced {result.produced.acknowledged:,} records "
-            f"({result.produced.rate:,.0f}/s), all acknowledged.")
+            f"Produced {result.produced.acknowledged:,} Employee records in "
+            f"{result.produced.elapsed_s:.1f}s, every one acknowledged (acks=all, idempotent).")
     if result.ksql_demo is not None:
         present.console.print(present.query_table(
             f"ksqlDB pull query on the mirror ({len(result.ksql_applied)} statements applied)",
