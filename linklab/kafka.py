@@ -52,23 +52,32 @@ def ensure_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     except KafkaException as e:
         if e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return False
-        raise LabError(f"Could not create topic {name}: {e.args[0].str()}",
-                       "Check the broker log (invoke doctor).") from None
+        raise LabError(
+            f"Could not create topic {name}: {e.args[0].str()}",
+            "Check the broker log (invoke doctor).",
+        ) from None
     # The broker serves a new topic a moment after the controller created it.
     from linklab.waiting import wait_until
 
-    wait_until(lambda: _leaders_known(bootstrap, name, partitions), 30,
-               f"topic {name} ready", quiet=True)
+    wait_until(
+        lambda: _leaders_known(bootstrap, name, partitions), 30, f"topic {name} ready", quiet=True
+    )
     return True
 
 
 def _leaders_known(bootstrap: str, topic: str, n: int) -> bool:
     t = admin(bootstrap).list_topics(topic=topic, timeout=5).topics.get(topic)
-    return (t is not None and t.error is None and len(t.partitions) == n
-            and all(p.leader >= 0 for p in t.partitions.values()))
+    return (
+        t is not None
+        and t.error is None
+        and len(t.partitions) == n
+        and all(p.leader >= 0 for p in t.partitions.values())
+    )
 
 
-def group_offsets(bootstrap: str, group: str, topic: str | None = None) -> dict[tuple[str, int], int]:
+def group_offsets(
+    bootstrap: str, group: str, topic: str | None = None
+) -> dict[tuple[str, int], int]:
     """Committed offsets of a consumer group, {(topic, partition): offset}; {} if it has none."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -77,11 +86,17 @@ def group_offsets(bootstrap: str, group: str, topic: str | None = None) -> dict[
     try:
         parts = fut.result(timeout=15).topic_partitions or []
     except KafkaException as e:
-        if e.args[0].code() in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.COORDINATOR_NOT_AVAILABLE):
+        if e.args[0].code() in (
+            KafkaError.GROUP_ID_NOT_FOUND,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+        ):
             return {}
         raise
-    return {(tp.topic, tp.partition): tp.offset for tp in parts
-            if tp.offset >= 0 and (topic is None or tp.topic == topic)}
+    return {
+        (tp.topic, tp.partition): tp.offset
+        for tp in parts
+        if tp.offset >= 0 and (topic is None or tp.topic == topic)
+    }
 
 
 def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
@@ -113,8 +128,14 @@ def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Partit
     n = partitions(bootstrap, topic, timeout)
     if not n:
         return []
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "linklab-counter",
-                  "enable.auto.commit": False, **QUIET})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "linklab-counter",
+            "enable.auto.commit": False,
+            **QUIET,
+        }
+    )
     try:
         out = []
         for p in range(n):
@@ -156,9 +177,16 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
     ends = {p.partition: p.high for p in watermarks(bootstrap, topic) if p.records}
     if not ends:
         return []
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"linklab-reader-{time.time_ns()}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                  "enable.partition.eof": True, **QUIET})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"linklab-reader-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            **QUIET,
+        }
+    )
     try:
         c.assign([TopicPartition(topic, p, 0) for p in ends])
         out: list[Record] = []
@@ -177,8 +205,10 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
                 if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                     pending.pop(msg.partition(), None)
         if pending:
-            raise LabError(f"Timed out reading {topic}: partitions {sorted(pending)} not read to "
-                           "the end.", "Check the cluster with invoke doctor.")
+            raise LabError(
+                f"Timed out reading {topic}: partitions {sorted(pending)} not read to the end.",
+                "Check the cluster with invoke doctor.",
+            )
         return out
     finally:
         c.close()
@@ -250,8 +280,10 @@ def produce(
     set; a second Ctrl-C stops that wait too, and what is unconfirmed counts as failed.
     """
     if rate is not None and rate <= 0:
-        raise LabError(f"rate must be more than 0 records/s, got {rate}.",
-                       "Leave the rate out for no limit, or pass a positive number.")
+        raise LabError(
+            f"rate must be more than 0 records/s, got {rate}.",
+            "Leave the rate out for no limit, or pass a positive number.",
+        )
     result = ProduceResult()
 
     def delivered(err, _msg):

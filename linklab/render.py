@@ -48,7 +48,9 @@ def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
         # An empty include list must match nothing: a regex that can never match a topic name.
         topics_regex=filters_to_regex(includes) or "(?!)",
         groups_regex=filters_to_regex(groups_in) or "(?!)",
-        groups_exclude_regex=", ".join(default_out + [filters_to_regex(groups_out)] * bool(groups_out)),
+        groups_exclude_regex=", ".join(
+            default_out + [filters_to_regex(groups_out)] * bool(groups_out)
+        ),
         # Two tasks share the mirrored partitions: one per core on a lab machine.
         tasks_max=2,
     )
@@ -88,10 +90,10 @@ def write(files: dict[str, str], out_dir: Path) -> list[Path]:
 
 # -- the docker runtime (compose/) and `invoke render` -----------------------------------------
 # Ports inside the compose network. The host ports all come from the topology.
-INTERNAL_PORT = 29092          # each broker's INTERNAL listener: the link and ksqlDB use it
-REST_CONTAINER_PORT = 8090     # Admin REST API: default of confluent.http.server.listeners
+INTERNAL_PORT = 29092  # each broker's INTERNAL listener: the link and ksqlDB use it
+REST_CONTAINER_PORT = 8090  # Admin REST API: default of confluent.http.server.listeners
 KSQLDB_CONTAINER_PORT = 8088
-KSQLDB_HEAP_MB = 512           # ksqlDB's own default heap is 3 GB, too much for a laptop lab
+KSQLDB_HEAP_MB = 512  # ksqlDB's own default heap is 3 GB, too much for a laptop lab
 COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_ENV_FILE = ".env"
 
@@ -132,7 +134,8 @@ def native_files(topology: Topology, data_root: Path) -> dict[str, str]:
     """What the native runtime runs: server.properties per cluster and the link's mm2.properties."""
     files = {
         f"{c.name}/server.properties": server_properties(
-            topology, c.name, data_root / c.name / "data")
+            topology, c.name, data_root / c.name / "data"
+        )
         for c in topology.clusters
     }
     files["link/mm2.properties"] = mm2_properties(topology)

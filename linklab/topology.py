@@ -175,7 +175,9 @@ def load(path: Path | str | None = None) -> Topology:
             f"Topology file {path} not found.", "Run from the project folder, or pass --topology."
         ) from None
     except yaml.YAMLError as e:
-        raise LabError(f"{path} is not valid YAML: {e}", "Fix the syntax at the line shown.") from None
+        raise LabError(
+            f"{path} is not valid YAML: {e}", "Fix the syntax at the line shown."
+        ) from None
     topo = from_dict(raw, where=str(path))
     return dataclasses.replace(topo, source_file=str(path))
 
@@ -197,7 +199,11 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(known))}."
+            hint = (
+                f"Did you mean {close[0]!r}?"
+                if close
+                else f"Known keys: {', '.join(sorted(known))}."
+            )
             raise LabError(f"{where}: unknown setting {key!r}.", hint)
     values: dict[str, Any] = {}
     for f in fields(cls):
@@ -206,7 +212,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             )
             if no_default and f.name != "source_file":
-                raise LabError(f"{where}: missing setting {f.name!r}.", "Add it (see topology.yaml).")
+                raise LabError(
+                    f"{where}: missing setting {f.name!r}.", "Add it (see topology.yaml)."
+                )
             continue
         values[f.name] = _coerce(hints[f.name], raw[f.name], f"{where}.{f.name}")
     return cls(**values)
@@ -219,7 +227,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return _build(hint, value, where)
     if origin is list:
         if not isinstance(value, list):
-            raise LabError(f"{where}: expected a list.", "Write it as [a, b] or one '- item' a line.")
+            raise LabError(
+                f"{where}: expected a list.", "Write it as [a, b] or one '- item' a line."
+            )
         return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -248,88 +258,126 @@ def validate(t: Topology) -> Topology:
     """Check the whole topology for contradictions; return it unchanged when sound."""
     names = [c.name for c in t.clusters]
     if len(t.clusters) < 2:
-        raise LabError("The topology needs two clusters (a source and a destination).",
-                       "Describe both under clusters:.")
+        raise LabError(
+            "The topology needs two clusters (a source and a destination).",
+            "Describe both under clusters:.",
+        )
     _unique(names, "cluster name")
-    _unique([c.cluster_id for c in t.clusters], "cluster_id",
-            "Give each cluster its own id: two clusters with one id cannot be linked.")
+    _unique(
+        [c.cluster_id for c in t.clusters],
+        "cluster_id",
+        "Give each cluster its own id: two clusters with one id cannot be linked.",
+    )
     for c in t.clusters:
         if not _NAME.match(c.name):
-            raise LabError(f"Cluster name {c.name!r} is not a simple lower-case name.",
-                           "Use letters, digits and dashes, starting with a letter.")
+            raise LabError(
+                f"Cluster name {c.name!r} is not a simple lower-case name.",
+                "Use letters, digits and dashes, starting with a letter.",
+            )
         if not _CLUSTER_ID.match(c.cluster_id):
             raise LabError(
                 f"cluster_id {c.cluster_id!r} of {c.name} is not a 22-character base64url id.",
-                "Use a 16-byte UUID in base64url without padding (kafka-storage random-uuid prints one).",
+                "Use a 16-byte UUID in base64url without padding "
+                "(kafka-storage random-uuid prints one).",
             )
         if not 64 <= c.heap_mb <= 8192:
-            raise LabError(f"heap_mb {c.heap_mb} of {c.name} is out of range.",
-                           "Use 256 to 1024 MiB for a lab broker.")
+            raise LabError(
+                f"heap_mb {c.heap_mb} of {c.name} is out of range.",
+                "Use 256 to 1024 MiB for a lab broker.",
+            )
     ports = t.all_ports()
     for where, port in ports.items():
         if not 1024 <= port <= 65535:
-            raise LabError(f"Port {port} ({where}) is out of range.", "Use a port from 1024 to 65535.")
+            raise LabError(
+                f"Port {port} ({where}) is out of range.", "Use a port from 1024 to 65535."
+            )
     seen: dict[int, str] = {}
     for where, port in ports.items():
         if port in seen:
-            raise LabError(f"Port {port} is given to both {seen[port]} and {where}.",
-                           "Give every listener its own port in topology.yaml.")
+            raise LabError(
+                f"Port {port} is given to both {seen[port]} and {where}.",
+                "Give every listener its own port in topology.yaml.",
+            )
         seen[port] = where
     _unique([tp.name for tp in t.topics], "topic name")
     for tp in t.topics:
         if not _TOPIC.match(tp.name):
-            raise LabError(f"Topic name {tp.name!r} is not a legal Kafka topic name.",
-                           "Use letters, digits, '.', '_' and '-' (at most 249).")
+            raise LabError(
+                f"Topic name {tp.name!r} is not a legal Kafka topic name.",
+                "Use letters, digits, '.', '_' and '-' (at most 249).",
+            )
         if tp.cluster not in names:
-            raise LabError(f"Topic {tp.name} is on unknown cluster {tp.cluster!r}.",
-                           f"Use one of: {', '.join(names)}.")
+            raise LabError(
+                f"Topic {tp.name} is on unknown cluster {tp.cluster!r}.",
+                f"Use one of: {', '.join(names)}.",
+            )
         if not 1 <= tp.partitions <= 1000:
             raise LabError(f"Topic {tp.name} has {tp.partitions} partitions.", "Use 1 to 1000.")
     link = t.link
     for end in (link.source, link.destination):
         if end not in names:
-            raise LabError(f"Link {link.name} names unknown cluster {end!r}.",
-                           f"Use one of: {', '.join(names)}.")
+            raise LabError(
+                f"Link {link.name} names unknown cluster {end!r}.",
+                f"Use one of: {', '.join(names)}.",
+            )
     if link.source == link.destination:
-        raise LabError(f"Link {link.name} goes from {link.source} to itself.",
-                       "Set source and destination to two different clusters.")
+        raise LabError(
+            f"Link {link.name} goes from {link.source} to itself.",
+            "Set source and destination to two different clusters.",
+        )
     if not _NAME.match(link.name):
-        raise LabError(f"Link name {link.name!r} is not a simple lower-case name.",
-                       "Use letters, digits and dashes, starting with a letter.")
+        raise LabError(
+            f"Link name {link.name!r} is not a simple lower-case name.",
+            "Use letters, digits and dashes, starting with a letter.",
+        )
     _unique(link.mirrors, "mirror topic")
     topics = {tp.name: tp for tp in t.topics}
     for m in link.mirrors:
         if m not in topics:
-            raise LabError(f"Mirror {m!r} of link {link.name} is not a topic of the topology.",
-                           "Add it under topics: or remove it from mirrors:.")
+            raise LabError(
+                f"Mirror {m!r} of link {link.name} is not a topic of the topology.",
+                "Add it under topics: or remove it from mirrors:.",
+            )
         if topics[m].cluster != link.source:
-            raise LabError(f"Mirror {m!r} must be a topic on the link's source ({link.source}).",
-                           f"Set its cluster to {link.source}.")
+            raise LabError(
+                f"Mirror {m!r} must be a topic on the link's source ({link.source}).",
+                f"Set its cluster to {link.source}.",
+            )
     if link.mirror_prefix is not None:
         if len(link.mirror_prefix) > 12:
             raise LabError("mirror_prefix is longer than 12 characters.", "Shorten it.")
         if link.acl_sync:
-            raise LabError("mirror_prefix cannot be combined with acl_sync.",
-                           "Turn one of them off (Cluster Linking refuses both together).")
+            raise LabError(
+                "mirror_prefix cannot be combined with acl_sync.",
+                "Turn one of them off (Cluster Linking refuses both together).",
+            )
     for filt in [*link.consumer_group_filters, *link.auto_create_topic_filters]:
         if filt.pattern_type not in ("LITERAL", "PREFIXED"):
-            raise LabError(f"pattern_type {filt.pattern_type!r} is not LITERAL or PREFIXED.",
-                           "Use LITERAL or PREFIXED.")
+            raise LabError(
+                f"pattern_type {filt.pattern_type!r} is not LITERAL or PREFIXED.",
+                "Use LITERAL or PREFIXED.",
+            )
         if filt.filter_type not in ("INCLUDE", "EXCLUDE"):
-            raise LabError(f"filter_type {filt.filter_type!r} is not INCLUDE or EXCLUDE.",
-                           "Use INCLUDE or EXCLUDE.")
+            raise LabError(
+                f"filter_type {filt.filter_type!r} is not INCLUDE or EXCLUDE.",
+                "Use INCLUDE or EXCLUDE.",
+            )
     for key in ("consumer_offset_sync_ms", "acl_sync_ms", "topic_config_sync_ms"):
         if getattr(link, key) < 100:
             raise LabError(f"{key} is {getattr(link, key)} ms.", "Use at least 100 ms.")
     if not 0 <= link.fetch_wait_ms <= 60000 or not 0 <= link.linger_ms <= 60000:
         raise LabError("fetch_wait_ms and linger_ms must be 0 to 60000 ms.", "Fix them in link:.")
     if t.ksqldb.cluster not in names:
-        raise LabError(f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
-                       f"Use one of: {', '.join(names)}.")
+        raise LabError(
+            f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
+            f"Use one of: {', '.join(names)}.",
+        )
     line = ".".join(t.confluent_platform.split(".")[:2])
     if not re.match(r"^\d+\.\d+\.\d+$", t.confluent_platform):
-        raise LabError(f"confluent_platform {t.confluent_platform!r} is not an exact release.",
-                       "Pin an exact tag such as 8.0.6, never latest.")
+        raise LabError(
+            f"confluent_platform {t.confluent_platform!r} is not an exact release.",
+            "Pin an exact tag such as 8.0.6, never latest.",
+        )
     if line in CP_TO_KAFKA and not kafka_version().startswith(CP_TO_KAFKA[line] + "."):
         raise LabError(
             f"Confluent Platform {t.confluent_platform} ships Apache Kafka {CP_TO_KAFKA[line]}.x, "

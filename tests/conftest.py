@@ -50,7 +50,9 @@ def fresh_lab(tmp_path):
     def factory(up: bool = True, records: int = 500) -> labmod.Lab:
         if len(made) >= 2:
             raise RuntimeError("a test may start at most two extra labs")
-        extra = make_lab(tmp_path / f"lab{len(made)}", PORT_OFFSET + EXTRA_SPACING * (len(made) + 1))
+        extra = make_lab(
+            tmp_path / f"lab{len(made)}", PORT_OFFSET + EXTRA_SPACING * (len(made) + 1)
+        )
         made.append(extra)
         if up:
             labmod.up(extra, records=records, seed=11)

@@ -21,8 +21,17 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from linklab import kafka, render
 from linklab.errors import LabError
 from linklab.links.base import (
-    ACTIVE, FAILED, LINK_FAILED, PAUSED, PENDING_MIRROR, SOURCE_UNAVAILABLE, STOPPED,
-    Link, LinkInfo, MirrorInfo, compare_counts,
+    ACTIVE,
+    FAILED,
+    LINK_FAILED,
+    PAUSED,
+    PENDING_MIRROR,
+    SOURCE_UNAVAILABLE,
+    STOPPED,
+    Link,
+    LinkInfo,
+    MirrorInfo,
+    compare_counts,
 )
 from linklab.waiting import wait_until
 
@@ -36,10 +45,10 @@ TUNABLE = ("fetch_wait_ms", "linger_ms")
 
 CAVEATS = {
     "offsets": "MirrorMaker 2 copies records, not bytes: mirror offsets differ from source "
-               "offsets (Cluster Linking preserves them); consumer offsets are translated by "
-               "checkpoints.",
+    "offsets (Cluster Linking preserves them); consumer offsets are translated by "
+    "checkpoints.",
     "writable": "MirrorMaker 2 mirror topics are ordinary topics, writable even before promote "
-                "(Cluster Linking mirrors are read-only until promote or failover).",
+    "(Cluster Linking mirrors are read-only until promote or failover).",
 }
 
 
@@ -63,8 +72,10 @@ class MirrorMaker2Link(Link):
         try:
             return json.loads(self.state_file.read_text())
         except FileNotFoundError:
-            raise LabError(f"Link {self.name} does not exist.",
-                           "Create it with `invoke link.create` (or `invoke up demo`).") from None
+            raise LabError(
+                f"Link {self.name} does not exist.",
+                "Create it with `invoke link.create` (or `invoke up demo`).",
+            ) from None
 
     def _save(self, state: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -84,15 +95,21 @@ class MirrorMaker2Link(Link):
         self.properties_file.write_text(render.mm2_properties(topo, mirrors=active))
         since = self._status_ends()
         argv = self.runtime.java_command(
-            COMPONENT, HEAP_MB,
-            ["org.apache.kafka.connect.mirror.MirrorMaker", str(self.properties_file),
-             "--clusters", self.topology.link.destination],
+            COMPONENT,
+            HEAP_MB,
+            [
+                "org.apache.kafka.connect.mirror.MirrorMaker",
+                str(self.properties_file),
+                "--clusters",
+                self.topology.link.destination,
+            ],
         )
         self.proc.start(argv, self.dir / "stdout.log", cwd=self.dir)
         self.wait_running(since, with_tasks=bool(active))
 
-    def wait_running(self, since: dict[int, int] | None = None, timeout: float = 120.0,
-                     with_tasks: bool = True) -> None:
+    def wait_running(
+        self, since: dict[int, int] | None = None, timeout: float = 120.0, with_tasks: bool = True
+    ) -> None:
         """Wait until Connect reports the source connector (and a task) RUNNING after `since`."""
         log = self.runtime.logs(COMPONENT)
 
@@ -100,16 +117,24 @@ class MirrorMaker2Link(Link):
             if self.proc.exited():
                 from linklab.runtimes.native import log_tail
 
-                raise LabError(f"MirrorMaker 2 exited during start-up. Last errors in {log}:\n"
-                               + log_tail(log, only_problems=True),
-                               "Read the log; `invoke down` then `invoke up demo` starts afresh.")
+                raise LabError(
+                    f"MirrorMaker 2 exited during start-up. Last errors in {log}:\n"
+                    + log_tail(log, only_problems=True),
+                    "Read the log; `invoke down` then `invoke up demo` starts afresh.",
+                )
             states = self.connector_states(since)
             tasks = [v for k, v in states.items() if k.startswith(SOURCE_CONNECTOR + "-")]
             return states.get(SOURCE_CONNECTOR) == "RUNNING" and (
-                not with_tasks or (tasks and all(v == "RUNNING" for v in tasks)))
+                not with_tasks or (tasks and all(v == "RUNNING" for v in tasks))
+            )
 
-        wait_until(running, timeout, f"link {self.name} (MirrorMaker 2) running",
-                   fix=f"Look at {log}.", interval=0.5)
+        wait_until(
+            running,
+            timeout,
+            f"link {self.name} (MirrorMaker 2) running",
+            fix=f"Look at {log}.",
+            interval=0.5,
+        )
 
     def _restart(self, state: dict) -> None:
         self._save(state)
@@ -131,15 +156,19 @@ class MirrorMaker2Link(Link):
         dst = self.topology.destination.bootstrap
         topic = self.config_topic()
         kafka.delete_topics(dst, [topic])
-        wait_until(lambda: topic not in kafka.topic_names(dst), 30,
-                   f"old link configuration removed from {self.topology.destination.name}")
+        wait_until(
+            lambda: topic not in kafka.topic_names(dst),
+            30,
+            f"old link configuration removed from {self.topology.destination.name}",
+        )
 
     # -- Link interface -------------------------------------------------------------------------
     def create(self) -> None:
         """Create the link (idempotent): start MirrorMaker 2 if it is not running."""
         if not self.exists():
-            self._save({"mirrors": {t: ACTIVE for t in self.topology.link.mirrors},
-                        "overrides": {}})
+            self._save(
+                {"mirrors": {t: ACTIVE for t in self.topology.link.mirrors}, "overrides": {}}
+            )
         if not self.proc.alive():
             self.dir.mkdir(parents=True, exist_ok=True)
             self._start(self._load())
@@ -168,8 +197,10 @@ class MirrorMaker2Link(Link):
         """Restart the link with other latency settings (fetch_wait_ms, linger_ms)."""
         unknown = set(overrides) - set(TUNABLE)
         if unknown:
-            raise LabError(f"Cannot tune {', '.join(sorted(unknown))}.",
-                           f"Tunable settings: {', '.join(TUNABLE)}.")
+            raise LabError(
+                f"Cannot tune {', '.join(sorted(unknown))}.",
+                f"Tunable settings: {', '.join(TUNABLE)}.",
+            )
         for key, value in overrides.items():
             if not isinstance(value, int) or not 0 <= value <= 60000:
                 raise LabError(f"{key} must be 0 to 60000 ms, got {value!r}.", "Pass a number.")
@@ -184,26 +215,37 @@ class MirrorMaker2Link(Link):
         state = self._load()
         src, dst = self.topology.source.bootstrap, self.topology.destination.bootstrap
         if state["mirrors"].get(topic) in (ACTIVE, PAUSED):
-            raise LabError(f"{topic} is already a mirror topic of link {self.name}.",
-                           f"`invoke mirror.describe {topic}` shows it.")
+            raise LabError(
+                f"{topic} is already a mirror topic of link {self.name}.",
+                f"`invoke mirror.describe {topic}` shows it.",
+            )
         if topic not in kafka.topic_names(src):
-            raise LabError(f"Topic {topic} does not exist on the source ({self.topology.source.name}).",
-                           "Create it on the source first; a mirror copies an existing topic.")
+            raise LabError(
+                f"Topic {topic} does not exist on the source ({self.topology.source.name}).",
+                "Create it on the source first; a mirror copies an existing topic.",
+            )
         if topic in kafka.topic_names(dst) and topic not in state["mirrors"]:
-            raise LabError(f"Topic {topic} already exists on the destination and is not a mirror.",
-                           "Delete it there first or mirror another topic; a mirror topic must be "
-                           "created by the link.")
+            raise LabError(
+                f"Topic {topic} already exists on the destination and is not a mirror.",
+                "Delete it there first or mirror another topic; a mirror topic must be "
+                "created by the link.",
+            )
         state["mirrors"][topic] = ACTIVE
         self._restart(state)
-        wait_until(lambda: kafka.partitions(dst, topic) > 0, 60,
-                   f"mirror topic {topic} created on {self.topology.destination.name}")
+        wait_until(
+            lambda: kafka.partitions(dst, topic) > 0,
+            60,
+            f"mirror topic {topic} created on {self.topology.destination.name}",
+        )
 
     def mirror_delete(self, topic: str) -> None:
         """Stop mirroring `topic` and delete the mirror topic on the destination."""
         state = self._load()
         if topic not in state["mirrors"]:
-            raise LabError(f"{topic} is not a mirror topic of link {self.name}.",
-                           "`invoke mirror.list` shows the mirror topics.")
+            raise LabError(
+                f"{topic} is not a mirror topic of link {self.name}.",
+                "`invoke mirror.list` shows the mirror topics.",
+            )
         was_active = state["mirrors"].pop(topic) == ACTIVE
         if was_active and self.proc.alive():
             self._restart(state)
@@ -215,8 +257,10 @@ class MirrorMaker2Link(Link):
         for m in self.mirrors():
             if m.topic == topic:
                 return m
-        raise LabError(f"{topic} is not a mirror topic of link {self.name}.",
-                       "`invoke mirror.list` shows the mirror topics.")
+        raise LabError(
+            f"{topic} is not a mirror topic of link {self.name}.",
+            "`invoke mirror.list` shows the mirror topics.",
+        )
 
     def _check_mirrors(self, topics: list[str], allowed: tuple[str, ...]) -> dict:
         state = self._load()
@@ -225,11 +269,15 @@ class MirrorMaker2Link(Link):
         for t in topics:
             status = state["mirrors"].get(t)
             if status is None:
-                raise LabError(f"{t} is not a mirror topic of link {self.name}.",
-                               "`invoke mirror.list` shows the mirror topics.")
+                raise LabError(
+                    f"{t} is not a mirror topic of link {self.name}.",
+                    "`invoke mirror.list` shows the mirror topics.",
+                )
             if status not in allowed:
-                raise LabError(f"Mirror topic {t} is {status}; this needs {' or '.join(allowed)}.",
-                               "`invoke mirror.describe` shows its state.")
+                raise LabError(
+                    f"Mirror topic {t} is {status}; this needs {' or '.join(allowed)}.",
+                    "`invoke mirror.describe` shows its state.",
+                )
         return state
 
     def _set(self, topics: list[str], new: str, state: dict) -> list[MirrorInfo]:
@@ -251,9 +299,12 @@ class MirrorMaker2Link(Link):
         def no_lag() -> bool:
             return all(self.mirror_describe(t).lag == 0 for t in topics)
 
-        wait_until(no_lag, timeout, f"lag 0 on {', '.join(topics)} before promote",
-                   fix="The source may be unreachable: use `invoke mirror.failover`, which does "
-                       "not wait.")
+        wait_until(
+            no_lag,
+            timeout,
+            f"lag 0 on {', '.join(topics)} before promote",
+            fix="The source may be unreachable: use `invoke mirror.failover`, which does not wait.",
+        )
         return self._set(topics, STOPPED, state)
 
     def failover(self, topics: list[str]) -> list[MirrorInfo]:
@@ -275,10 +326,13 @@ class MirrorMaker2Link(Link):
 
         alive = self.proc.alive()
         return ComponentStatus(
-            name=COMPONENT, kind=f"MirrorMaker 2 (Kafka {self.topology.kafka_version})",
+            name=COMPONENT,
+            kind=f"MirrorMaker 2 (Kafka {self.topology.kafka_version})",
             address=f"{self.topology.link.source} -> {self.topology.link.destination}",
-            state="running" if alive else "stopped", pid=self.proc.pid() if alive else None,
-            rss_mb=round(self.proc.rss_bytes() / 2**20, 1), log=str(self.runtime.logs(COMPONENT)),
+            state="running" if alive else "stopped",
+            pid=self.proc.pid() if alive else None,
+            rss_mb=round(self.proc.rss_bytes() / 2**20, 1),
+            log=str(self.runtime.logs(COMPONENT)),
         )
 
     def status_topic(self) -> str:
@@ -286,8 +340,12 @@ class MirrorMaker2Link(Link):
 
     def _status_ends(self) -> dict[int, int]:
         try:
-            return {p.partition: p.high for p in kafka.watermarks(
-                self.topology.destination.bootstrap, self.status_topic(), timeout=3)}
+            return {
+                p.partition: p.high
+                for p in kafka.watermarks(
+                    self.topology.destination.bootstrap, self.status_topic(), timeout=3
+                )
+            }
         except Exception:  # no status topic yet: everything in it will be new
             return {}
 
@@ -301,16 +359,30 @@ class MirrorMaker2Link(Link):
         dest = self.topology.destination.bootstrap
         topic = self.status_topic()
         since = since or {}
-        ends = [p for p in kafka.watermarks(dest, topic, timeout=3)
-                if p.high > max(p.low, since.get(p.partition, 0))]
+        ends = [
+            p
+            for p in kafka.watermarks(dest, topic, timeout=3)
+            if p.high > max(p.low, since.get(p.partition, 0))
+        ]
         if not ends:
             return {}
-        c = Consumer({"bootstrap.servers": dest, "group.id": "linklab-status",
-                      "enable.auto.commit": False, "enable.partition.eof": True, **kafka.QUIET})
+        c = Consumer(
+            {
+                "bootstrap.servers": dest,
+                "group.id": "linklab-status",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                **kafka.QUIET,
+            }
+        )
         states: dict[str, str] = {}
         try:
-            c.assign([TopicPartition(topic, p.partition, max(p.low, since.get(p.partition, 0)))
-                      for p in ends])
+            c.assign(
+                [
+                    TopicPartition(topic, p.partition, max(p.low, since.get(p.partition, 0)))
+                    for p in ends
+                ]
+            )
             pending = {p.partition for p in ends}
             deadline = time.monotonic() + 5
             while pending and time.monotonic() < deadline:
@@ -349,15 +421,21 @@ class MirrorMaker2Link(Link):
         saved = self._load() if self.exists() else {"mirrors": {}, "overrides": {}}
         link = self._effective_topology(saved).link
         return LinkInfo(
-            name=link.name, kind=self.kind, source=link.source, destination=link.destination,
-            state=state, detail=detail,
+            name=link.name,
+            kind=self.kind,
+            source=link.source,
+            destination=link.destination,
+            state=state,
+            detail=detail,
             settings={
                 "bootstrap.servers (source)": self.topology.source.bootstrap,
                 "mirror topics": ", ".join(f"{t} ({s})" for t, s in saved["mirrors"].items()),
                 "consumer.offset.sync.enable": str(link.consumer_offset_sync).lower(),
                 "consumer.offset.sync.ms": str(link.consumer_offset_sync_ms),
                 "consumer.offset.group.filters": render.filters_to_regex(
-                    link.consumer_group_filters) or "(none)",
+                    link.consumer_group_filters
+                )
+                or "(none)",
                 "acl.sync.enable": str(link.acl_sync).lower(),
                 "topic.config.sync.ms": str(link.topic_config_sync_ms),
                 "replication.policy.class": "IdentityReplicationPolicy (names kept)",

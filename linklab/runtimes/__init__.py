@@ -27,7 +27,9 @@ def choose(name: str | None) -> str:
     if name is None or name == "auto":
         return "docker" if docker_engine_answers() else "native"
     if name not in NAMES:
-        raise LabError(f"Unknown runtime {name!r}.", f"Use --runtime {' or --runtime '.join(NAMES)}.")
+        raise LabError(
+            f"Unknown runtime {name!r}.", f"Use --runtime {' or --runtime '.join(NAMES)}."
+        )
     return name
 
 

@@ -51,12 +51,16 @@ class NativeRuntime(Runtime):
         log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
         return [
             check_java(),
-            f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+            f"-Xms{heap_mb}m",
+            f"-Xmx{heap_mb}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log_cfg}",
             self.marker(component),
-            "-cp", jars.classpath(self.topology.kafka_version),
+            "-cp",
+            jars.classpath(self.topology.kafka_version),
             *main,
         ]
 
@@ -95,9 +99,19 @@ class NativeRuntime(Runtime):
 
     def format_storage(self, cluster: str, props: Path) -> None:
         c = self.topology.cluster(cluster)
-        cmd = [check_java(), "-Xmx128m", "-cp", jars.classpath(self.topology.kafka_version),
-               "kafka.tools.StorageTool", "format", "-t", c.cluster_id, "-c", str(props),
-               "--ignore-formatted"]
+        cmd = [
+            check_java(),
+            "-Xmx128m",
+            "-cp",
+            jars.classpath(self.topology.kafka_version),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            c.cluster_id,
+            "-c",
+            str(props),
+            "--ignore-formatted",
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
             raise LabError(
@@ -115,13 +129,19 @@ class NativeRuntime(Runtime):
                 raise LabError(
                     f"The {cluster} broker exited during start-up. Last lines of {log}:\n"
                     + log_tail(log)
-                    + "\n" + log_tail(self.component_dir(cluster) / "stdout.log", 5),
-                    f"Read the log above; `invoke down` clears the lab, then `invoke up demo`.",
+                    + "\n"
+                    + log_tail(self.component_dir(cluster) / "stdout.log", 5),
+                    "Read the log above; `invoke down` clears the lab, then `invoke up demo`.",
                 )
             return kafka.reachable(c.bootstrap, timeout=1.0)
 
-        wait_until(ready, START_TIMEOUT, f"{cluster} broker answering on {c.bootstrap}",
-                   fix=f"Look at {log}.", on_fail=lambda: log_tail(log))
+        wait_until(
+            ready,
+            START_TIMEOUT,
+            f"{cluster} broker answering on {c.bootstrap}",
+            fix=f"Look at {log}.",
+            on_fail=lambda: log_tail(log),
+        )
 
     def stop_cluster(self, cluster: str) -> str:
         return self.process(cluster).stop()
@@ -133,7 +153,9 @@ class NativeRuntime(Runtime):
         if proc.alive():
             return
         cdir = self.component_dir(cluster)
-        argv = self.java_command(cluster, c.heap_mb, ["kafka.Kafka", str(cdir / "server.properties")])
+        argv = self.java_command(
+            cluster, c.heap_mb, ["kafka.Kafka", str(cdir / "server.properties")]
+        )
         proc.start(argv, cdir / "stdout.log", cwd=cdir)
         self.wait_ready(cluster)
 
@@ -151,11 +173,17 @@ class NativeRuntime(Runtime):
             state = "stopped"
             if alive:
                 state = "running" if kafka.reachable(c.bootstrap, timeout=1.0) else "unreachable"
-            out.append(ComponentStatus(
-                name=c.name, kind=f"Apache Kafka {self.topology.kafka_version} (KRaft)",
-                address=c.bootstrap, state=state, pid=proc.pid() if alive else None,
-                rss_mb=round(proc.rss_bytes() / 2**20, 1), log=str(self.logs(c.name)),
-            ))
+            out.append(
+                ComponentStatus(
+                    name=c.name,
+                    kind=f"Apache Kafka {self.topology.kafka_version} (KRaft)",
+                    address=c.bootstrap,
+                    state=state,
+                    pid=proc.pid() if alive else None,
+                    rss_mb=round(proc.rss_bytes() / 2**20, 1),
+                    log=str(self.logs(c.name)),
+                )
+            )
         return out
 
     def link(self) -> Link:

@@ -21,7 +21,9 @@ def test_every_produced_employee_arrives_on_the_mirror_with_its_value(lab):
     on_mirror = {r.key.decode(): r.value.decode() for r in kafka.read_all(dst, "employees")}
     assert on_source == expected
     missing = expected.keys() - on_mirror.keys()
-    assert not missing, f"{len(missing)} employees never reached the mirror, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{len(missing)} employees never reached the mirror, e.g. {sorted(missing)[:5]}"
+    )
     changed = [k for k in expected if on_mirror[k] != expected[k]]
     assert not changed, f"values differ on the mirror for {changed[:5]}"
 
@@ -54,8 +56,10 @@ def test_new_records_flow_through_the_running_link(lab):
     result = kafka.produce(src, "employees", batch.items())
     assert (result.acknowledged, result.failed) == (200, 0)
     labmod.wait_caught_up(lab, timeout=60)
-    mirrored = {r.key.decode(): r.value.decode()
-                for r in kafka.read_all(lab.topology.destination.bootstrap, "employees")}
+    mirrored = {
+        r.key.decode(): r.value.decode()
+        for r in kafka.read_all(lab.topology.destination.bootstrap, "employees")
+    }
     assert all(mirrored.get(k) == v for k, v in batch.items())
 
 
@@ -74,6 +78,8 @@ def test_down_stops_exactly_the_lab_and_twice_says_nothing(fresh_lab):
     steps = labmod.down(extra)
     assert ("link", "stopped") in steps
     assert not extra.state_dir.exists()
-    assert not any(psutil.pid_exists(p) and "linklab.component" in " ".join(psutil.Process(p).cmdline())
-                   for p in pids)
+    assert not any(
+        psutil.pid_exists(p) and "linklab.component" in " ".join(psutil.Process(p).cmdline())
+        for p in pids
+    )
     assert labmod.down(extra) == []
