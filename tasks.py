@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 
 from invoke import Collection, Exit, task
@@ -88,12 +89,13 @@ def down(c):
     "k": "pytest -k expression",
 })
 def test(c, marker=None, k=None):
-    """Run the test suite (real brokers and MirrorMaker 2 for the integration tests)."""
+    """Lint, then run the test suite (real brokers and MirrorMaker 2 for the integration tests)."""
+    c.run("ruff check .", pty=False)
     args = ["pytest"]
     if marker:
-        args += ["-m", repr(marker)]
+        args += ["-m", shlex.quote(marker)]
     if k:
-        args += ["-k", repr(k)]
+        args += ["-k", shlex.quote(k)]
     c.run(" ".join(args), pty=False)
 
 
