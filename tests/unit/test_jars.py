@@ -1,0 +1,52 @@
+"""Fetching the Kafka jars: cached per version, and clear errors when Maven cannot help."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from linklab import jars
+from linklab.errors import LabError
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def fake_mvn(folder, body: str):
+    folder.mkdir(exist_ok=True)
+    mvn = folder / "mvn"
+    mvn.write_text("#!/bin/sh\n" + body)
+    mvn.chmod(mvn.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+def test_a_complete_cache_is_reused_without_maven(cache, monkeypatch):
+    target = jars.jar_dir("9.9.9")
+    target.mkdir(parents=True)
+    (target / ".complete").write_text("9.9.9")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert jars.ensure_jars("9.9.9") == target
+
+
+def test_no_maven_and_no_cache_names_the_fix(cache, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LabError, match="Maven is not installed") as err:
+        jars.ensure_jars("9.9.9")
+    assert "apt-get install maven" in err.value.fix
+
+
+def test_maven_unreachable_leaves_no_half_cache(cache, tmp_path, monkeypatch):
+    bin_dir = fake_mvn(
+        tmp_path / "bin", 'echo "Could not transfer artifact: Network is unreachable"; exit 1\n'
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(LabError, match="Network is unreachable") as err:
+        jars.ensure_jars("9.9.9", say=lambda m: None)
+    assert "Maven Central" in err.value.fix
+    assert not jars.jar_dir("9.9.9").exists()
+    assert not list(cache.glob("kafka-9.9.9-*")), "a staging folder was left behind"
