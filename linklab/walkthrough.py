@@ -1,0 +1,435 @@
+"""What notebooks/walkthrough.ipynb shows: the workshop's steps as data, and views that render as
+HTML in a notebook and as plain text elsewhere. The notebook's cells call these and hold no logic.
+
+Views reuse the terminal's rich tables (`linklab.present`), exported to HTML, so the notebook and
+`invoke status` show the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from rich.console import Console
+
+from datagen.employees import Employee
+from linklab import kafka, present
+from linklab import lab as labmod
+from linklab import topology as topology_mod
+from linklab.errors import LabError
+from linklab.waiting import wait_until
+
+WIDTH = 140  # characters: wide enough for the mirror table on a projector, no wrapping
+PRE = ('<pre style="font-family:Menlo,\'DejaVu Sans Mono\',monospace;line-height:1.2">'
+       "{code}</pre>")
+
+
+# -- views ----------------------------------------------------------------------------------
+class View:
+    """Rich renderables shown as HTML in Jupyter and as text in a terminal or a test."""
+
+    def __init__(self, *renderables: Any):
+        self.renderables = renderables
+
+    def _record(self) -> Console:
+        c = Console(record=True, width=WIDTH, file=io.StringIO(), force_terminal=True,
+                    color_system="truecolor")
+        for r in self.renderables:
+            c.print(r)
+        return c
+
+    def _repr_html_(self) -> str:
+        return self._record().export_html(inline_styles=True, code_format=PRE)
+
+    def __repr__(self) -> str:
+        return self._record().export_text()
+
+
+@dataclass
+class Note:
+    """A short boxed message: why a step is skipped, or what differs on this runtime."""
+
+    title: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return (f'<div style="border-left:4px solid #d9a400;padding:4px 10px">'
+                f"<b>{html.escape(self.title)}</b><br>{html.escape(self.text)}</div>")
+
+    def __repr__(self) -> str:
+        return f"{self.title}\n{self.text}"
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> View:
+    return View(present.query_table(title, columns, rows))
+
+
+# -- 1. the lab -------------------------------------------------------------------------------
+def open_lab(state_dir: str | Path | None = None, port_offset: int = 0,
+             runtime: str | None = None) -> labmod.Lab:
+    """The lab in `state_dir` (default: the project's .lab/), running or not. A lab that is not
+    running yet gets the topology with every port moved by `port_offset` (a second lab beside
+    the first); a running one keeps its own."""
+    state = Path(state_dir).resolve() if state_dir else None
+    running = labmod.read_state(state or labmod.default_state_dir()) is not None
+    topo = None if running or not port_offset else topology_mod.load().with_port_offset(
+        port_offset)
+    return labmod.open_lab(runtime, topo, state)
+
+
+def status(lab: labmod.Lab) -> View:
+    st = labmod.status(lab)
+    if not st.components:
+        return View(f"No lab is running in {st.state_dir}: run the cell above.")
+    return View(*present.status_tables(st))
+
+
+# -- 2. the data ------------------------------------------------------------------------------
+def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
+                  timeout: float = 30.0) -> list[kafka.Record]:
+    """The first `n` records of one partition (fewer if it holds fewer)."""
+    ends = {p.partition: p for p in kafka.watermarks(bootstrap, topic)}
+    if partition not in ends:
+        raise LabError(f"{topic} has no partition {partition}.", "Pick partition 0.")
+    start, end = ends[partition].low, ends[partition].high
+    want = min(n, end - start)
+    if want <= 0:
+        return []
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"linklab-peek-{time.time_ns()}",
+                  "enable.auto.commit": False, **kafka.QUIET})
+    out: list[kafka.Record] = []
+    try:
+        c.assign([TopicPartition(topic, partition, start)])
+
+        def read() -> bool:
+            for m in c.consume(want - len(out), timeout=0.5):
+                if m.error() and m.error().code() != KafkaError._PARTITION_EOF:
+                    raise LabError(f"Reading {topic}: {m.error().str()}", "Run `invoke doctor`.")
+                if not m.error():
+                    out.append(kafka.Record(m.key(), m.value(), m.partition(), m.offset(),
+                                            m.timestamp()[1]))
+            return len(out) >= want
+
+        wait_until(read, timeout, f"{want} records of {topic}", quiet=True, interval=0)
+    finally:
+        c.close()
+    return out
+
+
+SCHEMA_FIELDS = [f.name for f in fields(Employee)]
+
+
+def employees(lab: labmod.Lab, n: int = 5, cluster: str | None = None,
+              topic: str | None = None) -> View:
+    """The first Employee records of the data topic, one column per field."""
+    cluster = cluster or lab.topology.link.source
+    topic = topic or lab.topology.link.mirrors[0]
+    recs = first_records(lab.bootstrap(cluster), topic, n)
+    rows = []
+    for r in recs:
+        value = json.loads(r.value) if r.value else {}
+        rows.append([f"{r.partition}/{r.offset}", *(value.get(k) for k in SCHEMA_FIELDS)])
+    return table(f"the first {len(rows)} records of {topic} on {cluster} (partition 0)",
+                 ["partition/offset", *SCHEMA_FIELDS], rows)
+
+
+def schema_fields() -> list[tuple[str, str, str]]:
+    """(field, type, meaning) for each field of an Employee value, from datagen's own docstring:
+    the schema is written down once."""
+    doc = (Employee.__doc__ or "").splitlines()
+    meaning: dict[str, str] = {}
+    current: list[str] = []
+    entry = re.compile(r"^\s{4}([a-z_]+(?:, [a-z_]+)*)\s{2,}(.*)$")
+    for line in doc:
+        m = entry.match(line)
+        if m and all(n in SCHEMA_FIELDS for n in m.group(1).split(", ")):
+            current = m.group(1).split(", ")
+            for name in current:
+                meaning[name] = m.group(2).strip()
+        elif current and line.startswith(" " * 8) and line.strip():
+            for name in current:
+                meaning[name] += " " + line.strip()
+        else:
+            current = []
+    hints = {f.name: str(f.type) for f in fields(Employee)}
+    return [(name, hints[name], meaning.get(name, "")) for name in SCHEMA_FIELDS]
+
+
+def schema() -> View:
+    return table("the Employee value (JSON; the key is employee_id; a leaver is a tombstone)",
+                 ["field", "type", "meaning"], [list(f) for f in schema_fields()])
+
+
+# -- 3. the link ------------------------------------------------------------------------------
+def link(lab: labmod.Lab) -> View:
+    return View(present.link_table(lab.link.describe()))
+
+
+def mirrors(lab: labmod.Lab) -> View:
+    return View(present.mirrors_table(lab.link.mirrors()))
+
+
+def caveats(lab: labmod.Lab) -> View | Note:
+    items = lab.link.caveats
+    if not items:
+        return Note(f"{lab.link.kind}", "This is Confluent Cluster Linking itself.")
+    return table(f"where {lab.link.kind} differs from Cluster Linking", ["topic", "difference"],
+                 [[k, v] for k, v in items.items()])
+
+
+@dataclass
+class LagSample:
+    seconds: float          # since the producer started
+    produced: int           # acknowledged by the source so far
+    source_records: int
+    mirror_records: int
+    lag: int
+
+
+@dataclass
+class LagTrace:
+    topic: str
+    samples: list[LagSample] = field(default_factory=list)
+    produced: kafka.ProduceResult | None = None
+    drained_s: float | None = None   # seconds from the last record acknowledged to lag 0
+
+
+def watch_lag(lab: labmod.Lab, count: int = 20_000, rate: float | None = 4_000,
+              topic: str | None = None, interval: float = 0.25, timeout: float = 120.0,
+              on_sample: Callable[[LagSample], None] | None = None) -> LagTrace:
+    """Produce `count` Employee records to the source at `rate` records/s and sample the
+    mirror's lag while they cross the link, until everything is mirrored."""
+    from linklab.produce import produce_employees
+
+    topic = topic or lab.topology.link.mirrors[0]
+    trace = LagTrace(topic)
+    progress = {"acknowledged": 0}
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            trace.produced = produce_employees(
+                lab, count, cluster=lab.topology.link.source, topic=topic, rate=rate,
+                on_progress=lambda r: progress.update(acknowledged=r.acknowledged))
+        except BaseException as e:  # shown in the caller's thread
+            failure.append(e)
+
+    producer = threading.Thread(target=produce, name="walkthrough-producer", daemon=True)
+    start = time.monotonic()
+    producer.start()
+    finished_at: list[float] = []
+
+    def drained() -> bool:
+        if failure:
+            raise failure[0]
+        m = lab.link.mirror_describe(topic)
+        s = LagSample(time.monotonic() - start, progress["acknowledged"], m.source_records,
+                      m.mirror_records, m.lag)
+        trace.samples.append(s)
+        if on_sample:
+            on_sample(s)
+        done = not producer.is_alive() and trace.produced is not None
+        if done and not finished_at:
+            finished_at.append(s.seconds)
+        return done and m.lag == 0
+
+    try:
+        wait_until(drained, timeout, f"{count:,} records produced and mirrored (lag 0)",
+                   fix="Run `invoke doctor`.", interval=interval)
+    finally:
+        producer.join()
+    if failure:
+        raise failure[0]
+    trace.drained_s = trace.samples[-1].seconds - finished_at[0]
+    return trace
+
+
+class LiveLag:
+    """A table that updates in place in the notebook while `watch_lag` samples."""
+
+    def __init__(self):
+        self.handle = None
+
+    def __call__(self, s: LagSample) -> None:
+        view = table("lag, live", ["seconds", "produced", "source records", "mirror records",
+                                   "lag"],
+                     [[f"{s.seconds:.1f}", f"{s.produced:,}", f"{s.source_records:,}",
+                       f"{s.mirror_records:,}", f"{s.lag:,}"]])
+        try:
+            from IPython.display import display
+        except ImportError:
+            return
+        if self.handle is None:
+            self.handle = display(view, display_id=True)
+        else:
+            self.handle.update(view)
+
+
+def lag_figure(trace: LagTrace):
+    """Records on the source and on the mirror, and the lag between them, over time."""
+    from matplotlib.figure import Figure
+
+    t = [s.seconds for s in trace.samples]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(t, [s.source_records for s in trace.samples], label="source records", color="tab:blue")
+    ax.plot(t, [s.mirror_records for s in trace.samples], label="mirror records",
+            color="tab:red", linestyle="--")
+    ax.set_xlabel("seconds since the producer started")
+    ax.set_ylabel("records")
+    lag_ax = ax.twinx()
+    lag_ax.fill_between(t, [s.lag for s in trace.samples], color="tab:orange", alpha=0.3,
+                        label="lag")
+    lag_ax.set_ylabel("lag (records)")
+    lines = ax.get_legend_handles_labels()
+    more = lag_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    drained = f"; lag 0 {trace.drained_s:.1f} s after the last record" if trace.drained_s else ""
+    ax.set_title(f"{trace.topic}: the link catching up{drained}")
+    return fig
+
+
+def lag_summary(trace: LagTrace) -> View:
+    r = trace.produced
+    peak = max((s.lag for s in trace.samples), default=0)
+    return table("what crossed the link", ["produced", "records/s", "samples", "peak lag",
+                                            "lag 0 after the last record"],
+                 [[f"{r.acknowledged:,}" if r else "-", f"{r.rate:,.0f}" if r else "-",
+                   str(len(trace.samples)), f"{peak:,}",
+                   f"{trace.drained_s:.1f} s" if trace.drained_s is not None else "-"]])
+
+
+# -- 4. a copy, not a second source -----------------------------------------------------------
+@dataclass
+class MirrorWrite:
+    """What happened when a record was produced straight to a mirror topic."""
+
+    topic: str
+    attempted: bool
+    accepted: bool
+    error: str
+    note: str
+
+    def _repr_html_(self) -> str:
+        return Note(self._title(), self._text())._repr_html_()
+
+    def __repr__(self) -> str:
+        return f"{self._title()}\n{self._text()}"
+
+    def _title(self) -> str:
+        if not self.attempted:
+            return f"{self.topic} on the destination is writable on this runtime: not tried"
+        return (f"producing to mirror topic {self.topic}: "
+                + ("accepted" if self.accepted else "refused"))
+
+    def _text(self) -> str:
+        return " ".join(x for x in (self.error, self.note) if x)
+
+
+READ_ONLY = ("Confluent refuses it: the Java client reports InvalidRequestException: Cannot append "
+             "records to read-only mirror topic. Promote or fail the mirror over to write to it.")
+
+
+def write_to_mirror(lab: labmod.Lab, topic: str | None = None) -> MirrorWrite:
+    """Produce one record straight to the mirror topic on the destination.
+
+    A Cluster Linking mirror refuses it (read-only until promoted). Where the link's caveats say
+    its mirrors are writable (MirrorMaker 2), nothing is written: a stray record would make the
+    mirror differ from its source for the rest of the workshop."""
+    topic = topic or lab.topology.link.mirrors[0]
+    writable = lab.link.caveats.get("writable")
+    if writable:
+        return MirrorWrite(topic, False, True, "", writable)
+    dest = lab.bootstrap(lab.topology.link.destination)
+    # Not idempotent: a refused append is then a plain delivery error, not a fatal producer state.
+    r = kafka.produce(dest, topic, [("walkthrough-probe", '{"probe":true}')],
+                      **{"enable.idempotence": False, "acks": "all", "message.timeout.ms": 10_000})
+    accepted = r.acknowledged == 1
+    return MirrorWrite(topic, True, accepted, "; ".join(r.errors),
+                       "" if accepted else READ_ONLY)
+
+
+# -- 5. ksqlDB on the mirror ------------------------------------------------------------------
+def ksql_url(lab: labmod.Lab) -> str | None:
+    return lab.runtime.ksqldb_url()
+
+
+def ksql_note(lab: labmod.Lab) -> Note:
+    url = ksql_url(lab)
+    if url:
+        return Note("ksqlDB", f"ksqlDB answers at {url}; it reads the mirror topic on "
+                              f"{lab.topology.ksqldb.cluster}.")
+    from linklab import ksqldb
+
+    e = ksqldb.not_on_this_runtime()
+    return Note(f"ksqlDB: skipped on the {lab.runtime.name} runtime",
+                f"{e.problem} {e.fix or ''} The SQL below is what it would run.")
+
+
+def ksql_statements() -> View:
+    """The SQL the lab applies, file by file: the stream, the latest-state table, aggregates."""
+    from linklab import ksqldb
+
+    rows = []
+    for st in ksqldb.load_statements():
+        kind, name = st.creates or (st.verb, "")
+        rows.append([st.file, kind, name, st.sql])
+    return table("ksql/*.sql, applied in order", ["file", "kind", "name", "SQL"], rows)
+
+
+def ksql_apply(lab: labmod.Lab) -> View | Note:
+    from linklab import ksqldb
+
+    url = ksql_url(lab)
+    if not url:
+        return ksql_note(lab)
+    done = ksqldb.apply_all(url)
+    return table("ksqlDB statements", ["file", "kind", "name", "outcome"],
+                 [[a.file, a.kind, a.name, a.outcome] for a in done])
+
+
+def ksql_push(lab: labmod.Lab, name: str = "new_hires", rows: int = 5) -> View | Note:
+    """The first `rows` rows of a push query, then the query is closed on the server."""
+    from contextlib import closing
+
+    from linklab import ksqldb
+
+    url = ksql_url(lab)
+    if not url:
+        return ksql_note(lab)
+    columns: list[str] = []
+    out: list[list[Any]] = []
+    with closing(ksqldb.push(url, name, rows)) as items:
+        for item in items:
+            if isinstance(item, ksqldb.Header):
+                columns = item.columns
+            else:
+                out.append(item)
+    return table(f"push query {name}: the first {len(out)} rows (EMIT CHANGES)", columns, out)
+
+
+def ksql_pull(lab: labmod.Lab, name: str = "employee", key: str | None = None) -> View | Note:
+    from linklab import ksqldb
+
+    url = ksql_url(lab)
+    if not url:
+        return ksql_note(lab)
+    r = ksqldb.pull(url, name, key)
+    return table(f"pull query {name}: {len(r.rows)} rows", r.columns, r.rows)
+
+
+# -- 8. clean up ------------------------------------------------------------------------------
+def down(lab: labmod.Lab) -> View:
+    steps = labmod.down(lab)
+    if not steps:
+        return View(f"Nothing to remove: no lab in {lab.state_dir}.")
+    return table("invoke down", ["what", "done"], [list(s) for s in steps])
