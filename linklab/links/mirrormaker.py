@@ -56,11 +56,14 @@ class MirrorMaker2Link(Link):
     kind = "MirrorMaker 2"
     caveats = CAVEATS
 
-    def __init__(self, topology, runtime: NativeRuntime):
+    def __init__(self, topology, runtime: NativeRuntime, component: str = COMPONENT):
+        """`component` names the link's process, folder and log: a second link (the drill's
+        reverse flow, secondary -> primary) runs beside the first under another name."""
         super().__init__(topology)
         self.runtime = runtime
-        self.dir = runtime.component_dir(COMPONENT)
-        self.proc = runtime.process(COMPONENT)
+        self.component_name = component
+        self.dir = runtime.component_dir(component)
+        self.proc = runtime.process(component)
         self.state_file = self.dir / "link.json"
         self.properties_file = self.dir / "mm2.properties"
 
@@ -95,7 +98,7 @@ class MirrorMaker2Link(Link):
         self.properties_file.write_text(render.mm2_properties(topo, mirrors=active))
         since = self._status_ends()
         argv = self.runtime.java_command(
-            COMPONENT,
+            self.component_name,
             HEAP_MB,
             [
                 "org.apache.kafka.connect.mirror.MirrorMaker",
@@ -111,7 +114,7 @@ class MirrorMaker2Link(Link):
         self, since: dict[int, int] | None = None, timeout: float = 120.0, with_tasks: bool = True
     ) -> None:
         """Wait until Connect reports the source connector (and a task) RUNNING after `since`."""
-        log = self.runtime.logs(COMPONENT)
+        log = self.runtime.logs(self.component_name)
 
         def running() -> bool:
             if self.proc.exited():
@@ -326,13 +329,13 @@ class MirrorMaker2Link(Link):
 
         alive = self.proc.alive()
         return ComponentStatus(
-            name=COMPONENT,
+            name=self.component_name,
             kind=f"MirrorMaker 2 (Kafka {self.topology.kafka_version})",
             address=f"{self.topology.link.source} -> {self.topology.link.destination}",
             state="running" if alive else "stopped",
             pid=self.proc.pid() if alive else None,
             rss_mb=round(self.proc.rss_bytes() / 2**20, 1),
-            log=str(self.runtime.logs(COMPONENT)),
+            log=str(self.runtime.logs(self.component_name)),
         )
 
     def status_topic(self) -> str:
