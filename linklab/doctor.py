@@ -1,0 +1,445 @@
+"""`invoke doctor`: the troubleshooting steps as one list of checks, each with its fix.
+
+`diagnose()` opens the lab in the state folder and returns every check; `check_lab(lab)` the
+checks of an open lab. A check never raises: what cannot be looked at is a failed check saying
+why. A warning (`warn`) is shown but does not fail the doctor.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+from confluent_kafka import Consumer, TopicPartition
+
+from linklab import kafka, runtimes
+from linklab import lab as labmod
+from linklab.errors import LabError
+from linklab.links.base import ACTIVE, PAUSED, STOPPED
+from linklab.paths import LAB_FREE_MB, free_mb
+from linklab.processes import check_java
+
+MM2_REFRESH_DEFAULT = 600
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+UP = "`invoke up demo` starts it again on its data"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    warn: bool = False  # a failed check that only warns (Docker on the native runtime, say)
+
+    @property
+    def level(self) -> str:
+        return "ok" if self.ok else "warn" if self.warn else "fail"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "level": self.level}
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    """The checks that fail the doctor (warnings do not)."""
+    return [c for c in checks if c.level == "fail"]
+
+
+def _guard(name: str, fn: Callable[[], list[Check]]) -> list[Check]:
+    """Run a group of checks; whatever goes wrong looking is itself a failed check."""
+    try:
+        return fn()
+    except LabError as e:
+        return [Check(name, False, e.problem, e.fix or "")]
+    except Exception as e:  # the doctor reports, it never crashes
+        return [Check(name, False, f"could not check: {type(e).__name__}: {e}",
+                      "Look at the logs below.")]
+
+
+# -- entry points ---------------------------------------------------------------------------
+def diagnose(state_dir: Path | None = None, runtime: str | None = None) -> list[Check]:
+    """Every check, for the lab in `state_dir` (the default lab folder unless given)."""
+    try:
+        lab = labmod.open_lab(runtime, state_dir=state_dir)
+    except LabError as e:
+        return [*environment("native"),
+                Check("topology", False, e.problem, e.fix or "Fix topology.yaml.")]
+    return check_lab(lab)
+
+
+def check_lab(lab: labmod.Lab) -> list[Check]:
+    checks = [*environment(lab.runtime.name),
+              Check("topology", True, f"{lab.topology.source_file or 'lab.json'}: valid; "
+                                      f"Kafka {lab.topology.kafka_version}")]
+    checks += _guard("disk", lambda: [disk_space(lab.state_dir)])
+    if labmod.read_state(lab.state_dir) is None:
+        return checks + [Check("lab", False, f"no lab in {lab.state_dir}",
+                               "Start one with `invoke up demo`.")]
+    comps = _guard("processes", lambda: processes(lab))
+    checks += comps
+    reach = _guard("clusters", lambda: clusters(lab))
+    checks += reach
+    checks += _guard("ports", lambda: ports(lab))
+    dest_up = any(c.name == f"cluster {lab.topology.link.destination}" and c.ok for c in reach)
+    if dest_up:
+        checks += _guard("link", lambda: link(lab))
+        checks += _guard("mirrors", lambda: mirrors(lab))
+        checks += _guard("offset sync", lambda: [offset_sync(lab)])
+    else:
+        checks.append(Check("link", False,
+                            f"not checked: the destination {lab.topology.link.destination} does "
+                            "not answer", "Start the destination first (`invoke up demo`)."))
+    checks += _guard("config", lambda: config(lab))
+    checks += _guard("logs", lambda: logs(lab))
+    return checks
+
+
+# -- environment ----------------------------------------------------------------------------
+def environment(runtime: str) -> list[Check]:
+    out = []
+    try:
+        java = check_java()
+        out.append(Check("java", True, java))
+    except LabError as e:
+        out.append(Check("java", False, e.problem, e.fix or "", warn=runtime == "docker"))
+    docker_cli = shutil.which("docker")
+    engine = runtimes.docker_engine_answers() if docker_cli else False
+    if engine:
+        out.append(Check("docker", True, f"{docker_cli}; the engine answers"))
+    else:
+        what = "the Docker engine does not answer" if docker_cli else "no docker command on PATH"
+        out.append(Check("docker", False, what,
+                         "Only the docker runtime needs it: install Docker Engine with Compose v2, "
+                         "or keep using --runtime native.", warn=runtime != "docker"))
+    return out
+
+
+def disk_space(state_dir: Path) -> Check:
+    mb = free_mb(state_dir)
+    if mb < LAB_FREE_MB:
+        return Check("disk", False, f"{mb} MiB free for the lab folder {state_dir}",
+                     f"Free at least {LAB_FREE_MB} MiB there, or set LINKLAB_STATE to a folder on "
+                     "a larger disk (`invoke down` first).")
+    return Check("disk", True, f"{mb:,} MiB free for {state_dir}")
+
+
+# -- processes, clusters, ports ---------------------------------------------------------------
+def _components(lab: labmod.Lab) -> list[str]:
+    return [c.name for c in lab.topology.clusters] + ["link"]
+
+
+def _lab_process(lab: labmod.Lab, name: str):
+    """The native runtime's pid-file view of a component, where the runtime has one."""
+    get = getattr(lab.runtime, "process", None)
+    return get(name) if get else None
+
+
+def _fix_start(name: str) -> str:
+    return "Start it again: `invoke link.restart`." if name == "link" else f"{UP}."
+
+
+def processes(lab: labmod.Lab) -> list[Check]:
+    out = []
+    statuses = {c.name: c for c in lab.runtime.status()}
+    link_status = lab.link.component()
+    if link_status:
+        statuses["link"] = link_status
+    for name in _components(lab):
+        st = statuses.get(name)
+        label = f"process {name}"
+        if st is None:
+            continue
+        if st.pid:
+            try:
+                pstate = psutil.Process(st.pid).status()
+            except psutil.NoSuchProcess:
+                pstate = "gone"
+            if pstate == psutil.STATUS_STOPPED:
+                out.append(Check(label, False,
+                                 f"{name} (pid {st.pid}) is paused (SIGSTOP: a suspended laptop "
+                                 "or a debugger); it answers nothing",
+                                 f"Resume it: `kill -CONT {st.pid}` (every paused lab process "
+                                 "likewise)."))
+            else:
+                out.append(Check(label, True, f"pid {st.pid}, {st.rss_mb:.0f} MiB, {st.state}"))
+            continue
+        out.append(Check(label, False, _why_not_running(lab, name), _fix_start(name)))
+    return out
+
+
+def _why_not_running(lab: labmod.Lab, name: str) -> str:
+    proc = _lab_process(lab, name)
+    pid = proc.pid() if proc else None
+    what = "link is not running" if name == "link" else f"{name} is not running"
+    if pid is None:
+        return what
+    try:
+        other = psutil.Process(pid)
+        return (f"{what}: its pid file names pid {pid}, which is now another program "
+                f"({other.name()}), left alone")
+    except psutil.NoSuchProcess:
+        return f"{what}: pid {pid} is gone (crashed or killed)"
+
+
+def clusters(lab: labmod.Lab) -> list[Check]:
+    out = []
+    for c in lab.topology.clusters:
+        bootstrap = lab.bootstrap(c.name)
+        if kafka.reachable(bootstrap, timeout=2.0):
+            out.append(Check(f"cluster {c.name}", True, f"answers on {bootstrap}"))
+        else:
+            out.append(Check(f"cluster {c.name}", False, f"{c.name} does not answer on {bootstrap}",
+                             f"{UP}; if it keeps failing, read {lab.runtime.logs(c.name)}."))
+    return out
+
+
+def listening(pids: list[int]) -> list[tuple[int, str, int]]:
+    """(pid, address, port) of every listening TCP socket of these processes."""
+    wanted = set(pids)
+    out = []
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid in wanted and conn.laddr:
+            out.append((conn.pid, conn.laddr.ip, conn.laddr.port))
+    return out
+
+
+def port_listener(port: int) -> int | None:
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def _describe_pid(pid: int | None) -> str:
+    if pid is None:
+        return "nothing"
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.NoSuchProcess:
+        return f"pid {pid}"
+
+
+def ports(lab: labmod.Lab) -> list[Check]:
+    """Each cluster's ports are held by that cluster's own process, on 127.0.0.1 only."""
+    out = []
+    pids = {}
+    for c in lab.topology.clusters:
+        proc = _lab_process(lab, c.name)
+        if proc is None:  # the docker runtime: the engine's proxy holds the ports
+            continue
+        live = proc.process()
+        pid = live.pid if live else None
+        if pid:
+            pids[c.name] = pid
+        wrong = []
+        for what, port in (("broker", c.broker_port), ("controller", c.controller_port)):
+            owner = port_listener(port)
+            if owner != pid or pid is None:
+                wrong.append(f"{what} port {port} is held by {_describe_pid(owner)}")
+        if wrong:
+            fix = ("Stop the program holding it, or give the cluster other ports in topology.yaml."
+                   if any("nothing" not in w for w in wrong) else _fix_start(c.name))
+            out.append(Check(f"ports {c.name}", False,
+                             f"not the lab's {c.name} broker: " + "; ".join(wrong), fix))
+        else:
+            out.append(Check(f"ports {c.name}", True,
+                             f"{c.broker_port}, {c.controller_port} held by pid {pid}"))
+    link_proc = _lab_process(lab, "link")
+    if link_proc and link_proc.process():
+        pids["link"] = link_proc.pid()
+    if pids:
+        exposed = [(p, ip, port) for p, ip, port in listening(list(pids.values()))
+                   if ip not in LOOPBACK]
+        if exposed:
+            out.append(Check("listeners", False, "listening beyond this machine: " + ", ".join(
+                f"{ip}:{port} (pid {p})" for p, ip, port in exposed),
+                "Keep listeners on 127.0.0.1 (linklab/templates/server.properties.j2)."))
+        else:
+            out.append(Check("listeners", True, "every lab socket listens on 127.0.0.1 only"))
+    return out
+
+
+# -- the link, its mirrors, offset sync -------------------------------------------------------
+def link(lab: labmod.Lab) -> list[Check]:
+    info = lab.link.describe()
+    label = f"link {info.name}"
+    if info.state == ACTIVE:
+        return [Check(label, True, f"{info.kind}, {info.source} -> {info.destination}: ACTIVE")]
+    fixes = {
+        "NOT_RUNNING": "`invoke link.restart`",
+        "NOT_FOUND": "`invoke link.create` (or `invoke up demo`)",
+        "FAILED": f"`invoke link.restart`; the cause is in {lab.runtime.logs('link')}",
+        "SOURCE_UNAVAILABLE": f"Start the source ({UP}), or `invoke mirror.failover` if it is "
+                              "gone for good",
+        "PENDING": "Wait a few seconds and run `invoke doctor` again; if it stays, "
+                   "`invoke link.restart`",
+    }
+    detail = f"{info.state}" + (f": {info.detail}" if info.detail else "")
+    if info.state == "NOT_RUNNING":
+        detail = "link is not running: `invoke link.restart`"
+    return [Check(label, False, detail, fixes.get(info.state, "`invoke link.describe`"))]
+
+
+def mirrors(lab: labmod.Lab) -> list[Check]:
+    out = []
+    for m in lab.link.mirrors():
+        label = f"mirror {m.topic}"
+        lag = "-" if m.lag < 0 else f"{m.lag:,}"
+        detail = f"{m.status}, lag {lag} ({m.mirror_records:,} of {m.source_records:,} records)"
+        if m.status in (ACTIVE, PAUSED, STOPPED):
+            out.append(Check(label, True, detail))
+        elif m.status == "LINK_FAILED":
+            out.append(Check(label, False, detail + "; the link is not running",
+                             "`invoke link.restart`"))
+        elif m.status == "SOURCE_UNAVAILABLE":
+            out.append(Check(label, False, detail, f"Start the source ({UP})."))
+        else:
+            out.append(Check(label, False, detail, "`invoke link.describe` shows why."))
+    if not out:
+        out.append(Check("mirrors", False, "the link has no mirror topics",
+                         "`invoke mirror.create employees`"))
+    return out
+
+
+def checkpoints_topic(lab: labmod.Lab) -> str:
+    """Where MirrorMaker 2 writes translated group offsets on the destination."""
+    return f"{lab.topology.link.source}.checkpoints.internal"
+
+
+def last_timestamp(bootstrap: str, topic: str) -> int | None:
+    """Timestamp (ms) of the newest record of a topic, None if it has none."""
+    parts = [p for p in kafka.watermarks(bootstrap, topic, timeout=5) if p.records]
+    if not parts:
+        return None
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "linklab-doctor",
+                  "enable.auto.commit": False, **kafka.QUIET})
+    newest = None
+    try:
+        c.assign([TopicPartition(topic, p.partition, p.high - 1) for p in parts])
+        pending = {p.partition for p in parts}
+        deadline = time.monotonic() + 5
+        while pending and time.monotonic() < deadline:
+            for msg in c.consume(len(parts), timeout=0.5):
+                if msg.error():
+                    continue
+                pending.discard(msg.partition())
+                ts = msg.timestamp()[1]
+                newest = ts if newest is None else max(newest, ts)
+    finally:
+        c.close()
+    return newest
+
+
+def offset_sync(lab: labmod.Lab) -> Check:
+    link_cfg = lab.topology.link
+    if not link_cfg.consumer_offset_sync:
+        return Check("offset sync", True, "off in topology.yaml (consumer_offset_sync: false)")
+    topic = checkpoints_topic(lab)
+    dst = lab.topology.destination.bootstrap
+    ts = last_timestamp(dst, topic)
+    if ts is None:
+        return Check("offset sync", True,
+                     f"no checkpoints in {topic} yet: no consumer group on {link_cfg.source} has "
+                     "committed offsets of a mirror topic")
+    age = time.time() - ts / 1000
+    fresh = max(30.0, 6 * link_cfg.consumer_offset_sync_ms / 1000)
+    if age <= fresh:
+        return Check("offset sync", True, f"last checkpoint {age:.0f}s ago in {topic}")
+    return Check("offset sync", False, f"last checkpoint {age:.0f}s ago in {topic} (stale)",
+                 "Checkpoints follow groups that commit on the source; if one is committing, "
+                 "the link is stuck: `invoke link.restart`.", warn=True)
+
+
+# -- configuration ----------------------------------------------------------------------------
+def read_properties(path: Path) -> dict[str, str]:
+    props = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "!")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        props[key.strip()] = value.strip()
+    return props
+
+
+def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) -> list[str]:
+    """What in a rendered server.properties or mm2.properties a one-broker lab cannot hold."""
+    problems = []
+    for key, value in props.items():
+        if key.endswith("replication.factor") or key.endswith("min.isr") \
+                or key == "min.insync.replicas":
+            try:
+                n = int(value)
+            except ValueError:
+                problems.append(f"{key}={value} is not a number")
+                continue
+            if n > brokers:
+                problems.append(f"{key}={n} but each cluster has {brokers} broker")
+    for key in ("listeners", "advertised.listeners"):
+        for listener in filter(None, props.get(key, "").split(",")):
+            host = listener.split("://", 1)[-1].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost"):
+                problems.append(f"{key} has {listener.strip()}: not 127.0.0.1")
+    if mm2:
+        refresh = props.get("refresh.topics.interval.seconds")
+        seconds = int(refresh) if refresh and refresh.isdigit() else MM2_REFRESH_DEFAULT
+        if seconds >= MM2_REFRESH_DEFAULT:
+            problems.append(f"refresh.topics.interval.seconds is {seconds}: new mirror topics "
+                            "appear up to 10 minutes late")
+        if "replication.factor" not in props:
+            problems.append("replication.factor is not set: MirrorMaker 2's default is 2")
+    return problems
+
+
+def config(lab: labmod.Lab) -> list[Check]:
+    files = [(c.name, lab.state_dir / c.name / "server.properties", False)
+             for c in lab.topology.clusters]
+    files.append(("link", lab.state_dir / "link" / "mm2.properties", True))
+    out = []
+    for name, path, mm2 in files:
+        if not path.exists():
+            continue  # not rendered by this runtime (docker), or not started yet
+        problems = config_problems(read_properties(path), mm2=mm2)
+        template = "mm2.properties.j2" if mm2 else "server.properties.j2"
+        if problems:
+            out.append(Check(f"config {name}", False, f"{path}: " + "; ".join(problems),
+                             f"Fix linklab/templates/{template} (never the rendered file), then "
+                             "`invoke down` and `invoke up demo`."))
+        else:
+            out.append(Check(f"config {name}", True, f"{path.name}: replication factors, "
+                             "listeners" + (", discovery interval" if mm2 else "") + " sound"))
+    return out
+
+
+# -- logs ---------------------------------------------------------------------------------------
+def error_lines(path: Path, lines: int = 3, tail_bytes: int = 1 << 20) -> list[str] | None:
+    """The last ERROR/FATAL lines of a log (read from its last MiB); None if there is no log."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - tail_bytes))
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    found = [ln for ln in text.splitlines() if "] ERROR " in ln or "] FATAL " in ln]
+    return [ln[:300] for ln in found[-lines:]]
+
+
+def logs(lab: labmod.Lab) -> list[Check]:
+    out = []
+    for name in _components(lab):
+        path = lab.runtime.logs(name)
+        errors = error_lines(Path(path))
+        if errors is None:
+            out.append(Check(f"log {name}", True, f"no log at {path}"))
+        elif errors:
+            out.append(Check(f"log {name}", False, f"{path}, last errors:\n" + "\n".join(errors),
+                             "Errors during a restart are expected; read the log if the checks "
+                             "above fail.", warn=True))
+        else:
+            out.append(Check(f"log {name}", True, f"{path}: no errors"))
+    return out

@@ -1,0 +1,532 @@
+"""Faults a workshop does to a lab, injected while Employee records flow, and every record counted.
+
+Each fault runs on a lab of its own. A background producer sends records at a steady rate
+(acks=all, idempotent, each record a new employee id, so each is identifiable by key and
+content); a watcher reads the mirror topic from its start. After the fault is repaired and the
+producer stopped, every acknowledged record must be on the mirror: `lost` counts those that are
+not, `duplicated` the extra copies MirrorMaker 2 may write after a crash. `run_suite` makes,
+breaks and removes one lab per fault and returns the table's rows; the `faults` task prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+import yaml
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from datagen import EmployeeGenerator
+from linklab import kafka
+from linklab import lab as labmod
+from linklab import topology as topology_mod
+from linklab.errors import LabError
+from linklab.paths import PROJECT_ROOT
+from linklab.waiting import wait_until
+
+RATE = 200              # records/s: steady, and light on a 2-core laptop
+LID_CLOSED_S = 30.0     # how long the "laptop lid" stays closed (a fault's length, not a wait)
+OUTAGE_S = 5.0          # how long a killed process stays dead before it is started again
+CATCH_UP_TIMEOUT = 120.0
+# The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s), so
+# records sent during a fault are delivered after it rather than given up on.
+MESSAGE_TIMEOUT_MS = 180_000
+
+
+@dataclass
+class FaultResult:
+    fault: str
+    produced: int = 0          # records the primary acknowledged
+    unacknowledged: int = 0    # records the producer gave up on (not expected on the mirror)
+    mirrored: int = 0          # acknowledged records found on the mirror, by key and content
+    lost: int = 0              # acknowledged records not on the mirror
+    duplicated: int = 0        # extra copies of acknowledged records on the mirror
+    outage_s: float = 0.0      # from the fault until its repair finished
+    catch_up_s: float | None = None  # from the repair until every record sent before it arrived
+    recovery: str = ""         # what brought the lab back
+    doctor: list[str] = field(default_factory=list)  # failed checks while the fault lasted
+    note: str = ""
+    error: str = ""            # the run itself failed (a LabError), the figures are partial
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and not self.error
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+# -- the records: a steady producer and a watcher of the mirror ------------------------------
+class SteadyProducer:
+    """Employee hires at a fixed rate in a thread, remembering what was sent when and what the
+    broker acknowledged. Ids start at `next_id`, so no other run's records share a key."""
+
+    def __init__(self, bootstrap: str, topic: str, rate: float = RATE, seed: int = 9,
+                 next_id: int | None = None):
+        self.topic = topic
+        self.rate = rate
+        self.gen = EmployeeGenerator(seed, next_id or _run_ids())
+        self.sent_at: dict[tuple[bytes, bytes], float] = {}
+        self.acked: set[tuple[bytes, bytes]] = set()
+        self.failed = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._producer = Producer({**kafka.producer_config(
+            bootstrap, **{"message.timeout.ms": MESSAGE_TIMEOUT_MS})})
+        self._thread = threading.Thread(target=self._run, name="fault-producer", daemon=True)
+
+    def _delivered(self, err, msg) -> None:
+        if err is None:
+            self.acked.add((msg.key(), msg.value()))
+        else:
+            self.failed += 1
+            if len(self.errors) < 3:
+                self.errors.append(err.str())
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        while not self._stop.is_set():
+            key, value = next(self.gen.records(1))
+            record = (key.encode(), value.encode())
+            self.sent_at[record] = time.monotonic()
+            while True:
+                try:
+                    self._producer.produce(self.topic, record[1], record[0],
+                                           on_delivery=self._delivered)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            n += 1
+            # Pacing: serve deliveries until the next record is due.
+            while (left := start + n / self.rate - time.monotonic()) > 0:
+                self._producer.poll(min(left, 0.1))
+                if self._stop.is_set():
+                    break
+
+    def start(self) -> SteadyProducer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending and wait for the broker's answer about every record sent."""
+        self._stop.set()
+        self._thread.join()
+        left = self._producer.flush(MESSAGE_TIMEOUT_MS / 1000 + 10)
+        self.failed += left
+
+
+class MirrorWatcher:
+    """Reads the mirror topic from its start in a thread: how often each (key, value) arrived,
+    and when it first did."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.seen: dict[tuple[bytes, bytes], list] = {}  # record -> [copies, first seen]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": f"linklab-faults-{time.time_ns()}",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", **kafka.QUIET})
+        n = kafka.partitions(bootstrap, topic)
+        if not n:
+            raise LabError(f"Mirror topic {topic} does not exist on {bootstrap}.",
+                           "Start the lab with `invoke up demo` first.")
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(n)])
+        self._thread = threading.Thread(target=self._run, name="mirror-watcher", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, timeout=0.2):
+                if msg.error():
+                    continue  # transient while a broker restarts; the consumer retries
+                now = time.monotonic()
+                with self._lock:
+                    entry = self.seen.setdefault((msg.key(), msg.value()), [0, now])
+                    entry[0] += 1
+        self._consumer.close()
+
+    def start(self) -> MirrorWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def missing(self, records) -> int:
+        with self._lock:
+            return sum(1 for r in records if r not in self.seen)
+
+    def copies(self, record) -> tuple[int, float | None]:
+        with self._lock:
+            entry = self.seen.get(record)
+            return (entry[0], entry[1]) if entry else (0, None)
+
+
+def _run_ids() -> int:
+    """First employee id of a run: a block of 100,000 ids of its own, so records of runs on one
+    lab never share a key (ids of `invoke up demo` start at 1)."""
+    return 10**9 + (time.time_ns() // 10**9 % 10**6) * 10**5
+
+
+# -- one fault run -----------------------------------------------------------------------------
+class FaultRun:
+    """The producer, the watcher and the clock of one fault; `repaired()` marks its end."""
+
+    def __init__(self, lab: labmod.Lab, name: str, rate: float = RATE, say=print):
+        self.lab = lab
+        self.say = say
+        topic = lab.topology.link.mirrors[0]
+        self.result = FaultResult(name)
+        self.watcher = MirrorWatcher(lab.topology.destination.bootstrap, topic).start()
+        self.producer = SteadyProducer(lab.topology.source.bootstrap, topic, rate).start()
+        self.fault_at: float | None = None
+        self.repaired_at: float | None = None
+
+    def steady(self, seconds: float) -> None:
+        """Let records flow for a while (a fault's surroundings, not a readiness check)."""
+        time.sleep(seconds)
+
+    def fault(self, what: str) -> None:
+        self.say(f"fault: {what}")
+        self.fault_at = time.monotonic()
+
+    def diagnose(self) -> None:
+        """What `invoke doctor` says while the fault lasts: the names and details it fails on."""
+        from linklab import doctor
+
+        self.result.doctor = [f"{c.name}: {c.detail}" for c in doctor.check_lab(self.lab)
+                              if not c.ok and not c.warn]
+
+    def repaired(self, how: str) -> None:
+        self.repaired_at = time.monotonic()
+        self.result.recovery = how
+        if self.fault_at is not None:
+            self.result.outage_s = round(self.repaired_at - self.fault_at, 1)
+        self.say(f"repaired: {how}")
+
+    def finish(self, steady_after: float = 5.0) -> FaultResult:
+        """Produce a little longer, stop, and count every acknowledged record on the mirror."""
+        r = self.result
+        try:
+            self.steady(steady_after)
+        finally:
+            self.producer.stop()
+        acked = self.producer.acked
+        r.produced, r.unacknowledged = len(acked), self.producer.failed
+        if self.producer.errors:
+            r.note = _join(r.note, "producer: " + "; ".join(self.producer.errors))
+        try:
+            self._wait_mirrored(acked)
+        except LabError:
+            # Still missing: maybe the link needs a push. Say so in the table, and count again.
+            if not self.lab.link.component() or self.lab.link.component().state != "running" \
+                    or self.watcher.missing(acked):
+                self.say("records still missing: restarting the link (`invoke link.restart`)")
+                self.lab.link.restart()
+                r.recovery = _join(r.recovery, "then link.restart (the link did not catch up)")
+                try:
+                    self._wait_mirrored(acked)
+                except LabError:
+                    pass
+        finally:
+            self.watcher.stop()
+        self._count(acked)
+        return r
+
+    def _wait_mirrored(self, acked) -> None:
+        wait_until(lambda: self.watcher.missing(acked) == 0, CATCH_UP_TIMEOUT,
+                   f"all {len(acked):,} acknowledged records on the mirror", interval=0.5)
+
+    def _count(self, acked) -> None:
+        r = self.result
+        lost = dup = 0
+        last_arrival = None
+        repair = self.repaired_at
+        for record in acked:
+            copies, first = self.watcher.copies(record)
+            if not copies:
+                lost += 1
+                continue
+            dup += copies - 1
+            if repair is not None and self.producer.sent_at[record] <= repair:
+                last_arrival = first if last_arrival is None else max(last_arrival, first)
+        r.lost, r.duplicated, r.mirrored = lost, dup, len(acked) - lost
+        if repair is not None and not lost:
+            r.catch_up_s = round(max(0.0, (last_arrival or repair) - repair), 1)
+
+    def abandon(self) -> None:
+        """Stop the threads of a run that failed half-way."""
+        self.producer._stop.set()
+        self.watcher.stop()
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+# -- the faults ---------------------------------------------------------------------------------
+def _kill(lab: labmod.Lab, component: str) -> None:
+    proc = lab.runtime.process(component)
+    pid = proc.pid()
+    proc.signal(signal.SIGKILL)
+    wait_until(proc.exited, 30, f"{component} (pid {pid}) gone after SIGKILL")
+
+
+def link_kill(run: FaultRun) -> None:
+    """MirrorMaker 2 SIGKILLed mid-stream, then started again with `invoke link.restart`."""
+    run.steady(5)
+    run.fault("SIGKILL MirrorMaker 2")
+    _kill(run.lab, "link")
+    run.diagnose()
+    run.steady(OUTAGE_S)
+    run.lab.link.restart()
+    run.repaired("invoke link.restart")
+
+
+def secondary_kill(run: FaultRun) -> None:
+    """The destination broker SIGKILLed, then started again on its data."""
+    run.steady(5)
+    run.fault("SIGKILL the secondary broker")
+    _kill(run.lab, "secondary")
+    run.diagnose()
+    run.steady(OUTAGE_S)
+    run.lab.runtime.start_cluster("secondary")
+    how = "secondary started again (invoke up demo)"
+    if not run.lab.runtime.process("link").alive():
+        run.lab.link.restart()
+        how += ", then link.restart (MirrorMaker 2 had exited)"
+    run.repaired(how)
+
+
+def primary_restart(run: FaultRun) -> None:
+    """The source broker stopped (SIGTERM, a clean shutdown) and started again."""
+    run.steady(5)
+    run.fault("restart the primary broker")
+    run.lab.runtime.stop_cluster("primary")
+    run.diagnose()
+    run.lab.runtime.start_cluster("primary")
+    how = "primary started again (invoke up demo)"
+    if not run.lab.runtime.process("link").alive():
+        run.lab.link.restart()
+        how += ", then link.restart (MirrorMaker 2 had exited)"
+    run.repaired(how)
+
+
+def lab_pids(lab: labmod.Lab) -> dict[str, int]:
+    """The pid of every lab process running now (clusters and the link)."""
+    comps = list(lab.runtime.status())
+    link = lab.link.component()
+    if link:
+        comps.append(link)
+    return {c.name: c.pid for c in comps if c.pid}
+
+
+def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
+    """"Laptop lid closed": every lab process stopped (SIGSTOP) for 30 s, then resumed."""
+    run.steady(5)
+    pids = lab_pids(run.lab)
+    run.fault(f"SIGSTOP {', '.join(f'{n} ({p})' for n, p in pids.items())} for {seconds:.0f}s")
+    try:
+        for pid in pids.values():
+            os.kill(pid, signal.SIGSTOP)
+        run.diagnose()
+        # The fault's length: the lid stays closed this long, whatever the doctor took.
+        time.sleep(max(0.0, run.fault_at + seconds - time.monotonic()))
+    finally:
+        for pid in pids.values():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    run.repaired("SIGCONT (lid opened)")
+
+
+def up_again(run: FaultRun) -> None:
+    """`invoke up demo` while the lab is already up: nothing restarts, nothing is produced."""
+    run.steady(5)
+    before = lab_pids(run.lab)
+    run.fault("invoke up demo on the running lab")
+    result = labmod.up(run.lab, records=500, seed=11, say=run.say)
+    after = lab_pids(run.lab)
+    if not result.already_up or result.produced is not None or before != after:
+        raise LabError(f"up on a running lab changed it: already_up={result.already_up}, "
+                       f"produced={result.produced}, pids {before} -> {after}")
+    run.result.note = "already up; same pids, nothing produced"
+    run.repaired("none needed")
+
+
+STREAMING: dict[str, Callable[[FaultRun], None]] = {
+    "link SIGKILL": link_kill,
+    "secondary SIGKILL": secondary_kill,
+    "primary restart": primary_restart,
+    "lid closed 30s": lid_closed,
+    "up while up": up_again,
+}
+
+
+def run_streaming(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+    """Inject fault `name` into a running lab while records flow; count what the mirror got."""
+    run = FaultRun(lab, name, rate, say)
+    try:
+        STREAMING[name](run)
+    except LabError as e:
+        run.abandon()
+        run.result.error = e.problem
+        return run.result
+    return run.finish()
+
+
+def down_twice(lab: labmod.Lab, rate: float = RATE, say=print) -> FaultResult:
+    """Records counted on a running lab, then `invoke down` twice: the second finds nothing to
+    do, and no process of the lab is left."""
+    run = FaultRun(lab, "down twice", rate, say)
+    run.steady(5)
+    result = run.finish(steady_after=0)
+    run.fault("invoke down, twice")
+    first = labmod.down(lab)
+    second = labmod.down(lab)
+    left = lab_processes(lab.state_dir)
+    run.repaired("none needed")
+    result.note = f"first down: {len(first)} steps; second: {second or 'nothing to do'}"
+    if second or left or lab.state_dir.exists():
+        result.error = f"left behind: processes {left}, folder exists {lab.state_dir.exists()}"
+    return result
+
+
+# -- Ctrl-C during `invoke up demo` -------------------------------------------------------------
+def lab_processes(state_dir: Path) -> list[int]:
+    """Pids of every process whose command line carries this lab's marker (see NativeRuntime)."""
+    marker = f"-Dlinklab.component={Path(state_dir).resolve()}:"
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(p.info["cmdline"] or []):
+                out.append(p.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return out
+
+
+def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
+    """Run `invoke up demo` for a lab not yet up and press Ctrl-C (SIGINT) once `when` (a
+    component: primary, secondary or link) has started; nothing of the lab may be left."""
+    result = FaultResult(f"Ctrl-C during up ({when} starting)")
+    topo_file = lab.state_dir.parent / f"{lab.state_dir.name}-topology.yaml"
+    topo_file.write_text(yaml.safe_dump(lab.topology.to_dict(), sort_keys=False))
+    env = {**os.environ, "LINKLAB_STATE": str(lab.state_dir), "LINKLAB_TOPOLOGY": str(topo_file)}
+    cmd = [sys.executable, "-m", "invoke", "up", "demo", "--runtime", "native"]
+    say(f"fault: Ctrl-C during `invoke up demo` once {when} starts")
+    up = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    pid_file = lab.state_dir / "pids" / f"{when}.pid"
+    try:
+        wait_until(lambda: pid_file.exists() or up.poll() is not None, 120,
+                   f"{when} started by `invoke up demo`")
+        if up.poll() is not None:
+            raise LabError(f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}")
+        start = time.monotonic()
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=120)
+        result.outage_s = round(time.monotonic() - start, 1)
+    except (LabError, subprocess.TimeoutExpired) as e:
+        up.kill()
+        result.error = str(e)
+        return result
+    left = lab_processes(lab.state_dir)
+    result.recovery = "none needed: up stopped what it started"
+    result.note = f"exit code {up.returncode}; processes left {len(left)}; " \
+                  f"lab folder {'left' if lab.state_dir.exists() else 'removed'}"
+    if left or lab.state_dir.exists() or up.returncode == 0:
+        result.error = f"after Ctrl-C: processes {left} left, folder exists " \
+                       f"{lab.state_dir.exists()}, exit code {up.returncode}\n{out[-1500:]}"
+    return result
+
+
+# -- the whole suite, one lab per fault ----------------------------------------------------------
+ALL = [*STREAMING, "down twice", "Ctrl-C during up"]
+
+
+def scratch_lab(state_dir: Path, offset: int) -> labmod.Lab:
+    """A native lab of the project's topology with every port moved by `offset`."""
+    topo = topology_mod.load().with_port_offset(offset)
+    return labmod.open_lab("native", topo, state_dir)
+
+
+def run_one(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+    """Fault `name` on `lab`: brought up first unless the fault is Ctrl-C during up."""
+    if name == "Ctrl-C during up":
+        return ctrl_c_up(lab, say=say)
+    labmod.up(lab, records=500, seed=11, say=say)
+    if name == "down twice":
+        return down_twice(lab, rate, say)
+    return run_streaming(lab, name, rate, say)
+
+
+def run_suite(names: list[str] | None = None, port_offset: int = 20000, rate: float = RATE,
+              say=print) -> list[FaultResult]:
+    """Each fault on a lab of its own, in a temporary folder, on ports moved by `port_offset`;
+    every lab is torn down after its fault, whatever happened."""
+    names = names or ALL
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        raise LabError(f"Unknown fault {', '.join(map(repr, unknown))}.",
+                       f"Choose from: {', '.join(ALL)}.")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="linklab-faults-") as tmp:
+        for i, name in enumerate(names):
+            lab = scratch_lab(Path(tmp) / f"lab{i}", port_offset)
+            try:
+                results.append(run_one(lab, name, rate, say))
+            except LabError as e:
+                results.append(FaultResult(name, error=e.problem))
+            finally:
+                labmod.down(lab)
+    return results
+
+
+COLUMNS = ("fault", "produced", "mirrored", "lost", "duplicated", "outage s", "catch-up s",
+           "recovery")
+
+
+def rows(results: list[FaultResult]) -> list[list]:
+    return [[r.fault, r.produced, r.mirrored, r.lost, r.duplicated, r.outage_s, r.catch_up_s,
+             r.recovery + (f" ({r.note})" if r.note else "")] for r in results]
+
+
+def write_results(results: list[FaultResult], path: Path | None = None) -> Path:
+    """results/faults.json: every row with what doctor said during the fault."""
+    path = path or PROJECT_ROOT / "results" / "faults.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                "rate": RATE, "faults": [r.to_dict() for r in results]},
+                               indent=2))
+    return path
+
+
+def table(results: list[FaultResult]):
+    """The fault table, for the terminal."""
+    from rich.table import Table
+
+    t = Table(title=f"Faults at {RATE} records/s (acks=all, idempotent): every acknowledged "
+                    "record looked for on the mirror by key and content", title_justify="left")
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col in ("fault", "recovery") else "right")
+    for r, row in zip(results, rows(results), strict=True):
+        cells = [str(row[0])] + [f"{v:,}" if isinstance(v, int) else "-" if v is None else
+                                 f"{v:.1f}" for v in row[1:7]] + [row[7]]
+        cells[3] = f"[{'green' if not r.lost else 'red'}]{r.lost:,}[/]"
+        if r.error:
+            cells[7] = f"[red]failed: {r.error.splitlines()[0]}[/]"
+        t.add_row(*cells)
+    return t

@@ -1,0 +1,116 @@
+"""Faults survived and counted: each on a lab of its own while Employee records flow; every
+acknowledged record must be on the mirror (lost 0), duplicates are counted, and `invoke doctor`
+must name the fault while it lasts. The table is printed at the end of the session and written
+to results/faults.json. Run alone with `pytest -m faults`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from rich.console import Console
+
+from linklab import doctor, faults, kafka
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+class _Table:
+    """Collects the rows of the session and prints them in pytest's terminal summary."""
+
+    def __init__(self):
+        self.results: list[faults.FaultResult] = []
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.results:
+            return
+        path = faults.write_results(self.results)
+        console = Console(file=sys.stdout, width=160, force_terminal=False)
+        terminalreporter.write_sep("=", "faults survived, every acknowledged record counted")
+        console.print(faults.table(self.results))
+        terminalreporter.write_line(f"written to {path}")
+
+
+@pytest.fixture(scope="session")
+def fault_table(request) -> list[faults.FaultResult]:
+    table = _Table()
+    request.config.pluginmanager.register(table, "linklab-fault-table")
+    return table.results
+
+
+# What `invoke doctor` must say while each fault lasts.
+DOCTOR_SAYS = {
+    "link SIGKILL": "link is not running: `invoke link.restart`",
+    "secondary SIGKILL": "secondary is not running",
+    "primary restart": "primary is not running",
+    "lid closed 30s": "is paused (SIGSTOP",
+}
+
+
+@pytest.mark.parametrize("name", list(faults.STREAMING))
+def test_fault_loses_nothing(fresh_lab, fault_table, name):
+    lab = fresh_lab()
+    result = faults.run_streaming(lab, name)
+    fault_table.append(result)
+    assert not result.error, result.error
+    assert result.produced > 500, "the producer did not run steadily"
+    assert result.unacknowledged == 0, result.note
+    assert result.lost == 0, f"{result.lost} acknowledged records are not on the mirror"
+    assert result.mirrored == result.produced
+    if name in DOCTOR_SAYS:
+        said = "\n".join(result.doctor)
+        assert DOCTOR_SAYS[name] in said, f"doctor did not name the fault:\n{said}"
+    else:  # up while up: the lab stays healthy, and the doctor says so
+        assert result.doctor == []
+    # After the repair the lab is whole again.
+    assert doctor.failed(doctor.check_lab(lab)) == []
+
+
+def _foreign_process(tmp_path: Path) -> subprocess.Popen:
+    """A program that looks like a lab broker of another lab folder."""
+    other = tmp_path / "another-lab"
+    return subprocess.Popen([
+        sys.executable, "-c", "import time; time.sleep(600)", "kafka.Kafka", "server.properties",
+        f"-Dlinklab.component={other}:primary"])
+
+
+def test_down_twice_touches_nothing_else(fresh_lab, fault_table, tmp_path):
+    lab = fresh_lab()
+    # Teardown safety: a file beside the lab folder and a process whose command line looks
+    # like a lab broker's, of another folder.
+    foreign_file = lab.state_dir.parent / "notes.txt"
+    foreign_file.write_text("not the lab's")
+    foreign = _foreign_process(tmp_path)
+    try:
+        pids = list(faults.lab_pids(lab).values())
+        sockets = doctor.listening(pids)
+        assert sockets and all(ip == "127.0.0.1" for _, ip, _ in sockets), sockets
+
+        result = faults.down_twice(lab)
+        fault_table.append(result)
+        assert not result.error, result.error
+        assert result.lost == 0 and result.mirrored == result.produced > 0
+
+        assert foreign_file.read_text() == "not the lab's"
+        assert psutil.Process(foreign.pid).status() != psutil.STATUS_ZOMBIE
+        assert all(not psutil.pid_exists(p) for p in pids)
+        assert doctor.diagnose(lab.state_dir, "native")[-1].detail.startswith("no lab in")
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+@pytest.mark.parametrize("when", ["secondary", "link"])
+def test_ctrl_c_during_up_leaves_nothing(fresh_lab, fault_table, when):
+    lab = fresh_lab(up=False)
+    result = faults.ctrl_c_up(lab, when)
+    fault_table.append(result)
+    assert not result.error, result.error
+    assert faults.lab_processes(lab.state_dir) == []
+    assert not lab.state_dir.exists()
+    for c in lab.topology.clusters:
+        assert not kafka.reachable(c.bootstrap, timeout=0.5)
