@@ -87,9 +87,14 @@ def down(c):
 @task(help={
     "marker": "pytest -m expression (default: everything; 'not integration' for the quick loop)",
     "k": "pytest -k expression",
+    "docker": "run the docker-runtime tests against real Confluent Server and ksqlDB "
+              "(needs a Docker engine that can pull Confluent's images)",
 })
-def test(c, marker=None, k=None):
+def test(c, marker=None, k=None, docker=False):
     """Lint, then run the test suite (real brokers and MirrorMaker 2 for the integration tests)."""
+    if docker:
+        c.run("pytest tests/docker", env={"LINKLAB_TEST_DOCKER": "1"}, pty=False)
+        return
     c.run("ruff check .", pty=False)
     args = ["pytest"]
     if marker:
