@@ -23,3 +23,17 @@ def cache_dir() -> Path:
 
 def default_topology_file() -> Path:
     return Path(os.environ.get("LINKLAB_TOPOLOGY", PROJECT_ROOT / "topology.yaml")).resolve()
+
+
+# Free space a lab folder needs: data, logs (20 MiB x 3 per component) and headroom.
+LAB_FREE_MB = 200
+
+
+def free_mb(path: Path) -> int:
+    """Free MiB on the filesystem that holds `path`, or would once it is made."""
+    import shutil
+
+    path = Path(path).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free // 2**20

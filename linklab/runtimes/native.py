@@ -8,6 +8,7 @@ from pathlib import Path
 from linklab import jars, kafka, render
 from linklab.errors import LabError
 from linklab.links.base import Link
+from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import LabProcess, check_java, port_in_use, port_owner
 from linklab.runtimes.base import ComponentStatus, Runtime
 from linklab.waiting import wait_until
@@ -67,6 +68,15 @@ class NativeRuntime(Runtime):
     # -- lifecycle --------------------------------------------------------------------------
     def preflight(self) -> None:
         check_java()
+        free = free_mb(self.state_dir)
+        if free < LAB_FREE_MB:
+            # A broker that fills its disk dies mid-demo, and its log says so only if it could
+            # still write it: refuse before anything starts.
+            raise LabError(
+                f"Only {free} MiB free for the lab folder {self.state_dir}; a lab needs "
+                f"{LAB_FREE_MB} MiB.",
+                "Free some space there, or set LINKLAB_STATE to a folder on a larger disk.",
+            )
         jars.ensure_jars(self.topology.kafka_version)
         for c in self.topology.clusters:
             if self.process(c.name).alive():

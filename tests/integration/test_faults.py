@@ -88,7 +88,7 @@ def test_down_twice_touches_nothing_else(fresh_lab, fault_table, tmp_path):
     try:
         pids = list(faults.lab_pids(lab).values())
         sockets = doctor.listening(pids)
-        assert sockets and all(ip == "127.0.0.1" for _, ip, _ in sockets), sockets
+        assert sockets and all(ip in doctor.LOOPBACK for _, ip, _ in sockets), sockets
 
         result = faults.down_twice(lab)
         fault_table.append(result)
