@@ -400,6 +400,74 @@ def mirror_resume(c, topics):
     present.console.print(present.mirrors_table(_link().resume(_topics(topics))))
 
 
+# -- drill: the disaster-recovery exercise --------------------------------------------------------
+def _drill_table(r):
+    from rich.table import Table
+
+    from linklab import drill as drillmod
+
+    t = Table(title=f"DR drill: consumer group {r.group} on {r.topic} ({r.link_kind})",
+              title_justify="left")
+    t.add_column("records")
+    t.add_column("count", justify="right")
+    t.add_column("why", overflow="fold")
+    ok = lambda n: f"[{'green' if n == 0 else 'red'}]{n:,}[/]"  # noqa: E731
+    t.add_row("on the topic from the group's start", f"{r.on_topic:,}",
+              f"{r.produced:,} written by the drill on the primary")
+    t.add_row("not mirrored when the primary stopped", ok(r.not_mirrored),
+              "lost with the primary (the RPO); the drill waited for lag 0")
+    t.add_row("consumed before, on the primary", f"{r.consumed_before:,}", "then committed")
+    t.add_row("written after, on the secondary", f"{r.written_after:,}", "the producers moved too")
+    t.add_row("consumed after, on the secondary", f"{r.consumed_after:,}",
+              "from the synced offsets to the end")
+    t.add_row("missed", ok(r.missed), drillmod.MISSED_REASON)
+    t.add_row("re-read (duplicates)", f"[yellow]{r.re_read:,}[/]",
+              f"at most {r.re_read_bound:,} here. {drillmod.RE_READ_REASON}")
+    parts = Table(title="per partition: the group's offsets", title_justify="left")
+    for col in ("partition", "committed on primary", "synced to secondary", "re-read",
+                "could be up to"):
+        parts.add_column(col, justify="right")
+    for row in r.partitions:
+        parts.add_row(str(row.partition), f"{row.committed:,}",
+                      "-" if row.synced is None else f"{row.synced:,}", f"{row.re_read:,}",
+                      f"{row.bound:,}")
+    return t, parts
+
+
+@task(help={
+    "failback": "the way back: start the primary, bring back what was written on the secondary, "
+                "mirror primary -> secondary again",
+    "records": "new records the drill writes to the primary first (default 1200)",
+    "behind": "of those, how many the group has not read when the primary dies (default 150)",
+    "after": "records written to the secondary after the failover (default 100)",
+})
+@friendly
+def drill(c, failback=False, records=1200, behind=150, after=100):
+    """Disaster-recovery drill: a group fails over from the primary to the secondary (native)."""
+    from linklab import drill as drillmod
+
+    lab = labmod.open_lab()
+    say = lambda m: present.console.print(f"[bold cyan]▸[/] {m}")  # noqa: E731
+    if failback:
+        r = drillmod.failback(lab, say=say)
+        present.console.print(
+            f"Failback done in {r.seconds:.0f}s: {r.brought_back:,} records written on the "
+            f"secondary brought back to the primary, lost [green]{r.lost}[/], duplicated "
+            f"{r.duplicated}; primary {r.primary_records:,} = secondary {r.secondary_records:,}.")
+        present.console.print(present.mirrors_table(r.forward))
+        present.console.print("The primary is the source again. Next: [cyan]invoke status[/], "
+                              "or run [cyan]invoke drill[/] again.")
+        return
+    r = drillmod.run(lab, records=int(records), behind=int(behind), written_after=int(after),
+                     say=say)
+    for table in _drill_table(r):
+        present.console.print(table)
+    present.console.print(
+        f"[yellow]The lab is now failed over[/] ({r.seconds:.0f}s): the primary is stopped and "
+        f"{r.topic} is a writable topic on the secondary. Next: [cyan]invoke drill --failback[/] "
+        "(the way back), [cyan]invoke status[/], or [cyan]invoke down[/].")
+
+
 link_ns = Collection("link", link_create, link_describe, link_list, link_delete, link_restart)
 mirror_ns = Collection("mirror", mirror_create, mirror_list, mirror_describe, mirror_promote,
                        mirror_failover, mirror_pause, mirror_resume)
@@ -411,3 +479,4 @@ ns.add_collection(ksql)
 ns.add_collection(link_ns)
 ns.add_collection(mirror_ns)
 ns.add_task(latency)
+ns.add_task(drill)
