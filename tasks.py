@@ -468,6 +468,50 @@ def drill(c, failback=False, records=1200, behind=150, after=100):
         "(the way back), [cyan]invoke status[/], or [cyan]invoke down[/].")
 
 
+# -- doctor and faults (logic in linklab.doctor and linklab.faults) -----------------------------
+@task(name="doctor", help={"json": "print the checks as JSON for scripts and tests"})
+@friendly
+def doctor_task(c, json_=False):
+    """Check Java, Docker, each cluster, its ports, the link, each mirror, offset sync, the
+    rendered configuration and the logs; every failed check names its fix. Exit 1 on a failure."""
+    from linklab import doctor
+
+    checks = doctor.diagnose()
+    if json_:
+        print(json.dumps([x.to_dict() for x in checks], indent=2))
+    else:
+        present.console.print(doctor.table(checks))
+    bad = doctor.failed(checks)
+    if bad:
+        raise Exit(f"{len(bad)} check(s) failed: {', '.join(x.name for x in bad)}", code=1)
+
+
+@task(name="faults", help={
+    "only": "faults to run, comma-separated (default: all; `invoke faults --only list` names them)",
+    "port_offset": "move every port of the scratch labs by this much (default 20000)",
+    "rate": "records/s produced during each fault (default 200)",
+})
+@friendly
+def faults_task(c, only=None, port_offset="20000", rate="200"):
+    """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
+    twice, Ctrl-C during up) into a scratch lab of its own while records flow, and count every
+    record on the mirror. Your lab is not touched. Writes results/faults.json."""
+    from linklab import faults
+    from linklab import produce as prod
+
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    if names == ["list"]:
+        present.console.print("\n".join(faults.ALL))
+        return
+    rate = prod.number(rate, "rate")
+    results = faults.run_suite(names, prod.number(port_offset, "port-offset", int), rate,
+                               say=lambda m: print(m, file=sys.stderr))
+    present.console.print(faults.table(results, rate))
+    present.console.print(f"Written to {faults.write_results(results, rate=rate)}")
+    if any(not r.ok for r in results):
+        raise Exit("error: a fault lost records or failed; see the table.", code=1)
+
+
 link_ns = Collection("link", link_create, link_describe, link_list, link_delete, link_restart)
 mirror_ns = Collection("mirror", mirror_create, mirror_list, mirror_describe, mirror_promote,
                        mirror_failover, mirror_pause, mirror_resume)
@@ -479,4 +523,6 @@ ns.add_collection(ksql)
 ns.add_collection(link_ns)
 ns.add_collection(mirror_ns)
 ns.add_task(latency)
+ns.add_task(doctor_task)
+ns.add_task(faults_task)
 ns.add_task(drill)

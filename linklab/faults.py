@@ -367,11 +367,11 @@ def up_again(run: FaultRun) -> None:
 
 
 STREAMING: dict[str, Callable[[FaultRun], None]] = {
-    "link SIGKILL": link_kill,
-    "secondary SIGKILL": secondary_kill,
-    "primary restart": primary_restart,
-    "lid closed 30s": lid_closed,
-    "up while up": up_again,
+    "link-kill": link_kill,
+    "secondary-kill": secondary_kill,
+    "primary-restart": primary_restart,
+    "lid-closed-30s": lid_closed,
+    "up-while-up": up_again,
 }
 
 
@@ -390,7 +390,7 @@ def run_streaming(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> 
 def down_twice(lab: labmod.Lab, rate: float = RATE, say=print) -> FaultResult:
     """Records counted on a running lab, then `invoke down` twice: the second finds nothing to
     do, and no process of the lab is left."""
-    run = FaultRun(lab, "down twice", rate, say)
+    run = FaultRun(lab, "down-twice", rate, say)
     run.steady(5)
     result = run.finish(steady_after=0)
     run.fault("invoke down, twice")
@@ -454,7 +454,7 @@ def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
 
 
 # -- the whole suite, one lab per fault ----------------------------------------------------------
-ALL = [*STREAMING, "down twice", "Ctrl-C during up"]
+ALL = [*STREAMING, "down-twice", "ctrl-c-during-up"]
 
 
 def scratch_lab(state_dir: Path, offset: int) -> labmod.Lab:
@@ -465,10 +465,10 @@ def scratch_lab(state_dir: Path, offset: int) -> labmod.Lab:
 
 def run_one(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
     """Fault `name` on `lab`: brought up first unless the fault is Ctrl-C during up."""
-    if name == "Ctrl-C during up":
+    if name == "ctrl-c-during-up":
         return ctrl_c_up(lab, say=say)
     labmod.up(lab, records=500, seed=11, say=say)
-    if name == "down twice":
+    if name == "down-twice":
         return down_twice(lab, rate, say)
     return run_streaming(lab, name, rate, say)
 
@@ -504,21 +504,22 @@ def rows(results: list[FaultResult]) -> list[list]:
              r.recovery + (f" ({r.note})" if r.note else "")] for r in results]
 
 
-def write_results(results: list[FaultResult], path: Path | None = None) -> Path:
+def write_results(results: list[FaultResult], path: Path | None = None,
+                  rate: float = RATE) -> Path:
     """results/faults.json: every row with what doctor said during the fault."""
     path = path or PROJECT_ROOT / "results" / "faults.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "rate": RATE, "faults": [r.to_dict() for r in results]},
+                                "rate": rate, "faults": [r.to_dict() for r in results]},
                                indent=2))
     return path
 
 
-def table(results: list[FaultResult]):
+def table(results: list[FaultResult], rate: float = RATE):
     """The fault table, for the terminal."""
     from rich.table import Table
 
-    t = Table(title=f"Faults at {RATE} records/s (acks=all, idempotent): every acknowledged "
+    t = Table(title=f"Faults at {rate:g} records/s (acks=all, idempotent): every acknowledged "
                     "record looked for on the mirror by key and content", title_justify="left")
     for col in COLUMNS:
         t.add_column(col, justify="left" if col in ("fault", "recovery") else "right")

@@ -44,10 +44,10 @@ def fault_table(request) -> list[faults.FaultResult]:
 
 # What `invoke doctor` must say while each fault lasts.
 DOCTOR_SAYS = {
-    "link SIGKILL": "link is not running: `invoke link.restart`",
-    "secondary SIGKILL": "secondary is not running",
-    "primary restart": "primary is not running",
-    "lid closed 30s": "is paused (SIGSTOP",
+    "link-kill": "link is not running: `invoke link.restart`",
+    "secondary-kill": "secondary is not running",
+    "primary-restart": "primary is not running",
+    "lid-closed-30s": "is paused (SIGSTOP",
 }
 
 
