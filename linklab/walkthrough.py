@@ -41,8 +41,9 @@ class View:
         self.renderables = renderables
 
     def _record(self) -> Console:
+        # force_jupyter=False: inside a kernel rich would otherwise display each print itself.
         c = Console(record=True, width=WIDTH, file=io.StringIO(), force_terminal=True,
-                    color_system="truecolor")
+                    force_jupyter=False, color_system="truecolor")
         for r in self.renderables:
             c.print(r)
         return c
@@ -203,11 +204,12 @@ class LagTrace:
     drained_s: float | None = None   # seconds from the last record acknowledged to lag 0
 
 
-def watch_lag(lab: labmod.Lab, count: int = 20_000, rate: float | None = 4_000,
+def watch_lag(lab: labmod.Lab, count: int = 50_000, rate: float | None = None,
               topic: str | None = None, interval: float = 0.25, timeout: float = 120.0,
               on_sample: Callable[[LagSample], None] | None = None) -> LagTrace:
-    """Produce `count` Employee records to the source at `rate` records/s and sample the
-    mirror's lag while they cross the link, until everything is mirrored."""
+    """Produce `count` Employee records to the source (at most `rate` records/s; None: as fast
+    as the producer goes, so a lag builds up) and sample the mirror's lag while they cross the
+    link, until everything is mirrored."""
     from linklab.produce import produce_employees
 
     topic = topic or lab.topology.link.mirrors[0]

@@ -45,8 +45,8 @@ def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), cwd=str(PROJECT_ROOT), progress_bar=False,
         parameters={"state_dir": str(state_dir), "port_offset": NOTEBOOK_PORT_OFFSET,
-                    "runtime": "native", "records": 500, "lag_records": 4000,
-                    "lag_rate": 2000, "latency_rate": 200, "latency_duration": 2.0,
+                    "runtime": "native", "records": 500, "lag_records": 20000,
+                    "latency_rate": 200, "latency_duration": 2.0,
                     "latency_warmup": 1.0, "results_root": str(results),
                     "drill_records": 600},
     )
@@ -64,5 +64,6 @@ def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):
                  "missed (must be 0)", "removed"):
         assert seen in text, seen
     assert re.search(r"\bE\d{6}\b", text)  # Employee records, by id
+    assert re.search(r"missed \(must be 0\)\s*│\s*0\s*│", text)  # the drill lost nothing
     assert len(list(Path(results).glob("latency-*"))) == 1
     assert not state_dir.exists()  # the notebook's `down` removed it
