@@ -3,6 +3,7 @@ it down. Tasks and notebooks call these functions; they return data and print no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -78,7 +79,20 @@ def write_state(lab: Lab, **extra) -> None:
         "created": saved.get("created", time.time()),
         **extra,
     })
-    (lab.state_dir / STATE_FILE).write_text(json.dumps(saved, indent=2))
+    path = lab.state_dir / STATE_FILE
+    partial = path.with_suffix(".json.partial")
+    try:
+        # Written aside and renamed: a full disk never leaves a half lab.json, which would make
+        # the folder look like someone else's (and a running lab unreachable by `down`).
+        partial.write_text(json.dumps(saved, indent=2))
+        partial.replace(path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            lab.state_dir.rmdir()  # only when empty: a failed first start leaves nothing
+        raise LabError(f"Cannot write {path}: {e.strerror}.",
+                       "Free some space there, or set LINKLAB_STATE to a folder on a larger "
+                       "disk.") from None
 
 
 # -- up -------------------------------------------------------------------------------------
