@@ -356,8 +356,12 @@ def offset_sync(lab: labmod.Lab) -> Check:
 
 # -- configuration ----------------------------------------------------------------------------
 def read_properties(path: Path) -> dict[str, str]:
+    return read_properties_text(path.read_text())
+
+
+def read_properties_text(text: str) -> dict[str, str]:
     props = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith(("#", "!")) or "=" not in line:
             continue
