@@ -421,7 +421,7 @@ def lab_processes(state_dir: Path) -> list[int]:
 def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
     """Run `invoke up demo` for a lab not yet up and press Ctrl-C (SIGINT) once `when` (a
     component: primary, secondary or link) has started; nothing of the lab may be left."""
-    result = FaultResult(f"Ctrl-C during up ({when} starting)")
+    result = FaultResult(f"ctrl-c-during-up ({when} starting)")
     topo_file = lab.state_dir.parent / f"{lab.state_dir.name}-topology.yaml"
     topo_file.write_text(yaml.safe_dump(lab.topology.to_dict(), sort_keys=False))
     env = {**os.environ, "LINKLAB_STATE": str(lab.state_dir), "LINKLAB_TOPOLOGY": str(topo_file)}
