@@ -16,13 +16,11 @@ import yaml
 from linklab import lab as labmod
 from linklab import topology
 from linklab.paths import PROJECT_ROOT
-from tests.conftest import EXTRA_SPACING, PORT_OFFSET
+from tests.integration.test_notebooks import own_lab_offset
 from tests.unit.test_readme import invocation, quickstart
 
 pytestmark = pytest.mark.integration
 
-# The slot of `fresh_lab`'s first extra lab: free while this test runs (tests run one at a time).
-README_PORT_OFFSET = PORT_OFFSET + EXTRA_SPACING
 TIMEOUT_S = {"up": 300, "latency": 180}  # seconds per command; others 120
 RESULTS = PROJECT_ROOT / "results"
 
@@ -31,7 +29,7 @@ RESULTS = PROJECT_ROOT / "results"
 def env(tmp_path):
     topo = tmp_path / "topology.yaml"
     topo.write_text(yaml.safe_dump(
-        topology.load().with_port_offset(README_PORT_OFFSET).to_dict(), sort_keys=False))
+        topology.load().with_port_offset(own_lab_offset()).to_dict(), sort_keys=False))
     state = tmp_path / "lab"
     made_before = set(RESULTS.glob("latency-*"))
     the_env = {**os.environ, "LINKLAB_STATE": str(state), "LINKLAB_TOPOLOGY": str(topo)}
