@@ -21,7 +21,8 @@ _native = Environment(
 
 def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
     return _native.get_template("server.properties.j2").render(
-        cluster=topology.cluster(cluster), data_dir=data_dir
+        cluster=topology.cluster(cluster), data_dir=data_dir,
+        acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
     )
 
 
