@@ -180,9 +180,19 @@ def _consume(c: Consumer, stop: Callable[[list[tuple[int, int]], dict[int, int]]
 def _commit_start(bootstrap: str, group: str, ends: dict[int, int]) -> None:
     """The application was caught up: its group's offsets are the ends of the topic."""
     c = _consumer(bootstrap, group)
+
+    def committed() -> bool:
+        try:
+            c.commit(offsets=[TopicPartition(TOPIC, p, o) for p, o in ends.items()],
+                     asynchronous=False)
+            return True
+        except KafkaException as e:
+            if e.args[0].retriable() or e.args[0].code() == KafkaError.NOT_COORDINATOR:
+                return False  # a young cluster is still placing its group coordinator
+            raise
+
     try:
-        c.commit(offsets=[TopicPartition(TOPIC, p, o) for p, o in ends.items()],
-                 asynchronous=False)
+        wait_until(committed, 60, f"consumer group {group} committed on the primary")
     finally:
         c.close()
 
