@@ -205,7 +205,7 @@ class LagTrace:
 
 
 def watch_lag(lab: labmod.Lab, count: int = 50_000, rate: float | None = None,
-              topic: str | None = None, interval: float = 0.25, timeout: float = 120.0,
+              topic: str | None = None, interval: float = 0.1, timeout: float = 120.0,
               on_sample: Callable[[LagSample], None] | None = None) -> LagTrace:
     """Produce `count` Employee records to the source (at most `rate` records/s; None: as fast
     as the producer goes, so a lag builds up) and sample the mirror's lag while they cross the
@@ -225,6 +225,8 @@ def watch_lag(lab: labmod.Lab, count: int = 50_000, rate: float | None = None,
         except BaseException as e:  # shown in the caller's thread
             failure.append(e)
 
+    src = Counter(lab.bootstrap(lab.topology.link.source), topic)
+    dst = Counter(lab.bootstrap(lab.topology.link.destination), topic)
     producer = threading.Thread(target=produce, name="walkthrough-producer", daemon=True)
     start = time.monotonic()
     producer.start()
@@ -233,26 +235,51 @@ def watch_lag(lab: labmod.Lab, count: int = 50_000, rate: float | None = None,
     def drained() -> bool:
         if failure:
             raise failure[0]
-        m = lab.link.mirror_describe(topic)
-        s = LagSample(time.monotonic() - start, progress["acknowledged"], m.source_records,
-                      m.mirror_records, m.lag)
+        done = not producer.is_alive() and trace.produced is not None
+        source, mirror = src.records(), dst.records()
+        lag = sum(max(0, n - mirror.get(p, 0)) for p, n in source.items())
+        s = LagSample(time.monotonic() - start, progress["acknowledged"], sum(source.values()),
+                      sum(mirror.values()), lag)
         trace.samples.append(s)
         if on_sample:
             on_sample(s)
-        done = not producer.is_alive() and trace.produced is not None
         if done and not finished_at:
             finished_at.append(s.seconds)
-        return done and m.lag == 0
+        return done and lag == 0
 
     try:
         wait_until(drained, timeout, f"{count:,} records produced and mirrored (lag 0)",
                    fix="Run `invoke doctor`.", interval=interval)
     finally:
         producer.join()
+        src.close()
+        dst.close()
     if failure:
         raise failure[0]
     trace.drained_s = trace.samples[-1].seconds - finished_at[0]
     return trace
+
+
+class Counter:
+    """Records per partition of one topic, asked often: one consumer kept open, where
+    `kafka.watermarks` opens one per call (too slow to sample a few times a second)."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.topic = topic
+        self.partitions = kafka.partitions(bootstrap, topic)
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "linklab-counter",
+                                  "enable.auto.commit": False, **kafka.QUIET})
+
+    def records(self) -> dict[int, int]:
+        out = {}
+        for p in range(self.partitions):
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                            timeout=5)
+            out[p] = high - low
+        return out
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 class LiveLag:
