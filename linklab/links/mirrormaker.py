@@ -16,7 +16,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from linklab import kafka, render
 from linklab.errors import LabError
@@ -362,11 +362,13 @@ class MirrorMaker2Link(Link):
         dest = self.topology.destination.bootstrap
         topic = self.status_topic()
         since = since or {}
-        ends = [
-            p
-            for p in kafka.watermarks(dest, topic, timeout=3)
-            if p.high > max(p.low, since.get(p.partition, 0))
-        ]
+        try:
+            marks = kafka.watermarks(dest, topic, timeout=3)
+        except KafkaException as e:
+            if e.args[0].retriable():  # the status topic's leader is still being elected
+                return {}
+            raise
+        ends = [p for p in marks if p.high > max(p.low, since.get(p.partition, 0))]
         if not ends:
             return {}
         c = Consumer(
