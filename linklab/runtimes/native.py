@@ -171,6 +171,11 @@ class NativeRuntime(Runtime):
 
     def down(self) -> list[tuple[str, str]]:
         done = []
+        # Any other process the lab started (a reverse link during failback, say) goes first.
+        clusters = {c.name for c in self.topology.clusters}
+        for pid_file in sorted((self.state_dir / "pids").glob("*.pid")):
+            if pid_file.stem not in clusters:
+                done.append((pid_file.stem, self.process(pid_file.stem).stop()))
         for c in reversed(self.topology.clusters):
             done.append((f"{c.name} broker", self.process(c.name).stop()))
         return done
