@@ -87,7 +87,12 @@ def check_lab(lab: labmod.Lab) -> list[Check]:
     dest_up = any(c.name == f"cluster {lab.topology.link.destination}" and c.ok for c in reach)
     if dest_up:
         checks += _guard("link", lambda: link(lab))
-        checks += _guard("mirrors", lambda: mirrors(lab))
+        src = lab.topology.link.source
+        if any(c.name == f"cluster {src}" and c.ok for c in reach):
+            checks += _guard("mirrors", lambda: mirrors(lab))
+        else:  # no lag to measure without the source
+            checks.append(Check("mirrors", False, f"not checked: the source {src} does not "
+                                "answer", f"Start the source ({UP})."))
         checks += _guard("offset sync", lambda: [offset_sync(lab)])
     else:
         checks.append(Check("link", False,
