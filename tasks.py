@@ -15,6 +15,7 @@ from invoke import Collection, Exit, task
 from linklab import lab as labmod
 from linklab import present
 from linklab.errors import LabError
+from linklab.produce import number
 
 
 def friendly(fn):
@@ -42,12 +43,13 @@ def friendly(fn):
     "topology": "topology file (default topology.yaml)",
 })
 @friendly
-def up(c, scenario, runtime=None, records=3000, seed=42, topology=None):
+def up(c, scenario, runtime=None, records="3000", seed="42", topology=None):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     if scenario != "demo":
         raise LabError(f"Unknown scenario {scenario!r}.", "Run `invoke up demo`.")
     lab = labmod.open_lab(runtime, topology)
-    result = labmod.up(lab, records=int(records), seed=int(seed),
+    records, seed = number(records, "records", int), number(seed, "seed", int)
+    result = labmod.up(lab, records=records, seed=seed,
                        say=lambda m: print(m, file=sys.stderr))
     st = labmod.status(lab)
     present.print_status(st)
@@ -116,7 +118,7 @@ def test(c, marker=None, k=None, docker=False):
     "partitions": "create the topic with this many partitions if it does not exist",
 })
 @friendly
-def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="employees",
+def produce(c, count="10000", rate=None, seed="42", cluster="primary", topic="employees",
             updates="0.2", leavers="0", partitions=None):
     """Produce Employee records (hires, changes, leavers) to the running lab.
 
@@ -124,13 +126,13 @@ def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="emplo
     waits for what was sent and reports it."""
     from linklab import produce as prod
 
-    count = prod.number(count, "count", int)
+    count = number(count, "count", int)
     with prod.progress_bar(count, f"{topic} on {cluster}") as on_progress:
         result = prod.produce_employees(
             labmod.open_lab(), count, cluster=cluster, topic=topic,
-            seed=prod.number(seed, "seed", int), rate=prod.number(rate, "rate"),
-            updates=prod.number(updates, "updates"), leavers=prod.number(leavers, "leavers"),
-            partitions=prod.number(partitions, "partitions", int), on_progress=on_progress)
+            seed=number(seed, "seed", int), rate=number(rate, "rate"),
+            updates=number(updates, "updates"), leavers=number(leavers, "leavers"),
+            partitions=number(partitions, "partitions", int), on_progress=on_progress)
     present.console.print(prod.result_table(result, f"Employee records to {topic} on {cluster}"))
     if result.failed:
         raise Exit(f"error: {result.failed:,} records failed: {'; '.join(result.errors)}\n"
@@ -145,14 +147,15 @@ def produce(c, count=10_000, rate=None, seed=42, cluster="primary", topic="emplo
     "cluster": "cluster to measure on (default primary)",
 })
 @friendly
-def bench(c, count=1_000_000, seed=42, cluster="primary"):
+def bench(c, count="1000000", seed="42", cluster="primary"):
     """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
 
     Measured on the running lab, side by side at the same record size and producer settings,
     on two topics made for it and deleted after."""
     from benchmarks import producer as bench_mod
 
-    result = bench_mod.run(labmod.open_lab(), int(count), int(seed), cluster,
+    result = bench_mod.run(labmod.open_lab(), number(count, "count", int),
+                           number(seed, "seed", int), cluster,
                            say=lambda m: print(m, file=sys.stderr))
     present.console.print(bench_mod.table(result))
 
@@ -262,29 +265,16 @@ def ksql_reset(c):
     "partitions": "partitions of the temporary topic (default 1)",
 })
 @friendly
-def latency(c, rate=1000, size=256, duration="30", warmup="10", partitions=1):
+def latency(c, rate="1000", size="256", duration="30", warmup="10", partitions="1"):
     """Latency through the link and, side by side, without it (baseline on the source topic)."""
-    from rich import box
-    from rich.table import Table
-
     from linklab import latency as lat
 
-    settings = lat.Settings(int(rate), int(size), float(duration), float(warmup), int(partitions))
+    settings = lat.Settings(number(rate, "rate", int), number(size, "size", int),
+                            number(duration, "duration"), number(warmup, "warmup"),
+                            number(partitions, "partitions", int))
     result = lat.run(labmod.open_lab(), settings)
-    table = Table(title=f"Latency in ms, {settings.rate:,} msgs/s of {settings.size} B for "
-                        f"{settings.duration:g} s (warm-up {settings.warmup:g} s left out)",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in lat.COLUMNS:
-        table.add_column(col, justify="left" if col == "path" else "right", no_wrap=True)
-    for row in lat.rows(result):
-        lost = row[-1]
-        cells = ["" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.1f}"
-                 for v in row[1:-1]]
-        lost_cell = "" if lost is None else f"[{'red' if lost else 'green'}]{lost}[/]"
-        table.add_row(row[0], *cells, lost_cell)
-    present.console.print(table)
+    present.console.print(present.latency_table(result, settings))
     present.console.print(f"Link: {result.info['link']['kind']}; results in {result.results_dir}")
-
 
 
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------

@@ -138,3 +138,23 @@ def query_table(title: str, columns: list[str], rows: list[list]) -> Table:
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     return t
+
+
+def latency_table(result, settings) -> Table:
+    """Link, baseline and their difference, in ms, as `invoke latency` prints them."""
+    from rich import box
+
+    from linklab import latency as lat
+
+    table = Table(title=f"Latency in ms, {settings.rate:,} msgs/s of {settings.size} B for "
+                        f"{settings.duration:g} s (warm-up {settings.warmup:g} s left out)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in lat.COLUMNS:
+        table.add_column(col, justify="left" if col == "path" else "right", no_wrap=True)
+    for row in lat.rows(result):
+        lost = row[-1]
+        cells = ["" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.1f}"
+                 for v in row[1:-1]]
+        lost_cell = "" if lost is None else f"[{'red' if lost else 'green'}]{lost}[/]"
+        table.add_row(row[0], *cells, lost_cell)
+    return table

@@ -104,7 +104,8 @@ def number(text: str | float | None, option: str, kind: type = float) -> float |
 
 
 _EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2",
-             "leavers": "0.02", "partitions": "6"}
+             "leavers": "0.02", "partitions": "6", "records": "3000", "size": "256",
+             "duration": "30", "warmup": "10"}
 
 
 def _topic_exists(bootstrap: str, topic: str) -> bool:
