@@ -146,6 +146,17 @@ def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Partit
         c.close()
 
 
+# Errors of a partition whose leader is being elected; librdkafka does not always mark them
+# retriable when they come from a watermark query.
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
+
+
 def _watermark(c: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
     """One partition's watermarks, retrying while leadership settles (a topic just created,
     a broker just restarted)."""
@@ -154,7 +165,8 @@ def _watermark(c: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, in
         try:
             return c.get_watermark_offsets(tp, timeout=max(0.5, deadline - time.monotonic()))
         except KafkaException as e:
-            if not e.args[0].retriable() or time.monotonic() >= deadline:
+            settling = e.args[0].retriable() or e.args[0].code() in _SETTLING
+            if not settling or time.monotonic() >= deadline:
                 raise
             time.sleep(0.1)  # a retry back-off, not a readiness check
 

