@@ -33,6 +33,12 @@ def topic_names(bootstrap: str, timeout: float = 10.0) -> set[str]:
     return set(md.topics)
 
 
+def topic_exists(bootstrap: str, topic: str) -> bool:
+    """True for a topic the cluster knows, even one whose leader is still being elected."""
+    t = admin(bootstrap).list_topics(topic=topic, timeout=10).topics.get(topic)
+    return t is not None and (t.error is None or t.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
 def partitions(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
     md = admin(bootstrap).list_topics(topic=topic, timeout=timeout)
     t = md.topics.get(topic)

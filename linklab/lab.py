@@ -180,17 +180,13 @@ def _healthy(lab: Lab) -> bool:
     return all(c.state == "running" for c in lab.runtime.status())
 
 
-def wait_caught_up(lab: Lab, timeout: float = 180.0) -> list[MirrorInfo]:
-    def caught_up():
-        ms = [m for m in lab.link.mirrors() if m.status not in ("STOPPED", "PAUSED")]
-        return ms if ms and all(m.status == "ACTIVE" and m.lag == 0 for m in ms) else None
-
+def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     def detail() -> str:
         return "\n".join(f"{m.topic}: status {m.status}, lag {m.lag}" for m in lab.link.mirrors())
 
-    return wait_until(caught_up, timeout, "mirror topics caught up (lag 0)",
-                      fix="Run `invoke doctor` to see the link's state and log.", on_fail=detail,
-                      interval=0.5)
+    wait_until(lab.link.caught_up, timeout, "mirror topics caught up (lag 0)",
+               fix="Run `invoke doctor` to see the link's state and log.", on_fail=detail,
+               interval=0.5)
 
 
 # -- down -----------------------------------------------------------------------------------

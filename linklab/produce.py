@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from confluent_kafka import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -15,7 +14,6 @@ from datagen import EmployeeGenerator
 from linklab import kafka
 from linklab.errors import LabError
 from linklab.lab import Lab
-from linklab.waiting import wait_until
 
 START_LAB = "Start the lab with `invoke up demo` (`invoke status` shows what runs)."
 
@@ -75,7 +73,7 @@ def check_target(lab: Lab, cluster: str, topic: str, *, count: int, rate: float 
     bootstrap = lab.bootstrap(cluster)
     if not kafka.reachable(bootstrap):
         raise LabError(f"The {cluster} cluster at {bootstrap} does not answer.", START_LAB)
-    if not _topic_exists(bootstrap, topic):
+    if not kafka.topic_exists(bootstrap, topic):
         declared = [t for t in topo.topics if t.name == topic and t.cluster == cluster]
         if partitions is None and not declared:
             raise LabError(f"Topic {topic} does not exist on {cluster}.",
@@ -83,11 +81,7 @@ def check_target(lab: Lab, cluster: str, topic: str, *, count: int, rate: float 
                            f"--partitions N to create {topic}.")
         config = declared[0].config if declared else None
         n = partitions or declared[0].partitions
-        kafka.ensure_topic(bootstrap, topic, n, config)
-        # The broker learns of a new topic from the controller a moment after it is created.
-        wait_until(lambda: kafka.partitions(bootstrap, topic) == n, 30,
-                   f"topic {topic} ready on {cluster}",
-                   fix="Check the broker with `invoke status`.")
+        kafka.ensure_topic(bootstrap, topic, n, config)  # returns once every partition has a leader
     return bootstrap
 
 
@@ -106,13 +100,6 @@ def number(text: str | float | None, option: str, kind: type = float) -> float |
 _EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2",
              "leavers": "0.02", "partitions": "6", "records": "3000", "size": "256",
              "duration": "30", "warmup": "10"}
-
-
-def _topic_exists(bootstrap: str, topic: str) -> bool:
-    """True for a topic the cluster knows, even one whose leader is still being elected."""
-    t = kafka.admin(bootstrap).list_topics(topic=topic, timeout=10).topics.get(topic)
-    return t is not None and (t.error is None or
-                              t.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 # -- presentation ---------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
     groups_in = [f for f in link.consumer_group_filters if f.filter_type == "INCLUDE"]
     groups_out = [f for f in link.consumer_group_filters if f.filter_type == "EXCLUDE"]
     # MM2's own defaults for excluded groups, kept, plus the topology's EXCLUDE filters.
-    default_out = ["console-consumer-.*", "connect-.*", "__.*"]
+    groups_exclude = ["console-consumer-.*", "connect-.*", "__.*"]
+    if groups_out:
+        groups_exclude.append(filters_to_regex(groups_out))
     return _native.get_template("mm2.properties.j2").render(
         link=link,
         source=topology.source,
@@ -49,9 +51,7 @@ def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
         # An empty include list must match nothing: a regex that can never match a topic name.
         topics_regex=filters_to_regex(includes) or "(?!)",
         groups_regex=filters_to_regex(groups_in) or "(?!)",
-        groups_exclude_regex=", ".join(
-            default_out + [filters_to_regex(groups_out)] * bool(groups_out)
-        ),
+        groups_exclude_regex=", ".join(groups_exclude),
         # Two tasks share the mirrored partitions: one per core on a lab machine.
         tasks_max=2,
     )

@@ -113,8 +113,9 @@ class Link(ABC):
         return None
 
     def caught_up(self) -> bool:
-        """True when every mirror exists on the destination with zero lag."""
-        ms = self.mirrors()
+        """True when every flowing mirror (not paused or stopped) exists on the destination with
+        zero lag."""
+        ms = [m for m in self.mirrors() if m.status not in (PAUSED, STOPPED)]
         return bool(ms) and all(m.status == ACTIVE and m.lag == 0 for m in ms)
 
 

@@ -257,9 +257,9 @@ class MirrorMaker2Link(Link):
         kafka.delete_topics(self.topology.destination.bootstrap, [topic])
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
-        for m in self.mirrors():
-            if m.topic == topic:
-                return m
+        infos = self._mirror_infos([topic])
+        if infos:
+            return infos[0]
         raise LabError(
             f"{topic} is not a mirror topic of link {self.name}.",
             "`invoke mirror.list` shows the mirror topics.",
@@ -293,14 +293,14 @@ class MirrorMaker2Link(Link):
             # The source is gone (a disaster): nothing to pull, so the link stops.
             self._save(state)
             self.proc.stop()
-        return [self.mirror_describe(t) for t in topics]
+        return self._mirror_infos(topics)
 
     def promote(self, topics: list[str], timeout: float = 60.0) -> list[MirrorInfo]:
         """Wait for lag 0, then stop mirroring: the topics become the writable copies."""
         state = self._check_mirrors(topics, (ACTIVE,))
 
         def no_lag() -> bool:
-            return all(self.mirror_describe(t).lag == 0 for t in topics)
+            return all(m.lag == 0 for m in self._mirror_infos(topics))
 
         wait_until(
             no_lag,
@@ -448,7 +448,13 @@ class MirrorMaker2Link(Link):
         )
 
     def mirrors(self) -> list[MirrorInfo]:
+        return self._mirror_infos()
+
+    def _mirror_infos(self, topics: list[str] | None = None) -> list[MirrorInfo]:
+        """Mirror topics (all, or those named that are mirrors), reading the link's state once."""
         saved = self.mirror_states()
+        if topics is not None:
+            saved = {t: saved[t] for t in topics if t in saved}
         if not saved:
             return []
         link_state, _ = self.state()

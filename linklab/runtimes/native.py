@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -47,11 +48,16 @@ class NativeRuntime(Runtime):
     def logs(self, component: str) -> Path:
         return self.component_dir(component) / f"{component}.log"
 
+    @functools.cached_property
+    def java(self) -> str:
+        """The checked java binary, found once per runtime rather than once per JVM started."""
+        return check_java()
+
     def java_command(self, component: str, heap_mb: int, main: list[str]) -> list[str]:
         log_cfg = self.component_dir(component) / "log4j2.yaml"
         log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
         return [
-            check_java(),
+            self.java,
             f"-Xms{heap_mb}m",
             f"-Xmx{heap_mb}m",
             "-XX:+UseG1GC",
@@ -67,7 +73,7 @@ class NativeRuntime(Runtime):
 
     # -- lifecycle --------------------------------------------------------------------------
     def preflight(self) -> None:
-        check_java()
+        self.java  # noqa: B018 - fails here, before anything starts, when Java is missing or old
         free = free_mb(self.state_dir)
         if free < LAB_FREE_MB:
             # A broker that fills its disk dies mid-demo, and its log says so only if it could
@@ -110,7 +116,7 @@ class NativeRuntime(Runtime):
     def format_storage(self, cluster: str, props: Path) -> None:
         c = self.topology.cluster(cluster)
         cmd = [
-            check_java(),
+            self.java,
             "-Xmx128m",
             "-cp",
             jars.classpath(self.topology.kafka_version),
