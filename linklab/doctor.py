@@ -138,9 +138,8 @@ def _components(lab: labmod.Lab) -> list[str]:
 
 
 def _lab_process(lab: labmod.Lab, name: str):
-    """The native runtime's pid-file view of a component, where the runtime has one."""
-    get = getattr(lab.runtime, "process", None)
-    return get(name) if get else None
+    """The runtime's pid-file view of a component, where it runs processes (not containers)."""
+    return lab.runtime.processes().get(name)
 
 
 def _fix_start(name: str) -> str:

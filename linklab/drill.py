@@ -10,7 +10,6 @@ is at mirror offset `o + shift` (the shift is checked, record by record, before 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import time
@@ -29,7 +28,6 @@ from linklab.waiting import wait_until
 
 TOPIC = "employees"
 STATE_FILE = "drill.json"
-REVERSE_COMPONENT = "link-reverse"
 # mm2.properties.j2 sets offset.lag.max = 10: the link writes an offset sync at least every 11
 # records of a partition (the checkpoint translates one past a sync, so 10 + 1).
 SYNC_EVERY = 11
@@ -133,15 +131,11 @@ def _save(lab: labmod.Lab, **state) -> None:
     (lab.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def _check_lab(lab: labmod.Lab) -> None:
-    if labmod.read_state(lab.state_dir) is None:
-        raise LabError(f"No lab is running in {lab.state_dir}.", "Start one with `invoke up demo`.")
-    if not hasattr(lab.runtime, "stop_cluster"):
-        raise LabError(
-            f"The drill stops and starts the primary cluster, which the {lab.runtime.name} "
-            "runtime cannot do yet.",
-            "Run the drill on a native lab: `invoke down`, then `invoke up demo --runtime native`.",
-        )
+def check_lab(lab: labmod.Lab) -> None:
+    """Raise unless a lab runs whose runtime can stop and start the primary."""
+    labmod.require_running(lab)
+    lab.runtime.require("stop_cluster", "start_cluster",
+                        purpose="The drill stops and starts the primary cluster")
 
 
 # -- consuming as the application would -----------------------------------------------------------
@@ -256,7 +250,7 @@ def run(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: 
         seed: int = 7, say: Say = print) -> DrillResult:
     """Fail a consumer group over from the primary to the secondary; count what it missed and
     what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`."""
-    _check_lab(lab)
+    check_lab(lab)
     if read_state(lab):
         raise LabError("The lab is already failed over by an earlier drill.",
                        "Run `invoke drill --failback` first.")
@@ -391,62 +385,6 @@ def run(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: 
 
 
 # -- the way back ---------------------------------------------------------------------------------
-def reverse_link(lab: labmod.Lab):
-    """The reverse flow, secondary -> primary, for the failed-over topic: a second MirrorMaker 2
-    link rendered from the same templates with source and destination swapped."""
-    from linklab.links.mirrormaker import MirrorMaker2Link
-
-    topo = lab.topology
-    link = topo.link
-    topics = [dataclasses.replace(t, cluster=link.destination) if t.name == TOPIC else t
-              for t in topo.topics]
-    reverse = dataclasses.replace(
-        link, name=f"{link.name}-reverse", source=link.destination,
-        destination=link.source, mirrors=[TOPIC], acl_sync=False)
-    return MirrorMaker2Link(dataclasses.replace(topo, topics=topics, link=reverse), lab.runtime,
-                            component=REVERSE_COMPONENT)
-
-
-def source_offset_key(source_alias: str, topic: str, partition: int) -> str:
-    """The key under which Connect stores a MirrorSourceConnector's position in a partition.
-
-    Connect looks stored offsets up by the key's bytes, so this must be exactly what its
-    JsonConverter writes (compact JSON, map keys in this order): the drill checks it against the
-    keys the forward link wrote.
-    """
-    return json.dumps(["MirrorSourceConnector",
-                       {"cluster": source_alias, "partition": partition, "topic": topic}],
-                      separators=(",", ":"))
-
-
-def set_source_offsets(bootstrap: str, source_alias: str, next_offsets: dict[int, int],
-                       check_existing: bool = False) -> None:
-    """Make a stopped MirrorMaker 2 link copy `TOPIC` from `next_offsets` on, per partition.
-
-    MirrorMaker 2 in dedicated mode has no REST API to set a connector's offsets (Connect's
-    PATCH /connectors/{name}/offsets), so the drill writes the record Connect itself would into
-    the link's offsets topic (`mm2-offsets.<source>.internal` on the link's destination), in the
-    partition Connect's producer would pick (murmur2 of the key). The link must be stopped: it
-    reads the topic when it starts.
-    """
-    offsets_topic = f"mm2-offsets.{source_alias}.internal"
-    # Connect's defaults for its offsets topic: 25 partitions, compacted.
-    kafka.ensure_topic(bootstrap, offsets_topic, 25, {"cleanup.policy": "compact"})
-    keys = {p: source_offset_key(source_alias, TOPIC, p) for p in next_offsets}
-    if check_existing:
-        stored = {r.key.decode() for r in kafka.read_all(bootstrap, offsets_topic) if r.key}
-        unknown = [k for k in keys.values() if k not in stored]
-        if unknown:
-            raise LabError(f"The link's offsets topic has no entry like {unknown[0]}.",
-                           "Kafka changed how Connect stores offsets; see linklab/drill.py.")
-    # Connect stores the offset of the last record copied; -1 means none (start at the beginning).
-    records = [(keys[p], {"offset": n - 1}) for p, n in next_offsets.items()]
-    res = kafka.produce(bootstrap, offsets_topic, records, partitioner="murmur2_random")
-    if res.acknowledged != len(records):
-        raise LabError(f"Could not write the link's offsets: {'; '.join(res.errors)}",
-                       "Run `invoke doctor`.")
-
-
 def _compare(primary: list[kafka.Record], secondary: list[kafka.Record]) -> tuple[int, int]:
     """(lost, duplicated), position by position: the secondary's records the primary lacks or
     holds differently, and records one side holds beyond the other (copied twice)."""
@@ -472,7 +410,7 @@ def _one_per_partition(bootstrap: str, gen: EmployeeGenerator, partitions) -> No
 def failback(lab: labmod.Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     """Start the primary, bring back what was written on the secondary since the failover, and
     make the primary the source again with the topic mirrored to the secondary."""
-    _check_lab(lab)
+    check_lab(lab)
     state = read_state(lab)
     if not state:
         raise LabError("The lab is not failed over by a drill.", "Run `invoke drill` first.")
@@ -484,8 +422,7 @@ def failback(lab: labmod.Lab, seed: int = 7, say: Say = print) -> FailbackResult
     if forward.mirror_states().get(TOPIC) != STOPPED:
         raise LabError(f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
                        "`invoke mirror.list` shows it.")
-    if forward.proc.alive():
-        forward.proc.stop()  # its offsets are rewritten below; it must not run meanwhile
+    forward.stop()  # its offsets are rewritten below; it must not run meanwhile
 
     lab.runtime.start_cluster(src_name)
     say(f"The {src_name} cluster is started again on its old data.")
@@ -510,21 +447,21 @@ def failback(lab: labmod.Lab, seed: int = 7, say: Say = print) -> FailbackResult
         )
     before_primary = sum(primary_ends.values())
 
-    reverse = reverse_link(lab)
+    reverse = forward.reverse([TOPIC])
     try:
         # The reverse flow starts where the secondary went its own way: the failover point.
-        set_source_offsets(src, dst_name, point)
+        reverse.set_source_offsets(TOPIC, point)
         reverse.create()
         say(f"Reverse link {reverse.name} ({dst_name} → {src_name}) copies {TOPIC} from the "
             "failover point on.")
         wait_until(reverse.caught_up, 120, f"{TOPIC} on the {src_name} caught up with the "
-                   f"{dst_name}", fix=f"Look at {lab.runtime.logs(REVERSE_COMPONENT)}.")
+                   f"{dst_name}", fix=f"Look at {reverse.logs()}.")
     finally:
         reverse.delete(force=True)
     say(f"Reverse link stopped: the {src_name}'s {TOPIC} is the writable copy again.")
 
     # The forward link resumes at the primary's end: everything before it is on the secondary.
-    set_source_offsets(dst, src_name, _ends(src), check_existing=True)
+    forward.set_source_offsets(TOPIC, _ends(src), check_existing=True)
     forward.mirror_create(TOPIC)
     # One new record in every partition, then lag 0: whatever the forward link would copy again
     # comes before these, so it is on the secondary by then and the comparison sees it.

@@ -22,12 +22,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import psutil
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from datagen import EmployeeGenerator
-from linklab import kafka
+from linklab import jvm, kafka
 from linklab import lab as labmod
 from linklab import topology as topology_mod
 from linklab.errors import LabError
@@ -276,18 +275,11 @@ def _join(a: str, b: str) -> str:
 
 
 # -- the faults ---------------------------------------------------------------------------------
-def _kill(lab: labmod.Lab, component: str) -> None:
-    proc = lab.runtime.process(component)
-    pid = proc.pid()
-    proc.signal(signal.SIGKILL)
-    wait_until(proc.exited, 30, f"{component} (pid {pid}) gone after SIGKILL")
-
-
 def link_kill(run: FaultRun) -> None:
     """MirrorMaker 2 SIGKILLed mid-stream, then started again with `invoke link.restart`."""
     run.steady(5)
     run.fault("SIGKILL MirrorMaker 2")
-    _kill(run.lab, "link")
+    run.lab.runtime.kill("link")
     run.diagnose()
     run.steady(OUTAGE_S)
     run.lab.link.restart()
@@ -298,12 +290,12 @@ def secondary_kill(run: FaultRun) -> None:
     """The destination broker SIGKILLed, then started again on its data."""
     run.steady(5)
     run.fault("SIGKILL the secondary broker")
-    _kill(run.lab, "secondary")
+    run.lab.runtime.kill("secondary")
     run.diagnose()
     run.steady(OUTAGE_S)
     run.lab.runtime.start_cluster("secondary")
     how = "secondary started again (invoke up demo)"
-    if not run.lab.runtime.process("link").alive():
+    if run.lab.link.component().state != "running":
         run.lab.link.restart()
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
@@ -317,7 +309,7 @@ def primary_restart(run: FaultRun) -> None:
     run.diagnose()
     run.lab.runtime.start_cluster("primary")
     how = "primary started again (invoke up demo)"
-    if not run.lab.runtime.process("link").alive():
+    if run.lab.link.component().state != "running":
         run.lab.link.restart()
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
@@ -338,17 +330,14 @@ def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
     pids = lab_pids(run.lab)
     run.fault(f"SIGSTOP {', '.join(f'{n} ({p})' for n, p in pids.items())} for {seconds:.0f}s")
     try:
-        for pid in pids.values():
-            os.kill(pid, signal.SIGSTOP)
+        for name in pids:
+            run.lab.runtime.pause(name)
         run.diagnose()
         # The fault's length: the lid stays closed this long, whatever the doctor took.
         time.sleep(max(0.0, run.fault_at + seconds - time.monotonic()))
     finally:
-        for pid in pids.values():
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        for name in pids:
+            run.lab.runtime.resume(name)
     run.repaired("SIGCONT (lid opened)")
 
 
@@ -406,16 +395,8 @@ def down_twice(lab: labmod.Lab, rate: float = RATE, say=print) -> FaultResult:
 
 # -- Ctrl-C during `invoke up demo` -------------------------------------------------------------
 def lab_processes(state_dir: Path) -> list[int]:
-    """Pids of every process whose command line carries this lab's marker (see NativeRuntime)."""
-    marker = f"-Dlinklab.component={Path(state_dir).resolve()}:"
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(p.info["cmdline"] or []):
-                out.append(p.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return out
+    """Pids of every process whose command line carries this lab's marker."""
+    return jvm.marked_pids(state_dir)
 
 
 def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:

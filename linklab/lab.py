@@ -1,5 +1,8 @@
 """A lab: one topology, one runtime, one state folder. Bringing it up, looking at it, tearing
-it down. Tasks and notebooks call these functions; they return data and print nothing."""
+it down. Tasks and notebooks call these functions; they return data and print nothing.
+
+This is the one place that pairs a runtime with its link (`make_runtime`, `make_link`): the
+runtimes and the links never import each other."""
 
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from pathlib import Path
 from datagen import EmployeeGenerator
 from linklab import kafka, runtimes
 from linklab import topology as topology_mod
+from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.links.base import Link, LinkInfo, MirrorInfo
 from linklab.paths import default_state_dir
-from linklab.runtimes.base import ComponentStatus, Runtime
+from linklab.runtimes.base import Runtime
 from linklab.topology import Topology
 from linklab.waiting import wait_until
 
@@ -32,7 +36,7 @@ class Lab:
 
     @property
     def link(self) -> Link:
-        return self.runtime.link()
+        return make_link(self.runtime)
 
     def bootstrap(self, cluster: str) -> str:
         return self.runtime.bootstrap(cluster)
@@ -57,7 +61,51 @@ def open_lab(runtime: str | None = None, topology: Topology | str | Path | None 
         topo = topology_mod.from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
     else:
         topo = topology_mod.load()
-    return Lab(topo, runtimes.make(name, topo, state_dir), state_dir)
+    return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
+
+
+def make_runtime(name: str, topology: Topology, state_dir: Path) -> Runtime:
+    """The runtime called `name` for this topology and state folder."""
+    if name == "native":
+        from linklab.jvm import JvmLauncher
+        from linklab.runtimes.native import NativeRuntime
+
+        return NativeRuntime(topology, state_dir, JvmLauncher(state_dir, topology.kafka_version))
+    if name == "docker":
+        from linklab.runtimes.docker import DockerRuntime
+
+        return DockerRuntime(topology, state_dir)
+    raise LabError(f"Unknown runtime {name!r}.", f"Use one of: {', '.join(runtimes.NAMES)}.")
+
+
+def make_link(runtime: Runtime) -> Link:
+    """The link a runtime carries the topology's link with: MirrorMaker 2 beside the native
+    runtime's brokers (started by the same JVM launcher), Cluster Linking inside cp-server."""
+    from linklab.runtimes.docker import DockerRuntime
+    from linklab.runtimes.native import NativeRuntime
+
+    t = runtime.topology
+    if isinstance(runtime, NativeRuntime):
+        from linklab.links.mirrormaker import MirrorMaker2Link
+
+        return MirrorMaker2Link(t, runtime.jvm)
+    if isinstance(runtime, DockerRuntime):
+        from linklab.links.clusterlink import ClusterLink
+        from linklab.rest import AdminRest
+
+        return ClusterLink(
+            t, AdminRest(runtime.rest_url(t.link.destination)),
+            source_bootstrap=runtime.internal_bootstrap(t.link.source),
+            host_bootstraps=(runtime.bootstrap(t.link.source),
+                             runtime.bootstrap(t.link.destination)),
+        )
+    raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
+
+
+def require_running(lab: Lab) -> None:
+    """Raise unless a lab runs in the lab's state folder."""
+    if read_state(lab.state_dir) is None:
+        raise LabError(f"No lab is running in {lab.state_dir}.", "Start one with `invoke up demo`.")
 
 
 def read_state(state_dir: Path) -> dict | None:

@@ -461,16 +461,13 @@ def drill(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after
           say: Callable[[str], None] = print) -> View | Note:
     """Run the disaster-recovery drill (`invoke drill`): its before/after tables, and why
     records were read twice. Leaves the lab failed over (the primary stopped)."""
+    from linklab.drill import MISSED_REASON, RE_READ_REASON, check_lab, run
+
     try:
-        from linklab import drill as drill_mod
-    except ModuleNotFoundError:  # PENDING: linklab/drill.py (issue 6) has not landed yet
-        return Note("disaster-recovery drill: not in this version yet",
-                    "linklab/drill.py has not landed; run `invoke drill` once it has.")
-    try:
-        drill_mod._check_lab(lab)  # the drill stops a cluster: not every runtime can yet
+        check_lab(lab)  # the drill stops a cluster: not every runtime can yet
     except LabError as e:
         return Note("disaster-recovery drill: skipped", f"{e.problem} {e.fix or ''}")
-    r = drill_mod.run(lab, records, behind, written_after, say=say)
+    r = run(lab, records, behind, written_after, say=say)
     src, dst = lab.topology.link.source, lab.topology.link.destination
     summary = present.query_table(
         f"the drill: consumer group {r.group} on {r.topic}, {r.link_kind} ({r.seconds:.0f} s)",
@@ -487,7 +484,7 @@ def drill(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after
                                                f"synced on {dst}", "re-read", "at most"],
         [[p.partition, p.start, p.committed, "-" if p.synced is None else p.synced, p.re_read,
           p.bound] for p in r.partitions])
-    why = f"[dim]Re-read: {drill_mod.RE_READ_REASON}\nMissed: {drill_mod.MISSED_REASON}[/]"
+    why = f"[dim]Re-read: {RE_READ_REASON}\nMissed: {MISSED_REASON}[/]"
     return View(summary, parts, why)
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from linklab import kafka, render
+from linklab.components import ComponentStatus
 from linklab.errors import LabError
+from linklab.jvm import JvmLauncher, log_tail
 from linklab.links.base import (
     ACTIVE,
     FAILED,
@@ -33,12 +34,11 @@ from linklab.links.base import (
     MirrorInfo,
     compare_counts,
 )
+from linklab.topology import Topology
 from linklab.waiting import wait_until
 
-if TYPE_CHECKING:
-    from linklab.runtimes.native import NativeRuntime
-
 COMPONENT = "link"
+REVERSE_COMPONENT = "link-reverse"
 HEAP_MB = 256
 SOURCE_CONNECTOR = "MirrorSourceConnector"
 TUNABLE = ("fetch_wait_ms", "linger_ms")
@@ -56,14 +56,15 @@ class MirrorMaker2Link(Link):
     kind = "MirrorMaker 2"
     caveats = CAVEATS
 
-    def __init__(self, topology, runtime: NativeRuntime, component: str = COMPONENT):
-        """`component` names the link's process, folder and log: a second link (the drill's
-        reverse flow, secondary -> primary) runs beside the first under another name."""
+    def __init__(self, topology: Topology, jvm: JvmLauncher, component: str = COMPONENT):
+        """`jvm` starts MirrorMaker 2 (lab.py gives the native runtime's launcher); `component`
+        names the link's process, folder and log: a second link (the drill's reverse flow,
+        secondary -> primary) runs beside the first under another name."""
         super().__init__(topology)
-        self.runtime = runtime
+        self.jvm = jvm
         self.component_name = component
-        self.dir = runtime.component_dir(component)
-        self.proc = runtime.process(component)
+        self.dir = jvm.component_dir(component)
+        self.proc = jvm.process(component)
         self.state_file = self.dir / "link.json"
         self.properties_file = self.dir / "mm2.properties"
 
@@ -97,7 +98,7 @@ class MirrorMaker2Link(Link):
         topo = self._effective_topology(state)
         self.properties_file.write_text(render.mm2_properties(topo, mirrors=active))
         since = self._status_ends()
-        argv = self.runtime.java_command(
+        self.jvm.start(
             self.component_name,
             HEAP_MB,
             [
@@ -107,19 +108,16 @@ class MirrorMaker2Link(Link):
                 self.topology.link.destination,
             ],
         )
-        self.proc.start(argv, self.dir / "stdout.log", cwd=self.dir)
         self.wait_running(since, with_tasks=bool(active))
 
     def wait_running(
         self, since: dict[int, int] | None = None, timeout: float = 120.0, with_tasks: bool = True
     ) -> None:
         """Wait until Connect reports the source connector (and a task) RUNNING after `since`."""
-        log = self.runtime.logs(self.component_name)
+        log = self.logs()
 
         def running() -> bool:
             if self.proc.exited():
-                from linklab.runtimes.native import log_tail
-
                 raise LabError(
                     f"MirrorMaker 2 exited during start-up. Last errors in {log}:\n"
                     + log_tail(log, only_problems=True),
@@ -164,6 +162,68 @@ class MirrorMaker2Link(Link):
             30,
             f"old link configuration removed from {self.topology.destination.name}",
         )
+
+    # -- the way back (the drill's failback) ------------------------------------------------------
+    def reverse(self, topics: list[str]) -> MirrorMaker2Link:
+        """The reverse flow, destination -> source, for failed-over `topics`: a second
+        MirrorMaker 2 link rendered from the same templates with source and destination
+        swapped, run beside this one by the same launcher."""
+        topo = self.topology
+        link = topo.link
+        specs = [dataclasses.replace(t, cluster=link.destination) if t.name in topics else t
+                 for t in topo.topics]
+        back = dataclasses.replace(
+            link, name=f"{link.name}-reverse", source=link.destination,
+            destination=link.source, mirrors=list(topics), acl_sync=False)
+        return MirrorMaker2Link(dataclasses.replace(topo, topics=specs, link=back), self.jvm,
+                                component=REVERSE_COMPONENT)
+
+    def offsets_topic(self) -> str:
+        """Connect's offsets topic of this link, on its destination."""
+        return f"mm2-offsets.{self.topology.link.source}.internal"
+
+    def source_offset_key(self, topic: str, partition: int) -> str:
+        """The key under which Connect stores the source connector's position in a partition.
+
+        Connect looks stored offsets up by the key's bytes, so this must be exactly what its
+        JsonConverter writes (compact JSON, map keys in this order): `check_existing` below
+        compares it with the keys a running link wrote.
+        """
+        return json.dumps([SOURCE_CONNECTOR, {"cluster": self.topology.link.source,
+                                              "partition": partition, "topic": topic}],
+                          separators=(",", ":"))
+
+    def set_source_offsets(self, topic: str, next_offsets: dict[int, int],
+                           check_existing: bool = False) -> None:
+        """Make this (stopped) link copy `topic` from `next_offsets` on, per partition.
+
+        MirrorMaker 2 in dedicated mode has no REST API to set a connector's offsets (Connect's
+        PATCH /connectors/{name}/offsets), so this writes the record Connect itself would into
+        the link's offsets topic, in the partition Connect's producer would pick (murmur2 of the
+        key). The link must be stopped: it reads the topic when it starts.
+        """
+        bootstrap = self.topology.destination.bootstrap
+        offsets_topic = self.offsets_topic()
+        # Connect's defaults for its offsets topic: 25 partitions, compacted.
+        kafka.ensure_topic(bootstrap, offsets_topic, 25, {"cleanup.policy": "compact"})
+        keys = {p: self.source_offset_key(topic, p) for p in next_offsets}
+        if check_existing:
+            stored = {r.key.decode() for r in kafka.read_all(bootstrap, offsets_topic) if r.key}
+            unknown = [k for k in keys.values() if k not in stored]
+            if unknown:
+                raise LabError(f"The link's offsets topic has no entry like {unknown[0]}.",
+                               "Kafka changed how Connect stores offsets; see "
+                               "linklab/links/mirrormaker.py.")
+        # Connect stores the offset of the last record copied; -1: none (start at the beginning).
+        records = [(keys[p], {"offset": n - 1}) for p, n in next_offsets.items()]
+        res = kafka.produce(bootstrap, offsets_topic, records, partitioner="murmur2_random")
+        if res.acknowledged != len(records):
+            raise LabError(f"Could not write the link's offsets: {'; '.join(res.errors)}",
+                           "Run `invoke doctor`.")
+
+    def stop(self) -> None:
+        """Stop the link's process, keeping its state (its offsets are rewritten meanwhile)."""
+        self.proc.stop()
 
     # -- Link interface -------------------------------------------------------------------------
     def create(self) -> None:
@@ -324,9 +384,11 @@ class MirrorMaker2Link(Link):
         return self._set(topics, ACTIVE, state)
 
     # -- looking at it --------------------------------------------------------------------------
-    def component(self):
-        from linklab.runtimes.base import ComponentStatus
+    def logs(self):
+        """The link's log file."""
+        return self.jvm.logs(self.component_name)
 
+    def component(self) -> ComponentStatus:
         alive = self.proc.alive()
         return ComponentStatus(
             name=self.component_name,
@@ -335,7 +397,7 @@ class MirrorMaker2Link(Link):
             state="running" if alive else "stopped",
             pid=self.proc.pid() if alive else None,
             rss_mb=round(self.proc.rss_bytes() / 2**20, 1),
-            log=str(self.runtime.logs(self.component_name)),
+            log=str(self.logs()),
         )
 
     def status_topic(self) -> str:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from linklab.errors import LabError
-from linklab.runtimes.base import Runtime
-from linklab.topology import Topology
 
 NAMES = ("native", "docker")
 
@@ -31,15 +27,3 @@ def choose(name: str | None) -> str:
             f"Unknown runtime {name!r}.", f"Use --runtime {' or --runtime '.join(NAMES)}."
         )
     return name
-
-
-def make(name: str, topology: Topology, state_dir: Path) -> Runtime:
-    if name == "native":
-        from linklab.runtimes.native import NativeRuntime
-
-        return NativeRuntime(topology, state_dir)
-    if name == "docker":
-        from linklab.runtimes.docker import DockerRuntime
-
-        return DockerRuntime(topology, state_dir)
-    raise LabError(f"Unknown runtime {name!r}.", f"Use one of: {', '.join(NAMES)}.")

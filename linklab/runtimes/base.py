@@ -1,24 +1,21 @@
-"""The runtime interface: a service lifecycle for the lab's clusters."""
+"""The runtime interface: a service lifecycle for the lab's clusters.
+
+It declares everything the drill, doctor and fault injection ask of a runtime; a runtime that
+cannot do one of them raises a LabError saying so (`unsupported`). Runtimes never import links:
+`lab.py` pairs a runtime with its link.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
-from linklab.links.base import Link
+from linklab.components import ComponentStatus
+from linklab.errors import LabError
+from linklab.processes import LabProcess
 from linklab.topology import Topology
 
-
-@dataclass
-class ComponentStatus:
-    name: str           # primary, secondary, link, ksqldb
-    kind: str           # "Kafka 4.0.2 (KRaft)", "MirrorMaker 2", "cp-server 8.0.6"
-    address: str        # bootstrap address, URL, or "-"
-    state: str          # running, stopped, unreachable
-    pid: int | None = None
-    rss_mb: float = 0.0
-    log: str = ""
+__all__ = ["ComponentStatus", "Runtime"]
 
 
 class Runtime(ABC):
@@ -45,6 +42,7 @@ class Runtime(ABC):
         """The state of every component this runtime runs."""
 
     def bootstrap(self, cluster: str) -> str:
+        """The address a client on this machine reaches `cluster`'s broker at."""
         return self.topology.cluster(cluster).bootstrap
 
     def ksqldb_url(self) -> str | None:
@@ -55,6 +53,43 @@ class Runtime(ABC):
     def logs(self, component: str) -> Path:
         """Where a component's log is."""
 
-    @abstractmethod
-    def link(self) -> Link:
-        """The link implementation this runtime carries the topology's link with."""
+    # -- what the drill, doctor and faults need ------------------------------------------------
+    def unsupported(self, what: str) -> LabError:
+        return LabError(
+            f"The {self.name} runtime cannot {what} yet.",
+            "Use a native lab for this: `invoke down`, then `invoke up demo --runtime native`.",
+        )
+
+    def require(self, *operations: str, purpose: str) -> None:
+        """Raise, before anything is done, when this runtime lacks one of `operations`."""
+        if any(getattr(type(self), op) is getattr(Runtime, op) for op in operations):
+            raise LabError(
+                f"{purpose}, which the {self.name} runtime cannot do yet.",
+                "Use a native lab for this: `invoke down`, then "
+                "`invoke up demo --runtime native`.",
+            )
+
+    def stop_cluster(self, cluster: str) -> str:
+        """Stop one cluster cleanly, keeping its data; return what was done."""
+        raise self.unsupported(f"stop the {cluster} cluster on its own")
+
+    def start_cluster(self, cluster: str) -> None:
+        """Start one cluster again on its existing data and wait until it answers."""
+        raise self.unsupported(f"start the {cluster} cluster on its own")
+
+    def kill(self, component: str) -> None:
+        """Kill a component at once (SIGKILL) and wait until it is gone."""
+        raise self.unsupported(f"kill {component}")
+
+    def pause(self, component: str) -> None:
+        """Freeze a component (SIGSTOP), as a suspended laptop does."""
+        raise self.unsupported(f"pause {component}")
+
+    def resume(self, component: str) -> None:
+        """Let a paused component run again (SIGCONT)."""
+        raise self.unsupported(f"resume {component}")
+
+    def processes(self) -> dict[str, LabProcess]:
+        """The lab's own processes by component (pid file and marker), where it runs processes;
+        empty where it runs containers."""
+        return {}

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linklab import render
+from linklab.components import ComponentStatus
 from linklab.errors import LabError
-from linklab.links.base import Link
 from linklab.processes import port_in_use, port_owner
-from linklab.runtimes.base import ComponentStatus, Runtime
+from linklab.runtimes.base import Runtime
 from linklab.waiting import console as progress
 from linklab.waiting import wait_until
 
@@ -296,17 +296,6 @@ class DockerRuntime(Runtime):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(found[component].logs(tail=5000))
         return path
-
-    def link(self) -> Link:
-        from linklab.links.clusterlink import ClusterLink
-        from linklab.rest import AdminRest
-
-        t = self.topology
-        return ClusterLink(
-            t, AdminRest(self.rest_url(t.link.destination)),
-            source_bootstrap=self.internal_bootstrap(t.link.source),
-            host_bootstraps=(self.bootstrap(t.link.source), self.bootstrap(t.link.destination)),
-        )
 
 
 def _memory_mb(container) -> float:

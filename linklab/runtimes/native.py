@@ -2,78 +2,38 @@
 
 from __future__ import annotations
 
-import functools
+import signal
 import subprocess
 from pathlib import Path
 
 from linklab import jars, kafka, render
+from linklab.components import ComponentStatus
 from linklab.errors import LabError
-from linklab.links.base import Link
+from linklab.jvm import JvmLauncher, log_tail
 from linklab.paths import LAB_FREE_MB, free_mb
-from linklab.processes import LabProcess, check_java, port_in_use, port_owner
-from linklab.runtimes.base import ComponentStatus, Runtime
+from linklab.processes import LabProcess, port_in_use, port_owner
+from linklab.runtimes.base import Runtime
+from linklab.topology import Topology
 from linklab.waiting import wait_until
 
 START_TIMEOUT = 120.0
 
 
-def log_tail(path: Path, lines: int = 15, only_problems: bool = False) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"(no log yet at {path})"
-    if only_problems:
-        problems = [ln for ln in text if " ERROR " in ln or " FATAL " in ln or "Exception" in ln]
-        text = problems or text
-    return "\n".join(text[-lines:])
-
-
 class NativeRuntime(Runtime):
     name = "native"
 
-    # -- layout -----------------------------------------------------------------------------
-    def component_dir(self, component: str) -> Path:
-        return self.state_dir / component
-
-    def process(self, component: str) -> LabProcess:
-        return LabProcess(
-            component=component,
-            pid_file=self.state_dir / "pids" / f"{component}.pid",
-            marker=self.marker(component),
-        )
-
-    def marker(self, component: str) -> str:
-        return f"-Dlinklab.component={self.state_dir}:{component}"
+    def __init__(self, topology: Topology, state_dir: Path, jvm: JvmLauncher):
+        """`jvm` starts the brokers; lab.py gives the same launcher to the MirrorMaker 2 link."""
+        super().__init__(topology, state_dir)
+        self.jvm = jvm
 
     def logs(self, component: str) -> Path:
-        return self.component_dir(component) / f"{component}.log"
-
-    @functools.cached_property
-    def java(self) -> str:
-        """The checked java binary, found once per runtime rather than once per JVM started."""
-        return check_java()
-
-    def java_command(self, component: str, heap_mb: int, main: list[str]) -> list[str]:
-        log_cfg = self.component_dir(component) / "log4j2.yaml"
-        log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
-        return [
-            self.java,
-            f"-Xms{heap_mb}m",
-            f"-Xmx{heap_mb}m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log_cfg}",
-            self.marker(component),
-            "-cp",
-            jars.classpath(self.topology.kafka_version),
-            *main,
-        ]
+        return self.jvm.logs(component)
 
     # -- lifecycle --------------------------------------------------------------------------
     def preflight(self) -> None:
-        self.java  # noqa: B018 - fails here, before anything starts, when Java is missing or old
+        # Fails here, before anything starts, when Java is missing or old.
+        self.jvm.java  # noqa: B018
         free = free_mb(self.state_dir)
         if free < LAB_FREE_MB:
             # A broker that fills its disk dies mid-demo, and its log says so only if it could
@@ -85,7 +45,7 @@ class NativeRuntime(Runtime):
             )
         jars.ensure_jars(self.topology.kafka_version)
         for c in self.topology.clusters:
-            if self.process(c.name).alive():
+            if self.jvm.process(c.name).alive():
                 continue
             for what, port in (("broker", c.broker_port), ("controller", c.controller_port)):
                 if port_in_use(port):
@@ -98,17 +58,16 @@ class NativeRuntime(Runtime):
         self.preflight()
         starting = []
         for c in self.topology.clusters:
-            proc = self.process(c.name)
+            proc = self.jvm.process(c.name)
             if proc.alive():
                 continue
-            cdir = self.component_dir(c.name)
+            cdir = self.jvm.component_dir(c.name)
             cdir.mkdir(parents=True, exist_ok=True)
             props = cdir / "server.properties"
             props.write_text(render.server_properties(self.topology, c.name, cdir / "data"))
             if not (cdir / "data" / "meta.properties").exists():
                 self.format_storage(c.name, props)
-            argv = self.java_command(c.name, c.heap_mb, ["kafka.Kafka", str(props)])
-            proc.start(argv, cdir / "stdout.log", cwd=cdir)
+            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props)])
             starting.append(c)
         for c in starting:
             self.wait_ready(c.name)
@@ -116,10 +75,10 @@ class NativeRuntime(Runtime):
     def format_storage(self, cluster: str, props: Path) -> None:
         c = self.topology.cluster(cluster)
         cmd = [
-            self.java,
+            self.jvm.java,
             "-Xmx128m",
             "-cp",
-            jars.classpath(self.topology.kafka_version),
+            self.jvm.classpath(),
             "kafka.tools.StorageTool",
             "format",
             "-t",
@@ -132,12 +91,12 @@ class NativeRuntime(Runtime):
         if out.returncode != 0:
             raise LabError(
                 f"Formatting the storage of {cluster} failed:\n{(out.stdout + out.stderr)[-1500:]}",
-                f"Remove {self.component_dir(cluster)} (invoke down) and run again.",
+                f"Remove {self.jvm.component_dir(cluster)} (invoke down) and run again.",
             )
 
     def wait_ready(self, cluster: str) -> None:
         c = self.topology.cluster(cluster)
-        proc = self.process(cluster)
+        proc = self.jvm.process(cluster)
         log = self.logs(cluster)
 
         def ready() -> bool:
@@ -146,7 +105,7 @@ class NativeRuntime(Runtime):
                     f"The {cluster} broker exited during start-up. Last lines of {log}:\n"
                     + log_tail(log)
                     + "\n"
-                    + log_tail(self.component_dir(cluster) / "stdout.log", 5),
+                    + log_tail(self.jvm.component_dir(cluster) / "stdout.log", 5),
                     "Read the log above; `invoke down` clears the lab, then `invoke up demo`.",
                 )
             return kafka.reachable(c.bootstrap, timeout=1.0)
@@ -160,36 +119,33 @@ class NativeRuntime(Runtime):
         )
 
     def stop_cluster(self, cluster: str) -> str:
-        return self.process(cluster).stop()
+        return self.jvm.process(cluster).stop()
 
     def start_cluster(self, cluster: str) -> None:
         """Start one cluster again on its existing data (after a stop or a crash)."""
         c = self.topology.cluster(cluster)
-        proc = self.process(cluster)
+        proc = self.jvm.process(cluster)
         if proc.alive():
             return
-        cdir = self.component_dir(cluster)
-        argv = self.java_command(
-            cluster, c.heap_mb, ["kafka.Kafka", str(cdir / "server.properties")]
-        )
-        proc.start(argv, cdir / "stdout.log", cwd=cdir)
+        props = self.jvm.component_dir(cluster) / "server.properties"
+        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)])
         self.wait_ready(cluster)
 
     def down(self) -> list[tuple[str, str]]:
         done = []
         # Any other process the lab started (a reverse link during failback, say) goes first.
         clusters = {c.name for c in self.topology.clusters}
-        for pid_file in sorted((self.state_dir / "pids").glob("*.pid")):
-            if pid_file.stem not in clusters:
-                done.append((pid_file.stem, self.process(pid_file.stem).stop()))
+        for name, proc in self.jvm.processes().items():
+            if name not in clusters:
+                done.append((name, proc.stop()))
         for c in reversed(self.topology.clusters):
-            done.append((f"{c.name} broker", self.process(c.name).stop()))
+            done.append((f"{c.name} broker", self.jvm.process(c.name).stop()))
         return done
 
     def status(self) -> list[ComponentStatus]:
         out = []
         for c in self.topology.clusters:
-            proc = self.process(c.name)
+            proc = self.jvm.process(c.name)
             alive = proc.alive()
             state = "stopped"
             if alive:
@@ -207,7 +163,28 @@ class NativeRuntime(Runtime):
             )
         return out
 
-    def link(self) -> Link:
-        from linklab.links.mirrormaker import MirrorMaker2Link
+    # -- what the drill, doctor and faults need ---------------------------------------------
+    def processes(self) -> dict[str, LabProcess]:
+        """The clusters and every other JVM of the lab (the link, a reverse link)."""
+        return {**{c.name: self.jvm.process(c.name) for c in self.topology.clusters},
+                **self.jvm.processes()}
 
-        return MirrorMaker2Link(self.topology, self)
+    def _running(self, component: str) -> LabProcess:
+        proc = self.jvm.process(component)
+        if not proc.alive():
+            raise LabError(f"{component} is not running.", "Start the lab with `invoke up demo`.")
+        return proc
+
+    def kill(self, component: str) -> None:
+        proc = self.jvm.process(component)
+        pid = proc.pid()
+        proc.signal(signal.SIGKILL)
+        wait_until(proc.exited, 30, f"{component} (pid {pid}) gone after SIGKILL")
+
+    def pause(self, component: str) -> None:
+        self._running(component).signal(signal.SIGSTOP)
+
+    def resume(self, component: str) -> None:
+        proc = self.jvm.process(component).process()
+        if proc is not None:  # gone meanwhile: nothing to resume
+            proc.send_signal(signal.SIGCONT)

@@ -12,6 +12,7 @@ import pytest
 
 from linklab import drill, kafka
 from linklab.errors import LabError
+from linklab.links.mirrormaker import REVERSE_COMPONENT
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
     assert back.primary_records == back.secondary_records
     [mirror] = back.forward
     assert (mirror.topic, mirror.status, mirror.lag) == ("employees", "ACTIVE", 0)
-    assert not lab.runtime.process(drill.REVERSE_COMPONENT).alive()
+    assert not lab.runtime.jvm.process(REVERSE_COMPONENT).alive()
     # The forward link flows again, from the primary's end: no record is copied twice.
     src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
     kafka.produce(src, "employees", [("after-failback", "{}")])

@@ -10,9 +10,10 @@ import pytest
 from linklab import render
 from linklab import topology as topology_mod
 from linklab.errors import LabError
+from linklab.lab import make_link
+from linklab.lab import make_runtime as make
 from linklab.links.clusterlink import ClusterLink
 from linklab.runtimes import docker as dockermod
-from linklab.runtimes import make
 from linklab.runtimes.docker import DockerRuntime, exit_hint
 
 
@@ -103,7 +104,7 @@ def test_make_docker_gives_the_docker_runtime_and_a_cluster_link(runtime):
     assert isinstance(runtime, DockerRuntime) and runtime.name == "docker"
     t = runtime.topology
     assert runtime.ksqldb_url() == f"http://127.0.0.1:{t.ksqldb.port}"
-    link = runtime.link()
+    link = make_link(runtime)
     assert isinstance(link, ClusterLink)
     assert link.rest.base_url == f"http://127.0.0.1:{t.destination.rest_port}/kafka"
     assert link.source_bootstrap == f"{t.link.source}:{render.INTERNAL_PORT}"

@@ -1,0 +1,47 @@
+"""The package's shape holds in the code: links never import runtimes, and the reverse."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import linklab
+
+PACKAGE = Path(linklab.__file__).parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def offenders(folder: str, forbidden: str) -> list[str]:
+    found = []
+    for path in sorted((PACKAGE / folder).glob("*.py")):
+        bad = sorted(m for m in imported_modules(path)
+                     if m == forbidden or m.startswith(forbidden + "."))
+        found += [f"{path.relative_to(PACKAGE.parent)} imports {m}" for m in bad]
+    return found
+
+
+def test_the_walk_sees_function_level_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("def f():\n    from linklab.runtimes.native import NativeRuntime\n"
+                 "import linklab.links.base\n")
+    assert {"linklab.runtimes.native", "linklab.links.base"} <= imported_modules(f)
+
+
+def test_links_never_import_runtimes():
+    assert offenders("links", "linklab.runtimes") == []
+
+
+def test_runtimes_never_import_links():
+    assert offenders("runtimes", "linklab.links") == []
