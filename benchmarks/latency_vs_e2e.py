@@ -20,9 +20,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from linklab import lab as labmod
 from linklab import latency
 from linklab.errors import LabError
+from linklab.lab import open_lab
 
 
 def table(e2e: latency.E2EResult, ours: latency.LatencyResult) -> Table:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     console = Console()
     try:
-        lab = labmod.open_lab(state_dir=args.state_dir)
+        lab = open_lab(state_dir=args.state_dir)
         e2e, ours = latency.compare_with_e2e(lab, args.messages, args.size, args.rate)
     except LabError as e:
         console.print(f"[red]error:[/] {e.problem}" + (f"\nfix: {e.fix}" if e.fix else ""))

@@ -17,8 +17,8 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from linklab import kafka, runtimes
-from linklab import lab as labmod
 from linklab.errors import LabError
+from linklab.lab import Lab, open_lab, read_state
 from linklab.links.base import ACTIVE, PAUSED, STOPPED
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import check_java
@@ -64,19 +64,19 @@ def _guard(name: str, fn: Callable[[], list[Check]]) -> list[Check]:
 def diagnose(state_dir: Path | None = None, runtime: str | None = None) -> list[Check]:
     """Every check, for the lab in `state_dir` (the default lab folder unless given)."""
     try:
-        lab = labmod.open_lab(runtime, state_dir=state_dir)
+        lab = open_lab(runtime, state_dir=state_dir)
     except LabError as e:
         return [*environment("native"),
                 Check("topology", False, e.problem, e.fix or "Fix topology.yaml.")]
     return check_lab(lab)
 
 
-def check_lab(lab: labmod.Lab) -> list[Check]:
+def check_lab(lab: Lab) -> list[Check]:
     checks = [*environment(lab.runtime.name),
               Check("topology", True, f"{lab.topology.source_file or 'lab.json'}: valid; "
                                       f"Kafka {lab.topology.kafka_version}")]
     checks += _guard("disk", lambda: [disk_space(lab.state_dir)])
-    if labmod.read_state(lab.state_dir) is None:
+    if read_state(lab.state_dir) is None:
         return checks + [Check("lab", False, f"no lab in {lab.state_dir}",
                                "Start one with `invoke up demo`.")]
     comps = _guard("processes", lambda: processes(lab))
@@ -133,11 +133,11 @@ def disk_space(state_dir: Path) -> Check:
 
 
 # -- processes, clusters, ports ---------------------------------------------------------------
-def _components(lab: labmod.Lab) -> list[str]:
+def _components(lab: Lab) -> list[str]:
     return [c.name for c in lab.topology.clusters] + ["link"]
 
 
-def _lab_process(lab: labmod.Lab, name: str):
+def _lab_process(lab: Lab, name: str):
     """The runtime's pid-file view of a component, where it runs processes (not containers)."""
     return lab.runtime.processes().get(name)
 
@@ -146,7 +146,7 @@ def _fix_start(name: str) -> str:
     return "Start it again: `invoke link.restart`." if name == "link" else f"{UP}."
 
 
-def processes(lab: labmod.Lab) -> list[Check]:
+def processes(lab: Lab) -> list[Check]:
     out = []
     statuses = {c.name: c for c in lab.runtime.status()}
     link_status = lab.link.component()
@@ -175,7 +175,7 @@ def processes(lab: labmod.Lab) -> list[Check]:
     return out
 
 
-def _why_not_running(lab: labmod.Lab, name: str) -> str:
+def _why_not_running(lab: Lab, name: str) -> str:
     proc = _lab_process(lab, name)
     pid = proc.pid() if proc else None
     what = "link is not running" if name == "link" else f"{name} is not running"
@@ -189,7 +189,7 @@ def _why_not_running(lab: labmod.Lab, name: str) -> str:
         return f"{what}: pid {pid} is gone (crashed or killed)"
 
 
-def clusters(lab: labmod.Lab) -> list[Check]:
+def clusters(lab: Lab) -> list[Check]:
     out = []
     for c in lab.topology.clusters:
         bootstrap = lab.bootstrap(c.name)
@@ -227,7 +227,7 @@ def _describe_pid(pid: int | None) -> str:
         return f"pid {pid}"
 
 
-def ports(lab: labmod.Lab) -> list[Check]:
+def ports(lab: Lab) -> list[Check]:
     """Each cluster's ports are held by that cluster's own process, on 127.0.0.1 only."""
     out = []
     pids = {}
@@ -268,7 +268,7 @@ def ports(lab: labmod.Lab) -> list[Check]:
 
 
 # -- the link, its mirrors, offset sync -------------------------------------------------------
-def link(lab: labmod.Lab) -> list[Check]:
+def link(lab: Lab) -> list[Check]:
     info = lab.link.describe()
     label = f"link {info.name}"
     if info.state == ACTIVE:
@@ -288,7 +288,7 @@ def link(lab: labmod.Lab) -> list[Check]:
     return [Check(label, False, detail, fixes.get(info.state, "`invoke link.describe`"))]
 
 
-def mirrors(lab: labmod.Lab) -> list[Check]:
+def mirrors(lab: Lab) -> list[Check]:
     out = []
     for m in lab.link.mirrors():
         label = f"mirror {m.topic}"
@@ -309,7 +309,7 @@ def mirrors(lab: labmod.Lab) -> list[Check]:
     return out
 
 
-def checkpoints_topic(lab: labmod.Lab) -> str:
+def checkpoints_topic(lab: Lab) -> str:
     """Where MirrorMaker 2 writes translated group offsets on the destination."""
     return f"{lab.topology.link.source}.checkpoints.internal"
 
@@ -338,7 +338,7 @@ def last_timestamp(bootstrap: str, topic: str) -> int | None:
     return newest
 
 
-def offset_sync(lab: labmod.Lab) -> Check:
+def offset_sync(lab: Lab) -> Check:
     link_cfg = lab.topology.link
     if not link_cfg.consumer_offset_sync:
         return Check("offset sync", True, "off in topology.yaml (consumer_offset_sync: false)")
@@ -403,7 +403,7 @@ def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) 
     return problems
 
 
-def config(lab: labmod.Lab) -> list[Check]:
+def config(lab: Lab) -> list[Check]:
     files = [(c.name, lab.state_dir / c.name / "server.properties", False)
              for c in lab.topology.clusters]
     files.append(("link", lab.state_dir / "link" / "mm2.properties", True))
@@ -437,7 +437,7 @@ def error_lines(path: Path, lines: int = 3, tail_bytes: int = 1 << 20) -> list[s
     return [ln[:300] for ln in found[-lines:]]
 
 
-def logs(lab: labmod.Lab) -> list[Check]:
+def logs(lab: Lab) -> list[Check]:
     out = []
     for name in _components(lab):
         path = lab.runtime.logs(name)

@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from datagen import EmployeeGenerator
 from linklab import kafka
-from linklab import lab as labmod
 from linklab.errors import LabError
+from linklab.lab import Lab, require_running, wait_caught_up
 from linklab.links.base import ACTIVE, STOPPED
 from linklab.waiting import wait_until
 
@@ -120,20 +120,20 @@ def re_read_bound(committed: int, end: int) -> int:
 
 
 # -- state between `drill` and `drill --failback` -------------------------------------------------
-def read_state(lab: labmod.Lab) -> dict | None:
+def read_state(lab: Lab) -> dict | None:
     try:
         return json.loads((lab.state_dir / STATE_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return None
 
 
-def _save(lab: labmod.Lab, **state) -> None:
+def _save(lab: Lab, **state) -> None:
     (lab.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def check_lab(lab: labmod.Lab) -> None:
+def check_lab(lab: Lab) -> None:
     """Raise unless a lab runs whose runtime can stop and start the primary."""
-    labmod.require_running(lab)
+    require_running(lab)
     lab.runtime.require("stop_cluster", "start_cluster",
                         purpose="The drill stops and starts the primary cluster")
 
@@ -246,7 +246,7 @@ def _mirror_shift(src: str, dst: str, start: dict[int, int]) -> dict[int, int]:
 
 
 # -- the drill ------------------------------------------------------------------------------------
-def run(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
+def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
         seed: int = 7, say: Say = print) -> DrillResult:
     """Fail a consumer group over from the primary to the secondary; count what it missed and
     what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`."""
@@ -289,7 +289,7 @@ def run(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: 
                        f"acknowledged: {'; '.join(produced.errors)}", "Run `invoke doctor`.")
     say(f"{records:,} new Employee records (hires, raises, promotions, transfers) arrive on the "
         f"primary at {RATE:,}/s.")
-    labmod.wait_caught_up(lab, timeout=120)
+    wait_caught_up(lab, timeout=120)
 
     c = _consumer(src, group)
     c.subscribe([TOPIC])
@@ -407,7 +407,7 @@ def _one_per_partition(bootstrap: str, gen: EmployeeGenerator, partitions) -> No
         raise LabError("New records on the primary were not acknowledged.", "Run `invoke doctor`.")
 
 
-def failback(lab: labmod.Lab, seed: int = 7, say: Say = print) -> FailbackResult:
+def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     """Start the primary, bring back what was written on the secondary since the failover, and
     make the primary the source again with the topic mirrored to the secondary."""
     check_lab(lab)
@@ -466,7 +466,7 @@ def failback(lab: labmod.Lab, seed: int = 7, say: Say = print) -> FailbackResult
     # One new record in every partition, then lag 0: whatever the forward link would copy again
     # comes before these, so it is on the secondary by then and the comparison sees it.
     _one_per_partition(src, EmployeeGenerator(seed, next_id=FIRST_ID + 50_000), primary_ends)
-    labmod.wait_caught_up(lab, timeout=120)
+    wait_caught_up(lab, timeout=120)
     say(f"Forward link {forward.name} ({src_name} → {dst_name}) mirrors {TOPIC} again.")
 
     primary_records, secondary_records = kafka.read_all(src, TOPIC), kafka.read_all(dst, TOPIC)

@@ -25,12 +25,12 @@ from pathlib import Path
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+import linklab.lab
 from datagen import EmployeeGenerator
 from linklab import jvm, kafka
-from linklab import lab as labmod
-from linklab import topology as topology_mod
 from linklab.errors import LabError
 from linklab.paths import PROJECT_ROOT
+from linklab.topology import load
 from linklab.waiting import wait_until
 
 RATE = 200              # records/s: steady, and light on a 2-core laptop
@@ -182,7 +182,7 @@ def _run_ids() -> int:
 class FaultRun:
     """The producer, the watcher and the clock of one fault; `repaired()` marks its end."""
 
-    def __init__(self, lab: labmod.Lab, name: str, rate: float = RATE, say=print):
+    def __init__(self, lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print):
         self.lab = lab
         self.say = say
         topic = lab.topology.link.mirrors[0]
@@ -315,7 +315,7 @@ def primary_restart(run: FaultRun) -> None:
     run.repaired(how)
 
 
-def lab_pids(lab: labmod.Lab) -> dict[str, int]:
+def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
     """The pid of every lab process running now (clusters and the link)."""
     comps = list(lab.runtime.status())
     link = lab.link.component()
@@ -346,7 +346,7 @@ def up_again(run: FaultRun) -> None:
     run.steady(5)
     before = lab_pids(run.lab)
     run.fault("invoke up demo on the running lab")
-    result = labmod.up(run.lab, records=500, seed=11, say=run.say)
+    result = linklab.lab.up(run.lab, records=500, seed=11, say=run.say)
     after = lab_pids(run.lab)
     if not result.already_up or result.produced is not None or before != after:
         raise LabError(f"up on a running lab changed it: already_up={result.already_up}, "
@@ -364,7 +364,7 @@ STREAMING: dict[str, Callable[[FaultRun], None]] = {
 }
 
 
-def run_streaming(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+def run_streaming(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
     """Inject fault `name` into a running lab while records flow; count what the mirror got."""
     run = FaultRun(lab, name, rate, say)
     try:
@@ -376,15 +376,15 @@ def run_streaming(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> 
     return run.finish()
 
 
-def down_twice(lab: labmod.Lab, rate: float = RATE, say=print) -> FaultResult:
+def down_twice(lab: linklab.lab.Lab, rate: float = RATE, say=print) -> FaultResult:
     """Records counted on a running lab, then `invoke down` twice: the second finds nothing to
     do, and no process of the lab is left."""
     run = FaultRun(lab, "down-twice", rate, say)
     run.steady(5)
     result = run.finish(steady_after=0)
     run.fault("invoke down, twice")
-    first = labmod.down(lab)
-    second = labmod.down(lab)
+    first = linklab.lab.down(lab)
+    second = linklab.lab.down(lab)
     left = lab_processes(lab.state_dir)
     run.repaired("none needed")
     result.note = f"first down: {len(first)} steps; second: {second or 'nothing to do'}"
@@ -399,7 +399,7 @@ def lab_processes(state_dir: Path) -> list[int]:
     return jvm.marked_pids(state_dir)
 
 
-def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
+def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResult:
     """Run `invoke up demo` for a lab not yet up and press Ctrl-C (SIGINT) once `when` (a
     component: primary, secondary or link) has started; nothing of the lab may be left."""
     result = FaultResult(f"ctrl-c-during-up ({when} starting)")
@@ -438,17 +438,17 @@ def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
 ALL = [*STREAMING, "down-twice", "ctrl-c-during-up"]
 
 
-def scratch_lab(state_dir: Path, offset: int) -> labmod.Lab:
+def scratch_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
     """A native lab of the project's topology with every port moved by `offset`."""
-    topo = topology_mod.load().with_port_offset(offset)
-    return labmod.open_lab("native", topo, state_dir)
+    topo = load().with_port_offset(offset)
+    return linklab.lab.open_lab("native", topo, state_dir)
 
 
-def run_one(lab: labmod.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+def run_one(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
     """Fault `name` on `lab`: brought up first unless the fault is Ctrl-C during up."""
     if name == "ctrl-c-during-up":
         return ctrl_c_up(lab, say=say)
-    labmod.up(lab, records=500, seed=11, say=say)
+    linklab.lab.up(lab, records=500, seed=11, say=say)
     if name == "down-twice":
         return down_twice(lab, rate, say)
     return run_streaming(lab, name, rate, say)
@@ -472,7 +472,7 @@ def run_suite(names: list[str] | None = None, port_offset: int = 20000, rate: fl
             except LabError as e:
                 results.append(FaultResult(name, error=e.problem))
             finally:
-                labmod.down(lab)
+                linklab.lab.down(lab)
     return results
 
 

@@ -15,13 +15,12 @@ from pathlib import Path
 
 from datagen import EmployeeGenerator
 from linklab import kafka, runtimes
-from linklab import topology as topology_mod
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.links.base import Link, LinkInfo, MirrorInfo
 from linklab.paths import default_state_dir
 from linklab.runtimes.base import Runtime
-from linklab.topology import Topology
+from linklab.topology import Topology, from_dict, load
 from linklab.waiting import wait_until
 
 STATE_FILE = "lab.json"
@@ -56,11 +55,11 @@ def open_lab(runtime: str | None = None, topology: Topology | str | Path | None 
     if isinstance(topology, Topology):
         topo = topology
     elif topology is not None:
-        topo = topology_mod.load(topology)
+        topo = load(topology)
     elif saved:
-        topo = topology_mod.from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
+        topo = from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
     else:
-        topo = topology_mod.load()
+        topo = load()
     return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
 
 

@@ -371,9 +371,9 @@ class _Collector(threading.Thread):
 
 def check_lab(lab: Lab) -> None:
     """Raise LabError with the fix unless both clusters answer and the link is active."""
-    from linklab import lab as labmod
+    from linklab.lab import read_state
 
-    if labmod.read_state(lab.state_dir) is None:
+    if read_state(lab.state_dir) is None:
         raise LabError(f"No lab is running in {lab.state_dir}.", "Start one with `invoke up demo`.")
     for cluster in (lab.topology.source, lab.topology.destination):
         if not kafka.reachable(cluster.bootstrap, timeout=3):

@@ -144,14 +144,14 @@ def latency_table(result, settings) -> Table:
     """Link, baseline and their difference, in ms, as `invoke latency` prints them."""
     from rich import box
 
-    from linklab import latency as lat
+    import linklab.latency
 
     table = Table(title=f"Latency in ms, {settings.rate:,} msgs/s of {settings.size} B for "
                         f"{settings.duration:g} s (warm-up {settings.warmup:g} s left out)",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in lat.COLUMNS:
+    for col in linklab.latency.COLUMNS:
         table.add_column(col, justify="left" if col == "path" else "right", no_wrap=True)
-    for row in lat.rows(result):
+    for row in linklab.latency.rows(result):
         lost = row[-1]
         cells = ["" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.1f}"
                  for v in row[1:-1]]

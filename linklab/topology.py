@@ -31,7 +31,7 @@ _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 @dataclass(frozen=True)
-class Cluster:
+class ClusterSpec:
     name: str
     cluster_id: str
     broker_port: int
@@ -54,7 +54,7 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class Topic:
+class TopicSpec:
     name: str
     cluster: str
     partitions: int = 6
@@ -69,7 +69,7 @@ class GroupFilter:
 
 
 @dataclass(frozen=True)
-class Link:
+class LinkSpec:
     name: str
     source: str
     destination: str
@@ -90,7 +90,7 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Ksqldb:
+class KsqldbSpec:
     cluster: str
     port: int = 8088
     service_id: str = "linklab_"
@@ -99,20 +99,20 @@ class Ksqldb:
 @dataclass(frozen=True)
 class Topology:
     confluent_platform: str
-    clusters: list[Cluster]
-    topics: list[Topic]
-    link: Link
-    ksqldb: Ksqldb
+    clusters: list[ClusterSpec]
+    topics: list[TopicSpec]
+    link: LinkSpec
+    ksqldb: KsqldbSpec
     source_file: str | None = None
 
-    def cluster(self, name: str) -> Cluster:
+    def cluster(self, name: str) -> ClusterSpec:
         for c in self.clusters:
             if c.name == name:
                 return c
         known = ", ".join(c.name for c in self.clusters)
         raise LabError(f"Unknown cluster {name!r}.", f"Use one of: {known}.")
 
-    def topic(self, name: str) -> Topic:
+    def topic(self, name: str) -> TopicSpec:
         for t in self.topics:
             if t.name == name:
                 return t
@@ -120,11 +120,11 @@ class Topology:
         raise LabError(f"Unknown topic {name!r}.", f"Use one of: {known}, or add it to topics:.")
 
     @property
-    def source(self) -> Cluster:
+    def source(self) -> ClusterSpec:
         return self.cluster(self.link.source)
 
     @property
-    def destination(self) -> Cluster:
+    def destination(self) -> ClusterSpec:
         return self.cluster(self.link.destination)
 
     @property
@@ -191,7 +191,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     """Build dataclass `cls` from plain data, refusing unknown or missing keys by name."""
     if not isinstance(raw, dict):
         raise LabError(
-            f"{where}: expected a mapping of {cls.__name__} settings, got {type(raw).__name__}.",
+            f"{where}: expected a mapping of {cls.__name__.removesuffix('Spec')} settings, got "
+            f"{type(raw).__name__}.",
             "See topology.yaml for the expected shape.",
         )
     hints = get_type_hints(cls)
@@ -255,7 +256,18 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 
 def validate(t: Topology) -> Topology:
-    """Check the whole topology for contradictions; return it unchanged when sound."""
+    """Check the whole topology for contradictions, section by section; return it unchanged
+    when sound."""
+    _validate_clusters(t)
+    _validate_ports(t)
+    _validate_topics(t)
+    _validate_link(t)
+    _validate_ksqldb(t)
+    _validate_versions(t)
+    return t
+
+
+def _validate_clusters(t: Topology) -> None:
     names = [c.name for c in t.clusters]
     if len(t.clusters) < 2:
         raise LabError(
@@ -285,6 +297,9 @@ def validate(t: Topology) -> Topology:
                 f"heap_mb {c.heap_mb} of {c.name} is out of range.",
                 "Use 256 to 1024 MiB for a lab broker.",
             )
+
+
+def _validate_ports(t: Topology) -> None:
     ports = t.all_ports()
     for where, port in ports.items():
         if not 1024 <= port <= 65535:
@@ -299,6 +314,10 @@ def validate(t: Topology) -> Topology:
                 "Give every listener its own port in topology.yaml.",
             )
         seen[port] = where
+
+
+def _validate_topics(t: Topology) -> None:
+    names = [c.name for c in t.clusters]
     _unique([tp.name for tp in t.topics], "topic name")
     for tp in t.topics:
         if not _TOPIC.match(tp.name):
@@ -313,6 +332,10 @@ def validate(t: Topology) -> Topology:
             )
         if not 1 <= tp.partitions <= 1000:
             raise LabError(f"Topic {tp.name} has {tp.partitions} partitions.", "Use 1 to 1000.")
+
+
+def _validate_link(t: Topology) -> None:
+    names = [c.name for c in t.clusters]
     link = t.link
     for end in (link.source, link.destination):
         if end not in names:
@@ -367,11 +390,18 @@ def validate(t: Topology) -> Topology:
             raise LabError(f"{key} is {getattr(link, key)} ms.", "Use at least 100 ms.")
     if not 0 <= link.fetch_wait_ms <= 60000 or not 0 <= link.linger_ms <= 60000:
         raise LabError("fetch_wait_ms and linger_ms must be 0 to 60000 ms.", "Fix them in link:.")
+
+
+def _validate_ksqldb(t: Topology) -> None:
+    names = [c.name for c in t.clusters]
     if t.ksqldb.cluster not in names:
         raise LabError(
             f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
             f"Use one of: {', '.join(names)}.",
         )
+
+
+def _validate_versions(t: Topology) -> None:
     line = ".".join(t.confluent_platform.split(".")[:2])
     if not re.match(r"^\d+\.\d+\.\d+$", t.confluent_platform):
         raise LabError(
@@ -384,7 +414,6 @@ def validate(t: Topology) -> Topology:
             f"but scripts/kafka-jars.pom.xml pins {kafka_version()}.",
             "Change both pins together so both runtimes speak the same Kafka.",
         )
-    return t
 
 
 def _unique(items: list[str], what: str, fix: str | None = None) -> None:

@@ -21,11 +21,11 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from rich.console import Console
 
+import linklab.lab
 from datagen.employees import Employee
 from linklab import kafka, present
-from linklab import lab as labmod
-from linklab import topology as topology_mod
 from linklab.errors import LabError
+from linklab.topology import load
 from linklab.waiting import wait_until
 
 WIDTH = 140  # characters: wide enough for the mirror table on a projector, no wrapping
@@ -76,19 +76,19 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> View:
 
 # -- 1. the lab -------------------------------------------------------------------------------
 def open_lab(state_dir: str | Path | None = None, port_offset: int = 0,
-             runtime: str | None = None) -> labmod.Lab:
+             runtime: str | None = None) -> linklab.lab.Lab:
     """The lab in `state_dir` (default: the project's .lab/), running or not. A lab that is not
     running yet gets the topology with every port moved by `port_offset` (a second lab beside
     the first); a running one keeps its own."""
     state = Path(state_dir).resolve() if state_dir else None
-    running = labmod.read_state(state or labmod.default_state_dir()) is not None
-    topo = None if running or not port_offset else topology_mod.load().with_port_offset(
+    running = linklab.lab.read_state(state or linklab.lab.default_state_dir()) is not None
+    topo = None if running or not port_offset else load().with_port_offset(
         port_offset)
-    return labmod.open_lab(runtime, topo, state)
+    return linklab.lab.open_lab(runtime, topo, state)
 
 
-def status(lab: labmod.Lab) -> View:
-    st = labmod.status(lab)
+def status(lab: linklab.lab.Lab) -> View:
+    st = linklab.lab.status(lab)
     if not st.components:
         return View(f"No lab is running in {st.state_dir}: run the cell above.")
     return View(*present.status_tables(st))
@@ -129,7 +129,7 @@ def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
 SCHEMA_FIELDS = [f.name for f in fields(Employee)]
 
 
-def employees(lab: labmod.Lab, n: int = 5, cluster: str | None = None,
+def employees(lab: linklab.lab.Lab, n: int = 5, cluster: str | None = None,
               topic: str | None = None) -> View:
     """The first Employee records of the data topic, one column per field."""
     cluster = cluster or lab.topology.link.source
@@ -171,15 +171,15 @@ def schema() -> View:
 
 
 # -- 3. the link ------------------------------------------------------------------------------
-def link(lab: labmod.Lab) -> View:
+def link(lab: linklab.lab.Lab) -> View:
     return View(present.link_table(lab.link.describe()))
 
 
-def mirrors(lab: labmod.Lab) -> View:
+def mirrors(lab: linklab.lab.Lab) -> View:
     return View(present.mirrors_table(lab.link.mirrors()))
 
 
-def caveats(lab: labmod.Lab) -> View | Note:
+def caveats(lab: linklab.lab.Lab) -> View | Note:
     items = lab.link.caveats
     if not items:
         return Note(f"{lab.link.kind}", "This is Confluent Cluster Linking itself.")
@@ -204,7 +204,7 @@ class LagTrace:
     drained_s: float | None = None   # seconds from the last record acknowledged to lag 0
 
 
-def watch_lag(lab: labmod.Lab, count: int = 50_000, rate: float | None = None,
+def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = None,
               topic: str | None = None, interval: float = 0.1, timeout: float = 120.0,
               on_sample: Callable[[LagSample], None] | None = None) -> LagTrace:
     """Produce `count` Employee records to the source (at most `rate` records/s; None: as fast
@@ -368,7 +368,7 @@ READ_ONLY = ("Confluent refuses it: the Java client reports InvalidRequestExcept
              "records to read-only mirror topic. Promote or fail the mirror over to write to it.")
 
 
-def write_to_mirror(lab: labmod.Lab, topic: str | None = None) -> MirrorWrite:
+def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWrite:
     """Produce one record straight to the mirror topic on the destination.
 
     A Cluster Linking mirror refuses it (read-only until promoted). Where the link's caveats say
@@ -388,11 +388,11 @@ def write_to_mirror(lab: labmod.Lab, topic: str | None = None) -> MirrorWrite:
 
 
 # -- 5. ksqlDB on the mirror ------------------------------------------------------------------
-def ksql_url(lab: labmod.Lab) -> str | None:
+def ksql_url(lab: linklab.lab.Lab) -> str | None:
     return lab.runtime.ksqldb_url()
 
 
-def ksql_note(lab: labmod.Lab) -> Note:
+def ksql_note(lab: linklab.lab.Lab) -> Note:
     url = ksql_url(lab)
     if url:
         return Note("ksqlDB", f"ksqlDB answers at {url}; it reads the mirror topic on "
@@ -415,7 +415,7 @@ def ksql_statements() -> View:
     return table("ksql/*.sql, applied in order", ["file", "kind", "name", "SQL"], rows)
 
 
-def ksql_apply(lab: labmod.Lab) -> View | Note:
+def ksql_apply(lab: linklab.lab.Lab) -> View | Note:
     from linklab import ksqldb
 
     url = ksql_url(lab)
@@ -426,7 +426,7 @@ def ksql_apply(lab: labmod.Lab) -> View | Note:
                  [[a.file, a.kind, a.name, a.outcome] for a in done])
 
 
-def ksql_push(lab: labmod.Lab, name: str = "new_hires", rows: int = 5) -> View | Note:
+def ksql_push(lab: linklab.lab.Lab, name: str = "new_hires", rows: int = 5) -> View | Note:
     """The first `rows` rows of a push query, then the query is closed on the server."""
     from contextlib import closing
 
@@ -446,7 +446,7 @@ def ksql_push(lab: labmod.Lab, name: str = "new_hires", rows: int = 5) -> View |
     return table(f"push query {name}: the first {len(out)} rows (EMIT CHANGES)", columns, out)
 
 
-def ksql_pull(lab: labmod.Lab, name: str = "employee", key: str | None = None) -> View | Note:
+def ksql_pull(lab: linklab.lab.Lab, name: str = "employee", key: str | None = None) -> View | Note:
     from linklab import ksqldb
 
     url = ksql_url(lab)
@@ -457,7 +457,7 @@ def ksql_pull(lab: labmod.Lab, name: str = "employee", key: str | None = None) -
 
 
 # -- 7. disaster recovery ---------------------------------------------------------------------
-def drill(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
+def drill(lab: linklab.lab.Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
           say: Callable[[str], None] = print) -> View | Note:
     """Run the disaster-recovery drill (`invoke drill`): its before/after tables, and why
     records were read twice. Leaves the lab failed over (the primary stopped)."""
@@ -489,8 +489,8 @@ def drill(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after
 
 
 # -- 8. clean up ------------------------------------------------------------------------------
-def down(lab: labmod.Lab) -> View:
-    steps = labmod.down(lab)
+def down(lab: linklab.lab.Lab) -> View:
+    steps = linklab.lab.down(lab)
     if not steps:
         return View(f"Nothing to remove: no lab in {lab.state_dir}.")
     return table("invoke down", ["what", "done"], [list(s) for s in steps])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from linklab import lab as labmod
+import linklab.lab
 from linklab import topology
 
 # Ports of test labs sit above the user's demo lab, so tests run beside a lab in use. Set
@@ -28,18 +28,18 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, interrupted)
 
 
-def make_lab(state_dir: Path, offset: int) -> labmod.Lab:
+def make_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
     topo = topology.load().with_port_offset(offset)
-    return labmod.open_lab("native", topo, state_dir)
+    return linklab.lab.open_lab("native", topo, state_dir)
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory) -> labmod.Lab:
+def lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
     the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
-    labmod.up(the_lab, records=3000, seed=7)
+    linklab.lab.up(the_lab, records=3000, seed=7)
     yield the_lab
-    labmod.down(the_lab)
+    linklab.lab.down(the_lab)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def fresh_lab(tmp_path):
     """A factory for extra labs a test may break; each is torn down after the test."""
     made = []
 
-    def factory(up: bool = True, records: int = 500) -> labmod.Lab:
+    def factory(up: bool = True, records: int = 500) -> linklab.lab.Lab:
         if len(made) >= 2:
             raise RuntimeError("a test may start at most two extra labs")
         extra = make_lab(
@@ -55,12 +55,12 @@ def fresh_lab(tmp_path):
         )
         made.append(extra)
         if up:
-            labmod.up(extra, records=records, seed=11)
+            linklab.lab.up(extra, records=records, seed=11)
         return extra
 
     yield factory
     for extra in made:
         try:
-            labmod.down(extra)
+            linklab.lab.down(extra)
         except Exception as e:  # teardown of a deliberately broken lab must not hide the test
             print(f"teardown of {extra.state_dir}: {e}")

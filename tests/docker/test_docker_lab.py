@@ -14,8 +14,8 @@ import uuid
 import pytest
 
 from linklab import kafka, ksqldb, topology
-from linklab import lab as labmod
 from linklab.errors import LabError
+from linklab.lab import down, open_lab, status, up, wait_caught_up
 
 pytestmark = pytest.mark.docker
 
@@ -27,12 +27,12 @@ def docker_lab(tmp_path_factory):
     if not os.environ.get("LINKLAB_TEST_DOCKER"):
         pytest.skip("needs a Docker engine with Confluent images: run `invoke test --docker`")
     topo = topology.load().with_port_offset(OFFSET)
-    the_lab = labmod.open_lab("docker", topo, tmp_path_factory.mktemp("docker") / "state")
+    the_lab = open_lab("docker", topo, tmp_path_factory.mktemp("docker") / "state")
     try:
-        labmod.up(the_lab, records=3000, seed=7)
+        up(the_lab, records=3000, seed=7)
         yield the_lab
     finally:
-        labmod.down(the_lab)
+        down(the_lab)
 
 
 def test_cluster_linking_copies_every_record_with_its_offset(docker_lab):
@@ -56,7 +56,7 @@ def test_the_mirror_is_read_only_until_promoted(docker_lab):
 
 
 def test_link_is_active_and_mirror_caught_up(docker_lab):
-    st = labmod.status(docker_lab)
+    st = status(docker_lab)
     assert st.link.state == "ACTIVE"
     [mirror] = [m for m in st.mirrors if m.topic == "employees"]
     assert (mirror.status, mirror.lag) == ("ACTIVE", 0)
@@ -70,7 +70,7 @@ def test_pause_resume_and_promote_a_new_mirror(docker_lab):
     kafka.produce(src, topic, [(f"k{i}", "{}") for i in range(100)])
     link = docker_lab.link
     link.mirror_create(topic)
-    labmod.wait_caught_up(docker_lab, timeout=120)
+    wait_caught_up(docker_lab, timeout=120)
     assert link.pause([topic])[0].status == "PAUSED"
     assert link.resume([topic])[0].status == "ACTIVE"
     assert link.promote([topic])[0].status in ("STOPPED", "PENDING_STOPPED")

@@ -19,7 +19,7 @@ from confluent_kafka.admin import (
 )
 
 from linklab import kafka
-from linklab import lab as labmod
+from linklab.lab import down, open_lab, up, wait_caught_up
 from linklab.waiting import wait_until
 from tests.conftest import EXTRA_SPACING, PORT_OFFSET, make_lab
 
@@ -32,12 +32,12 @@ def acl_lab(tmp_path):
     plain = make_lab(tmp_path / "acl-lab", PORT_OFFSET + EXTRA_SPACING)
     topo = dataclasses.replace(plain.topology,
                                link=dataclasses.replace(plain.topology.link, acl_sync=True))
-    the_lab = labmod.open_lab("native", topo, plain.state_dir)
+    the_lab = open_lab("native", topo, plain.state_dir)
     try:
-        labmod.up(the_lab, records=50, seed=3)
+        up(the_lab, records=50, seed=3)
         yield the_lab
     finally:
-        labmod.down(the_lab)
+        down(the_lab)
 
 
 def _acls(bootstrap: str, principal: str) -> set[tuple[str, str]]:
@@ -72,4 +72,4 @@ def test_topic_acls_reach_the_secondary(acl_lab):
     assert _acls(dst, "User:carol") == set(), "MM2 does not sync ALLOW WRITE"
     # Clients keep working with ACLs in place: ANONYMOUS is a super user.
     assert kafka.produce(src, "employees", [("acl-check", "{}")]).acknowledged == 1
-    labmod.wait_caught_up(acl_lab, timeout=60)
+    wait_caught_up(acl_lab, timeout=60)

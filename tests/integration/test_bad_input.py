@@ -12,15 +12,15 @@ import psutil
 import pytest
 
 from linklab import doctor, faults, kafka
-from linklab import lab as labmod
 from linklab.errors import LabError
+from linklab.lab import down, up, write_state
 
 pytestmark = pytest.mark.integration
 
 
 def test_broker_start_up_error_is_shown_from_its_log(fresh_lab):
     lab = fresh_lab(up=False)
-    labmod.write_state(lab)
+    write_state(lab)
     # The primary's storage says it is another node: Kafka refuses to start on it.
     data = lab.state_dir / "primary" / "data"
     data.mkdir(parents=True)
@@ -28,7 +28,7 @@ def test_broker_start_up_error_is_shown_from_its_log(fresh_lab):
         f"version=1\nnode.id=7\ncluster.id={lab.topology.source.cluster_id}\n"
         "directory.id=3ZlQ6dGmSvKFm2Yf9n8Q1A\n")
     with pytest.raises(LabError) as e:
-        labmod.up(lab, records=0, say=lambda m: None)
+        up(lab, records=0, say=lambda m: None)
     log = lab.runtime.logs("primary")
     assert "The primary broker exited during start-up" in e.value.problem
     assert str(log) in e.value.problem
@@ -57,13 +57,13 @@ def test_stale_lab_with_a_reused_pid_restarts_and_leaves_the_other_program(fresh
             checks["process secondary"].detail
         assert checks["cluster primary"].level == "fail"
 
-        result = labmod.up(lab, records=300, seed=11, say=lambda m: None)
+        result = up(lab, records=300, seed=11, say=lambda m: None)
         assert not result.already_up and result.produced is None  # the data was still there
         assert other.poll() is None, "the other program was touched"
         assert doctor.failed(doctor.check_lab(lab)) == []
         assert kafka.count(lab.topology.destination.bootstrap, "employees") >= 300
 
-        labmod.down(lab)
+        down(lab)
         assert other.poll() is None
         assert faults.lab_processes(lab.state_dir) == []
     finally:

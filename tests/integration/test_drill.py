@@ -50,9 +50,9 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
     # The forward link flows again, from the primary's end: no record is copied twice.
     src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
     kafka.produce(src, "employees", [("after-failback", "{}")])
-    from linklab import lab as labmod
+    from linklab.lab import wait_caught_up
 
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     assert kafka.count(src, "employees") == kafka.count(dst, "employees")
     with pytest.raises(LabError, match="not failed over"):
         drill.failback(lab, say=lambda m: None)

@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from linklab import kafka
-from linklab import lab as labmod
 from linklab.errors import LabError
+from linklab.lab import wait_caught_up
 from linklab.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def _flow_marker(lab) -> None:
     src = lab.topology.source.bootstrap
     key = f"marker-{uuid.uuid4().hex[:8]}"
     kafka.produce(src, "employees", [(key, "{}")])
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_mirror_create_pause_resume_promote(lab, topic):
     first = _records("a", 300)
     kafka.produce(src, topic, first.items())
     lab.link.mirror_create(topic)
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     assert _mirrored(lab, topic) == first
     assert lab.link.mirror_describe(topic).status == "ACTIVE"
 
@@ -68,7 +68,7 @@ def test_mirror_create_pause_resume_promote(lab, topic):
 
     [resumed] = lab.link.resume([topic])
     assert resumed.status == "ACTIVE"
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     assert _mirrored(lab, topic) == {**first, **second}, "resume lost or changed records"
 
     [promoted] = lab.link.promote([topic])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from linklab import lab as labmod
 from linklab import topology
+from linklab.lab import down, open_lab
 from linklab.paths import PROJECT_ROOT
 from linklab.processes import port_in_use
 from tests.conftest import EXTRA_SPACING, PORT_OFFSET
@@ -47,7 +47,7 @@ def state_dir(tmp_path):
     state = tmp_path / "lab"
     yield state
     # The notebook's last cell takes its lab down; a failure half-way must not leave JVMs behind.
-    labmod.down(labmod.open_lab("native", state_dir=state))
+    down(open_lab("native", state_dir=state))
 
 
 def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from linklab import lab as labmod
+import linklab.lab
 from linklab import topology
 from linklab.paths import PROJECT_ROOT
 from tests.integration.test_notebooks import own_lab_offset
@@ -40,7 +40,7 @@ def env(tmp_path):
         down = subprocess.run(["scripts/dev", "invoke", "down"], cwd=PROJECT_ROOT, env=the_env,
                               capture_output=True, text=True, timeout=120)
         if down.returncode:
-            labmod.down(labmod.open_lab(state_dir=state))
+            linklab.lab.down(linklab.lab.open_lab(state_dir=state))
         # `invoke latency` writes to results/ in the project: leave no run of ours there.
         for new in set(RESULTS.glob("latency-*")) - made_before:
             shutil.rmtree(new, ignore_errors=True)

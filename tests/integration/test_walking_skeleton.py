@@ -10,14 +10,14 @@ import pytest
 
 from datagen import EmployeeGenerator
 from linklab import kafka
-from linklab import lab as labmod
+from linklab.lab import down, status, up, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
 
 def test_every_produced_employee_arrives_on_the_mirror_with_its_value(lab):
     # Other tests of the session add records to `employees`; the ones `up` made must all be there.
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
     expected = Counter((k.encode(), v.encode()) for k, v in EmployeeGenerator(seed=7).records(3000))
     on_source, on_mirror = _records(src), _records(dst)
@@ -33,7 +33,7 @@ def _records(bootstrap: str) -> Counter:
 
 
 def test_mirror_keeps_partition_of_each_key(lab):
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
     where_src = {r.key: r.partition for r in kafka.read_all(src, "employees")}
     where_dst = {r.key: r.partition for r in kafka.read_all(dst, "employees")}
@@ -41,8 +41,8 @@ def test_mirror_keeps_partition_of_each_key(lab):
 
 
 def test_status_reports_caught_up_link_and_equal_counts(lab):
-    labmod.wait_caught_up(lab, timeout=60)
-    st = labmod.status(lab)
+    wait_caught_up(lab, timeout=60)
+    st = status(lab)
     assert st.up
     assert st.link.state == "ACTIVE"
     [mirror] = st.mirrors
@@ -61,7 +61,7 @@ def test_new_records_flow_through_the_running_link(lab):
     batch = dict(gen.records(200))
     result = kafka.produce(src, "employees", batch.items())
     assert (result.acknowledged, result.failed) == (200, 0)
-    labmod.wait_caught_up(lab, timeout=60)
+    wait_caught_up(lab, timeout=60)
     mirrored = {
         r.key.decode(): r.value.decode()
         for r in kafka.read_all(lab.topology.destination.bootstrap, "employees")
@@ -70,22 +70,22 @@ def test_new_records_flow_through_the_running_link(lab):
 
 
 def test_up_twice_leaves_one_healthy_lab(lab):
-    pids_before = {c.name: c.pid for c in labmod.status(lab).components}
-    result = labmod.up(lab, records=3000, seed=7)
+    pids_before = {c.name: c.pid for c in status(lab).components}
+    result = up(lab, records=3000, seed=7)
     assert result.already_up and result.produced is None
-    pids_after = {c.name: c.pid for c in labmod.status(lab).components}
+    pids_after = {c.name: c.pid for c in status(lab).components}
     assert pids_before == pids_after
 
 
 def test_down_stops_exactly_the_lab_and_twice_says_nothing(fresh_lab):
     extra = fresh_lab(records=100)
-    pids = [c.pid for c in labmod.status(extra).components]
+    pids = [c.pid for c in status(extra).components]
     assert all(pids) and len(pids) == 3
-    steps = labmod.down(extra)
+    steps = down(extra)
     assert ("link", "stopped") in steps
     assert not extra.state_dir.exists()
     assert not [p for p in pids if _lab_process_running(p)]
-    assert labmod.down(extra) == []
+    assert down(extra) == []
 
 
 def _lab_process_running(pid: int) -> bool:

@@ -16,21 +16,21 @@ import pytest
 import yaml
 
 from linklab import doctor, processes
-from linklab import lab as labmod
-from linklab import topology as topology_mod
 from linklab.errors import LabError
+from linklab.lab import Lab, down, open_lab, status, up, write_state
 from linklab.processes import LabProcess
+from linklab.topology import default_topology_file, from_dict, load
 
 OFFSET = 23400  # ports of these labs: nothing is started on them, and nothing else uses them
 
 
 @pytest.fixture
 def raw() -> dict:
-    return yaml.safe_load(topology_mod.default_topology_file().read_text())
+    return yaml.safe_load(default_topology_file().read_text())
 
 
-def make_lab(state_dir: Path) -> labmod.Lab:
-    return labmod.open_lab("native", topology_mod.load().with_port_offset(OFFSET), state_dir)
+def make_lab(state_dir: Path) -> Lab:
+    return open_lab("native", load().with_port_offset(OFFSET), state_dir)
 
 
 # -- topology -----------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def _set(d: dict, path: str, value) -> dict:
 ])
 def test_contradictions_are_refused_with_the_fix(raw, path, value, says, fix):
     with pytest.raises(LabError) as e:
-        topology_mod.from_dict(_set(raw, path, value))
+        from_dict(_set(raw, path, value))
     assert says in e.value.problem
     assert fix in (e.value.fix or "")
 
@@ -73,7 +73,7 @@ def test_contradictions_are_refused_with_the_fix(raw, path, value, says, fix):
 def test_unknown_setting_is_named_with_a_suggestion(raw, where, key):
     bad = _set(raw, f"{where}.{key}" if where else key, 1)
     with pytest.raises(LabError) as e:
-        topology_mod.from_dict(bad)
+        from_dict(bad)
     assert f"unknown setting {key!r}" in e.value.problem
     assert "Did you mean" in e.value.fix or "Known keys" in e.value.fix
 
@@ -82,7 +82,7 @@ def test_bad_yaml_file_names_the_line(tmp_path):
     f = tmp_path / "topology.yaml"
     f.write_text("clusters:\n  - name: [primary\n")
     with pytest.raises(LabError) as e:
-        topology_mod.load(f)
+        load(f)
     assert "not valid YAML" in e.value.problem and "line" in e.value.fix
 
 
@@ -95,7 +95,7 @@ def test_port_taken_is_refused_naming_the_owner_and_the_other_program_survives(t
         other.bind(("127.0.0.1", port))
         other.listen()
         with pytest.raises(LabError) as e:
-            labmod.up(lab, records=0, say=lambda m: None)
+            up(lab, records=0, say=lambda m: None)
         assert f"Port {port} (primary broker) is already taken by" in e.value.problem
         assert f"(pid {os.getpid()})" in e.value.problem
         assert "other ports in topology.yaml" in e.value.fix
@@ -138,7 +138,7 @@ def test_missing_java_is_refused_and_up_leaves_nothing(tmp_path, monkeypatch):
     assert "Java was not found" in e.value.problem and "apt-get install" in e.value.fix
     lab = make_lab(tmp_path / "state")
     with pytest.raises(LabError):
-        labmod.up(lab, records=0, say=lambda m: None)
+        up(lab, records=0, say=lambda m: None)
     assert not lab.state_dir.exists()
     assert [c.level for c in doctor.environment("native") if c.name == "java"] == ["fail"]
 
@@ -160,7 +160,7 @@ def tiny_fs(tmp_path):
 def test_full_disk_is_refused_before_anything_starts(tiny_fs):
     lab = make_lab(tiny_fs / "state")
     with pytest.raises(LabError) as e:
-        labmod.up(lab, records=0, say=lambda m: None)
+        up(lab, records=0, say=lambda m: None)
     assert "MiB free for the lab folder" in e.value.problem
     assert "LINKLAB_STATE" in e.value.fix
     assert list(tiny_fs.iterdir()) == []
@@ -172,7 +172,7 @@ def test_disk_full_to_the_last_byte_is_a_lab_error(tiny_fs):
     (tiny_fs / "filler").write_bytes(b"\0" * (2 * 2**20))
     lab = make_lab(tiny_fs / "state")
     with pytest.raises(LabError) as e:
-        labmod.up(lab, records=0, say=lambda m: None)
+        up(lab, records=0, say=lambda m: None)
     assert "LINKLAB_STATE" in e.value.fix or "space" in e.value.fix
     assert sorted(p.name for p in tiny_fs.iterdir()) == ["filler"]
 
@@ -195,7 +195,7 @@ def _dead_pid() -> int:
 
 def test_stale_lab_folder_is_diagnosed_and_removed(tmp_path, other_program):
     lab = make_lab(tmp_path / "state")
-    labmod.write_state(lab)
+    write_state(lab)
     pids = lab.state_dir / "pids"
     pids.mkdir()
     (pids / "primary.pid").write_text(str(_dead_pid()))
@@ -205,9 +205,9 @@ def test_stale_lab_folder_is_diagnosed_and_removed(tmp_path, other_program):
     assert "is now another program (python" in checks["process secondary"].detail
     assert "left alone" in checks["process secondary"].detail
     assert "invoke up demo" in checks["process primary"].fix
-    assert not labmod.status(lab).up
+    assert not status(lab).up
 
-    steps = dict(labmod.down(lab))
+    steps = dict(down(lab))
     assert steps["secondary broker"] == "not running (stale pid file removed)"
     assert not lab.state_dir.exists()
     assert psutil.Process(other_program.pid).is_running()
@@ -230,7 +230,7 @@ def test_a_folder_the_kit_did_not_make_is_never_removed(tmp_path):
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
     lab = make_lab(mine)
-    for action in (lambda: labmod.up(lab, records=0, say=lambda m: None), lambda: labmod.down(lab)):
+    for action in (lambda: up(lab, records=0, say=lambda m: None), lambda: down(lab)):
         with pytest.raises(LabError) as e:
             action()
         assert "not a lab state folder" in str(e.value)

@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from linklab import topology as topology_mod
 from linklab.errors import LabError
 from linklab.links.clusterlink import NOT_FOUND, ClusterLink
 from linklab.rest import AdminRest
+from linklab.topology import from_dict, load
 
 PREFIX = "/kafka/v3/clusters/"
 
@@ -235,7 +235,7 @@ def serve(fake: FakeConfluentServer):
 
 @pytest.fixture
 def topo():
-    return topology_mod.load()
+    return load()
 
 
 @pytest.fixture
@@ -396,7 +396,7 @@ def test_rest_not_answering_names_the_fix(topo):
 def test_mirror_prefix_names_mirrors_and_sends_the_prefix(topo, fake):
     raw = topo.to_dict()
     raw["link"]["mirror_prefix"] = "dr-"
-    t = topology_mod.from_dict(raw)
+    t = from_dict(raw)
     lk = ClusterLink(t, AdminRest(fake.url, timeout=5), "primary:29092", timeout=10)
     lk.create()
     cfg = {c["name"]: c["value"] for c in fake.posts("/links")[0][3]["configs"]}
@@ -414,9 +414,9 @@ def test_every_link_setting_is_in_the_docs_table(topo):
     raw = topo.to_dict()
     raw["link"].update(acl_sync=False, consumer_offset_sync=True, auto_create_mirror_topics=True,
                        mirror_prefix="dr-")
-    all_on = link_configs(topology_mod.from_dict(raw), "primary:29092")
+    all_on = link_configs(from_dict(raw), "primary:29092")
     raw["link"].update(acl_sync=True, mirror_prefix=None)
-    all_on |= link_configs(topology_mod.from_dict(raw), "primary:29092")
+    all_on |= link_configs(from_dict(raw), "primary:29092")
     docs = (Path(__file__).resolve().parents[2] / "docs" / "docker.md").read_text()
     table = set(re.findall(r"^\| `([a-z.]+)` \|", docs, flags=re.M))
     assert not set(all_on) - table, sorted(set(all_on) - table)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from linklab import render
-from linklab import topology as topology_mod
 from linklab.runtimes.docker import compose_binary, run_compose, validate_compose
+from linklab.topology import load
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "docker.md"
 
 
 @pytest.fixture(scope="module")
 def topo():
-    return topology_mod.load()
+    return load()
 
 
 def rendered(topo, tmp_path: Path) -> Path:

@@ -8,13 +8,12 @@ from types import SimpleNamespace
 import pytest
 
 from linklab import render
-from linklab import topology as topology_mod
 from linklab.errors import LabError
-from linklab.lab import make_link
-from linklab.lab import make_runtime as make
+from linklab.lab import make_link, make_runtime
 from linklab.links.clusterlink import ClusterLink
 from linklab.runtimes import docker as dockermod
 from linklab.runtimes.docker import DockerRuntime, exit_hint
+from linklab.topology import load
 
 
 class FakeContainer:
@@ -83,8 +82,8 @@ class FakeClient:
 
 @pytest.fixture
 def runtime(tmp_path):
-    topo = topology_mod.load().with_port_offset(13000)   # ports nobody uses here
-    return make("docker", topo, tmp_path / ".lab")
+    topo = load().with_port_offset(13000)   # ports nobody uses here
+    return make_runtime("docker", topo, tmp_path / ".lab")
 
 
 def use(monkeypatch, client):

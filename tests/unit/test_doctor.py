@@ -7,12 +7,12 @@ import io
 from rich.console import Console
 
 from linklab import doctor, render
-from linklab import lab as labmod
-from linklab import topology as topology_mod
+from linklab.lab import open_lab, write_state
+from linklab.topology import load
 
 
 def _topo():
-    return topology_mod.load().with_port_offset(23400)
+    return load().with_port_offset(23400)
 
 
 def test_rendered_configuration_is_sound(tmp_path):
@@ -36,8 +36,8 @@ def test_configuration_a_single_broker_cannot_hold_is_named():
 
 
 def test_a_lab_folder_with_bad_configuration_fails_the_config_check(tmp_path):
-    lab = labmod.open_lab("native", _topo(), tmp_path / "state")
-    labmod.write_state(lab)
+    lab = open_lab("native", _topo(), tmp_path / "state")
+    write_state(lab)
     link_dir = lab.state_dir / "link"
     link_dir.mkdir()
     (link_dir / "mm2.properties").write_text("clusters = primary, secondary\n")

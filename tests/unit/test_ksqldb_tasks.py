@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from invoke import Context, Exit
 
+import linklab.lab
 import tasks
-from linklab import lab as labmod
 from tests.unit.test_ksqldb import HEADER, FakeKsqlDB, _lines
 
 
@@ -27,7 +27,7 @@ class _Lab:
 @pytest.fixture
 def fake(monkeypatch):
     server = FakeKsqlDB()
-    monkeypatch.setattr(labmod, "open_lab", lambda *a, **k: _Lab(server.url))
+    monkeypatch.setattr(linklab.lab, "open_lab", lambda *a, **k: _Lab(server.url))
     yield server
     server.stop()
 
@@ -63,7 +63,7 @@ def test_a_ksqldb_error_is_a_clean_exit(fake):
     lambda c: tasks.ksql_pull(c, "departments"), lambda c: tasks.ksql_push(c, "new_hires"),
     lambda c: tasks.ksql_reset(c)])
 def test_native_runtime_says_so_in_one_line(monkeypatch, call):
-    monkeypatch.setattr(labmod, "open_lab", lambda *a, **k: _Lab(None))
+    monkeypatch.setattr(linklab.lab, "open_lab", lambda *a, **k: _Lab(None))
     with pytest.raises(Exit) as e:
         call(Context())
     problem = str(e.value.message).splitlines()[0]

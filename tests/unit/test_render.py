@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from linklab import render
-from linklab import topology as topology_mod
 from linklab.errors import LabError
 from linklab.links.clusterlink import link_configs
 from linklab.runtimes.docker import run_compose
+from linklab.topology import from_dict, load
 
 
 def props(text: str) -> dict[str, str]:
@@ -27,7 +27,7 @@ def props(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=[0, 10000], ids=["default", "offset"])
 def topo(request):
-    return topology_mod.load().with_port_offset(request.param)
+    return load().with_port_offset(request.param)
 
 
 @pytest.fixture
@@ -107,10 +107,10 @@ def test_ksqldb_reads_the_destination(topo, both):
 
 
 def test_link_settings_follow_the_topology():
-    raw = topology_mod.load().to_dict()
+    raw = load().to_dict()
     raw["link"].update(acl_sync=True, consumer_offset_sync=False, auto_create_mirror_topics=True,
                        auto_create_topic_filters=[{"name": "lab-", "pattern_type": "PREFIXED"}])
-    t = topology_mod.from_dict(raw)
+    t = from_dict(raw)
     cl = link_configs(t, "primary:29092")
     assert cl["acl.sync.enable"] == "true" and "acl.filters" in cl
     assert "consumer.offset.sync.ms" not in cl and "consumer.offset.group.filters" not in cl
@@ -122,7 +122,7 @@ def test_link_settings_follow_the_topology():
 
 
 def test_render_writes_files_without_starting_anything(tmp_path):
-    t = topology_mod.load()
+    t = load()
     for runtime, expected in (("docker", {"docker-compose.yml", ".env"}),
                               ("native", {"primary/server.properties",
                                           "secondary/server.properties", "link/mm2.properties"})):
@@ -141,5 +141,5 @@ def test_invoke_render_task(tmp_path):
 
     tasks.render(Context(), runtime="docker", out=str(tmp_path))
     assert (tmp_path / "docker-compose.yml").exists() and (tmp_path / ".env").exists()
-    tag = topology_mod.load().confluent_platform
+    tag = load().confluent_platform
     assert Path(tmp_path / ".env").read_text().strip().endswith(tag)

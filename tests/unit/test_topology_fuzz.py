@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invoke import Program
 
-from linklab import topology as topology_mod
 from linklab.errors import LabError
+from linklab.topology import default_topology_file, from_dict, load
 
 FIXTURE = [HealthCheck.function_scoped_fixture]  # the fixtures hold no state between examples
-VALID = yaml.safe_load(topology_mod.default_topology_file().read_text())
+VALID = yaml.safe_load(default_topology_file().read_text())
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
                     st.floats(allow_nan=True), st.text(max_size=30))
@@ -64,7 +64,7 @@ def mutated(draw):
 
 def _only_lab_errors(raw) -> None:
     try:
-        topology_mod.from_dict(raw)
+        from_dict(raw)
     except LabError as e:
         assert e.problem and e.fix, f"a LabError without a fix: {e!r}"
 
@@ -87,7 +87,7 @@ def test_any_file_text_gives_a_lab_error(tmp_path, text):
     f = tmp_path / "topology.yaml"
     f.write_text(text)
     try:
-        topology_mod.load(f)
+        load(f)
     except LabError as e:
         assert e.fix
 
@@ -100,7 +100,7 @@ def cli(tmp_path, monkeypatch, capsys):
     import tasks
 
     topo = tmp_path / "topology.yaml"
-    topo.write_text(yaml.safe_dump(topology_mod.load().with_port_offset(23400).to_dict()))
+    topo.write_text(yaml.safe_dump(load().with_port_offset(23400).to_dict()))
     monkeypatch.setenv("LINKLAB_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("LINKLAB_TOPOLOGY", str(topo))
 
