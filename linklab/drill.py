@@ -181,7 +181,8 @@ def _commit_start(bootstrap: str, group: str, ends: dict[int, int]) -> None:
                      asynchronous=False)
             return True
         except KafkaException as e:
-            if e.args[0].retriable() or e.args[0].code() == KafkaError.NOT_COORDINATOR:
+            if e.args[0].retriable() or e.args[0].code() in (KafkaError.NOT_COORDINATOR,
+                                                        KafkaError.COORDINATOR_LOAD_IN_PROGRESS):
                 return False  # a young cluster is still placing its group coordinator
             raise
 
