@@ -319,8 +319,7 @@ def last_timestamp(bootstrap: str, topic: str) -> int | None:
     parts = [p for p in kafka.watermarks(bootstrap, topic, timeout=5) if p.records]
     if not parts:
         return None
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "linklab-doctor",
-                  "enable.auto.commit": False, **kafka.QUIET})
+    c = Consumer(kafka.consumer_config(bootstrap, "linklab-doctor"))
     newest = None
     try:
         c.assign([TopicPartition(topic, p.partition, p.high - 1) for p in parts])

@@ -142,9 +142,8 @@ def check_lab(lab: Lab) -> None:
 def _consumer(bootstrap: str, group: str) -> Consumer:
     # earliest: a partition the link gave no offset for is read from its start, so nothing is
     # skipped (an application that resets to latest would miss records there).
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                     "enable.partition.eof": True, **kafka.QUIET})
+    return Consumer(kafka.consumer_config(bootstrap, group, auto_offset_reset="earliest",
+                                          enable_partition_eof=True))
 
 
 def _consume(c: Consumer, stop: Callable[[list[tuple[int, int]], dict[int, int]], bool],

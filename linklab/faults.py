@@ -92,26 +92,22 @@ class SteadyProducer:
             if len(self.errors) < 3:
                 self.errors.append(err.str())
 
+    def _send(self, _seq: int, _intended: int, _now: int) -> None:
+        key, value = next(self.gen.records(1))
+        record = (key.encode(), value.encode())
+        self.sent_at[record] = time.monotonic()
+        while True:
+            try:
+                self._producer.produce(self.topic, record[1], record[0],
+                                       on_delivery=self._delivered)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
     def _run(self) -> None:
-        start = time.monotonic()
-        n = 0
-        while not self._stop.is_set():
-            key, value = next(self.gen.records(1))
-            record = (key.encode(), value.encode())
-            self.sent_at[record] = time.monotonic()
-            while True:
-                try:
-                    self._producer.produce(self.topic, record[1], record[0],
-                                           on_delivery=self._delivered)
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
-            n += 1
-            # Pacing: serve deliveries until the next record is due.
-            while (left := start + n / self.rate - time.monotonic()) > 0:
-                self._producer.poll(min(left, 0.1))
-                if self._stop.is_set():
-                    break
+        # Between records, the producer's poll serves deliveries until the next one is due.
+        kafka.pace(None, self.rate, self._send, sleep=lambda s: self._producer.poll(min(s, 0.1)),
+                   stop=self._stop)
 
     def start(self) -> SteadyProducer:
         self._thread.start()
@@ -133,9 +129,8 @@ class MirrorWatcher:
         self.seen: dict[tuple[bytes, bytes], list] = {}  # record -> [copies, first seen]
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": f"linklab-faults-{time.time_ns()}",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest", **kafka.QUIET})
+        self._consumer = Consumer(kafka.consumer_config(
+            bootstrap, f"linklab-faults-{time.time_ns()}", auto_offset_reset="earliest"))
         n = kafka.partitions(bootstrap, topic)
         if not n:
             raise LabError(f"Mirror topic {topic} does not exist on {bootstrap}.",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -134,14 +136,7 @@ def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Partit
     n = partitions(bootstrap, topic, timeout)
     if not n:
         return []
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "linklab-counter",
-            "enable.auto.commit": False,
-            **QUIET,
-        }
-    )
+    c = Consumer(consumer_config(bootstrap, "linklab-counter"))
     try:
         out = []
         for p in range(n):
@@ -195,16 +190,8 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
     ends = {p.partition: p.high for p in watermarks(bootstrap, topic) if p.records}
     if not ends:
         return []
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"linklab-reader-{time.time_ns()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
-            **QUIET,
-        }
-    )
+    c = Consumer(consumer_config(bootstrap, auto_offset_reset="earliest",
+                                 enable_partition_eof=True))
     try:
         c.assign([TopicPartition(topic, p, 0) for p in ends])
         out: list[Record] = []
@@ -233,6 +220,18 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
 
 
 DELIVERY_TIMEOUT_MS = 30_000  # a record the broker has not acknowledged by then has failed
+
+
+def consumer_config(bootstrap: str, group: str | None = None, **overrides) -> dict:
+    """A consumer that commits only when told to. `group` defaults to a fresh group of its own;
+    overrides are Kafka settings with dots written as underscores (auto_offset_reset=...)."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group or f"linklab-reader-{time.time_ns()}",
+        "enable.auto.commit": False,
+        **QUIET,
+        **{key.replace("_", "."): value for key, value in overrides.items()},
+    }
 
 
 def producer_config(bootstrap: str, **overrides) -> dict:
@@ -317,6 +316,7 @@ def produce(
     # rarely enough to cost nothing.
     chunk = 1024 if rate is None else max(1, min(1024, int(rate / 100)))
     start = time.monotonic()
+    start_ns = time.monotonic_ns()
     next_report = start + progress_interval_s
     check_at = chunk
     sent = 0
@@ -340,7 +340,7 @@ def produce(
                 p.poll(0)
                 result.sent = sent
                 if rate is not None:
-                    _pace(p, start + sent / rate)
+                    _poll_until(p, intended_ns(start_ns, sent, rate))
                 now = time.monotonic()
                 if on_progress and now >= next_report:
                     next_report = now + progress_interval_s
@@ -366,7 +366,47 @@ def produce(
     return result
 
 
-def _pace(p: Producer, due: float) -> None:
-    """Serve deliveries until `due` (monotonic): the rate limit's wait."""
-    while (left := due - time.monotonic()) > 0:
-        p.poll(left)
+def partition_lags(source: dict[int, int], mirror: dict[int, int]) -> dict[int, int]:
+    """Records not yet on the mirror, per source partition: source count minus mirror count,
+    never below zero (MirrorMaker 2 may write a record twice after a crash)."""
+    return {p: max(0, n - mirror.get(p, 0)) for p, n in source.items()}
+
+
+# -- pacing: one schedule for every producer that keeps a rate --------------------------------
+NS_PER_S = 1_000_000_000
+
+
+def intended_ns(start_ns: int, seq: int, rate: float) -> int:
+    """When message `seq` should be sent: a fixed schedule that never waits for the pipeline."""
+    return start_ns + int(seq * NS_PER_S // rate)
+
+
+def pace(count: int | None, rate: float, send: Callable[[int, int, int], None],
+         clock: Callable[[], int] = time.monotonic_ns,
+         sleep: Callable[[float], object] = time.sleep,
+         stop: threading.Event | None = None) -> int:
+    """Call send(seq, intended_ns, actual_ns) for `count` messages (None: until `stop`) at
+    `rate`; return the start. `sleep` may return early (a producer's poll serving deliveries).
+
+    A send that blocks (a full queue, a stalled broker) does not move the schedule: the messages
+    due meanwhile go out at once, late, still carrying their intended times. Measuring from those
+    times charges the stall to every message that should have been sent during it, which is what
+    a user at that rate would see; measuring from the actual send time would hide it.
+    """
+    start = clock()
+    for seq in itertools.count() if count is None else range(count):
+        if stop is not None and stop.is_set():
+            break
+        due = intended_ns(start, seq, rate)
+        now = clock()
+        while now < due:
+            sleep((due - now) / NS_PER_S)
+            now = clock()
+        send(seq, due, now)
+    return start
+
+
+def _poll_until(p: Producer, due_ns: int) -> None:
+    """Serve deliveries until `due_ns` (monotonic): the rate limit's wait."""
+    while (left := due_ns - time.monotonic_ns()) > 0:
+        p.poll(left / NS_PER_S)

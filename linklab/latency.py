@@ -26,6 +26,7 @@ from hdrh.histogram import HdrHistogram
 
 from linklab import kafka
 from linklab.errors import LabError
+from linklab.kafka import pace
 from linklab.paths import PROJECT_ROOT
 from linklab.waiting import wait_until
 
@@ -95,35 +96,6 @@ class Settings:
 
 
 # -- the schedule (coordinated omission) -----------------------------------------------------
-def intended_ns(start_ns: int, seq: int, rate: int) -> int:
-    """When message `seq` should be sent: a fixed schedule that never waits for the pipeline."""
-    return start_ns + seq * NS_PER_S // rate
-
-
-def pace(count: int, rate: int, send: Callable[[int, int, int], None],
-         clock: Callable[[], int] = time.monotonic_ns,
-         sleep: Callable[[float], None] = time.sleep,
-         stop: threading.Event | None = None) -> int:
-    """Call send(seq, intended_ns, actual_ns) for `count` messages at `rate`; return the start.
-
-    A send that blocks (a full queue, a stalled broker) does not move the schedule: the messages
-    due meanwhile go out at once, late, still carrying their intended times. Measuring from those
-    times charges the stall to every message that should have been sent during it, which is what
-    a user at that rate would see; measuring from the actual send time would hide it.
-    """
-    start = clock()
-    for seq in range(count):
-        if stop is not None and stop.is_set():
-            break
-        due = intended_ns(start, seq, rate)
-        now = clock()
-        if now < due:
-            sleep((due - now) / NS_PER_S)
-            now = clock()
-        send(seq, due, now)
-    return start
-
-
 def encode(seq: int, intended: int, sent: int, size: int, magic: bytes = MAGIC) -> bytes:
     head = HEADER.pack(magic, seq, intended, sent)
     return head + b"\x00" * (size - len(head))
@@ -319,16 +291,14 @@ class _Collector(threading.Thread):
         self.error: str | None = None
         self.clock = clock
         self.stop = threading.Event()
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": f"linklab-latency-{uuid.uuid4().hex[:8]}",  # never committed
-            "enable.auto.commit": False,
+        self.consumer = Consumer(kafka.consumer_config(
+            bootstrap,
+            f"linklab-latency-{uuid.uuid4().hex[:8]}",  # never committed
             # The broker answers a fetch as soon as one byte is there; the wait only bounds
             # empty fetches, so it does not add latency.
-            "fetch.wait.max.ms": 100,
-            "fetch.min.bytes": 1,
-            **kafka.QUIET,
-        })
+            fetch_wait_max_ms=100,
+            fetch_min_bytes=1,
+        ))
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
                               for p in range(partitions)])
 
@@ -371,10 +341,9 @@ class _Collector(threading.Thread):
 
 def check_lab(lab: Lab) -> None:
     """Raise LabError with the fix unless both clusters answer and the link is active."""
-    from linklab.lab import read_state
+    from linklab.lab import require_running
 
-    if read_state(lab.state_dir) is None:
-        raise LabError(f"No lab is running in {lab.state_dir}.", "Start one with `invoke up demo`.")
+    require_running(lab)
     for cluster in (lab.topology.source, lab.topology.destination):
         if not kafka.reachable(cluster.bootstrap, timeout=3):
             raise LabError(f"The {cluster.name} cluster does not answer at {cluster.bootstrap}.",

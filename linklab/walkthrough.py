@@ -105,8 +105,7 @@ def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
     want = min(n, end - start)
     if want <= 0:
         return []
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"linklab-peek-{time.time_ns()}",
-                  "enable.auto.commit": False, **kafka.QUIET})
+    c = Consumer(kafka.consumer_config(bootstrap, f"linklab-peek-{time.time_ns()}"))
     out: list[kafka.Record] = []
     try:
         c.assign([TopicPartition(topic, partition, start)])
@@ -237,7 +236,7 @@ def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = No
             raise failure[0]
         done = not producer.is_alive() and trace.produced is not None
         source, mirror = src.records(), dst.records()
-        lag = sum(max(0, n - mirror.get(p, 0)) for p, n in source.items())
+        lag = sum(kafka.partition_lags(source, mirror).values())
         s = LagSample(time.monotonic() - start, progress["acknowledged"], sum(source.values()),
                       sum(mirror.values()), lag)
         trace.samples.append(s)
@@ -267,8 +266,7 @@ class Counter:
     def __init__(self, bootstrap: str, topic: str):
         self.topic = topic
         self.partitions = kafka.partitions(bootstrap, topic)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "linklab-counter",
-                                  "enable.auto.commit": False, **kafka.QUIET})
+        self.consumer = Consumer(kafka.consumer_config(bootstrap, "linklab-counter"))
 
     def records(self) -> dict[int, int]:
         out = {}

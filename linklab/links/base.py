@@ -128,5 +128,5 @@ def compare_counts(source_bootstrap: str, dest_bootstrap: str, topic: str,
     """
     src = {p.partition: p.records for p in kafka.watermarks(source_bootstrap, topic)}
     dst = {p.partition: p.records for p in kafka.watermarks(dest_bootstrap, mirror_topic)}
-    lags = [max(0, n - dst.get(p, 0)) for p, n in src.items()]
+    lags = list(kafka.partition_lags(src, dst).values())
     return (len(dst), sum(src.values()), sum(dst.values()), sum(lags), max(lags, default=0))

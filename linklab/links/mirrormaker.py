@@ -431,15 +431,7 @@ class MirrorMaker2Link(Link):
         ends = [p for p in marks if p.high > max(p.low, since.get(p.partition, 0))]
         if not ends:
             return {}
-        c = Consumer(
-            {
-                "bootstrap.servers": dest,
-                "group.id": "linklab-status",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                **kafka.QUIET,
-            }
-        )
+        c = Consumer(kafka.consumer_config(dest, "linklab-status", enable_partition_eof=True))
         states: dict[str, str] = {}
         try:
             c.assign(

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from linklab import latency
+from linklab import kafka, latency
 from linklab.errors import LabError
 from linklab.latency import Percentiles, Samples, Settings
 from linklab.paths import PROJECT_ROOT
@@ -57,9 +57,9 @@ def test_difference_is_per_field_and_has_no_count():
 def test_schedule_is_fixed_and_does_not_drift():
     clock = FakeClock()
     seen = []
-    start = latency.pace(5, 1000, lambda s, i, a: seen.append((s, i - clock.now)), clock=clock,
+    start = kafka.pace(5, 1000, lambda s, i, a: seen.append((s, i - clock.now)), clock=clock,
                          sleep=clock.sleep)
-    assert [latency.intended_ns(start, s, 1000) - start for s, _ in seen] == [
+    assert [kafka.intended_ns(start, s, 1000) - start for s, _ in seen] == [
         0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]
     assert all(lag == 0 for _, lag in seen)  # every message left exactly when it was due
 
@@ -80,7 +80,7 @@ def synthetic_run(stall_at: int, stall_ms: int, pipeline_ms: int = 2, count: int
         if seq == stall_at:
             clock.now += stall_ms * 1_000_000  # produce() blocked: nothing else goes out
 
-    samples.start_ns = latency.pace(count, rate, send, clock=clock, sleep=clock.sleep)
+    samples.start_ns = kafka.pace(count, rate, send, clock=clock, sleep=clock.sleep)
     return samples
 
 
