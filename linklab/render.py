@@ -5,29 +5,37 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import GroupFilter, Topology
 
-COMPOSE_DIR = PROJECT_ROOT / "compose"
+COMPOSE_DIR = PROJECT_ROOT / "compose"  # top level, where users look for compose files
+TEMPLATES_DIR = Path(__file__).parent / "templates"  # the JVMs' files, package data
 
-_native = Environment(
-    loader=PackageLoader("linklab", "templates"),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+
+def template_environment() -> Environment:
+    """The one Jinja environment: both template folders, rendered the same way (a variable the
+    topology does not give is an error, never an empty string)."""
+    return Environment(
+        loader=FileSystemLoader([str(TEMPLATES_DIR), str(COMPOSE_DIR)]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+_templates = template_environment()
 
 
 def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
-    return _native.get_template("server.properties.j2").render(
+    return _templates.get_template("server.properties.j2").render(
         cluster=topology.cluster(cluster), data_dir=data_dir,
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
     )
 
 
 def log4j2_config(component: str, log_file: Path) -> str:
-    return _native.get_template("log4j2.yaml.j2").render(component=component, log_file=log_file)
+    return _templates.get_template("log4j2.yaml.j2").render(component=component, log_file=log_file)
 
 
 def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
@@ -44,7 +52,7 @@ def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
     groups_exclude = ["console-consumer-.*", "connect-.*", "__.*"]
     if groups_out:
         groups_exclude.append(filters_to_regex(groups_out))
-    return _native.get_template("mm2.properties.j2").render(
+    return _templates.get_template("mm2.properties.j2").render(
         link=link,
         source=topology.source,
         destination=topology.destination,
@@ -68,14 +76,6 @@ def filters_to_regex(filters: list[GroupFilter]) -> str:
         else:
             parts.append(re.escape(f.name))
     return "|".join(parts)
-
-
-def compose_environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(COMPOSE_DIR)),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
 
 
 def write(files: dict[str, str], out_dir: Path) -> list[Path]:
@@ -112,7 +112,7 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     `lab_id` (the lab state folder) labels every container, network and volume, so `down`
     removes exactly this lab's and nothing else.
     """
-    env = compose_environment()
+    env = _templates
     ctx = {
         "project": compose_project(lab_id),
         "lab_id": lab_id,
