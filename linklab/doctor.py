@@ -342,7 +342,7 @@ def offset_sync(lab: Lab) -> Check:
     if not link_cfg.consumer_offset_sync:
         return Check("offset sync", True, "off in topology.yaml (consumer_offset_sync: false)")
     topic = checkpoints_topic(lab)
-    dst = lab.topology.destination.bootstrap
+    dst = lab.bootstrap(lab.topology.link.destination)
     ts = last_timestamp(dst, topic)
     if ts is None:
         return Check("offset sync", True,

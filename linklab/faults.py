@@ -182,8 +182,8 @@ class FaultRun:
         self.say = say
         topic = lab.topology.link.mirrors[0]
         self.result = FaultResult(name)
-        self.watcher = MirrorWatcher(lab.topology.destination.bootstrap, topic).start()
-        self.producer = SteadyProducer(lab.topology.source.bootstrap, topic, rate).start()
+        self.watcher = MirrorWatcher(lab.bootstrap(lab.topology.link.destination), topic).start()
+        self.producer = SteadyProducer(lab.bootstrap(lab.topology.link.source), topic, rate).start()
         self.fault_at: float | None = None
         self.repaired_at: float | None = None
 

@@ -345,8 +345,9 @@ def check_lab(lab: Lab) -> None:
 
     require_running(lab)
     for cluster in (lab.topology.source, lab.topology.destination):
-        if not kafka.reachable(cluster.bootstrap, timeout=3):
-            raise LabError(f"The {cluster.name} cluster does not answer at {cluster.bootstrap}.",
+        if not kafka.reachable(lab.bootstrap(cluster.name), timeout=3):
+            raise LabError(f"The {cluster.name} cluster does not answer at "
+                           f"{lab.bootstrap(cluster.name)}.",
                            "Check the lab with `invoke status`; `invoke up demo` restarts it.")
     state = lab.link.describe().state
     if state != "ACTIVE":
@@ -385,7 +386,7 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
     settings = (settings or Settings()).validate()
     check_lab(lab)
     topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     link_info = lab.link.describe()
     info = {
         "versions": versions(lab), "runtime": lab.runtime.name,
@@ -517,7 +518,8 @@ def _cleanup(lab: Lab, topic: str, quiet: bool) -> None:
         lab.link.mirror_delete(topic)
     except (LabError, KafkaException, NotImplementedError) as e:
         problems.append(f"mirror_delete: {e}")
-    for bootstrap in (lab.topology.destination.bootstrap, lab.topology.source.bootstrap):
+    for bootstrap in (lab.bootstrap(lab.topology.link.destination),
+                      lab.bootstrap(lab.topology.link.source)):
         try:
             if topic in kafka.topic_names(bootstrap):
                 kafka.delete_topics(bootstrap, [topic])
@@ -615,7 +617,7 @@ def compare_with_e2e(lab: Lab, messages: int = 1000, size: int = 256, rate: int 
     """Kafka's closed-loop tool and a low-rate run of ours, both on the source cluster, with the
     same message size: the baseline rows should agree within the tools' resolutions."""
     check_lab(lab)
-    e2e = kafka_e2e_latency(lab.topology.source.bootstrap, messages, size)
+    e2e = kafka_e2e_latency(lab.bootstrap(lab.topology.link.source), messages, size)
     ours = run(lab, Settings(rate=rate, size=size, duration=max(1.0, messages / rate),
                              warmup=min(5.0, max(1.0, 100 / rate))), results_root)
     return e2e, ours

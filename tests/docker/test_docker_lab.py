@@ -36,8 +36,8 @@ def docker_lab(tmp_path_factory):
 
 
 def test_cluster_linking_copies_every_record_with_its_offset(docker_lab):
-    src = docker_lab.topology.source.bootstrap
-    dst = docker_lab.topology.destination.bootstrap
+    src = docker_lab.bootstrap(docker_lab.topology.link.source)
+    dst = docker_lab.bootstrap(docker_lab.topology.link.destination)
     on_source = {
         (r.partition, r.offset): (r.key, r.value) for r in kafka.read_all(src, "employees")
     }
@@ -49,7 +49,7 @@ def test_cluster_linking_copies_every_record_with_its_offset(docker_lab):
 
 
 def test_the_mirror_is_read_only_until_promoted(docker_lab):
-    dst = docker_lab.topology.destination.bootstrap
+    dst = docker_lab.bootstrap(docker_lab.topology.link.destination)
     result = kafka.produce(dst, "employees", [("E999999", "{}")], **{"message.timeout.ms": 10000})
     assert result.acknowledged == 0 and result.failed == 1
     assert any("read-only" in e or "mirror" in e.lower() for e in result.errors), result.errors
@@ -63,8 +63,8 @@ def test_link_is_active_and_mirror_caught_up(docker_lab):
 
 
 def test_pause_resume_and_promote_a_new_mirror(docker_lab):
-    src = docker_lab.topology.source.bootstrap
-    dst = docker_lab.topology.destination.bootstrap
+    src = docker_lab.bootstrap(docker_lab.topology.link.source)
+    dst = docker_lab.bootstrap(docker_lab.topology.link.destination)
     topic = f"lab-{uuid.uuid4().hex[:6]}"
     kafka.ensure_topic(src, topic, 2)
     kafka.produce(src, topic, [(f"k{i}", "{}") for i in range(100)])

@@ -49,8 +49,8 @@ def _acls(bootstrap: str, principal: str) -> set[tuple[str, str]]:
 
 
 def test_topic_acls_reach_the_secondary(acl_lab):
-    src = acl_lab.topology.source.bootstrap
-    dst = acl_lab.topology.destination.bootstrap
+    src = acl_lab.bootstrap(acl_lab.topology.link.source)
+    dst = acl_lab.bootstrap(acl_lab.topology.link.destination)
     rendered = (acl_lab.state_dir / "primary" / "server.properties").read_text()
     assert "StandardAuthorizer" in rendered and "super.users=User:ANONYMOUS" in rendered
 

@@ -61,7 +61,7 @@ def test_stale_lab_with_a_reused_pid_restarts_and_leaves_the_other_program(fresh
         assert not result.already_up and result.produced is None  # the data was still there
         assert other.poll() is None, "the other program was touched"
         assert doctor.failed(doctor.check_lab(lab)) == []
-        assert kafka.count(lab.topology.destination.bootstrap, "employees") >= 300
+        assert kafka.count(lab.bootstrap(lab.topology.link.destination), "employees") >= 300
 
         down(lab)
         assert other.poll() is None

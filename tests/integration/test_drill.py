@@ -35,7 +35,7 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
         assert row.re_read <= row.bound
     assert r.re_read <= r.re_read_bound
     # The lab is failed over: the primary is down, the mirror stopped, a second drill refused.
-    assert not kafka.reachable(lab.topology.source.bootstrap, timeout=1)
+    assert not kafka.reachable(lab.bootstrap(lab.topology.link.source), timeout=1)
     assert lab.link.mirror_states()["employees"] == "STOPPED"
     with pytest.raises(LabError, match="already failed over"):
         drill.run(lab, say=lambda m: None)
@@ -48,7 +48,7 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
     assert (mirror.topic, mirror.status, mirror.lag) == ("employees", "ACTIVE", 0)
     assert not lab.runtime.jvm.process(REVERSE_COMPONENT).alive()
     # The forward link flows again, from the primary's end: no record is copied twice.
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     kafka.produce(src, "employees", [("after-failback", "{}")])
     from linklab.lab import wait_caught_up
 

@@ -121,4 +121,4 @@ def test_ctrl_c_during_up_leaves_nothing(fresh_lab, fault_table, when):
     assert faults.lab_processes(lab.state_dir) == []
     assert not lab.state_dir.exists()
     for c in lab.topology.clusters:
-        assert not kafka.reachable(c.bootstrap, timeout=0.5)
+        assert not kafka.reachable(lab.bootstrap(c.name), timeout=0.5)

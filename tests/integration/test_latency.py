@@ -21,7 +21,8 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "latency.ipynb"
 
 
 def latency_topics(lab) -> set[str]:
-    return {t for b in (lab.topology.source.bootstrap, lab.topology.destination.bootstrap)
+    ends = (lab.topology.link.source, lab.topology.link.destination)
+    return {t for b in (lab.bootstrap(c) for c in ends)
             for t in kafka.topic_names(b) if t.startswith(latency.TOPIC_PREFIX)}
 
 

@@ -26,7 +26,7 @@ def _records(prefix: str, n: int) -> dict[str, str]:
 def _flow_marker(lab) -> None:
     """Wait until a fresh record on `employees` is mirrored: whatever the link would have
     copied before it, it has copied by then."""
-    src = lab.topology.source.bootstrap
+    src = lab.bootstrap(lab.topology.link.source)
     key = f"marker-{uuid.uuid4().hex[:8]}"
     kafka.produce(src, "employees", [(key, "{}")])
     wait_caught_up(lab, timeout=60)
@@ -35,23 +35,23 @@ def _flow_marker(lab) -> None:
 @pytest.fixture
 def topic(lab):
     name = f"lab-{uuid.uuid4().hex[:8]}"
-    kafka.ensure_topic(lab.topology.source.bootstrap, name, 2)
+    kafka.ensure_topic(lab.bootstrap(lab.topology.link.source), name, 2)
     yield name
     try:
         lab.link.mirror_delete(name)
     except LabError:
         pass
-    kafka.delete_topics(lab.topology.source.bootstrap, [name])
-    kafka.delete_topics(lab.topology.destination.bootstrap, [name])
+    kafka.delete_topics(lab.bootstrap(lab.topology.link.source), [name])
+    kafka.delete_topics(lab.bootstrap(lab.topology.link.destination), [name])
 
 
 def _mirrored(lab, topic) -> dict[str, str]:
     return {r.key.decode(): r.value.decode()
-            for r in kafka.read_all(lab.topology.destination.bootstrap, topic)}
+            for r in kafka.read_all(lab.bootstrap(lab.topology.link.destination), topic)}
 
 
 def test_mirror_create_pause_resume_promote(lab, topic):
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     first = _records("a", 300)
     kafka.produce(src, topic, first.items())
     lab.link.mirror_create(topic)
@@ -84,7 +84,7 @@ def test_mirror_create_pause_resume_promote(lab, topic):
 
 
 def test_failover_does_not_wait_and_stops_the_flow(lab, topic):
-    src = lab.topology.source.bootstrap
+    src = lab.bootstrap(lab.topology.link.source)
     kafka.produce(src, topic, _records("f", 100).items())
     lab.link.mirror_create(topic)
     [failed_over] = lab.link.failover([topic])
@@ -111,7 +111,7 @@ def test_bad_mirror_requests_are_refused_without_change(lab, topic):
 
 
 def test_consumer_offsets_of_a_group_reach_the_secondary(lab):
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     group = f"app-{uuid.uuid4().hex[:6]}"
     c = Consumer({"bootstrap.servers": src, "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False, **kafka.QUIET})

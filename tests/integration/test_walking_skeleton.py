@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_every_produced_employee_arrives_on_the_mirror_with_its_value(lab):
     # Other tests of the session add records to `employees`; the ones `up` made must all be there.
     wait_caught_up(lab, timeout=60)
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     expected = Counter((k.encode(), v.encode()) for k, v in EmployeeGenerator(seed=7).records(3000))
     on_source, on_mirror = _records(src), _records(dst)
     assert not expected - on_source, "records `up` acknowledged are missing on the primary"
@@ -34,7 +34,7 @@ def _records(bootstrap: str) -> Counter:
 
 def test_mirror_keeps_partition_of_each_key(lab):
     wait_caught_up(lab, timeout=60)
-    src, dst = lab.topology.source.bootstrap, lab.topology.destination.bootstrap
+    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     where_src = {r.key: r.partition for r in kafka.read_all(src, "employees")}
     where_dst = {r.key: r.partition for r in kafka.read_all(dst, "employees")}
     assert where_src == where_dst
@@ -55,7 +55,7 @@ def test_status_reports_caught_up_link_and_equal_counts(lab):
 
 
 def test_new_records_flow_through_the_running_link(lab):
-    src = lab.topology.source.bootstrap
+    src = lab.bootstrap(lab.topology.link.source)
     gen = EmployeeGenerator(seed=99)
     gen.next_id = 900_000  # ids the session's first batch never used
     batch = dict(gen.records(200))
@@ -64,7 +64,7 @@ def test_new_records_flow_through_the_running_link(lab):
     wait_caught_up(lab, timeout=60)
     mirrored = {
         r.key.decode(): r.value.decode()
-        for r in kafka.read_all(lab.topology.destination.bootstrap, "employees")
+        for r in kafka.read_all(lab.bootstrap(lab.topology.link.destination), "employees")
     }
     assert all(mirrored.get(k) == v for k, v in batch.items())
 
