@@ -62,7 +62,7 @@ def test_statement_files_are_numbered_and_each_statement_is_whole():
     assert files == sorted(files) and len(files) >= 4
     for st in STATEMENTS:
         assert st.verb in KNOWN_VERBS, f"{st.file}:{st.line}: {st.verb} does not belong in apply"
-        blanked = ksqldb._blank_strings(st.sql)
+        blanked = ksqldb.sql._blank_strings(st.sql)
         assert blanked.count("(") == blanked.count(")"), f"{st.file}:{st.line}: parentheses"
         if st.creates:
             assert re.search(r"\bIF\s+NOT\s+EXISTS\b", st.sql, re.I), (
