@@ -7,17 +7,23 @@ result's data instead (docs/json.md). Exit codes: 0 done, 1 a check failed, 2 re
 from __future__ import annotations
 
 import shlex
+from contextlib import closing
 from pathlib import Path
 
 from invoke import Collection, Exit
 
-from linklab import cli, present
+from benchmarks import producer as benchmark
+from linklab import cli, doctor, faults, ksqldb, present
+from linklab import drill as drills
 from linklab import lab as labs
+from linklab import latency as measuring
+from linklab import produce as producing
+from linklab import render as rendering
+from linklab import topology as topologies
 from linklab.cli import task
 from linklab.present import data, tables
 
 present.use_terminal()
-JSON = {"json": "print the result as JSON on stdout (docs/json.md); notes go to stderr"}
 
 
 def _show(as_json: bool, payload: dict, *items) -> None:
@@ -25,10 +31,7 @@ def _show(as_json: bool, payload: dict, *items) -> None:
 
 
 @task(help={"scenario": "what to bring up (only: demo)",
-            "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker "
-                       "when an engine answers, else native",
-            "records": "Employee records to produce to a new topic", "seed": "generator seed",
-            "topology": "topology file (default topology.yaml)", **JSON})
+            "records": "Employee records to produce to a new topic"})
 def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=False):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
@@ -39,7 +42,7 @@ def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=Fa
           *present.next_steps(lab.topology))
 
 
-@task(help=JSON)
+@task
 def status(c, json_=False):
     """Show clusters, the link, and each mirror topic with counts and lag."""
     st = labs.status(labs.open_lab())
@@ -49,7 +52,7 @@ def status(c, json_=False):
     _show(json_, data.status(st), *tables.status(st))
 
 
-@task(help=JSON)
+@task
 def down(c, json_=False):
     """Stop every process the lab started and remove its state folder; touch nothing else."""
     lab = labs.open_lab()
@@ -73,21 +76,16 @@ def test(c, marker=None, k=None, docker=False):
     c.run(" ".join(args), pty=False)
 
 
-@task(help={"count": "records to produce", "rate": "at most this many records/s (0: no limit)",
-            "seed": "the company: the same seed gives the same records; 42 is the one `up` made",
-            "cluster": "cluster to produce to", "topic": "topic to produce to",
-            "updates": "fraction of records that change an employee (a number, default 0.2)",
-            "leavers": "fraction of records that are leavers, sent as tombstones (default 0)",
-            "partitions": "create the topic with this many partitions if it does not exist",
-            **JSON})
+@task(help={"count": "records to produce", "rate": "at most this many records/s (a number)",
+            "updates": "fraction of records that change an employee (a number)",
+            "leavers": "fraction of records that are leavers, sent as tombstones (a number)",
+            "partitions": "create the topic with this many partitions if it does not exist"})
 def produce(c, count=10000, rate=None, seed=42, cluster="primary", topic="employees",
             updates="0.2", leavers="0", partitions=0, json_=False):
     """Produce Employee records (hires, changes, leavers) to the running lab.
 
     acks=all and idempotent; only records the broker acknowledged are counted. Ctrl-C stops,
     waits for what was sent and reports it. Exit 1 when the broker refused records."""
-    from linklab import produce as producing
-
     with present.progress_bar(count, f"{topic} on {cluster}") as on_progress:
         r = producing.produce_employees(
             labs.open_lab(), count, cluster=cluster, topic=topic, seed=seed,
@@ -103,27 +101,19 @@ def produce(c, count=10000, rate=None, seed=42, cluster="primary", topic="employ
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
 
-@task(help={"count": "records per measurement (the JVM needs a few seconds to warm up)",
-            "seed": "generator seed", "cluster": "cluster to measure on", **JSON})
+@task(help={"count": "records per measurement (the JVM needs a few seconds to warm up)"})
 def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
     """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
 
     Measured on the running lab, side by side at the same record size and producer settings,
     on two topics made for it and deleted after."""
-    from benchmarks import producer as benchmark
-
     r = benchmark.run(labs.open_lab(), count, seed, cluster, say=present.note)
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 
 
-@task(help={"runtime": "docker (compose file and .env) or native (server.properties, "
-                       "mm2.properties)", "out": "folder to write into (created if missing)",
-            "topology": "topology file (default topology.yaml)"})
+@task(help={"runtime": "docker or native", "out": "folder to write into (created if missing)"})
 def render(c, runtime, out, topology=None):
     """Write what a runtime would run, without starting anything: to read, adapt or review."""
-    from linklab import render as rendering
-    from linklab import topology as topologies
-
     files = rendering.runtime_files(topologies.load(topology), runtime, Path(out))
     present.show(*(str(p) for p in rendering.write(files, Path(out))))
 
@@ -132,12 +122,10 @@ def render(c, runtime, out, topology=None):
             "size": "bytes per message", "duration": "seconds measured after the warm-up",
             "warmup": "seconds sent first and left out of the percentiles (the link was just "
                       "restarted to mirror the test topic)",
-            "partitions": "partitions of the temporary topic", **JSON})
+            "partitions": "partitions of the temporary topic"})
 def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
     """Latency through the link and, side by side, without it (baseline on the source topic).
     Exit 1 when a message was lost."""
-    from linklab import latency as measuring
-
     r = measuring.run(labs.open_lab(),
                       measuring.Settings(rate, size, float(duration), float(warmup), partitions))
     _show(json_, data.latency(r), tables.latency(r),
@@ -150,12 +138,10 @@ def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=
                         "secondary, mirror primary -> secondary again",
             "records": "new records the drill writes to the primary first",
             "behind": "of those, how many the group has not read when the primary dies",
-            "after": "records written to the secondary after the failover", **JSON})
+            "after": "records written to the secondary after the failover"})
 def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
     """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
     Exit 1 when a record was lost or missed."""
-    from linklab import drill as drills
-
     if failback:
         back = drills.failback(labs.open_lab(), say=present.say)
         _show(json_, data.failback(back), *tables.failback(back), present.FAILBACK_NEXT)
@@ -170,12 +156,10 @@ def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
         raise cli.failure("the drill lost records; see the table.", "invoke doctor")
 
 
-@task(name="doctor", help=JSON)
+@task(name="doctor")
 def doctor_task(c, json_=False):
     """Check Java, Docker, each cluster, its ports, the link, each mirror, offset sync, the
     rendered configuration and the logs; every failed check names its fix. Exit 1 on a failure."""
-    from linklab import doctor
-
     checks = doctor.diagnose()
     _show(json_, data.doctor(checks), tables.doctor(checks))
     if bad := doctor.failed(checks):
@@ -185,13 +169,11 @@ def doctor_task(c, json_=False):
 @task(name="faults", help={"only": "faults to run, comma-separated (default: all; "
                                    "`invoke faults --only list` names them)",
                            "port_offset": "move every port of the scratch labs by this much",
-                           "rate": "records/s produced during each fault", **JSON})
+                           "rate": "records/s produced during each fault"})
 def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
     """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
     twice, Ctrl-C during up) into a scratch lab of its own while records flow, and count every
     record on the mirror. Your lab is not touched. Writes results/faults.json. Exit 1 on a loss."""
-    from linklab import faults
-
     if cli.names(only) == ["list"]:
         return present.show(*faults.ALL)
     results = faults.run_suite(cli.names(only), port_offset, rate, say=present.note)
@@ -204,50 +186,35 @@ def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
 
 # -- ksql.*: ksqlDB on the mirror (linklab.ksqldb) -----------------------------------------------
 def _ksql() -> str:
-    from linklab import ksqldb
-
     return ksqldb.require_url(labs.open_lab().runtime.ksqldb_url())
 
 
-@task(name="apply", help=JSON)
+@task(name="apply")
 def ksql_apply(c, json_=False):
     """Run ksql/01_*.sql, 02_*.sql, … against the lab's ksqlDB; what exists is left alone."""
-    from linklab import ksqldb
-
     done = ksqldb.apply_all(_ksql())
     _show(json_, data.ksql_applied(done), tables.ksql_applied(done))
 
 
-@task(name="push", help={"name": "a push query of ksql/queries.sql (`invoke ksql.list`)",
-                         "limit": "stop after this many rows (0: run until Ctrl-C)"})
+@task(name="push", help={"limit": "stop after this many rows (0: run until Ctrl-C)"})
 def ksql_push(c, name, limit=0):
     """Stream a push query's rows (EMIT CHANGES) until --limit rows or Ctrl-C."""
-    from contextlib import closing
-
-    from linklab import ksqldb
-
     with closing(ksqldb.push(_ksql(), name, limit or None)) as items:
         for item in items:
             present.show(present.push_line(item, isinstance(item, ksqldb.Header)))
 
 
-@task(name="pull", help={"name": "a pull query of ksql/queries.sql (`invoke ksql.list`)",
-                         "key": "the key to look up, for queries with ${key} (default: theirs)",
-                         **JSON})
+@task(name="pull", help={"key": "the key to look up, for queries with ${key} (default: theirs)"})
 def ksql_pull(c, name, key=None, json_=False):
     """Run a pull query and print the rows a table holds now."""
-    from linklab import ksqldb
-
     r = ksqldb.pull(_ksql(), name, key)
     _show(json_, data.ksql_rows(name, r.columns, r.rows),
           tables.query(f"{name} ({len(r.rows)} rows)", r.columns, r.rows))
 
 
-@task(name="list", help=JSON)
+@task(name="list")
 def ksql_list(c, json_=False):
     """Show ksqlDB's streams, tables and running queries, and the kit's named queries."""
-    from linklab import ksqldb
-
     ls = ksqldb.listing(_ksql())
     _show(json_, data.ksql_listing(ls), *tables.ksql_listing(ls))
 
@@ -255,8 +222,6 @@ def ksql_list(c, json_=False):
 @task(name="reset")
 def ksql_reset(c):
     """Drop what `ksql.apply` made (queries, tables, streams); the mirror topic stays."""
-    from linklab import ksqldb
-
     done = ksqldb.reset(_ksql())
     present.show(tables.steps(done) if done else "Nothing to drop: ksqlDB has none of it.")
 
@@ -266,8 +231,6 @@ def _link():
     return cli.running_lab().link
 
 
-TOPICS = {"topics": "mirror topics, comma-separated", **JSON}
-
 
 def _mirrors(json_: bool, mirrors: list, link=None) -> None:
     _show(json_, data.mirrors(mirrors), tables.mirrors(mirrors))
@@ -275,7 +238,7 @@ def _mirrors(json_: bool, mirrors: list, link=None) -> None:
         present.caveats(link)
 
 
-@task(name="create", help=JSON)
+@task(name="create")
 def link_create(c, json_=False):
     """Create the topology's link on the destination and start its mirror topics."""
     link = _link()
@@ -283,7 +246,7 @@ def link_create(c, json_=False):
     _show(json_, data.link(info := link.describe()), tables.link(info))
 
 
-@task(name="describe", help=JSON)
+@task(name="describe")
 def link_describe(c, json_=False):
     """Show the link's state and settings (like `confluent kafka link describe`)."""
     link = _link()
@@ -291,7 +254,7 @@ def link_describe(c, json_=False):
     present.caveats(link)
 
 
-@task(name="list", help=JSON)
+@task(name="list")
 def link_list(c, json_=False):
     """List the links on the destination cluster."""
     infos = _link().list_links()
@@ -306,7 +269,7 @@ def link_delete(c, force=False):
     present.show(f"Link {link.name} deleted; its mirror topics stay on the destination.")
 
 
-@task(name="restart", help=JSON)
+@task(name="restart")
 def link_restart(c, json_=False):
     """Start the link's process again (after a crash); it resumes where it stopped."""
     link = _link()
@@ -314,7 +277,7 @@ def link_restart(c, json_=False):
     _show(json_, data.link(info := link.describe()), tables.link(info))
 
 
-@task(name="create", help={"topic": "a topic on the source cluster", **JSON})
+@task(name="create")
 def mirror_create(c, topic, json_=False):
     """Mirror a source topic into a mirror topic of the same name on the destination."""
     link = _link()
@@ -322,38 +285,38 @@ def mirror_create(c, topic, json_=False):
     _mirrors(json_, [link.mirror_describe(topic)])
 
 
-@task(name="list", help=JSON)
+@task(name="list")
 def mirror_list(c, json_=False):
     """List mirror topics with partitions, lag and status (like `confluent kafka mirror list`)."""
     _mirrors(json_, _link().mirrors())
 
 
-@task(name="describe", help={"topic": "a mirror topic", **JSON})
+@task(name="describe")
 def mirror_describe(c, topic, json_=False):
     """Show one mirror topic's partitions, lag and status."""
     _mirrors(json_, [_link().mirror_describe(topic)])
 
 
-@task(name="promote", help=TOPICS)
+@task(name="promote")
 def mirror_promote(c, topics, json_=False):
     """Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."""
     link = _link()
     _mirrors(json_, link.promote(cli.topics(topics)), link)
 
 
-@task(name="failover", help=TOPICS)
+@task(name="failover")
 def mirror_failover(c, topics, json_=False):
     """Stop mirroring now, whatever the lag (the source may be gone)."""
     _mirrors(json_, _link().failover(cli.topics(topics)))
 
 
-@task(name="pause", help=TOPICS)
+@task(name="pause")
 def mirror_pause(c, topics, json_=False):
     """Pause mirroring; records wait on the source until resume."""
     _mirrors(json_, _link().pause(cli.topics(topics)))
 
 
-@task(name="resume", help=TOPICS)
+@task(name="resume")
 def mirror_resume(c, topics, json_=False):
     """Resume paused mirrors; they catch up from where they stopped."""
     _mirrors(json_, _link().resume(cli.topics(topics)))

@@ -94,13 +94,31 @@ class TypedArgument(Argument):
             raise failure(e.problem, e.fix, USER_MISTAKE) from None
 
 
+# Help for options many tasks share; a task's own `help=` wins.
+OPTIONS = {
+    "json": "print the result as JSON on stdout (docs/json.md); notes go to stderr",
+    "topics": "mirror topics, comma-separated",
+    "topic": "a topic",
+    "seed": "generator seed: the same seed gives the same records; 42 is the one `up` made",
+    "cluster": "a cluster of the topology (primary, secondary)",
+    "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker when an "
+               "engine answers, else native",
+    "topology": "topology file (default topology.yaml)",
+    "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
+}
+
+
 class TypedTask(Task):
-    """A task whose int options (an int default) show `=INT` in `--help` and fail cleanly."""
+    """A task whose int options (an int default) show `=INT` in `--help` and fail cleanly; the
+    help of each option ends with its default."""
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         args = super().get_arguments(ignore_unknown_help)
         for arg in args:
             arg.__class__ = TypedArgument
+            arg.help = arg.help or OPTIONS.get(arg.name.strip("_"))
+            if arg.default not in (None, False, "") and "default" not in (arg.help or ""):
+                arg.help = f"{arg.help or ''} (default {arg.default})".strip()
         return args
 
 
