@@ -30,16 +30,25 @@ def _show(as_json: bool, payload: dict, *items) -> None:
     present.emit_json(payload) if as_json else present.show(*items)
 
 
-@task(help={"scenario": "what to bring up (only: demo)",
-            "records": "Employee records to produce to a new topic"})
+@task(
+    help={
+        "scenario": "what to bring up (only: demo)",
+        "records": "Employee records to produce to a new topic",
+    }
+)
 def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=False):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
     lab = labs.open_lab(runtime, topology)
     result = labs.up(lab, records=records, seed=seed, say=present.note)
     st = labs.status(lab)
-    _show(json_, data.status(st), *tables.status(st), *present.up_lines(result),
-          *present.next_steps(lab.topology))
+    _show(
+        json_,
+        data.status(st),
+        *tables.status(st),
+        *present.up_lines(result),
+        *present.next_steps(lab.topology),
+    )
 
 
 @task
@@ -47,8 +56,10 @@ def status(c, json_=False):
     """Show clusters, the link, and each mirror topic with counts and lag."""
     st = labs.status(labs.open_lab())
     if not st.up and not st.components and not json_:
-        return present.show(f"No lab is running (state folder {st.state_dir} is absent). "
-                            "Start one with [bold]invoke up demo[/].")
+        return present.show(
+            f"No lab is running (state folder {st.state_dir} is absent). "
+            "Start one with [bold]invoke up demo[/]."
+        )
     _show(json_, data.status(st), *tables.status(st))
 
 
@@ -57,13 +68,20 @@ def down(c, json_=False):
     """Stop every process the lab started and remove its state folder; touch nothing else."""
     lab = labs.open_lab()
     steps = labs.down(lab)
-    _show(json_, data.steps(steps),
-          tables.steps(steps) if steps else f"Nothing to remove: no lab in {lab.state_dir}.")
+    _show(
+        json_,
+        data.steps(steps),
+        tables.steps(steps) if steps else f"Nothing to remove: no lab in {lab.state_dir}.",
+    )
 
 
-@task(help={"marker": "pytest -m expression ('not integration' for the quick loop)",
-            "k": "pytest -k expression",
-            "docker": "run the docker-runtime tests against real Confluent Server and ksqlDB"})
+@task(
+    help={
+        "marker": "pytest -m expression ('not integration' for the quick loop)",
+        "k": "pytest -k expression",
+        "docker": "run the docker-runtime tests against real Confluent Server and ksqlDB",
+    }
+)
 def test(c, marker=None, k=None, docker=False):
     """Lint and format check, then the test suite (real brokers and MirrorMaker 2)."""
     if docker:
@@ -71,32 +89,62 @@ def test(c, marker=None, k=None, docker=False):
         return
     c.run("ruff check .", pty=False)
     c.run("ruff format --check .", pty=False)
-    args = ["pytest"] + (["-m", shlex.quote(marker)] if marker else []) + (
-        ["-k", shlex.quote(k)] if k else [])
+    args = (
+        ["pytest"]
+        + (["-m", shlex.quote(marker)] if marker else [])
+        + (["-k", shlex.quote(k)] if k else [])
+    )
     c.run(" ".join(args), pty=False)
 
 
-@task(help={"count": "records to produce", "rate": "at most this many records/s (a number)",
-            "updates": "fraction of records that change an employee (a number)",
-            "leavers": "fraction of records that are leavers, sent as tombstones (a number)",
-            "partitions": "create the topic with this many partitions if it does not exist"})
-def produce(c, count=10000, rate=None, seed=42, cluster="primary", topic="employees",
-            updates="0.2", leavers="0", partitions=0, json_=False):
+@task(
+    help={
+        "count": "records to produce",
+        "rate": "at most this many records/s (a number)",
+        "updates": "fraction of records that change an employee (a number)",
+        "leavers": "fraction of records that are leavers, sent as tombstones (a number)",
+        "partitions": "create the topic with this many partitions if it does not exist",
+    }
+)
+def produce(
+    c,
+    count=10000,
+    rate=None,
+    seed=42,
+    cluster="primary",
+    topic="employees",
+    updates="0.2",
+    leavers="0",
+    partitions=0,
+    json_=False,
+):
     """Produce Employee records (hires, changes, leavers) to the running lab.
 
     acks=all and idempotent; only records the broker acknowledged are counted. Ctrl-C stops,
     waits for what was sent and reports it. Exit 1 when the broker refused records."""
     with present.progress_bar(count, f"{topic} on {cluster}") as on_progress:
         r = producing.produce_employees(
-            labs.open_lab(), count, cluster=cluster, topic=topic, seed=seed,
-            rate=cli.number(rate, "rate"), updates=cli.number(updates, "updates"),
-            leavers=cli.number(leavers, "leavers"), partitions=partitions or None,
-            on_progress=on_progress)
-    _show(json_, data.produced(r, cluster, topic),
-          tables.produced(r, f"Employee records to {topic} on {cluster}"))
+            labs.open_lab(),
+            count,
+            cluster=cluster,
+            topic=topic,
+            seed=seed,
+            rate=cli.number(rate, "rate"),
+            updates=cli.number(updates, "updates"),
+            leavers=cli.number(leavers, "leavers"),
+            partitions=partitions or None,
+            on_progress=on_progress,
+        )
+    _show(
+        json_,
+        data.produced(r, cluster, topic),
+        tables.produced(r, f"Employee records to {topic} on {cluster}"),
+    )
     if r.failed:
-        raise cli.failure(f"{r.failed:,} records failed: {'; '.join(r.errors)}",
-                          "check the cluster with `invoke status`, then produce again.")
+        raise cli.failure(
+            f"{r.failed:,} records failed: {'; '.join(r.errors)}",
+            "check the cluster with `invoke status`, then produce again.",
+        )
     if r.interrupted:
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
@@ -118,27 +166,41 @@ def render(c, runtime, out, topology=None):
     present.show(*(str(p) for p in rendering.write(files, Path(out))))
 
 
-@task(help={"rate": "messages per second, sent on a fixed schedule",
-            "size": "bytes per message", "duration": "seconds measured after the warm-up",
-            "warmup": "seconds sent first and left out of the percentiles (the link was just "
-                      "restarted to mirror the test topic)",
-            "partitions": "partitions of the temporary topic"})
+@task(
+    help={
+        "rate": "messages per second, sent on a fixed schedule",
+        "size": "bytes per message",
+        "duration": "seconds measured after the warm-up",
+        "warmup": "seconds sent first and left out of the percentiles (the link was just "
+        "restarted to mirror the test topic)",
+        "partitions": "partitions of the temporary topic",
+    }
+)
 def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
     """Latency through the link and, side by side, without it (baseline on the source topic).
     Exit 1 when a message was lost."""
-    r = measuring.run(labs.open_lab(),
-                      measuring.Settings(rate, size, float(duration), float(warmup), partitions))
-    _show(json_, data.latency(r), tables.latency(r),
-          f"Link: {r.info['link']['kind']}; results in {r.results_dir}")
+    r = measuring.run(
+        labs.open_lab(), measuring.Settings(rate, size, float(duration), float(warmup), partitions)
+    )
+    _show(
+        json_,
+        data.latency(r),
+        tables.latency(r),
+        f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
+    )
     if r.lost:
         raise cli.failure(f"{r.lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
-@task(help={"failback": "the way back: start the primary, bring back what was written on the "
-                        "secondary, mirror primary -> secondary again",
-            "records": "new records the drill writes to the primary first",
-            "behind": "of those, how many the group has not read when the primary dies",
-            "after": "records written to the secondary after the failover"})
+@task(
+    help={
+        "failback": "the way back: start the primary, bring back what was written on the "
+        "secondary, mirror primary -> secondary again",
+        "records": "new records the drill writes to the primary first",
+        "behind": "of those, how many the group has not read when the primary dies",
+        "after": "records written to the secondary after the failover",
+    }
+)
 def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
     """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
     Exit 1 when a record was lost or missed."""
@@ -147,10 +209,15 @@ def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
         _show(json_, data.failback(back), *tables.failback(back), present.FAILBACK_NEXT)
         ok = back.lost == 0
     else:
-        r = drills.run(labs.open_lab(), records=records, behind=behind, written_after=after,
-                       say=present.say)
-        _show(json_, data.drill(r), *tables.drill(r, drills.MISSED_REASON, drills.RE_READ_REASON),
-              present.DRILL_NEXT.format(seconds=r.seconds, topic=r.topic))
+        r = drills.run(
+            labs.open_lab(), records=records, behind=behind, written_after=after, say=present.say
+        )
+        _show(
+            json_,
+            data.drill(r),
+            *tables.drill(r, drills.MISSED_REASON, drills.RE_READ_REASON),
+            present.DRILL_NEXT.format(seconds=r.seconds, topic=r.topic),
+        )
         ok = r.missed == 0 and r.not_mirrored == 0
     if not ok:
         raise cli.failure("the drill lost records; see the table.", "invoke doctor")
@@ -166,10 +233,15 @@ def doctor_task(c, json_=False):
         raise cli.failure(f"{len(bad)} check(s) failed: {', '.join(x.name for x in bad)}")
 
 
-@task(name="faults", help={"only": "faults to run, comma-separated (default: all; "
-                                   "`invoke faults --only list` names them)",
-                           "port_offset": "move every port of the scratch labs by this much",
-                           "rate": "records/s produced during each fault"})
+@task(
+    name="faults",
+    help={
+        "only": "faults to run, comma-separated (default: all; "
+        "`invoke faults --only list` names them)",
+        "port_offset": "move every port of the scratch labs by this much",
+        "rate": "records/s produced during each fault",
+    },
+)
 def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
     """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
     twice, Ctrl-C during up) into a scratch lab of its own while records flow, and count every
@@ -178,8 +250,12 @@ def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
         return present.show(*faults.ALL)
     results = faults.run_suite(cli.names(only), port_offset, rate, say=present.note)
     written = str(faults.write_results(results, rate=rate))
-    _show(json_, data.faults(results, rate, written), tables.faults(results, rate),
-          f"Written to {written}")
+    _show(
+        json_,
+        data.faults(results, rate, written),
+        tables.faults(results, rate),
+        f"Written to {written}",
+    )
     if any(not r.ok for r in results):
         raise cli.failure("a fault lost records or failed; see the table.", "invoke doctor")
 
@@ -208,8 +284,11 @@ def ksql_push(c, name, limit=0):
 def ksql_pull(c, name, key=None, json_=False):
     """Run a pull query and print the rows a table holds now."""
     r = ksqldb.pull(_ksql(), name, key)
-    _show(json_, data.ksql_rows(name, r.columns, r.rows),
-          tables.query(f"{name} ({len(r.rows)} rows)", r.columns, r.rows))
+    _show(
+        json_,
+        data.ksql_rows(name, r.columns, r.rows),
+        tables.query(f"{name} ({len(r.rows)} rows)", r.columns, r.rows),
+    )
 
 
 @task(name="list")
@@ -229,7 +308,6 @@ def ksql_reset(c):
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
 def _link():
     return cli.running_lab().link
-
 
 
 def _mirrors(json_: bool, mirrors: list, link=None) -> None:
@@ -322,22 +400,61 @@ def mirror_resume(c, topics, json_=False):
     _mirrors(json_, _link().resume(cli.topics(topics)))
 
 
-@task(help={"out": "folder for the PNGs (default docs/img)", "rate": "messages/s measured",
-            "duration": "seconds measured", "records": "records for the lag-draining figure"})
+@task(
+    help={
+        "out": "folder for the PNGs (default docs/img)",
+        "rate": "messages/s measured",
+        "duration": "seconds measured",
+        "records": "records for the lag-draining figure",
+    }
+)
 def figures(c, out="docs/img", rate=500, duration=10, records=20000):
     """The README's figures from a real run on the running lab: latency over time, percentiles
     against the baseline, and the lag draining; the caption names date, machine and settings."""
     from linklab import figures as drawing
 
-    present.show(*(str(p) for p in drawing.make(labs.open_lab(), Path(out), rate=rate,
-                                                duration=duration, records=records,
-                                                say=present.note)))
+    present.show(
+        *(
+            str(p)
+            for p in drawing.make(
+                labs.open_lab(),
+                Path(out),
+                rate=rate,
+                duration=duration,
+                records=records,
+                say=present.note,
+            )
+        )
+    )
 
 
-ns = Collection(up, status, down, test, render, produce, bench, latency, doctor_task,
-                faults_task, drill, figures)
+ns = Collection(
+    up,
+    status,
+    down,
+    test,
+    render,
+    produce,
+    bench,
+    latency,
+    doctor_task,
+    faults_task,
+    drill,
+    figures,
+)
 ns.add_collection(Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset))
-ns.add_collection(Collection("link", link_create, link_describe, link_list, link_delete,
-                             link_restart))
-ns.add_collection(Collection("mirror", mirror_create, mirror_list, mirror_describe,
-                             mirror_promote, mirror_failover, mirror_pause, mirror_resume))
+ns.add_collection(
+    Collection("link", link_create, link_describe, link_list, link_delete, link_restart)
+)
+ns.add_collection(
+    Collection(
+        "mirror",
+        mirror_create,
+        mirror_list,
+        mirror_describe,
+        mirror_promote,
+        mirror_failover,
+        mirror_pause,
+        mirror_resume,
+    )
+)

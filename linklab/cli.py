@@ -23,17 +23,30 @@ DONE, CHECK_FAILED, USER_MISTAKE, INTERRUPTED = 0, 1, 2, 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 # An example value per option, for the message that a value is not a number.
-EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2", "leavers": "0.02",
-            "partitions": "6", "records": "3000", "size": "256", "duration": "30",
-            "warmup": "10", "behind": "150", "after": "100", "limit": "5",
-            "port-offset": "20000"}
+EXAMPLES = {
+    "count": "10000",
+    "rate": "1000",
+    "seed": "42",
+    "updates": "0.2",
+    "leavers": "0.02",
+    "partitions": "6",
+    "records": "3000",
+    "size": "256",
+    "duration": "30",
+    "warmup": "10",
+    "behind": "150",
+    "after": "100",
+    "limit": "5",
+    "port-offset": "20000",
+}
 
 
 def not_a_number(option: str, text: object, whole: bool) -> LabError:
     kind = "a whole number" if whole else "a number"
     example = EXAMPLES.get(option, "1")
-    return LabError(f"--{option} takes {kind}, got {text!r}.",
-                    f"Pass {kind}, e.g. --{option} {example}.")
+    return LabError(
+        f"--{option} takes {kind}, got {text!r}.", f"Pass {kind}, e.g. --{option} {example}."
+    )
 
 
 def number(text: str | float | None, option: str, kind: type = float) -> float | int | None:
@@ -102,7 +115,7 @@ OPTIONS = {
     "seed": "generator seed: the same seed gives the same records; 42 is the one `up` made",
     "cluster": "a cluster of the topology (primary, secondary)",
     "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker when an "
-               "engine answers, else native",
+    "engine answers, else native",
     "topology": "topology file (default topology.yaml)",
     "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
 }
@@ -136,8 +149,9 @@ def running_lab(runtime: str | None = None) -> Any:
 
     opened = lab.open_lab(runtime)
     if lab.read_state(opened.state_dir) is None:
-        raise LabError(f"No lab is running in {opened.state_dir}.",
-                       "Start one with `invoke up demo`.")
+        raise LabError(
+            f"No lab is running in {opened.state_dir}.", "Start one with `invoke up demo`."
+        )
     return opened
 
 

@@ -19,10 +19,24 @@ from rich.text import Text
 
 from linklab import waiting
 from linklab.present import data, tables
-from linklab.present.sheet import Column, Sheet, Styled, group, render, sheet, to_text
+from linklab.present.layout import Column, Sheet, Styled, group, render, sheet, to_text
 
-__all__ = ["Column", "Sheet", "Styled", "View", "data", "emit_json", "err", "note", "out",
-           "sheet", "show", "tables", "to_text", "use_terminal"]
+__all__ = [
+    "Column",
+    "Sheet",
+    "Styled",
+    "View",
+    "data",
+    "emit_json",
+    "err",
+    "note",
+    "out",
+    "sheet",
+    "show",
+    "tables",
+    "to_text",
+    "use_terminal",
+]
 
 _out: Console | None = None
 _err: Console | None = None
@@ -91,8 +105,11 @@ class RichReporter:
             self._status.stop()
             self._status = None
         if seconds is not None:
-            self.console.print(f"[green]✓[/] {escape(what)} [dim]({seconds:.1f}s)[/]",
-                               highlight=False, soft_wrap=True)
+            self.console.print(
+                f"[green]✓[/] {escape(what)} [dim]({seconds:.1f}s)[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def use_terminal() -> None:
@@ -106,9 +123,11 @@ def progress_bar(count: int, what: str) -> Iterator[Callable[[Any], None]]:
     """A progress bar of acknowledged records with their rate, on stderr; yields the
     `on_progress` callback for `produce_employees`. It appears with the first progress."""
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} acknowledged"),
-        TextColumn("[cyan]{task.fields[rate]:,.0f} records/s"), TimeElapsedColumn(),
+        TextColumn("[cyan]{task.fields[rate]:,.0f} records/s"),
+        TimeElapsedColumn(),
         console=err(),
     )
     bars: list = []
@@ -148,13 +167,19 @@ def up_lines(result: Any) -> list[Sheet | str]:
     """What `invoke up` adds below the status tables."""
     lines: list[Sheet | str] = []
     if result.produced:
-        lines.append(f"Produced {result.produced.acknowledged:,} Employee records in "
-                     f"{result.produced.elapsed_s:.1f}s, every one acknowledged (acks=all, "
-                     "idempotent).")
+        lines.append(
+            f"Produced {result.produced.acknowledged:,} Employee records in "
+            f"{result.produced.elapsed_s:.1f}s, every one acknowledged (acks=all, "
+            "idempotent)."
+        )
     if result.ksql_demo is not None:
-        lines.append(tables.query(
-            f"ksqlDB pull query on the mirror ({len(result.ksql_applied)} statements applied)",
-            result.ksql_demo.columns, result.ksql_demo.rows))
+        lines.append(
+            tables.query(
+                f"ksqlDB pull query on the mirror ({len(result.ksql_applied)} statements applied)",
+                result.ksql_demo.columns,
+                result.ksql_demo.rows,
+            )
+        )
     verb = "was already up" if result.already_up else "is up"
     lines.append(f"The lab {verb} ({result.seconds:.1f}s).")
     return lines
@@ -167,11 +192,15 @@ def push_line(item: Any, header: bool) -> Text:
     return Text(" | ".join("null" if v is None else str(v) for v in item))
 
 
-DRILL_NEXT = ("[yellow]The lab is now failed over[/] ({seconds:.0f}s): the primary is stopped "
-              "and {topic} is a writable topic on the secondary. Next: [cyan]invoke drill "
-              "--failback[/] (the way back), [cyan]invoke status[/], or [cyan]invoke down[/].")
-FAILBACK_NEXT = ("The primary is the source again. Next: [cyan]invoke status[/], or run "
-                 "[cyan]invoke drill[/] again.")
+DRILL_NEXT = (
+    "[yellow]The lab is now failed over[/] ({seconds:.0f}s): the primary is stopped "
+    "and {topic} is a writable topic on the secondary. Next: [cyan]invoke drill "
+    "--failback[/] (the way back), [cyan]invoke status[/], or [cyan]invoke down[/]."
+)
+FAILBACK_NEXT = (
+    "The primary is the source again. Next: [cyan]invoke status[/], or run "
+    "[cyan]invoke drill[/] again."
+)
 
 
 def caveats(link: Any) -> None:
@@ -182,8 +211,7 @@ def caveats(link: Any) -> None:
 
 # -- notebooks ------------------------------------------------------------------------------------
 WIDTH = 140  # characters: wide enough for the mirror table on a projector, no wrapping
-PRE = ('<pre style="font-family:Menlo,\'DejaVu Sans Mono\',monospace;line-height:1.2">'
-       "{code}</pre>")
+PRE = "<pre style=\"font-family:Menlo,'DejaVu Sans Mono',monospace;line-height:1.2\">{code}</pre>"
 
 
 class View:
@@ -196,8 +224,14 @@ class View:
 
     def _record(self) -> Console:
         # force_jupyter=False: inside a kernel rich would otherwise display each print itself.
-        c = Console(record=True, width=self.width, file=io.StringIO(), force_terminal=True,
-                    force_jupyter=False, color_system="truecolor")
+        c = Console(
+            record=True,
+            width=self.width,
+            file=io.StringIO(),
+            force_terminal=True,
+            force_jupyter=False,
+            color_system="truecolor",
+        )
         render(c, *self.items)
         return c
 
@@ -208,5 +242,17 @@ class View:
         return self._record().export_text()
 
 
-__all__ += ["DRILL_NEXT", "FAILBACK_NEXT", "PRE", "RichReporter", "WIDTH", "caveats", "group",
-            "next_steps", "progress_bar", "push_line", "say", "up_lines"]
+__all__ += [
+    "DRILL_NEXT",
+    "FAILBACK_NEXT",
+    "PRE",
+    "RichReporter",
+    "WIDTH",
+    "caveats",
+    "group",
+    "next_steps",
+    "progress_bar",
+    "push_line",
+    "say",
+    "up_lines",
+]

@@ -46,12 +46,14 @@ class Sheet:
     simple: bool = False  # a light box (latency's table)
 
     def add(self, *cells: Cell | int | float | None) -> None:
-        self.rows.append(["" if c is None else c if isinstance(c, (str, Styled)) else str(c)
-                          for c in cells])
+        self.rows.append(
+            ["" if c is None else c if isinstance(c, (str, Styled)) else str(c) for c in cells]
+        )
 
 
-def sheet(title: str, *columns: str, right: tuple[str, ...] = (), caption: str = "",
-          simple: bool = False) -> Sheet:
+def sheet(
+    title: str, *columns: str, right: tuple[str, ...] = (), caption: str = "", simple: bool = False
+) -> Sheet:
     return Sheet(title, [Column(c, c in right) for c in columns], caption=caption, simple=simple)
 
 
@@ -65,10 +67,43 @@ def column_width(sheet: Sheet, i: int) -> int:
     return max(cell_len(w) for t in texts for w in _words(t))
 
 
-def needed_width(sheet: Sheet) -> int:
-    """Columns at their narrowest, plus one space of padding each side and the borders."""
+def natural_width(sheet: Sheet, i: int) -> int:
+    """A column's width with no cell wrapped."""
+    texts = [sheet.columns[i].name] + [str(r[i]) for r in sheet.rows]
+    return max(cell_len(line) for t in texts for line in (t.splitlines() or [""]))
+
+
+def _overhead(sheet: Sheet) -> int:
+    """One space of padding each side of every column, and the borders."""
     n = len(sheet.columns)
-    return sum(column_width(sheet, i) + 2 for i in range(n)) + n + 1
+    return 2 * n + n + 1
+
+
+def needed_width(sheet: Sheet) -> int:
+    """Columns at their narrowest, with padding and borders."""
+    return sum(column_width(sheet, i) for i in range(len(sheet.columns))) + _overhead(sheet)
+
+
+def widths(sheet: Sheet, width: int) -> list[int] | None:
+    """Column widths for a table `width` wide at most: every column its longest word, the room
+    left shared out toward each column's natural width. None: let the table be natural."""
+    n = len(sheet.columns)
+    natural = [natural_width(sheet, i) for i in range(n)]
+    if sum(natural) + _overhead(sheet) <= width:
+        return None
+    least = [column_width(sheet, i) for i in range(n)]
+    room = width - _overhead(sheet) - sum(least)
+    out = list(least)
+    # Fair shares, smallest need first: short columns get their natural width whole (no label
+    # wrapped), the long ones share what is left.
+    pending = sorted(range(n), key=lambda i: natural[i] - least[i])
+    while pending:
+        share = room // len(pending)
+        i = pending.pop(0)
+        extra = min(natural[i] - least[i], share)
+        out[i] += extra
+        room -= extra
+    return out
 
 
 def fits(sheet: Sheet, width: int) -> bool:
@@ -79,22 +114,38 @@ def _text(cell: Cell) -> Text:
     return Text(cell.text, style=cell.style) if isinstance(cell, Styled) else Text(cell)
 
 
-def table(sheet: Sheet) -> Table:
-    t = Table(title=sheet.title or None, title_justify="left", caption=sheet.caption or None,
-              caption_justify="left", box=box.SIMPLE_HEAD if sheet.simple else box.HEAVY_HEAD)
+def table(sheet: Sheet, width: int = 10_000) -> Table:
+    fixed = widths(sheet, width)
+    t = Table(
+        title=sheet.title or None,
+        title_justify="left",
+        caption=sheet.caption or None,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD if sheet.simple else box.HEAVY_HEAD,
+    )
     for i, col in enumerate(sheet.columns):
-        t.add_column(col.name, justify="right" if col.right else "left", overflow="fold",
-                     no_wrap=False, min_width=column_width(sheet, i))
+        t.add_column(
+            col.name,
+            justify="right" if col.right else "left",
+            overflow="fold",
+            no_wrap=False,
+            min_width=column_width(sheet, i),
+            width=fixed[i] if fixed else None,
+        )
     for row in sheet.rows:
         t.add_row(*(_text(c) for c in row))
     return t
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
 
 
 def vertical(sheet: Sheet, width: int) -> Text:
     """One block per row, `field: value` per line, wrapped at spaces only."""
     out = Text()
     if sheet.title:
-        out.append(sheet.title + "\n", style="bold")
+        out.append(_wrap(sheet.title, width) + "\n", style="bold")
     label = max((cell_len(c.name) for c in sheet.columns), default=0)
     for n, row in enumerate(sheet.rows):
         if n:
@@ -103,22 +154,23 @@ def vertical(sheet: Sheet, width: int) -> Text:
             head = f"{col.name or '-':>{label}}: "
             lines: list[str] = []
             for part in str(cell).splitlines() or [""]:
-                lines += textwrap.wrap(part, max(20, width - len(head)), break_long_words=False,
-                                       break_on_hyphens=False) or [""]
+                lines += textwrap.wrap(
+                    part, max(20, width - len(head)), break_long_words=False, break_on_hyphens=False
+                ) or [""]
             out.append(head, style="dim")
             style = cell.style if isinstance(cell, Styled) else ""
             out.append(lines[0] + "\n", style=style)
             for line in lines[1:]:
                 out.append(" " * len(head) + line + "\n", style=style)
     if sheet.caption:
-        out.append(sheet.caption + "\n", style="dim")
+        out.append(_wrap(sheet.caption, width) + "\n", style="dim")
     return out
 
 
 def layout(sheet: Sheet, width: int) -> tuple[RenderableType, bool]:
     """The renderable for `width`, and whether to print it without wrapping (soft_wrap)."""
     if fits(sheet, width):
-        return table(sheet), False
+        return table(sheet, width), False
     return vertical(sheet, width), True
 
 
