@@ -3,7 +3,11 @@ the command behind the README's pictures cannot rot. Pixels are not compared: th
 
 from __future__ import annotations
 
+import pytest
+
 from linklab import figures
+
+pytestmark = pytest.mark.integration
 
 
 def test_figures_are_drawn_from_a_real_run(lab, tmp_path):
