@@ -12,8 +12,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.table import Table
-
 from datagen import EmployeeGenerator
 from linklab import jars, kafka, processes
 from linklab.errors import LabError
@@ -134,18 +132,3 @@ def run(lab: Lab, count: int = 1_000_000, seed: int = 42, cluster: str = "primar
     finally:
         kafka.delete_topics(bootstrap, [GEN_TOPIC, PERF_TOPIC])
     return result
-
-
-def table(result: BenchResult) -> Table:
-    perf = result.get(PERF_NAME)
-    count = max(m.records for m in result.measurements)
-    settings = ", ".join(f"{k}={v}" for k, v in result.producer_settings.items()
-                         if k != "bootstrap.servers")
-    t = Table(title=f"{count:,} records to {result.cluster} ({result.bootstrap})",
-              caption=f"both producers: {settings}", title_justify="left")
-    for col in ("measurement", "value B", "seconds", "records/s", "MB/s", "× perf-test"):
-        t.add_column(col, justify="left" if col == "measurement" else "right")
-    for m in result.measurements:
-        t.add_row(m.what, f"{m.value_bytes:.0f}", f"{m.seconds:.2f}", f"{m.rate:,.0f}",
-                  f"{m.mb_per_s:.1f}", f"{m.rate / perf.rate:.2f}")
-    return t

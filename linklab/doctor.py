@@ -450,17 +450,3 @@ def logs(lab: Lab) -> list[Check]:
         else:
             out.append(Check(f"log {name}", True, f"{path}: no errors"))
     return out
-
-
-# -- presentation -------------------------------------------------------------------------------
-def table(checks: list[Check]):
-    """The checks as a rich table: pass, warn or fail, with the fix beside each failure."""
-    from rich.table import Table
-
-    marks = {"ok": "[green]✓ ok[/]", "warn": "[yellow]! warn[/]", "fail": "[red]✗ fail[/]"}
-    t = Table(title="linklab doctor", title_justify="left", show_lines=False)
-    for col in ("check", "", "detail", "fix"):
-        t.add_column(col, overflow="fold")
-    for c in checks:
-        t.add_row(c.name, marks[c.level], c.detail, "" if c.ok else c.fix)
-    return t

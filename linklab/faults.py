@@ -489,21 +489,3 @@ def write_results(results: list[FaultResult], path: Path | None = None,
                                 "rate": rate, "faults": [r.to_dict() for r in results]},
                                indent=2))
     return path
-
-
-def table(results: list[FaultResult], rate: float = RATE):
-    """The fault table, for the terminal."""
-    from rich.table import Table
-
-    t = Table(title=f"Faults at {rate:g} records/s (acks=all, idempotent): every acknowledged "
-                    "record looked for on the mirror by key and content", title_justify="left")
-    for col in COLUMNS:
-        t.add_column(col, justify="left" if col in ("fault", "recovery") else "right")
-    for r, row in zip(results, rows(results), strict=True):
-        cells = [str(row[0])] + [f"{v:,}" if isinstance(v, int) else "-" if v is None else
-                                 f"{v:.1f}" for v in row[1:7]] + [row[7]]
-        cells[3] = f"[{'green' if not r.lost else 'red'}]{r.lost:,}[/]"
-        if r.error:
-            cells[7] = f"[red]failed: {r.error.splitlines()[0]}[/]"
-        t.add_row(*cells)
-    return t

@@ -3,12 +3,7 @@ with, the generator, and the safe producer. Returns data; `present_*` show it.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from collections.abc import Callable
 
 from datagen import EmployeeGenerator
 from linklab import kafka
@@ -100,43 +95,3 @@ def number(text: str | float | None, option: str, kind: type = float) -> float |
 _EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2",
              "leavers": "0.02", "partitions": "6", "records": "3000", "size": "256",
              "duration": "30", "warmup": "10"}
-
-
-# -- presentation ---------------------------------------------------------------------------
-@contextmanager
-def progress_bar(count: int, what: str,
-                 console: Console | None = None) -> Iterator[Callable[[kafka.ProduceResult],
-                                                                     None]]:
-    """A rich progress bar of acknowledged records with their rate; yields the `on_progress`
-    callback to hand to `produce_employees`. It appears with the first progress, after the
-    checks and their messages."""
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} acknowledged"),
-        TextColumn("[cyan]{task.fields[rate]:,.0f} records/s"), TimeElapsedColumn(),
-        console=console or Console(stderr=True),
-    )
-    bars: list = []
-
-    def update(r: kafka.ProduceResult) -> None:
-        if not bars:
-            bars.append(progress.add_task(what, total=max(count, 1), rate=0.0))
-            progress.start()
-        # The bar moves with acknowledgements only: a sent record is not yet a produced one.
-        progress.update(bars[0], completed=r.acknowledged, rate=r.rate)
-
-    try:
-        yield update
-    finally:
-        if bars:
-            progress.stop()
-
-
-def result_table(r: kafka.ProduceResult, title: str) -> Table:
-    t = Table(title=title, title_justify="left")
-    for col in ("sent", "acknowledged", "failed", "elapsed", "records/s"):
-        t.add_column(col, justify="right")
-    failed = f"[red]{r.failed:,}[/]" if r.failed else "[green]0[/]"
-    t.add_row(f"{r.sent:,}", f"{r.acknowledged:,}", failed, f"{r.elapsed_s:.1f}s",
-              f"{r.rate:,.0f}")
-    return t

@@ -1,19 +1,74 @@
-"""The one way to wait: poll a condition with visible progress, never a fixed sleep."""
+"""The one way to wait: poll a condition with visible progress, never a fixed sleep.
+
+Progress goes through one reporter: plain lines on stderr unless the caller sets another
+(`set_reporter`; the terminal's spinner lives in `linklab.present`).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-from rich.console import Console
+from typing import Protocol, TypeVar
 
 from linklab.errors import LabError
 
 T = TypeVar("T")
 
-console = Console(stderr=True)
+
+class Reporter(Protocol):
+    """Where waits and notes are shown. `waiting` returns a callable that updates the shown
+    elapsed seconds; `done` ends the wait."""
+
+    def note(self, text: str) -> None: ...
+
+    def waiting(self, what: str) -> Callable[[float], None]: ...
+
+    def done(self, what: str, seconds: float | None) -> None: ...
+
+
+class PlainReporter:
+    """One line per wait on stderr: for logs, pipes and tests."""
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def waiting(self, what: str) -> Callable[[float], None]:
+        print(f"… {what}", file=sys.stderr, flush=True)
+        return lambda seconds: None
+
+    def done(self, what: str, seconds: float | None) -> None:
+        if seconds is not None:
+            print(f"✓ {what} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+
+
+_reporter: Reporter = PlainReporter()
+
+
+def set_reporter(reporter: Reporter) -> Reporter:
+    """Show progress through `reporter` from now on; returns the previous one."""
+    global _reporter
+    previous, _reporter = _reporter, reporter
+    return previous
+
+
+def reporter() -> Reporter:
+    return _reporter
+
+
+def note(text: str) -> None:
+    """A line of progress that is not a wait (an image pull, say)."""
+    _reporter.note(text)
+
+
+class _Notes:
+    """`console.print(text)` for callers written before the reporter (runtimes/docker.py)."""
+
+    def print(self, text: str) -> None:
+        note(text)
+
+
+console = _Notes()
 
 
 def wait_until(
@@ -33,19 +88,14 @@ def wait_until(
     """
     start = time.monotonic()
     deadline = start + timeout
-    plain = not console.is_terminal
-    if plain and not quiet:
-        print(f"… {what}", file=sys.stderr, flush=True)
-    status = None if plain or quiet else console.status(f"{what}")
-    if status:
-        status.start()
+    shown = _reporter
+    update = None if quiet else shown.waiting(what)
+    finished: float | None = None
     try:
         while True:
             result = condition()
             if result:
-                elapsed = time.monotonic() - start
-                if not quiet:
-                    console.print(f"[green]✓[/] {what} [dim]({elapsed:.1f}s)[/]", highlight=False)
+                finished = time.monotonic() - start
                 return result
             now = time.monotonic()
             if now >= deadline:
@@ -54,9 +104,9 @@ def wait_until(
                     f"Timed out after {timeout:.0f}s: {what}." + (f"\n{detail}" if detail else ""),
                     fix,
                 )
-            if status:
-                status.update(f"{what} [dim]{now - start:.0f}s[/]")
+            if update:
+                update(now - start)
             time.sleep(min(interval, max(0.0, deadline - now)))
     finally:
-        if status:
-            status.stop()
+        if update:
+            shown.done(what, finished)

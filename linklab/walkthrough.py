@@ -1,14 +1,13 @@
 """What notebooks/walkthrough.ipynb shows: the workshop's steps as data, and views that render as
 HTML in a notebook and as plain text elsewhere. The notebook's cells call these and hold no logic.
 
-Views reuse the terminal's rich tables (`linklab.present`), exported to HTML, so the notebook and
+Views reuse the terminal's sheets (`linklab.present`), exported to HTML, so the notebook and
 `invoke status` show the same thing.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import threading
@@ -19,42 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from rich.console import Console
 
 import linklab.lab
 from datagen.employees import Employee
-from linklab import kafka, present
+from linklab import kafka
 from linklab.errors import LabError
+from linklab.present import View, tables
 from linklab.topology import load
 from linklab.waiting import wait_until
 
-WIDTH = 140  # characters: wide enough for the mirror table on a projector, no wrapping
-PRE = ('<pre style="font-family:Menlo,\'DejaVu Sans Mono\',monospace;line-height:1.2">'
-       "{code}</pre>")
 
-
-# -- views ----------------------------------------------------------------------------------
-class View:
-    """Rich renderables shown as HTML in Jupyter and as text in a terminal or a test."""
-
-    def __init__(self, *renderables: Any):
-        self.renderables = renderables
-
-    def _record(self) -> Console:
-        # force_jupyter=False: inside a kernel rich would otherwise display each print itself.
-        c = Console(record=True, width=WIDTH, file=io.StringIO(), force_terminal=True,
-                    force_jupyter=False, color_system="truecolor")
-        for r in self.renderables:
-            c.print(r)
-        return c
-
-    def _repr_html_(self) -> str:
-        return self._record().export_html(inline_styles=True, code_format=PRE)
-
-    def __repr__(self) -> str:
-        return self._record().export_text()
-
-
+# -- views: the terminal's sheets, exported to HTML by linklab.present ---------------------
 @dataclass
 class Note:
     """A short boxed message: why a step is skipped, or what differs on this runtime."""
@@ -71,7 +45,7 @@ class Note:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> View:
-    return View(present.query_table(title, columns, rows))
+    return View(tables.query(title, columns, rows))
 
 
 # -- 1. the lab -------------------------------------------------------------------------------
@@ -91,7 +65,7 @@ def status(lab: linklab.lab.Lab) -> View:
     st = linklab.lab.status(lab)
     if not st.components:
         return View(f"No lab is running in {st.state_dir}: run the cell above.")
-    return View(*present.status_tables(st))
+    return View(*tables.status(st))
 
 
 # -- 2. the data ------------------------------------------------------------------------------
@@ -171,11 +145,11 @@ def schema() -> View:
 
 # -- 3. the link ------------------------------------------------------------------------------
 def link(lab: linklab.lab.Lab) -> View:
-    return View(present.link_table(lab.link.describe()))
+    return View(tables.link(lab.link.describe()))
 
 
 def mirrors(lab: linklab.lab.Lab) -> View:
-    return View(present.mirrors_table(lab.link.mirrors()))
+    return View(tables.mirrors(lab.link.mirrors()))
 
 
 def caveats(lab: linklab.lab.Lab) -> View | Note:
@@ -466,24 +440,7 @@ def drill(lab: linklab.lab.Lab, records: int = 1200, behind: int = 150, written_
     except LabError as e:
         return Note("disaster-recovery drill: skipped", f"{e.problem} {e.fix or ''}")
     r = run(lab, records, behind, written_after, say=say)
-    src, dst = lab.topology.link.source, lab.topology.link.destination
-    summary = present.query_table(
-        f"the drill: consumer group {r.group} on {r.topic}, {r.link_kind} ({r.seconds:.0f} s)",
-        ["", "records", "where"],
-        [["produced", f"{r.produced:,}", src],
-         ["consumed before the disaster", f"{r.consumed_before:,}", src],
-         ["not mirrored when it stopped (lost: the RPO)", f"{r.not_mirrored:,}", src],
-         ["written after the failover", f"{r.written_after:,}", dst],
-         ["consumed after, from the synced offsets", f"{r.consumed_after:,}", dst],
-         ["missed (must be 0)", f"[{'red' if r.missed else 'green'}]{r.missed:,}[/]", ""],
-         ["re-read (duplicates)", f"{r.re_read:,} (at most {r.re_read_bound:,})", dst]])
-    parts = present.query_table(
-        "per partition: the group's offsets", ["partition", "start", f"committed on {src}",
-                                               f"synced on {dst}", "re-read", "at most"],
-        [[p.partition, p.start, p.committed, "-" if p.synced is None else p.synced, p.re_read,
-          p.bound] for p in r.partitions])
-    why = f"[dim]Re-read: {RE_READ_REASON}\nMissed: {MISSED_REASON}[/]"
-    return View(summary, parts, why)
+    return View(*tables.drill(r, MISSED_REASON, RE_READ_REASON))
 
 
 # -- 8. clean up ------------------------------------------------------------------------------

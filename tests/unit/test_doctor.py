@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
-
-from linklab import doctor, render
+from linklab import doctor, present, render
 from linklab.lab import open_lab, write_state
 from linklab.topology import load
 
@@ -69,9 +65,7 @@ def test_table_shows_every_check_and_the_fix_of_failures():
               doctor.Check("link demo-link", False, "link is not running: `invoke link.restart`",
                             "`invoke link.restart`"),
               doctor.Check("docker", False, "no docker", "install it", warn=True)]
-    out = io.StringIO()
-    Console(file=out, width=200).print(doctor.table(checks))
-    text = out.getvalue()
+    text = present.to_text(present.tables.doctor(checks), width=200)
     assert "✓ ok" in text and "✗ fail" in text and "! warn" in text
     assert "link is not running" in text
 

@@ -1,0 +1,165 @@
+"""What the command line needs beside the tasks: typed options that name themselves when a value
+is not a number, topic lists, and the one mapping from outcomes to exit codes.
+
+Exit codes: 0 done, 1 a check failed (doctor, a drill or fault run that lost records, records
+the broker refused), 2 the kit refused: a user mistake (a bad option, no lab) or a problem
+with a named fix (`LabError`). 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from invoke import Exit, Task
+from invoke import task as invoke_task
+from invoke.parser import Argument
+
+from linklab.errors import LabError
+
+DONE, CHECK_FAILED, USER_MISTAKE, INTERRUPTED = 0, 1, 2, 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# An example value per option, for the message that a value is not a number.
+EXAMPLES = {
+    "count": "10000",
+    "rate": "1000",
+    "seed": "42",
+    "updates": "0.2",
+    "leavers": "0.02",
+    "partitions": "6",
+    "records": "3000",
+    "size": "256",
+    "duration": "30",
+    "warmup": "10",
+    "behind": "150",
+    "after": "100",
+    "limit": "5",
+    "port-offset": "20000",
+}
+
+
+def not_a_number(option: str, text: object, whole: bool) -> LabError:
+    kind = "a whole number" if whole else "a number"
+    example = EXAMPLES.get(option, "1")
+    return LabError(
+        f"--{option} takes {kind}, got {text!r}.", f"Pass {kind}, e.g. --{option} {example}."
+    )
+
+
+def number(text: str | float | None, option: str, kind: type = float) -> float | int | None:
+    """An option's value as a number (None stays None), or LabError naming the option."""
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise not_a_number(option, text, kind is int) from None
+
+
+def topics(text: str) -> list[str]:
+    """`a,b` or `a b` as topic names; at least one."""
+    names = [t for t in text.replace(",", " ").split() if t]
+    if not names:
+        raise LabError("No mirror topics named.", "Name them, e.g. `employees` or `a,b`.")
+    return names
+
+
+def names(text: str | None) -> list[str] | None:
+    """A comma-separated list (None or empty: None, meaning all)."""
+    out = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return out or None
+
+
+def failure(message: str, fix: str | None = None, code: int = CHECK_FAILED) -> Exit:
+    """The Exit for an outcome a script must see: `error: ...` and the fix, on stderr."""
+    return Exit(f"error: {message}" + (f"\nfix: {fix}" if fix else ""), code=code)
+
+
+def friendly(fn: F) -> F:
+    """Turn the kit's LabError into a clean message and exit 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LabError as e:
+            raise failure(e.problem, e.fix, USER_MISTAKE) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=INTERRUPTED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- typed options ----------------------------------------------------------------------------
+class TypedArgument(Argument):
+    """An invoke option whose value did not convert ends the run with the option's name and an
+    example (exit 2), where invoke itself would end in a ValueError traceback."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except (TypeError, ValueError):
+            option = self.name.replace("_", "-").strip("-")
+            e = not_a_number(option, value, self.kind is int)
+            raise failure(e.problem, e.fix, USER_MISTAKE) from None
+
+
+# Help for options many tasks share; a task's own `help=` wins.
+OPTIONS = {
+    "json": "print the result as JSON on stdout (docs/json.md); notes go to stderr",
+    "topics": "mirror topics, comma-separated",
+    "topic": "a topic",
+    "seed": "generator seed: the same seed gives the same records; 42 is the one `up` made",
+    "cluster": "a cluster of the topology (primary, secondary)",
+    "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker when an "
+    "engine answers, else native",
+    "topology": "topology file (default topology.yaml)",
+    "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
+}
+
+
+class TypedTask(Task):
+    """A task whose int options (an int default) show `=INT` in `--help` and fail cleanly; the
+    help of each option ends with its default."""
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        args = super().get_arguments(ignore_unknown_help)
+        for arg in args:
+            arg.__class__ = TypedArgument
+            arg.help = arg.help or OPTIONS.get(arg.name.strip("_"))
+            if arg.default not in (None, False, "") and "default" not in (arg.help or ""):
+                arg.help = f"{arg.help or ''} (default {arg.default})".strip()
+        return args
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's `@task`, with typed options and LabError as a clean exit; bare or with options."""
+    kwargs.setdefault("klass", TypedTask)
+    if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"klass"}:
+        return invoke_task(friendly(args[0]), **kwargs)
+    return lambda fn: invoke_task(friendly(fn), *args, **kwargs)
+
+
+def running_lab(runtime: str | None = None) -> Any:
+    """The lab, refused (exit 2) when none is running."""
+    from linklab import lab
+
+    opened = lab.open_lab(runtime)
+    if lab.read_state(opened.state_dir) is None:
+        raise LabError(
+            f"No lab is running in {opened.state_dir}.", "Start one with `invoke up demo`."
+        )
+    return opened
+
+
+SCENARIOS = ("demo",)
+
+
+def scenario(name: str) -> str:
+    """A scenario `invoke up` knows, or LabError naming them."""
+    if name not in SCENARIOS:
+        raise LabError(f"Unknown scenario {name!r}.", "Run `invoke up demo`.")
+    return name

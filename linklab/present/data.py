@@ -1,0 +1,287 @@
+"""Each result of the kit as plain JSON data for `--json`: the fields the tables show, with the
+unit in every key that has one (`lag_records`, `p99_ms`, `rss_mib`, `elapsed_s`).
+
+These keys are a contract, documented with an example per task in docs/json.md and checked
+against it by tests/unit/test_json_output.py: add keys freely, rename none.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _num(v: float | None, digits: int = 3) -> float | None:
+    """A float for JSON: rounded; NaN (nothing measured) as null."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return round(v, digits)
+
+
+# -- the lab ------------------------------------------------------------------------------------
+def component(c: Any) -> dict:
+    return {
+        "name": c.name,
+        "kind": c.kind,
+        "address": c.address,
+        "state": c.state,
+        "pid": c.pid,
+        "rss_mib": _num(c.rss_mb, 1),
+        "log": c.log,
+    }
+
+
+def link(info: Any) -> dict:
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "source": info.source,
+        "destination": info.destination,
+        "state": info.state,
+        "detail": info.detail,
+        "settings": dict(info.settings),
+    }
+
+
+def mirror(m: Any) -> dict:
+    def known(n: int) -> int | None:
+        return None if n < 0 else n  # -1: the source could not be asked
+
+    return {
+        "link": m.link,
+        "topic": m.topic,
+        "source_topic": m.source_topic,
+        "partitions": m.partitions,
+        "source_records": known(m.source_records),
+        "mirror_records": known(m.mirror_records),
+        "lag_records": known(m.lag),
+        "max_partition_lag_records": known(m.max_partition_lag),
+        "status": m.status,
+        "status_time_ms": m.status_time_ms,
+    }
+
+
+def status(st: Any) -> dict:
+    return {
+        "runtime": st.runtime,
+        "state_dir": st.state_dir,
+        "up": st.up,
+        "components": [component(c) for c in st.components],
+        "rss_mib": _num(sum(c.rss_mb or 0 for c in st.components), 1),
+        "link": link(st.link) if st.link else None,
+        "mirrors": [mirror(m) for m in st.mirrors],
+    }
+
+
+def links(infos: list[Any]) -> dict:
+    return {"links": [link(i) for i in infos]}
+
+
+def mirrors(infos: list[Any]) -> dict:
+    return {"mirrors": [mirror(m) for m in infos]}
+
+
+def steps(done: list[tuple[str, str]]) -> dict:
+    return {"steps": [{"what": what, "done": how} for what, how in done]}
+
+
+# -- records --------------------------------------------------------------------------------------
+def produced(r: Any, cluster: str, topic: str) -> dict:
+    return {
+        "cluster": cluster,
+        "topic": topic,
+        "sent_records": r.sent,
+        "acknowledged_records": r.acknowledged,
+        "failed_records": r.failed,
+        "elapsed_s": _num(r.elapsed_s),
+        "rate_records_per_s": _num(r.rate, 1),
+        "interrupted": r.interrupted,
+        "errors": list(r.errors),
+    }
+
+
+def bench(result: Any, perf_name: str) -> dict:
+    perf = result.get(perf_name)
+    return {
+        "cluster": result.cluster,
+        "bootstrap": result.bootstrap,
+        "producer_settings": {k: str(v) for k, v in result.producer_settings.items()},
+        "measurements": [
+            {
+                "what": m.what,
+                "records": m.records,
+                "elapsed_s": _num(m.seconds),
+                "value_bytes": _num(m.value_bytes, 1),
+                "rate_records_per_s": _num(m.rate, 1),
+                "mb_per_s": _num(m.mb_per_s, 2),
+                "vs_perf_test": _num(m.rate / perf.rate if perf.rate else None, 3),
+            }
+            for m in result.measurements
+        ],
+    }
+
+
+# -- latency --------------------------------------------------------------------------------------
+PERCENTILES = (
+    ("min", "min_ms"),
+    ("mean", "mean_ms"),
+    ("p50", "p50_ms"),
+    ("p90", "p90_ms"),
+    ("p99", "p99_ms"),
+    ("p999", "p99_9_ms"),
+    ("max", "max_ms"),
+)
+
+
+def percentiles(p: Any) -> dict:
+    return {key: _num(getattr(p, f)) for f, key in PERCENTILES}
+
+
+def latency(result: Any) -> dict:
+    s = result.settings
+
+    def path(p: Any) -> dict:
+        return {
+            "messages": p.latency.count,
+            **percentiles(p.latency),
+            "received_messages": p.received,
+            "lost_messages": p.lost,
+            "duplicate_messages": p.duplicates,
+        }
+
+    return {
+        "settings": {
+            "rate_per_s": s.rate,
+            "size_bytes": s.size,
+            "duration_s": s.duration,
+            "warmup_s": s.warmup,
+            "partitions": s.partitions,
+        },
+        "topic": result.topic,
+        "link_kind": result.info.get("link", {}).get("kind", ""),
+        "sent_messages": result.sent,
+        "acknowledged_messages": result.acknowledged,
+        "producer_behind_max_ms": _num(result.producer_behind_max_ms),
+        "link": path(result.link),
+        "baseline": path(result.baseline),
+        "difference": percentiles(result.difference),
+        "lost_messages": result.lost,
+        "results_dir": str(result.results_dir) if result.results_dir else None,
+    }
+
+
+# -- the drill ------------------------------------------------------------------------------------
+def drill(r: Any) -> dict:
+    return {
+        "group": r.group,
+        "topic": r.topic,
+        "link_kind": r.link_kind,
+        "produced_records": r.produced,
+        "on_topic_records": r.on_topic,
+        "not_mirrored_records": r.not_mirrored,
+        "consumed_before_records": r.consumed_before,
+        "written_after_records": r.written_after,
+        "consumed_after_records": r.consumed_after,
+        "missed_records": r.missed,
+        "re_read_records": r.re_read,
+        "re_read_bound_records": r.re_read_bound,
+        "elapsed_s": _num(r.seconds, 1),
+        "ok": r.missed == 0 and r.not_mirrored == 0,
+        "partitions": [
+            {
+                "partition": p.partition,
+                "start_offset": p.start,
+                "committed_offset": p.committed,
+                "synced_offset": p.synced,
+                "re_read_records": p.re_read,
+                "re_read_bound_records": p.bound,
+            }
+            for p in r.partitions
+        ],
+    }
+
+
+def failback(r: Any) -> dict:
+    return {
+        "brought_back_records": r.brought_back,
+        "lost_records": r.lost,
+        "duplicated_records": r.duplicated,
+        "primary_records": r.primary_records,
+        "secondary_records": r.secondary_records,
+        "elapsed_s": _num(r.seconds, 1),
+        "ok": r.lost == 0,
+        "mirrors": [mirror(m) for m in r.forward],
+    }
+
+
+# -- checks ---------------------------------------------------------------------------------------
+def doctor(checks: list[Any]) -> dict:
+    return {
+        "ok": not any(c.level == "fail" for c in checks),
+        "checks": [
+            {"name": c.name, "level": c.level, "ok": c.ok, "detail": c.detail, "fix": c.fix}
+            for c in checks
+        ],
+    }
+
+
+def faults(results: list[Any], rate: float, written: str | None) -> dict:
+    return {
+        "rate_records_per_s": rate,
+        "ok": all(r.ok for r in results),
+        "results_file": written,
+        "faults": [
+            {
+                "fault": r.fault,
+                "ok": r.ok,
+                "produced_records": r.produced,
+                "unacknowledged_records": r.unacknowledged,
+                "mirrored_records": r.mirrored,
+                "lost_records": r.lost,
+                "duplicated_records": r.duplicated,
+                "outage_s": _num(r.outage_s, 1),
+                "catch_up_s": _num(r.catch_up_s, 1),
+                "recovery": r.recovery,
+                "note": r.note,
+                "error": r.error,
+                "doctor": list(r.doctor),
+            }
+            for r in results
+        ],
+    }
+
+
+# -- ksqlDB ---------------------------------------------------------------------------------------
+def ksql_listing(ls: Any) -> dict:
+    return {
+        "streams": [
+            {
+                "name": s["name"],
+                "kind": s.get("type", ""),
+                "topic": s.get("topic", ""),
+                "format": s.get("valueFormat", ""),
+            }
+            for s in ls.streams + ls.tables
+        ],
+        "queries": [
+            {"id": q["id"], "writes": list(q.get("sinks", [])), "state": q.get("state", "")}
+            for q in ls.queries
+        ],
+        "named": [{"name": q.name, "kind": q.kind, "shows": q.description} for q in ls.named],
+    }
+
+
+def ksql_rows(name: str, columns: list[str], rows: list[list[Any]]) -> dict:
+    return {
+        "name": name,
+        "columns": list(columns),
+        "rows": [dict(zip(columns, r, strict=False)) for r in rows],
+    }
+
+
+def ksql_applied(results: list[Any]) -> dict:
+    return {
+        "statements": [
+            {"file": r.file, "kind": r.kind, "name": r.name, "outcome": r.outcome} for r in results
+        ]
+    }

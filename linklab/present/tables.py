@@ -1,0 +1,378 @@
+"""Each result of the kit as sheets: the same layout in the terminal and in the notebook."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from linklab.present.layout import Sheet, Styled, sheet
+
+GOOD = {"running", "ACTIVE", "ok"}
+BAD = {"stopped", "FAILED", "LINK_FAILED", "fail"}
+
+
+def state(text: str) -> Styled:
+    if text in GOOD:
+        return Styled(text, "green")
+    if text in BAD:
+        return Styled(text, "red")
+    return Styled(text, "yellow")
+
+
+def count(n: int | None) -> str:
+    return "-" if n is None or n < 0 else f"{n:,}"  # -1: unknown (the source cannot be asked)
+
+
+def zero_good(n: int) -> Styled:
+    return Styled(f"{n:,}", "green" if n == 0 else "red")
+
+
+def ms(v: float | None) -> str:
+    return "" if v is None else f"{v:.1f}"
+
+
+# -- the lab ------------------------------------------------------------------------------------
+def status(st: Any) -> list[Sheet]:
+    comps = sheet(
+        f"linklab — {st.runtime} runtime",
+        "component",
+        "kind",
+        "address",
+        "state",
+        "pid",
+        "RSS MiB",
+        right=("pid", "RSS MiB"),
+    )
+    for c in st.components:
+        comps.add(
+            c.name,
+            c.kind,
+            c.address,
+            state(c.state),
+            str(c.pid or "-"),
+            f"{c.rss_mb:.0f}" if c.rss_mb else "-",
+        )
+    out = [comps]
+    if st.link:
+        out.append(links([st.link], title="link"))
+    if st.mirrors:
+        m = sheet(
+            "mirror topics",
+            "mirror topic",
+            "source topic",
+            "partitions",
+            "source records",
+            "mirror records",
+            "lag",
+            "status",
+            right=("partitions", "source records", "mirror records", "lag"),
+        )
+        for x in st.mirrors:
+            m.add(
+                x.topic,
+                x.source_topic,
+                x.partitions,
+                count(x.source_records),
+                count(x.mirror_records),
+                count(x.lag),
+                state(x.status),
+            )
+        out.append(m)
+    return out
+
+
+def link(info: Any) -> Sheet:
+    """A link's state and settings, like `confluent kafka link describe`."""
+    t = sheet(f"link {info.name} ({info.kind})", "setting", "value")
+    t.add("source → destination", f"{info.source} → {info.destination}")
+    t.add("state", state(info.state))
+    if info.detail:
+        t.add("detail", info.detail)
+    for k, v in info.settings.items():
+        t.add(k, str(v))
+    return t
+
+
+def links(infos: list[Any], title: str = "links") -> Sheet:
+    t = sheet(title, "link", "kind", "source", "destination", "state")
+    for x in infos:
+        t.add(
+            x.name,
+            x.kind,
+            x.source,
+            x.destination,
+            state(x.state)
+            if not x.detail
+            else Styled(f"{x.state} ({x.detail})", state(x.state).style),
+        )
+    return t
+
+
+def when(status_time_ms: int | None) -> str:
+    if not status_time_ms:
+        return "-"
+    return dt.datetime.fromtimestamp(status_time_ms / 1000).isoformat(timespec="seconds")
+
+
+def mirrors(infos: list[Any]) -> Sheet:
+    """Mirror topics, like `confluent kafka mirror list`."""
+    t = sheet(
+        "mirror topics",
+        "link",
+        "mirror topic",
+        "source topic",
+        "partitions",
+        "max per-partition lag",
+        "total lag",
+        "status",
+        "status time",
+        right=("partitions", "max per-partition lag", "total lag"),
+    )
+    for m in infos:
+        t.add(
+            m.link,
+            m.topic,
+            m.source_topic,
+            m.partitions,
+            count(m.max_partition_lag),
+            count(m.lag),
+            state(m.status),
+            when(m.status_time_ms),
+        )
+    return t
+
+
+def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:
+    t = sheet(title, "what", "done")
+    for what, how in done:
+        t.add(what, how)
+    return t
+
+
+def query(title: str, columns: list[str], rows: list[list[Any]]) -> Sheet:
+    """Rows of a query (ksqlDB pull or push results, or any listing)."""
+    t = sheet(title, *columns)
+    for row in rows:
+        t.add(*("" if v is None else str(v) for v in row))
+    return t
+
+
+# -- ksqlDB ---------------------------------------------------------------------------------------
+def ksql_applied(results: list[Any]) -> Sheet:
+    return query(
+        "ksqlDB statements",
+        ["file", "kind", "name", "outcome"],
+        [[r.file, r.kind, r.name, r.outcome] for r in results],
+    )
+
+
+def ksql_listing(ls: Any) -> list[Sheet]:
+    return [
+        query(
+            "streams and tables",
+            ["name", "kind", "topic", "format"],
+            [
+                [s["name"], s.get("type", ""), s.get("topic", ""), s.get("valueFormat", "")]
+                for s in ls.streams + ls.tables
+            ],
+        ),
+        query(
+            "running queries",
+            ["id", "writes", "state"],
+            [[q["id"], ", ".join(q.get("sinks", [])), q.get("state", "")] for q in ls.queries],
+        ),
+        query(
+            "named queries (ksql/queries.sql)",
+            ["name", "kind", "shows"],
+            [[q.name, q.kind, q.description] for q in ls.named],
+        ),
+    ]
+
+
+# -- records --------------------------------------------------------------------------------------
+def produced(r: Any, title: str) -> Sheet:
+    t = sheet(
+        title,
+        "sent",
+        "acknowledged",
+        "failed",
+        "elapsed",
+        "records/s",
+        right=("sent", "acknowledged", "failed", "elapsed", "records/s"),
+    )
+    t.add(
+        f"{r.sent:,}",
+        f"{r.acknowledged:,}",
+        zero_good(r.failed),
+        f"{r.elapsed_s:.1f}s",
+        f"{r.rate:,.0f}",
+    )
+    return t
+
+
+def bench(result: Any, perf_name: str) -> Sheet:
+    perf = result.get(perf_name)
+    n = max(m.records for m in result.measurements)
+    settings = ", ".join(
+        f"{k}={v}" for k, v in result.producer_settings.items() if k != "bootstrap.servers"
+    )
+    cols = ("measurement", "value B", "seconds", "records/s", "MB/s", "× perf-test")
+    t = sheet(
+        f"{n:,} records to {result.cluster} ({result.bootstrap})",
+        *cols,
+        right=cols[1:],
+        caption=f"both producers: {settings}",
+    )
+    for m in result.measurements:
+        t.add(
+            m.what,
+            f"{m.value_bytes:.0f}",
+            f"{m.seconds:.2f}",
+            f"{m.rate:,.0f}",
+            f"{m.mb_per_s:.1f}",
+            f"{m.rate / perf.rate:.2f}",
+        )
+    return t
+
+
+# -- latency ---------------------------------------------------------------------------------------
+LATENCY_COLUMNS = ("path", "count", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "lost")
+
+
+def latency(result: Any) -> Sheet:
+    """Link, baseline and their difference, in ms."""
+    s = result.settings
+    t = sheet(
+        f"Latency in ms, {s.rate:,} msgs/s of {s.size} B for {s.duration:g} s "
+        f"(warm-up {s.warmup:g} s left out)",
+        *LATENCY_COLUMNS,
+        right=LATENCY_COLUMNS[1:],
+        simple=True,
+    )
+    for name, p, lost in (
+        ("link", result.link.latency, result.link.lost),
+        ("baseline", result.baseline.latency, result.baseline.lost),
+        ("difference", result.difference, None),
+    ):
+        t.add(
+            name,
+            "" if p.count is None else f"{p.count:,}",
+            *(ms(getattr(p, f)) for f in ("min", "mean", "p50", "p90", "p99", "p999", "max")),
+            "" if lost is None else zero_good(lost),
+        )
+    return t
+
+
+# -- the drill ------------------------------------------------------------------------------------
+def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
+    t = sheet(
+        f"DR drill: consumer group {r.group} on {r.topic} ({r.link_kind}, {r.seconds:.0f}s)",
+        "records",
+        "count",
+        "why",
+        right=("count",),
+    )
+    t.add(
+        "on the topic from the group's start",
+        f"{r.on_topic:,}",
+        f"{r.produced:,} written by the drill on the primary",
+    )
+    t.add(
+        "not mirrored when the primary stopped",
+        zero_good(r.not_mirrored),
+        "lost with the primary (the RPO); the drill waited for lag 0",
+    )
+    t.add("consumed before, on the primary", f"{r.consumed_before:,}", "then committed")
+    t.add("written after, on the secondary", f"{r.written_after:,}", "the producers moved too")
+    t.add(
+        "consumed after, on the secondary",
+        f"{r.consumed_after:,}",
+        "from the synced offsets to the end",
+    )
+    t.add("missed (must be 0)", zero_good(r.missed), missed_reason)
+    t.add(
+        "re-read (duplicates)",
+        Styled(f"{r.re_read:,}", "yellow"),
+        f"at most {r.re_read_bound:,} here. {re_read_reason}",
+    )
+    cols = (
+        "partition",
+        "start",
+        "committed on primary",
+        "synced to secondary",
+        "re-read",
+        "could be up to",
+    )
+    parts = sheet("per partition: the group's offsets", *cols, right=cols)
+    for p in r.partitions:
+        parts.add(
+            p.partition,
+            f"{p.start:,}",
+            f"{p.committed:,}",
+            "-" if p.synced is None else f"{p.synced:,}",
+            f"{p.re_read:,}",
+            f"{p.bound:,}",
+        )
+    return [t, parts]
+
+
+def failback(r: Any) -> list[Sheet]:
+    t = sheet(f"Failback ({r.seconds:.0f}s)", "records", "count", right=("count",))
+    t.add("written on the secondary, brought back to the primary", f"{r.brought_back:,}")
+    t.add("lost", zero_good(r.lost))
+    t.add("duplicated", f"{r.duplicated:,}")
+    t.add("on the primary", f"{r.primary_records:,}")
+    t.add("on the secondary", f"{r.secondary_records:,}")
+    return [t, mirrors(r.forward)]
+
+
+# -- checks ---------------------------------------------------------------------------------------
+MARKS = {
+    "ok": Styled("✓ ok", "green"),
+    "warn": Styled("! warn", "yellow"),
+    "fail": Styled("✗ fail", "red"),
+}
+
+
+def doctor(checks: list[Any]) -> Sheet:
+    """Pass, warn or fail, with the fix beside each failure."""
+    t = sheet("linklab doctor", "check", "", "detail", "fix")
+    for c in checks:
+        t.add(c.name, MARKS[c.level], c.detail, "" if c.ok else c.fix)
+    return t
+
+
+FAULT_COLUMNS = (
+    "fault",
+    "produced",
+    "mirrored",
+    "lost",
+    "duplicated",
+    "outage s",
+    "catch-up s",
+    "recovery",
+)
+
+
+def faults(results: list[Any], rate: float) -> Sheet:
+    t = sheet(
+        f"Faults at {rate:g} records/s (acks=all, idempotent): every acknowledged record "
+        "looked for on the mirror by key and content",
+        *FAULT_COLUMNS,
+        right=FAULT_COLUMNS[1:-1],
+    )
+    for r in results:
+        recovery: Any = r.recovery + (f" ({r.note})" if r.note else "")
+        if r.error:
+            recovery = Styled(f"failed: {r.error.splitlines()[0]}", "red")
+        t.add(
+            r.fault,
+            f"{r.produced:,}",
+            f"{r.mirrored:,}",
+            zero_good(r.lost),
+            f"{r.duplicated:,}",
+            f"{r.outage_s:.1f}",
+            "-" if r.catch_up_s is None else f"{r.catch_up_s:.1f}",
+            recovery,
+        )
+    return t

@@ -1,0 +1,218 @@
+"""One result of each kind, built from the library's own dataclasses (and, for latency, from
+samples analysed by the library): what the table and JSON tests lay out. Names are long on
+purpose, so a table that cut one would be caught."""
+
+from __future__ import annotations
+
+from benchmarks import producer as benchmark
+from linklab import kafka, latency
+from linklab.doctor import Check
+from linklab.drill import DrillResult, FailbackResult, PartitionRow
+from linklab.faults import FaultResult
+from linklab.ksqldb import Applied, Listing, NamedQuery, QueryResult, Statement
+from linklab.lab import Status
+from linklab.links.base import LinkInfo, MirrorInfo
+from linklab.runtimes.base import ComponentStatus
+
+LINK = "disaster-recovery-link-eu-west"
+TOPIC = "employees-eu-west-payroll-changes"
+
+
+def link() -> LinkInfo:
+    return LinkInfo(
+        LINK,
+        "MirrorMaker 2",
+        "primary",
+        "secondary",
+        "ACTIVE",
+        {"offset.lag.max": "10", "sync.group.offsets.interval.seconds": "1"},
+        "restarted once after a crash",
+    )
+
+
+def mirrors() -> list[MirrorInfo]:
+    return [
+        MirrorInfo(LINK, TOPIC, TOPIC, 6, 123_456, 123_400, 56, 20, "ACTIVE", 1764680000000),
+        MirrorInfo(LINK, "employees", "employees", 6, 3000, -1, -1, -1, "SOURCE_UNAVAILABLE"),
+    ]
+
+
+def status() -> Status:
+    comps = [
+        ComponentStatus(
+            "primary",
+            "Apache Kafka 4.0.2 (KRaft)",
+            "127.0.0.1:19092",
+            "running",
+            4242,
+            348.7,
+            "/tmp/lab/primary/primary.log",
+        ),
+        ComponentStatus("secondary", "Apache Kafka 4.0.2 (KRaft)", "127.0.0.1:19192", "stopped"),
+        ComponentStatus(
+            "link",
+            "MirrorMaker 2 (Kafka 4.0.2)",
+            "primary -> secondary",
+            "unreachable",
+            4343,
+            151.9,
+        ),
+    ]
+    return Status("native", "/tmp/lab", True, comps, link(), mirrors())
+
+
+def produced() -> kafka.ProduceResult:
+    return kafka.ProduceResult(
+        20_000, 19_990, 10, ["Broker: Not enough in-sync replicas"], 2.5, False
+    )
+
+
+def bench() -> benchmark.BenchResult:
+    r = benchmark.BenchResult(
+        "primary",
+        "127.0.0.1:19092",
+        {
+            "bootstrap.servers": "127.0.0.1:19092",
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        },
+    )
+    r.measurements += [
+        benchmark.Measurement(benchmark.GEN_NAME, 1_000_000, 4.1, 301.5),
+        benchmark.Measurement(benchmark.PRODUCE_NAME, 1_000_000, 9.3, 301.5),
+        benchmark.Measurement(benchmark.PERF_NAME, 1_000_000, 4.7, 301.5),
+    ]
+    return r
+
+
+def latency_result() -> latency.LatencyResult:
+    """Samples a run could have taken: 2 s at 50 msgs/s, the link 3 ms behind the baseline."""
+    settings = latency.Settings(rate=50, size=256, duration=2.0, warmup=0.4)
+    s = latency.Samples(0, settings.rate, settings.warmup_messages)
+    for seq in range(settings.total_messages):
+        t = seq * 20_000_000
+        s.intended_ns.append(t)
+        s.sent_ns.append(t + 100_000)
+        s.acked.append(True)
+        s.baseline_ns[seq] = t + 2_000_000 + seq * 1000
+        if seq != 7:  # one message lost on the link
+            s.link_ns[seq] = t + 5_000_000 + seq * 1000
+    info = {"link": {"name": LINK, "kind": "MirrorMaker 2", "settings": {}}}
+    return latency.analyse(s, settings, "linklab-latency-test-topic", info)
+
+
+def drill() -> DrillResult:
+    parts = [PartitionRow(p, 500, 700 + p, 690 + p if p else None, 10, 21) for p in range(3)]
+    return DrillResult(
+        "linklab-drill-consumer-group",
+        TOPIC,
+        1200,
+        4200,
+        0,
+        1050,
+        100,
+        250,
+        0,
+        32,
+        63,
+        parts,
+        41.5,
+        "MirrorMaker 2",
+    )
+
+
+def failback() -> FailbackResult:
+    return FailbackResult(100, 0, 0, 4300, 4300, mirrors(), 30.2)
+
+
+def checks() -> list[Check]:
+    return [
+        Check("java", True, "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"),
+        Check(
+            "docker",
+            False,
+            "the Docker engine does not answer",
+            "Only the docker runtime needs it.",
+            warn=True,
+        ),
+        Check(
+            f"link {LINK}",
+            False,
+            "link is not running: its process exited",
+            "Run `invoke link.restart`, then `invoke doctor` again.",
+        ),
+    ]
+
+
+def faults() -> list[FaultResult]:
+    return [
+        FaultResult(
+            "kill-link-process",
+            6000,
+            0,
+            6000,
+            0,
+            0,
+            12.5,
+            3.1,
+            "invoke link.restart",
+            ["link demo-link"],
+        ),
+        FaultResult(
+            "close-the-laptop-lid",
+            6000,
+            0,
+            5990,
+            10,
+            0,
+            30.0,
+            None,
+            "resumed",
+            note="SIGSTOP 30 s",
+            error="Timed out after 120s: catching up.",
+        ),
+    ]
+
+
+def ksql_listing() -> Listing:
+    stmt = Statement("SELECT * FROM EMPLOYEES_LATEST EMIT CHANGES", "queries.sql", 1)
+    return Listing(
+        streams=[
+            {
+                "name": "EMPLOYEES_STREAM",
+                "type": "STREAM",
+                "topic": "employees",
+                "valueFormat": "JSON",
+            }
+        ],
+        tables=[
+            {
+                "name": "EMPLOYEES_BY_DEPARTMENT",
+                "type": "TABLE",
+                "topic": "EMPLOYEES_BY_DEPARTMENT",
+                "valueFormat": "JSON",
+            }
+        ],
+        queries=[
+            {
+                "id": "CTAS_EMPLOYEES_BY_DEPARTMENT_5",
+                "sinks": ["EMPLOYEES_BY_DEPARTMENT"],
+                "state": "RUNNING",
+            }
+        ],
+        named=[NamedQuery("new_hires", stmt, "employees hired from now on")],
+    )
+
+
+def ksql_pull() -> QueryResult:
+    return QueryResult(
+        "employee",
+        "SELECT * FROM EMPLOYEES_LATEST WHERE ID = 'E000001';",
+        ["ID", "NAME", "SALARY"],
+        [["E000001", "Ada Lovelace-Byron", 120000]],
+    )
+
+
+def ksql_applied() -> list[Applied]:
+    return [Applied("01_employees_stream.sql", "STREAM", "EMPLOYEES_STREAM", "created")]

@@ -1,0 +1,70 @@
+"""Every table of the kit, at 80 and 200 columns: no name, state or number is ever cut. Each
+word of every title, header and cell appears whole in the output, and no line is wider than the
+terminal (the vertical layout takes over when the columns cannot fit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import producer as benchmark
+from linklab import drill
+from linklab.present import View, tables, to_text
+from linklab.present.layout import Sheet, fits
+from tests.unit import results
+
+SHEETS = {
+    "status": lambda: tables.status(results.status()),
+    "link.describe": lambda: [tables.link(results.link())],
+    "link.list": lambda: [tables.links([results.link()])],
+    "mirror.list": lambda: [tables.mirrors(results.mirrors())],
+    "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
+    "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
+    "latency": lambda: [tables.latency(results.latency_result())],
+    "drill": lambda: tables.drill(results.drill(), drill.MISSED_REASON, drill.RE_READ_REASON),
+    "drill --failback": lambda: tables.failback(results.failback()),
+    "doctor": lambda: [tables.doctor(results.checks())],
+    "faults": lambda: [tables.faults(results.faults(), 200)],
+    "ksql.list": lambda: tables.ksql_listing(results.ksql_listing()),
+    "ksql.pull": lambda: [
+        tables.query("employee", results.ksql_pull().columns, results.ksql_pull().rows)
+    ],
+    "ksql.apply": lambda: [tables.ksql_applied(results.ksql_applied())],
+    "down": lambda: [tables.steps([("link", "stopped"), ("/tmp/lab", "removed")])],
+}
+
+
+def words(s: Sheet) -> list[str]:
+    texts = [s.title, s.caption, *(c.name for c in s.columns)]
+    texts += [str(cell) for row in s.rows for cell in row]
+    return [w for t in texts for w in t.split()]
+
+
+@pytest.mark.parametrize("width", [80, 200])
+@pytest.mark.parametrize("task", sorted(SHEETS))
+def test_every_word_of_every_table_is_whole(task, width):
+    sheets = SHEETS[task]()
+    text = to_text(*sheets, width=width)
+    tokens = set(text.split())
+    for s in sheets:
+        for w in words(s):
+            # A word is whole when it is one of the output's words, or inside one (a cell word
+            # next to a border character such as `│ACTIVE`).
+            assert w in tokens or any(w in t for t in tokens), (task, width, w, text)
+    for line in text.splitlines():
+        assert len(line) <= width or max(map(len, line.split())) > width - 10, line
+
+
+def test_a_wide_table_at_80_columns_is_laid_out_vertically():
+    [mirrors] = SHEETS["mirror.list"]()
+    assert not fits(mirrors, 80)
+    text = to_text(mirrors, width=80)
+    assert f"mirror topic: {results.TOPIC}" in text and f"link: {results.LINK}" in text
+    assert "┃" not in text
+    assert "┃" in to_text(mirrors, width=200)  # the same rows as a table where it fits
+
+
+def test_the_notebook_shows_the_terminals_drill_table():
+    view = View(*SHEETS["drill"]())
+    html = view._repr_html_()
+    assert "missed (must be 0)" in html and results.TOPIC in html
+    assert "per partition" in repr(view)
