@@ -15,6 +15,7 @@ import json
 import struct
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -233,22 +234,36 @@ def _by_position(records: list[kafka.Record]) -> dict[int, dict[int, tuple]]:
     return out
 
 
-def _mirror_shift(src: str, dst: str, start: dict[int, int]) -> dict[int, int]:
-    """Per partition, mirror offset minus source offset, checked on every record from `start`."""
-    source, mirror = (_by_position(kafka.read_all(b, TOPIC)) for b in (src, dst))
-    src_ends, dst_ends = _ends(src), _ends(dst)
-    shift = {}
-    for p, end in src_ends.items():
-        shift[p] = dst_ends.get(p, 0) - end
-        for o in range(start[p], end):
-            if mirror.get(p, {}).get(o + shift[p]) != source.get(p, {}).get(o):
+def mirror_gap(source: list[kafka.Record], mirror: list[kafka.Record],
+               start: dict[int, int]) -> tuple[dict[int, int], int]:
+    """(shift per partition, records not mirrored) for the source's records from `start` on.
+
+    What the mirror lacks is counted by content: the source's records from `start` on, as a
+    multiset of (key, value) per partition, minus the mirror partition's. The shift (mirror
+    offset minus source offset) is where the mirror holds the first of those records, and every
+    record the mirror holds from there is checked to be the source's record at that place.
+    """
+    src, mir = _by_position(source), _by_position(mirror)
+    shift: dict[int, int] = {}
+    missing = 0
+    for p, first in start.items():
+        s, m = src.get(p, {}), mir.get(p, {})
+        wanted = [s[o] for o in sorted(s) if o >= first]
+        missing += (Counter(wanted) - Counter(m.values())).total()
+        mirror_end = max(m, default=-1) + 1
+        at = next((o for o in sorted(m) if wanted and m[o] == wanted[0]), None)
+        shift[p] = at - first if at is not None else mirror_end - first
+        for i, record in enumerate(wanted):
+            place = first + i + shift[p]
+            if place < mirror_end and m.get(place) != record:
                 raise LabError(
                     f"Partition {p} of the mirror is not a record-for-record copy of the source "
-                    f"from offset {start[p]} on (MirrorMaker 2 writes a record twice after a "
-                    "crash).",
+                    f"from offset {first} on: mirror offset {place} holds "
+                    f"{'nothing' if place not in m else 'another record'} (MirrorMaker 2 "
+                    "writes a record twice after a crash).",
                     "Run the drill on a fresh lab: `invoke down`, then `invoke up demo`.",
                 )
-    return shift
+    return shift, missing
 
 
 # -- the drill ------------------------------------------------------------------------------------
@@ -331,10 +346,10 @@ def run(lab: labmod.Lab, records: int = 1200, behind: int = 150, written_after: 
 
     translated = wait_until(translated_now, 90, f"offsets of {group} synced to the secondary",
                             fix="Is the link running? `invoke link.describe`.")
-    shift = _mirror_shift(src, dst, start)
+    shift, not_mirrored = mirror_gap(kafka.read_all(src, TOPIC), kafka.read_all(dst, TOPIC),
+                                     start)
     on_topic = sum(ends[p] - start[p] for p in ends)
     mirror_ends = _ends(dst)
-    not_mirrored = sum(max(0, ends[p] + shift[p] - mirror_ends.get(p, 0)) for p in ends)
 
     lab.runtime.stop_cluster(topo.link.source)
     _save(lab, phase="failed-over", group=group, start=start, primary_ends=ends,
@@ -448,15 +463,19 @@ def set_source_offsets(bootstrap: str, source_alias: str, next_offsets: dict[int
 
 
 def _compare(primary: list[kafka.Record], secondary: list[kafka.Record]) -> tuple[int, int]:
-    """(lost, duplicated), position by position: the secondary's records the primary lacks or
-    holds differently, and records one side holds beyond the other (copied twice)."""
-    p_pos, s_pos = _by_position(primary), _by_position(secondary)
+    """(lost, duplicated), by content per partition: the secondary's records the primary lacks
+    (a multiset of key and value, so one gap is one record), and the primary's copies of a
+    record beyond those the secondary holds (at least one)."""
+    p_parts: dict[int, Counter] = {}
+    s_parts: dict[int, Counter] = {}
+    for records, parts in ((primary, p_parts), (secondary, s_parts)):
+        for r in records:
+            parts.setdefault(r.partition, Counter())[(r.key, r.value)] += 1
     lost = dup = 0
-    for part in set(p_pos) | set(s_pos):
-        pl = [p_pos.get(part, {})[o] for o in sorted(p_pos.get(part, {}))]
-        sl = [s_pos.get(part, {})[o] for o in sorted(s_pos.get(part, {}))]
-        lost += sum(1 for i, rec in enumerate(sl[:len(pl)]) if pl[i] != rec)
-        dup += abs(len(pl) - len(sl))
+    for part in set(p_parts) | set(s_parts):
+        pc, sc = p_parts.get(part, Counter()), s_parts.get(part, Counter())
+        lost += (sc - pc).total()
+        dup += sum(max(0, n - max(sc[rec], 1)) for rec, n in pc.items())
     return lost, dup
 
 
