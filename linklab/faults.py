@@ -38,6 +38,10 @@ RATE = 200              # records/s: steady, and light on a 2-core laptop
 LID_CLOSED_S = 30.0     # how long the "laptop lid" stays closed (a fault's length, not a wait)
 OUTAGE_S = 5.0          # how long a killed process stays dead before it is started again
 CATCH_UP_TIMEOUT = 120.0
+# Faults after whose repair the link must carry on by itself: the kit restarting it is a
+# failure there. (link-kill's repair is the restart itself.)
+RECOVERS_BY_ITSELF = frozenset({"secondary-kill", "primary-restart", "lid-closed-30s",
+                                "up-while-up", "down-twice"})
 # The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s), so
 # records sent during a fault are delivered after it rather than given up on.
 MESSAGE_TIMEOUT_MS = 180_000
@@ -54,13 +58,19 @@ class FaultResult:
     outage_s: float = 0.0      # from the fault until its repair finished
     catch_up_s: float | None = None  # from the repair until every record sent before it arrived
     recovery: str = ""         # what brought the lab back
+    # The kit's own `link.restart`, where the link did not come back by itself: "" (not needed),
+    # else when it was needed. A finding, and a failure for a fault that promises the lab
+    # recovers by itself (RECOVERS_BY_ITSELF).
+    link_restarted: str = ""
+    acked_during_fault: int = 0  # acknowledged records sent between the fault and its repair
     doctor: list[str] = field(default_factory=list)  # failed checks while the fault lasted
     note: str = ""
     error: str = ""            # the run itself failed (a LabError), the figures are partial
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and not self.error
+        needed_help = bool(self.link_restarted) and self.fault in RECOVERS_BY_ITSELF
+        return self.lost == 0 and not self.error and not needed_help
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -208,6 +218,10 @@ class FaultRun:
         self.result.doctor = [f"{c.name}: {c.detail}" for c in doctor.check_lab(self.lab)
                               if not c.ok and not c.warn]
 
+    def restarted_link(self, why: str) -> None:
+        """The kit restarted the link as part of the repair: recorded as such."""
+        self.result.link_restarted = _join(self.result.link_restarted, why)
+
     def repaired(self, how: str) -> None:
         self.repaired_at = time.monotonic()
         self.result.recovery = how
@@ -234,6 +248,9 @@ class FaultRun:
                     or self.watcher.missing(acked):
                 self.say("records still missing: restarting the link (`invoke link.restart`)")
                 self.lab.link.restart()
+                r.link_restarted = _join(r.link_restarted,
+                                         f"records still missing {CATCH_UP_TIMEOUT:.0f} s "
+                                         "after the repair")
                 r.recovery = _join(r.recovery, "then link.restart (the link did not catch up)")
                 try:
                     self._wait_mirrored(acked)
@@ -262,6 +279,9 @@ class FaultRun:
             if repair is not None and self.producer.sent_at[record] <= repair:
                 last_arrival = first if last_arrival is None else max(last_arrival, first)
         r.lost, r.duplicated, r.mirrored = lost, dup, len(acked) - lost
+        if self.fault_at is not None and repair is not None:
+            r.acked_during_fault = sum(1 for record in acked
+                                       if self.fault_at <= self.producer.sent_at[record] <= repair)
         if repair is not None and not lost:
             r.catch_up_s = round(max(0.0, (last_arrival or repair) - repair), 1)
 
@@ -305,6 +325,7 @@ def secondary_kill(run: FaultRun) -> None:
     how = "secondary started again (invoke up demo)"
     if not run.lab.runtime.process("link").alive():
         run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
 
@@ -319,6 +340,7 @@ def primary_restart(run: FaultRun) -> None:
     how = "primary started again (invoke up demo)"
     if not run.lab.runtime.process("link").alive():
         run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
 
