@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import gzip
 import json
 import os
@@ -218,6 +219,22 @@ def analyse_path(samples: Samples, path: str) -> PathResult:
                       len(received), lost, dups, corrected)
 
 
+def paired_difference(samples: Samples) -> tuple[HdrHistogram, int]:
+    """The link's cost message by message: its arrival on the mirror minus its arrival on the
+    source, for every measured message that arrived on both (a histogram, in us), and how many
+    of them arrived on the mirror first (recorded as 1 us: the baseline consumer was late)."""
+    h = new_histogram()
+    negative = 0
+    for seq, on_mirror in samples.link_ns.items():
+        on_source = samples.baseline_ns.get(seq)
+        if seq < samples.warmup_messages or on_source is None:
+            continue
+        if on_mirror < on_source:
+            negative += 1
+        h.record_value(_us(on_mirror - on_source))
+    return h, negative
+
+
 def _us(ns: int) -> int:
     # Clamp into the histogram's range: 0 us cannot be recorded, and a negative value cannot
     # happen on one monotonic clock.
@@ -234,10 +251,14 @@ class LatencyResult:
     producer_behind_max_ms: float   # how far the producer ever fell behind its own schedule
     link: PathResult
     baseline: PathResult
-    difference: Percentiles         # link minus baseline: the link's own cost
+    difference: Percentiles         # p(link) − p(baseline), field by field: not a per-message cost
     info: dict                      # versions, link settings, machine load
     samples: Samples = field(repr=False)
     results_dir: Path | None = None
+    # The link's own cost: percentiles of (mirror arrival − source arrival) per message.
+    paired: Percentiles | None = None
+    paired_negative: int = 0        # messages seen on the mirror before the source consumer
+    paired_histogram: HdrHistogram | None = field(default=None, repr=False, compare=False)
 
     @property
     def lost(self) -> int:
@@ -259,6 +280,10 @@ class LatencyResult:
             "link": path(self.link),
             "baseline": path(self.baseline),
             "difference_ms": self.difference.to_dict(),
+            "paired_difference_ms": self.paired.to_dict() if self.paired else None,
+            "paired_negative": self.paired_negative,
+            "paired_histogram_us": (self.paired_histogram.encode().decode()
+                                    if self.paired_histogram else None),
             "info": self.info,
             "histogram_encoding": "HdrHistogram V2 compressed, base64; values in microseconds",
         }
@@ -267,13 +292,16 @@ class LatencyResult:
 def analyse(samples: Samples, settings: Settings, topic: str, info: dict) -> LatencyResult:
     link = analyse_path(samples, "link")
     baseline = analyse_path(samples, "baseline")
-    behind = max((s - i for s, i in zip(samples.sent_ns, samples.intended_ns, strict=True)),
-                 default=0)
+    measured = zip(samples.sent_ns[samples.warmup_messages:],
+                   samples.intended_ns[samples.warmup_messages:], strict=True)
+    behind = max((s - i for s, i in measured), default=0)
+    paired, negative = paired_difference(samples)
     return LatencyResult(
         settings=settings, topic=topic, sent=len(samples.sent_ns),
         acknowledged=sum(samples.acked), producer_behind_max_ms=round(behind / 1e6, 3),
         link=link, baseline=baseline, difference=link.latency.minus(baseline.latency),
-        info=info, samples=samples,
+        info=info, samples=samples, paired=Percentiles.of(paired), paired_negative=negative,
+        paired_histogram=paired,
     )
 
 
@@ -407,11 +435,12 @@ def versions(lab: Lab) -> dict:
 
 
 def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = None,
-        write: bool = True) -> LatencyResult:
+        write: bool = True, freeze_gc: bool = True) -> LatencyResult:
     """Run one latency test against a running lab and return (and write) its result.
 
     A fresh topic is created on the source and mirrored by the link; both are deleted on every
-    path out, Ctrl-C included.
+    path out, Ctrl-C included. A run that fails part-way still writes what it measured (its
+    summary's info names the error). `freeze_gc`: gc.freeze() while messages flow.
     """
     settings = (settings or Settings()).validate()
     check_lab(lab)
@@ -428,6 +457,7 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
     collectors: list[_Collector] = []
     samples = Samples(0, settings.rate, settings.warmup_messages)
     undelivered: LabError | None = None
+    frozen = freeze_gc
     try:
         kafka.ensure_topic(src, topic, settings.partitions)
         lab.link.mirror_create(topic)
@@ -437,15 +467,29 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
         for c in collectors:
             c.start()
         _probe(src, topic, settings, collectors)
+        if frozen:
+            # The kit's objects so far leave the collector's view: a full collection during the
+            # run then walks only what the run allocates (benchmarks/README.md has the effect).
+            gc.collect()
+            gc.freeze()
         _produce(src, topic, settings, samples, clock)
         try:
             _wait_delivered(samples, collectors, settings.catch_up_timeout, lab)
         except LabError as e:
             undelivered = e  # still worth writing down what did arrive, then raised
-    except BaseException:
+    except BaseException as e:
+        if frozen:
+            gc.unfreeze()
         _finish(collectors)
         _cleanup(lab, topic, quiet=True)
+        where = _write_partial(samples, collectors, settings, topic, info, results_root, e) \
+            if write else None
+        if isinstance(e, LabError) and where:
+            raise LabError(f"{e.problem}\nWhat was measured before is in {where}.",
+                           e.fix) from None
         raise
+    if frozen:
+        gc.unfreeze()
     _finish(collectors)
     _cleanup(lab, topic, quiet=False)
     samples.link_duplicates = collectors[0].duplicates
@@ -459,6 +503,29 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
         raise LabError(f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
                        f"source: {result.baseline.lost:,}.{where}", undelivered.fix)
     return result
+
+
+def _write_partial(samples: Samples, collectors: list[_Collector], settings: Settings,
+                   topic: str, info: dict, results_root: Path | None,
+                   error: BaseException) -> Path | None:
+    """Write what a run that failed had measured (None when it had sent nothing); never raise
+    over the error that ended the run."""
+    if not samples.sent_ns:
+        return None
+    try:
+        if collectors:
+            samples.link_duplicates = collectors[0].duplicates
+            samples.baseline_duplicates = collectors[1].duplicates
+        n = len(samples.sent_ns)
+        part = dataclasses.replace(samples, link_ns={s: t for s, t in samples.link_ns.items()
+                                                     if s < n},
+                                   baseline_ns={s: t for s, t in samples.baseline_ns.items()
+                                                if s < n})
+        info = {**info, "error": f"{type(error).__name__}: {error}".strip(),
+                "load_after": list(os.getloadavg())}
+        return write_results(analyse(part, settings, topic, info), results_root)
+    except Exception:  # the run's own error is the one to show
+        return None
 
 
 def _finish(collectors: list[_Collector]) -> None:
@@ -653,14 +720,19 @@ def compare_with_e2e(lab: Lab, messages: int = 1000, size: int = 256, rate: int 
 
 
 # -- rows for a table -----------------------------------------------------------------------
+PAIRED_ROW = "link cost (paired)"
+DIFFERENCE_ROW = "p(link) − p(baseline)"
 COLUMNS = ("path", "count", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "lost")
 
 
 def rows(result: LatencyResult) -> list[tuple]:
-    """Link, baseline and their difference as table rows (ms); the difference has no count."""
+    """Link, baseline, the link's cost per message (the paired difference) and the difference
+    of the two paths' percentiles, as table rows (ms); the last has no count."""
     def row(name: str, p: Percentiles, lost: int | None) -> tuple:
         return (name, p.count, p.min, p.mean, p.p50, p.p90, p.p99, p.p999, p.max, lost)
 
+    paired = result.paired or Percentiles.of(new_histogram())
     return [row("link", result.link.latency, result.link.lost),
             row("baseline", result.baseline.latency, result.baseline.lost),
-            row("difference", result.difference, None)]
+            row(PAIRED_ROW, paired, None),
+            row(DIFFERENCE_ROW, result.difference, None)]

@@ -32,7 +32,14 @@ def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     assert (result.link.lost, result.baseline.lost) == (0, 0)
     assert result.link.received == result.baseline.received == 600
     assert result.link.latency.count == result.baseline.latency.count == 400  # warm-up left out
-    assert result.link.latency.min > 0 and result.baseline.latency.min > 0
+    # On the one clock nothing arrives before it was sent (the histograms clamp at 1 us, so this
+    # looks at the raw samples).
+    s = result.samples
+    for received in (s.link_ns, s.baseline_ns):
+        assert min(t - s.sent_ns[seq] for seq, t in received.items()) > 0
+    # The link's cost per message: the mirror sees a message after the source does, but for
+    # the odd one the baseline consumer read late.
+    assert result.paired.count == 400 and result.paired_negative < 40
     summary = json.loads((result.results_dir / "summary.json").read_text())
     assert summary["link"]["lost"] == 0 and summary["info"]["versions"]["kafka"]
     assert latency.load_summary(result.results_dir)["baseline"]["histogram"].get_total_count() \
@@ -41,25 +48,55 @@ def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     assert result.topic not in {m.topic for m in lab.link.mirrors()}
 
 
-def test_interrupted_run_removes_its_topics(lab, tmp_path, monkeypatch):
-    def ctrl_c(*args, **kwargs):
+def test_interrupted_run_removes_its_topics_and_writes_what_it_measured(lab, tmp_path,
+                                                                       monkeypatch):
+    real_pace = latency.pace
+
+    def ctrl_c_after_50(count, rate, send, **kwargs):
+        real_pace(50, rate, send, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(latency, "_produce", ctrl_c)
+    monkeypatch.setattr(latency, "pace", ctrl_c_after_50)
     before = latency_topics(lab)
     with pytest.raises(KeyboardInterrupt):
         latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0), tmp_path)
     assert latency_topics(lab) == before
+    [written] = tmp_path.glob("latency-*")
+    summary = json.loads((written / "summary.json").read_text())
+    assert summary["sent"] == 50 and "KeyboardInterrupt" in summary["info"]["error"]
 
 
-def test_a_mirror_that_never_catches_up_is_a_clear_error(lab, tmp_path, monkeypatch):
-    def never(*args, **kwargs):
-        raise LabError("Timed out after 1s: probe records through the link.", "invoke doctor")
+def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, monkeypatch):
+    """The real timeout path: the link's process is stopped (SIGSTOP) while messages are sent,
+    so none reaches the mirror; the run waits its catch-up timeout, writes what arrived and
+    says how many were lost on the link."""
+    link = lab.runtime.process("link")
+    real_produce, real_wait = latency._produce, latency._wait_delivered
 
-    monkeypatch.setattr(latency, "_probe", never)
+    def produce_with_link_stopped(*args, **kwargs):
+        link.signal(signal.SIGSTOP)
+        real_produce(*args, **kwargs)
+
+    def wait_then_resume(*args, **kwargs):
+        try:
+            real_wait(*args, **kwargs)
+        finally:
+            link.signal(signal.SIGCONT)
+
+    monkeypatch.setattr(latency, "_produce", produce_with_link_stopped)
+    monkeypatch.setattr(latency, "_wait_delivered", wait_then_resume)
     before = latency_topics(lab)
-    with pytest.raises(LabError, match="probe"):
-        latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0), tmp_path)
+    try:
+        with pytest.raises(LabError, match="Lost on the link: 100, on the source: 0") as e:
+            latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0,
+                                              catch_up_timeout=3), tmp_path)
+    finally:
+        link.signal(signal.SIGCONT)
+    assert e.value.fix
+    [written] = tmp_path.glob("latency-*")
+    assert str(written) in e.value.problem
+    summary = json.loads((written / "summary.json").read_text())
+    assert (summary["link"]["lost"], summary["baseline"]["lost"]) == (100, 0)
     assert latency_topics(lab) == before
 
 
