@@ -17,6 +17,7 @@ STOPPED = "STOPPED"
 FAILED = "FAILED"
 LINK_FAILED = "LINK_FAILED"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+UNKNOWN = "UNKNOWN"  # a state the link did not report
 
 
 @dataclass
@@ -42,6 +43,7 @@ class MirrorInfo:
     max_partition_lag: int
     status: str
     status_time_ms: int | None = None
+    unfetched: int = 0         # partitions the link has not fetched from yet (not caught up)
 
 
 class Link(ABC):
@@ -116,7 +118,8 @@ class Link(ABC):
         """True when every flowing mirror (not paused or stopped) exists on the destination with
         zero lag."""
         ms = [m for m in self.mirrors() if m.status not in (PAUSED, STOPPED)]
-        return bool(ms) and all(m.status == ACTIVE and m.lag == 0 for m in ms)
+        return bool(ms) and all(m.status == ACTIVE and m.lag == 0 and not m.unfetched
+                                for m in ms)
 
 
 def compare_counts(source_bootstrap: str, dest_bootstrap: str, topic: str,

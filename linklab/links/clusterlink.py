@@ -15,6 +15,7 @@ from linklab.links.base import (
     PAUSED,
     PENDING_STOPPED,
     STOPPED,
+    UNKNOWN,
     Link,
     LinkInfo,
     MirrorInfo,
@@ -159,7 +160,7 @@ class ClusterLink(Link):
             source=link.source if data.get("source_cluster_id") == self.source_id
             else str(data.get("source_cluster_id") or "-"),
             destination=link.destination,
-            state=data.get("link_state") or ACTIVE,
+            state=data.get("link_state") or UNKNOWN,
             settings=settings,
             detail=" ".join(str(x) for x in (data.get("link_error"), data.get("link_error_message"))
                             if x and x != "NO_ERROR"),
@@ -186,7 +187,11 @@ class ClusterLink(Link):
 
     # -- mirrors --------------------------------------------------------------------------------
     def _mirror_info(self, d: dict) -> MirrorInfo:
-        lags = [max(0, int(p.get("lag", 0))) for p in d.get("mirror_lags") or []]
+        partitions = d.get("mirror_lags") or []
+        lags = [max(0, int(p.get("lag", 0))) for p in partitions]
+        # Confluent reports lag 0 for a partition it has not fetched yet
+        # (last_source_fetch_offset -1): that is not caught up.
+        unfetched = sum(1 for p in partitions if p.get("last_source_fetch_offset", 0) == -1)
         mirror = d.get("mirror_topic_name", "")
         source = d.get("source_topic_name", mirror)
         src_records = dst_records = 0
@@ -201,7 +206,8 @@ class ClusterLink(Link):
             partitions=int(d.get("num_partitions", len(lags))),
             source_records=src_records, mirror_records=dst_records,
             lag=sum(lags), max_partition_lag=max(lags, default=0),
-            status=d.get("mirror_status", "UNKNOWN"), status_time_ms=d.get("state_time_ms"),
+            status=d.get("mirror_status", UNKNOWN), status_time_ms=d.get("state_time_ms"),
+            unfetched=unfetched,
         )
 
     def mirrors(self) -> list[MirrorInfo]:
@@ -234,6 +240,9 @@ class ClusterLink(Link):
             fix=f"The source topic must exist on {self.topology.link.source} and no topic "
                 f"{name} may exist on {self.topology.link.destination}.",
         )
+        # The 204 comes before the mirror exists: wait until it mirrors, so the next step
+        # (a consumer on the mirror topic, say) finds it.
+        self._wait_status([name], {ACTIVE})
 
     def mirror_delete(self, topic: str) -> None:
         """Stop mirroring by deleting the mirror topic on the destination (a mirror is a topic)."""
@@ -279,7 +288,7 @@ class ClusterLink(Link):
 
         def caught_up():
             infos = [self.mirror_describe(n) for n in names]
-            return infos if all(i.lag == 0 for i in infos) else None
+            return infos if all(i.lag == 0 and not i.unfetched for i in infos) else None
 
         # Confluent promotes only with zero lag; wait for it here, as `mirror promote` users do.
         wait_until(caught_up, self.timeout, f"mirror topics {', '.join(names)} at lag 0",

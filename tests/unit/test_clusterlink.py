@@ -24,6 +24,7 @@ from linklab.links.clusterlink import NOT_FOUND, ClusterLink
 from linklab.rest import AdminRest
 
 PREFIX = "/kafka/v3/clusters/"
+PENDING_READS = 3  # a PENDING_* mirror status outlasts this many reads of the double
 
 
 @dataclass
@@ -32,9 +33,10 @@ class Mirror:
     name: str
     source: str
     partitions: int
-    lags: list[int]
+    lags: list[int | None]   # None: the partition was never fetched from the source
     status: str = "ACTIVE"
     state_time_ms: int = 1_700_000_000_000
+    pending_reads: int = 0   # reads a PENDING_* status lasts before it moves on, as on Confluent
 
     def body(self, base: str) -> dict:
         return {
@@ -42,8 +44,11 @@ class Mirror:
             "metadata": {"self": f"{base}/links/{self.link}/mirrors/{self.name}"},
             "link_name": self.link, "mirror_topic_name": self.name,
             "source_topic_name": self.source, "num_partitions": self.partitions,
-            "mirror_lags": [{"partition": p, "lag": lag, "last_source_fetch_offset": -1 if lag < 0
-                             else 1000 + p} for p, lag in enumerate(self.lags)],
+            # Confluent never reports a negative lag: a partition not fetched yet shows lag 0
+            # and last_source_fetch_offset -1 (REFERENCE.md, mirror object fields).
+            "mirror_lags": [{"partition": p, "lag": lag or 0,
+                             "last_source_fetch_offset": -1 if lag is None else 1000 + p}
+                            for p, lag in enumerate(self.lags)],
             "mirror_status": self.status, "state_time_ms": self.state_time_ms,
         }
 
@@ -58,6 +63,7 @@ class FakeConfluentServer:
     links: dict[str, dict] = field(default_factory=dict)
     mirrors: dict[str, Mirror] = field(default_factory=dict)
     requests: list[tuple[str, str, dict, object]] = field(default_factory=list)
+    fetches: bool = True  # an ACTIVE mirror's first read after creation finds it fetched
     lag_step: int = 0  # each GET of a mirror lowers every partition's lag by this much
 
     def base(self) -> str:
@@ -129,7 +135,9 @@ class FakeConfluentServer:
                 "link_id": "b1e8c7a2-0000-4000-8000-000000000001",
                 "cluster_link_id": "sOnGlInKiD0000000000aa",
                 "topic_names": [x.name for x in self.mirrors.values() if x.link == name],
-                "link_error": "NO_ERROR", "link_error_message": None, "link_state": "ACTIVE"}
+                "link_error": "NO_ERROR", "link_error_message": None,
+                **({} if self.links[name].get("state", "ACTIVE") is None
+                   else {"link_state": self.links[name].get("state", "ACTIVE")})}
 
     def create_link(self, query: dict, body) -> tuple[int, object]:
         name = (query.get("link_name") or [None])[0]
@@ -164,8 +172,10 @@ class FakeConfluentServer:
                          "source cluster."}
         if name in self.mirrors:
             return 400, {"error_code": 40002, "message": f"Topic '{name}' already exists."}
+        # A new mirror is PENDING_MIRROR for a few reads, then ACTIVE with nothing fetched yet.
         self.mirrors[name] = Mirror(link, name, source, self.source_topics[source],
-                                    [3] * self.source_topics[source])
+                                    [None] * self.source_topics[source], "PENDING_MIRROR",
+                                    pending_reads=PENDING_READS)
         return 204, None
 
     def alter(self, link: str, action: str, body) -> tuple[int, object]:
@@ -183,6 +193,7 @@ class FakeConfluentServer:
             else:
                 x.status = {"promote": "PENDING_STOPPED", "failover": "PENDING_STOPPED",
                             "pause": "PAUSED", "resume": "ACTIVE"}[action]
+                x.pending_reads = PENDING_READS
             data.append({"kind": "AlterMirrorStatusResponseData", "metadata": {},
                          "mirror_topic_name": n, "error_code": err, "error_message": msg,
                          "mirror_lags": [] if x is None else x.body("")["mirror_lags"]})
@@ -190,8 +201,12 @@ class FakeConfluentServer:
 
     def catch_up(self) -> None:
         for x in self.mirrors.values():
-            if x.status == "PENDING_STOPPED":
-                x.status = "STOPPED"  # seen once as PENDING_STOPPED, then STOPPED
+            if x.status.startswith("PENDING_"):
+                x.pending_reads -= 1
+                if x.pending_reads <= 0:
+                    x.status = {"PENDING_STOPPED": "STOPPED", "PENDING_MIRROR": "ACTIVE"}[x.status]
+            elif x.status == "ACTIVE" and self.fetches and any(lag is None for lag in x.lags):
+                x.lags = [3 if lag is None else lag for lag in x.lags]  # the first fetch
             elif x.status == "ACTIVE" and self.lag_step:
                 x.lags = [max(0, lag - self.lag_step) for lag in x.lags]
 
@@ -280,7 +295,8 @@ def test_create_makes_the_link_on_the_destination_with_the_topology_settings(top
 
 def test_mirrors_report_lag_from_mirror_lags(topo, fake, link):
     link.create()
-    fake.mirrors["employees"].lags = [0, 4, 0, 7, -1, 0]   # -1: not fetched yet
+    fake.fetches = False
+    fake.mirrors["employees"].lags = [0, 4, 0, 7, None, 0]   # None: not fetched yet
     (m,) = link.mirrors()
     assert (m.topic, m.source_topic, m.status) == ("employees", "employees", "ACTIVE")
     assert m.partitions == topo.topic("employees").partitions
@@ -289,6 +305,27 @@ def test_mirrors_report_lag_from_mirror_lags(topo, fake, link):
     assert not link.caught_up()
     fake.mirrors["employees"].lags = [0] * 6
     assert link.caught_up()
+
+
+def test_a_partition_never_fetched_is_not_caught_up(fake, link):
+    link.create()
+    fake.fetches = False
+    fake.mirrors["employees"].lags = [0, 0, 0, 0, None, 0]
+    (m,) = link.mirrors()
+    assert m.lag == 0 and m.unfetched == 1
+    assert not link.caught_up()
+
+
+def test_mirror_create_waits_for_active(fake, link):
+    link.create()
+    assert fake.mirrors["employees"].status == "ACTIVE"
+    assert link.mirror_describe("employees").status == "ACTIVE"
+
+
+def test_an_unknown_link_state_reads_unknown(topo, fake, link):
+    link.create()
+    fake.links[topo.link.name]["state"] = None  # a reply without link_state
+    assert link.describe().state == "UNKNOWN"
 
 
 def test_describe_and_list(topo, fake, link):
@@ -314,7 +351,7 @@ def test_promote_waits_for_lag_zero_then_stops(fake, link):
 
 def test_failover_does_not_wait(fake, link):
     link.create()
-    assert max(fake.mirrors["employees"].lags) > 0
+    assert any(lag is None or lag > 0 for lag in fake.mirrors["employees"].lags)
     (m,) = link.failover(["employees"])
     assert m.status == "STOPPED"
     assert len(fake.posts("mirrors:failover")) == 1
