@@ -636,15 +636,25 @@ class SweepPoint:
 def sweep(lab: Lab, variants: list[dict[str, int]], settings: Settings | None = None,
           results_root: Path | None = None) -> list[SweepPoint]:
     """Run the test once per set of link settings (`lab.link.tune(**variant)`), then put the
-    link back to the settings it had before."""
+    link back to the settings it had before. A link that cannot be tuned is refused first."""
+    if not lab.link.tunable:
+        raise LabError(
+            f"The {lab.link.kind} link cannot be tuned by the kit, so there is nothing to sweep.",
+            "Run the sweep on the native runtime (MirrorMaker 2): `invoke down`, then "
+            "`invoke up demo --runtime native`.")
     before = _tuned(lab)
     points = []
     try:
         for variant in variants:
             lab.link.tune(**variant)
             points.append(SweepPoint(dict(variant), run(lab, settings, results_root)))
-    finally:
-        lab.link.tune(**before)
+    except BaseException:
+        try:
+            lab.link.tune(**before)
+        except (LabError, KafkaException):
+            pass  # the error that ended the sweep is the one to show
+        raise
+    lab.link.tune(**before)
     return points
 
 

@@ -48,6 +48,7 @@ class MirrorInfo:
 
 class Link(ABC):
     kind: str
+    tunable: bool = False  # tune() changes the link's latency settings (the latency sweep)
     caveats: dict[str, str] = {}  # where this link differs from Cluster Linking, by topic
 
     def __init__(self, topology: Topology):

@@ -135,6 +135,22 @@ class ClusterLink(Link):
             if self._mirror_name(topic) not in have:
                 self.mirror_create(topic)
 
+    def restart(self) -> None:
+        raise LabError(
+            "Cluster Linking runs inside the secondary's Confluent Server: there is no link "
+            "process of its own to restart.",
+            "`invoke link.describe` shows the link's state; if the secondary is down, "
+            "`invoke up demo --runtime docker` starts it again.",
+        )
+
+    def tune(self, **settings: int) -> None:
+        raise LabError(
+            f"Link {self.name} cannot be tuned by the kit: Cluster Linking's fetch and batching "
+            f"settings are Confluent Server's, not the link's ({', '.join(settings)}).",
+            "Run the latency sweep on the native runtime (MirrorMaker 2): `invoke down`, then "
+            "`invoke up demo --runtime native`.",
+        )
+
     def delete(self, force: bool = False) -> None:
         if not self.exists():
             return

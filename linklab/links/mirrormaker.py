@@ -54,6 +54,7 @@ CAVEATS = {
 
 class MirrorMaker2Link(Link):
     kind = "MirrorMaker 2"
+    tunable = True
     caveats = CAVEATS
 
     def __init__(self, topology, runtime: NativeRuntime, component: str = COMPONENT):

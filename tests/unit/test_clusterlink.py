@@ -457,3 +457,25 @@ def test_every_link_setting_is_in_the_docs_table(topo):
     docs = (Path(__file__).resolve().parents[2] / "docs" / "docker.md").read_text()
     table = set(re.findall(r"^\| `([a-z.]+)` \|", docs, flags=re.M))
     assert not set(all_on) - table, sorted(set(all_on) - table)
+
+
+def test_restart_and_tune_are_lab_errors_with_the_fix(link):
+    from linklab.errors import LabError
+
+    assert not link.tunable
+    for call in (link.restart, lambda: link.tune(linger_ms=0)):
+        with pytest.raises(LabError) as e:
+            call()
+        assert e.value.fix and "`invoke" in e.value.fix
+
+
+def test_a_sweep_on_a_link_that_cannot_be_tuned_says_so_first(topo, link):
+    from types import SimpleNamespace
+
+    from linklab import latency
+    from linklab.errors import LabError
+
+    lab = SimpleNamespace(topology=topo, link=link)
+    with pytest.raises(LabError, match="cannot be tuned") as e:
+        latency.sweep(lab, [{"linger_ms": 0}])
+    assert "native" in e.value.fix
