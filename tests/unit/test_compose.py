@@ -117,3 +117,40 @@ def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))
     assert used, "no env vars rendered"
     assert not used - table, f"missing from docs/docker.md: {sorted(used - table)}"
+
+
+# Broker settings that decide who may do what; both runtimes must render the same values.
+SECURITY_KEYS = ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+                 "sasl.enabled.mechanisms", "ssl.client.auth", "security.inter.broker.protocol")
+
+
+def _native_security(topo, cluster: str) -> dict[str, str]:
+    props = dict(line.split("=", 1) for line in
+                 render.server_properties(topo, cluster, Path("/data")).splitlines()
+                 if "=" in line and not line.startswith("#"))
+    protocols = {p.split(":")[1] for p in props["listener.security.protocol.map"].split(",")}
+    return {**{k: props[k] for k in SECURITY_KEYS if k in props},
+            "protocols": ",".join(sorted(protocols))}
+
+
+def _docker_security(env: dict[str, str]) -> dict[str, str]:
+    props = {k.removeprefix("KAFKA_").lower().replace("_", "."): v for k, v in env.items()
+             if k.startswith("KAFKA_")}
+    protocols = {p.split(":")[1] for p in props["listener.security.protocol.map"].split(",")}
+    return {**{k: props[k] for k in SECURITY_KEYS if k in props},
+            "protocols": ",".join(sorted(protocols))}
+
+
+@pytest.mark.parametrize("acl_sync", [False, True])
+def test_security_settings_are_the_same_on_both_runtimes(topo, tmp_path, acl_sync):
+    import dataclasses
+
+    t = dataclasses.replace(topo, link=dataclasses.replace(topo.link, acl_sync=acl_sync,
+                                                           mirror_prefix=None))
+    cfg = normalized(rendered(t, tmp_path))
+    for c in t.clusters:
+        native, docker = _native_security(t, c.name), _docker_security(
+            cfg["services"][c.name]["environment"])
+        assert native == docker, c.name
+        # ACL sync needs ACLs, and ACLs need an authorizer, on the docker runtime too.
+        assert ("authorizer.class.name" in docker) == acl_sync
