@@ -134,7 +134,10 @@ def disk_space(state_dir: Path) -> Check:
 
 # -- processes, clusters, ports ---------------------------------------------------------------
 def _components(lab: labmod.Lab) -> list[str]:
-    return [c.name for c in lab.topology.clusters] + ["link"]
+    """The clusters, and the link where it is a process or container of its own (MirrorMaker
+    2; Cluster Linking runs inside the destination's brokers)."""
+    own = lab.link.component() is not None
+    return [c.name for c in lab.topology.clusters] + (["link"] if own else [])
 
 
 def _lab_process(lab: labmod.Lab, name: str):
@@ -172,8 +175,24 @@ def processes(lab: labmod.Lab) -> list[Check]:
             else:
                 out.append(Check(label, True, f"pid {st.pid}, {st.rss_mb:.0f} MiB, {st.state}"))
             continue
+        if _lab_process(lab, name) is None:  # a container: its state and health tell
+            out.append(_container_check(label, name, st))
+            continue
         out.append(Check(label, False, _why_not_running(lab, name), _fix_start(name)))
     return out
+
+
+def _container_check(label: str, name: str, st) -> Check:
+    """A container's check from the runtime's status: running (and healthy, where the image
+    has a health check), running but not healthy, or stopped with its exit code."""
+    if st.state == "running":
+        return Check(label, True, f"container {name}: running, healthy, {st.rss_mb:.0f} MiB")
+    if st.state == "unreachable":
+        return Check(label, False, f"container {name} runs but is not healthy: its health check "
+                     "fails (still starting, or the broker does not answer)",
+                     f"Wait a minute and run `invoke doctor` again; if it stays, read "
+                     f"`docker logs` of {name} and run `invoke up demo` again.")
+    return Check(label, False, f"container {name} is {st.state}", f"{UP}.")
 
 
 def _why_not_running(lab: labmod.Lab, name: str) -> str:
@@ -277,7 +296,10 @@ def link(lab: labmod.Lab) -> list[Check]:
     fixes = {
         "NOT_RUNNING": "`invoke link.restart`",
         "NOT_FOUND": "`invoke link.create` (or `invoke up demo`)",
-        "FAILED": f"`invoke link.restart`; the cause is in {lab.runtime.logs('link')}",
+        "FAILED": (f"`invoke link.restart`; the cause is in {lab.runtime.logs('link')}"
+                   if "link" in _components(lab) else
+                   "`invoke link.describe` shows Confluent's link_error; the secondary's "
+                   "container log (`docker logs`) has the cause"),
         "SOURCE_UNAVAILABLE": f"Start the source ({UP}), or `invoke mirror.failover` if it is "
                               "gone for good",
         "PENDING": "Wait a few seconds and run `invoke doctor` again; if it stays, "
@@ -343,6 +365,10 @@ def offset_sync(lab: labmod.Lab) -> Check:
     link_cfg = lab.topology.link
     if not link_cfg.consumer_offset_sync:
         return Check("offset sync", True, "off in topology.yaml (consumer_offset_sync: false)")
+    from linklab.links.clusterlink import ClusterLink
+
+    if isinstance(lab.link, ClusterLink):
+        return _cluster_link_offset_sync(lab)
     topic = checkpoints_topic(lab)
     dst = lab.topology.destination.bootstrap
     ts = last_timestamp(dst, topic)
@@ -357,6 +383,26 @@ def offset_sync(lab: labmod.Lab) -> Check:
     return Check("offset sync", False, f"last checkpoint {age:.0f}s ago in {topic} (stale)",
                  "Checkpoints follow groups that commit on the source; if one is committing, "
                  "the link is stuck: `invoke link.restart`.", warn=True)
+
+
+def _cluster_link_offset_sync(lab: labmod.Lab) -> Check:
+    """Cluster Linking has no checkpoints topic: the link's own configs, read over the Admin
+    REST API, say whether and how often it syncs consumer offsets."""
+    want = lab.topology.link
+    settings = lab.link.describe().settings
+    enabled = settings.get("consumer.offset.sync.enable")
+    every = settings.get("consumer.offset.sync.ms")
+    fix = ("Set it on the link: `invoke link.delete --force` and `invoke link.create` apply "
+           "topology.yaml's consumer_offset_sync settings.")
+    if enabled != "true":
+        return Check("offset sync", False, f"link {want.name} has consumer.offset.sync.enable="
+                     f"{enabled or 'unset'} (Admin REST API), topology.yaml wants true", fix)
+    if every is not None and every != str(want.consumer_offset_sync_ms):
+        return Check("offset sync", False, f"link {want.name} syncs offsets every {every} ms "
+                     f"(consumer.offset.sync.ms), topology.yaml wants "
+                     f"{want.consumer_offset_sync_ms}", fix, warn=True)
+    return Check("offset sync", True, f"link {want.name}: consumer.offset.sync.enable=true, "
+                 f"every {every or want.consumer_offset_sync_ms} ms (Admin REST API)")
 
 
 # -- configuration ----------------------------------------------------------------------------

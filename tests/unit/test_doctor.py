@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from linklab import doctor, render
@@ -82,3 +84,73 @@ def test_a_check_that_cannot_look_is_a_failure_not_a_crash():
 
     [check] = doctor._guard("clusters", broken)
     assert check.level == "fail" and "broker said no" in check.detail
+
+
+# -- the docker runtime: the stand-in docker client and the Admin REST double ------------------
+@pytest.fixture
+def docker_lab(tmp_path, monkeypatch):
+    """A docker lab whose engine is the stand-in client (containers healthy) and whose
+    secondary's Admin REST API is the Confluent double, the link created."""
+    from linklab.links.clusterlink import ClusterLink
+    from linklab.rest import AdminRest
+    from linklab.runtimes import docker as dockermod
+    from tests.unit.test_clusterlink import FakeConfluentServer, serve
+    from tests.unit.test_docker_runtime import FakeClient, FakeContainer
+
+    topo = topology_mod.load().with_port_offset(13000)
+    lab = labmod.open_lab("docker", topo, tmp_path / ".lab")
+    labmod.write_state(lab)
+    containers = {s: FakeContainer(lab.runtime.lab_id, s) for s in lab.runtime.services()}
+    monkeypatch.setattr(dockermod, "docker_client",
+                        lambda timeout=5: FakeClient(containers=list(containers.values())))
+    fake = FakeConfluentServer(
+        cluster_id=topo.destination.cluster_id, source_cluster_id=topo.source.cluster_id,
+        source_topics={t.name: t.partitions for t in topo.topics if t.cluster == topo.link.source})
+    server = serve(fake)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/kafka"
+    link = ClusterLink(topo, AdminRest(fake.url, timeout=5), source_bootstrap="primary:29092",
+                       timeout=10)
+    monkeypatch.setattr(lab.runtime, "link", lambda: link)
+    link.create()
+    yield SimpleNamespace(lab=lab, containers=containers, fake=fake)
+    server.shutdown()
+
+
+def test_docker_healthy_containers_are_running_and_cluster_linking_has_no_process(docker_lab):
+    checks = doctor.processes(docker_lab.lab)
+    assert [c.name for c in checks] == ["process primary", "process secondary"]
+    assert all(c.ok for c in checks), checks
+    assert "healthy" in checks[0].detail
+
+
+def test_docker_an_unhealthy_or_exited_container_fails_with_the_fix(docker_lab):
+    docker_lab.containers["secondary"].attrs["State"]["Health"]["Status"] = "unhealthy"
+    docker_lab.containers["primary"].attrs["State"].update(Status="exited", ExitCode=137)
+    checks = {c.name: c for c in doctor.processes(docker_lab.lab)}
+    assert not checks["process secondary"].ok
+    assert "not healthy" in checks["process secondary"].detail
+    assert not checks["process primary"].ok and "exit 137" in checks["process primary"].detail
+    assert all(c.fix for c in checks.values())
+
+
+def test_docker_logs_skip_the_link_that_has_no_container(docker_lab):
+    checks = doctor.logs(docker_lab.lab)
+    assert [c.name for c in checks] == ["log primary", "log secondary"]
+    assert all(c.level != "fail" for c in checks), checks
+
+
+def test_docker_offset_sync_is_read_from_the_link_over_rest(docker_lab):
+    check = doctor.offset_sync(docker_lab.lab)
+    assert check.ok and "consumer.offset.sync.enable" in check.detail
+    name = docker_lab.lab.topology.link.name
+    docker_lab.fake.links[name]["configs"]["consumer.offset.sync.enable"] = "false"
+    check = doctor.offset_sync(docker_lab.lab)
+    assert check.level == "fail" and "consumer.offset.sync.enable" in check.detail
+    assert "invoke" in check.fix
+
+
+def test_docker_a_failed_cluster_link_names_a_fix_without_a_link_log(docker_lab):
+    name = docker_lab.lab.topology.link.name
+    docker_lab.fake.links[name]["state"] = "FAILED"
+    [check] = doctor.link(docker_lab.lab)
+    assert check.level == "fail" and "link_error" in check.fix
