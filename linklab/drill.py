@@ -172,7 +172,9 @@ def _consume(c: Consumer, stop: Callable[[list[tuple[int, int]], dict[int, int]]
                     positions[msg.partition()] = max(positions.get(msg.partition(), 0),
                                                      msg.offset())
                     continue
-                raise LabError(f"Reading {TOPIC}: {msg.error().str()}")
+                raise LabError(f"Reading {TOPIC}: {msg.error().str()}",
+                               "Check both clusters with `invoke status` and `invoke doctor`, "
+                               "then run the drill on a fresh lab.")
             seen.append((msg.partition(), msg.offset()))
             positions[msg.partition()] = msg.offset() + 1
     return seen

@@ -383,7 +383,9 @@ def up_again(run: FaultRun) -> None:
     after = lab_pids(run.lab)
     if not result.already_up or result.produced is not None or before != after:
         raise LabError(f"up on a running lab changed it: already_up={result.already_up}, "
-                       f"produced={result.produced}, pids {before} -> {after}")
+                       f"produced={result.produced}, pids {before} -> {after}",
+                       "A bug in `invoke up`: it must reuse a running lab untouched; see "
+                       "linklab/lab.py up().")
     run.result.note = "already up; same pids, nothing produced"
     run.repaired("none needed")
 
@@ -456,7 +458,8 @@ def ctrl_c_up(lab: labmod.Lab, when: str = "link", say=print) -> FaultResult:
         wait_until(lambda: pid_file.exists() or up.poll() is not None, 120,
                    f"{when} started by `invoke up demo`")
         if up.poll() is not None:
-            raise LabError(f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}")
+            raise LabError(f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}",
+                           "Its output above says why; run `invoke doctor`.")
         start = time.monotonic()
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=120)

@@ -115,7 +115,9 @@ def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
             fut.result(timeout=30)
         except KafkaException as e:
             if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise LabError(f"Could not delete topic {name}: {e.args[0].str()}") from None
+                raise LabError(f"Could not delete topic {name}: {e.args[0].str()}",
+                               "Check the cluster with `invoke status`, then delete it again "
+                               "(`invoke down` removes every lab topic).") from None
 
 
 @dataclass
@@ -217,7 +219,8 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
                         if msg.offset() >= ends.get(msg.partition(), 0):
                             pending.pop(msg.partition(), None)
                         continue
-                    raise LabError(f"Reading {topic}: {msg.error().str()}")
+                    raise LabError(f"Reading {topic}: {msg.error().str()}",
+                                   "Check the cluster with `invoke status` and `invoke doctor`.")
                 ts = msg.timestamp()[1]
                 out.append(Record(msg.key(), msg.value(), msg.partition(), msg.offset(), ts))
                 if msg.offset() + 1 >= ends.get(msg.partition(), 0):
