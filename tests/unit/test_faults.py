@@ -45,8 +45,13 @@ def test_a_kit_restart_fails_a_fault_that_recovers_by_itself():
         r = faults.FaultResult(name, produced=10, mirrored=10, link_restarted="link exited")
         assert not r.ok and r.to_dict()["ok"] is False
         assert faults.FaultResult(name, produced=10, mirrored=10).ok
-    # link-kill's repair is the restart itself: shown, not a failure.
+    # link-kill's repair is the restart itself, a broker's is `invoke up demo` (which starts an
+    # exited link): shown, not a failure.
     assert faults.FaultResult("link-kill", link_restarted="records missing").ok
+    assert faults.FaultResult("secondary-kill", link_restarted="MirrorMaker 2 had exited").ok
+    # Records that arrived only after the kit's restart fail every fault.
+    for name in faults.ALL:
+        assert not faults.FaultResult(name, caught_up_by_restart=True).ok
 
 
 def test_restarted_link_is_recorded():
