@@ -26,18 +26,38 @@ from linklab.lab import open_lab
 
 
 def table(e2e: latency.E2EResult, ours: latency.LatencyResult) -> Table:
-    t = Table(title=f"Baseline latency on {ours.info['source']} (ms), {e2e.size} B messages",
-              box=box.SIMPLE_HEAD)
+    t = Table(
+        title=f"Baseline latency on {ours.info['source']} (ms), {e2e.size} B messages",
+        box=box.SIMPLE_HEAD,
+    )
     for col in ("tool", "messages", "mean", "p50", "p99", "p99.9"):
         t.add_column(col, justify="left" if col == "tool" else "right")
-    t.add_row("kafka-e2e-latency (closed loop)", f"{e2e.messages:,}", f"{e2e.mean_ms:.2f}",
-              str(e2e.p50_ms), str(e2e.p99_ms), str(e2e.p999_ms))
+    t.add_row(
+        "kafka-e2e-latency (closed loop)",
+        f"{e2e.messages:,}",
+        f"{e2e.mean_ms:.2f}",
+        str(e2e.p50_ms),
+        str(e2e.p99_ms),
+        str(e2e.p999_ms),
+    )
     b = ours.baseline.latency
-    t.add_row(f"linklab baseline ({ours.settings.rate}/s)", f"{b.count:,}", f"{b.mean:.2f}",
-              f"{b.p50:.2f}", f"{b.p99:.2f}", f"{b.p999:.2f}")
+    t.add_row(
+        f"linklab baseline ({ours.settings.rate}/s)",
+        f"{b.count:,}",
+        f"{b.mean:.2f}",
+        f"{b.p50:.2f}",
+        f"{b.p99:.2f}",
+        f"{b.p999:.2f}",
+    )
     link = ours.link.latency
-    t.add_row(f"linklab link ({ours.settings.rate}/s)", f"{link.count:,}", f"{link.mean:.2f}",
-              f"{link.p50:.2f}", f"{link.p99:.2f}", f"{link.p999:.2f}")
+    t.add_row(
+        f"linklab link ({ours.settings.rate}/s)",
+        f"{link.count:,}",
+        f"{link.mean:.2f}",
+        f"{link.p50:.2f}",
+        f"{link.p99:.2f}",
+        f"{link.p999:.2f}",
+    )
     return t
 
 
@@ -56,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/] {e.problem}" + (f"\nfix: {e.fix}" if e.fix else ""))
         return 2
     console.print(table(e2e, ours))
-    console.print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
-                  f"our results in {ours.results_dir}")
+    console.print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        f"our results in {ours.results_dir}"
+    )
     return 0
 
 

@@ -57,8 +57,11 @@ class BenchResult:
 def producer_settings(bootstrap: str) -> dict:
     """The settings both producers share: the kit's, without the client-only ones."""
     cfg = kafka.producer_config(bootstrap)
-    return {k: v for k, v in cfg.items() if k in (
-        "bootstrap.servers", "acks", "enable.idempotence", "linger.ms", "compression.type")}
+    return {
+        k: v
+        for k, v in cfg.items()
+        if k in ("bootstrap.servers", "acks", "enable.idempotence", "linger.ms", "compression.type")
+    }
 
 
 def measure_generation(count: int, seed: int) -> Measurement:
@@ -78,10 +81,11 @@ def measure_produce(bootstrap: str, count: int, seed: int) -> Measurement:
     gen = EmployeeGenerator(seed)
     result = kafka.produce(bootstrap, GEN_TOPIC, gen.stream(count, updates=UPDATES))
     if result.failed or result.acknowledged != count:
-        raise LabError(f"{result.failed} of {count} benchmark records failed: "
-                       f"{'; '.join(result.errors)}", "Check the broker with `invoke status`.")
-    return Measurement(PRODUCE_NAME, count, result.elapsed_s,
-                       mean_value_bytes(seed))
+        raise LabError(
+            f"{result.failed} of {count} benchmark records failed: {'; '.join(result.errors)}",
+            "Check the broker with `invoke status`.",
+        )
+    return Measurement(PRODUCE_NAME, count, result.elapsed_s, mean_value_bytes(seed))
 
 
 def measure_perf_test(bootstrap: str, count: int, seed: int) -> Measurement:
@@ -92,27 +96,43 @@ def measure_perf_test(bootstrap: str, count: int, seed: int) -> Measurement:
         payloads = Path(tmp) / "employees.jsonl"
         values = [v for _, v in EmployeeGenerator(seed).stream(SAMPLE, updates=UPDATES)]
         payloads.write_text("\n".join(values), encoding="utf-8")
-        argv = [processes.check_java(), "-Xmx512m", "-cp", jars.classpath(), PERF_TEST,
-                "--topic", PERF_TOPIC, "--num-records", str(count), "--payload-file",
-                str(payloads), "--throughput", "-1", "--producer-props",
-                *(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                  for k, v in settings.items())]
+        argv = [
+            processes.check_java(),
+            "-Xmx512m",
+            "-cp",
+            jars.classpath(),
+            PERF_TEST,
+            "--topic",
+            PERF_TOPIC,
+            "--num-records",
+            str(count),
+            "--payload-file",
+            str(payloads),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            *(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items()),
+        ]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
-            raise LabError("kafka-producer-perf-test did not finish within 10 minutes.",
-                           "Try a smaller --count.") from None
+            raise LabError(
+                "kafka-producer-perf-test did not finish within 10 minutes.",
+                "Try a smaller --count.",
+            ) from None
     totals = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", proc.stdout)
     if proc.returncode != 0 or not totals:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-        raise LabError(f"kafka-producer-perf-test failed:\n{tail}",
-                       "Check the broker with `invoke status`.")
+        raise LabError(
+            f"kafka-producer-perf-test failed:\n{tail}", "Check the broker with `invoke status`."
+        )
     sent, rate = totals[-1]
     return Measurement(PERF_NAME, int(sent), int(sent) / float(rate), mean_value_bytes(seed))
 
 
-def run(lab: Lab, count: int = 1_000_000, seed: int = 42, cluster: str = "primary",
-        say=print) -> BenchResult:
+def run(
+    lab: Lab, count: int = 1_000_000, seed: int = 42, cluster: str = "primary", say=print
+) -> BenchResult:
     """Measure on the running lab's `cluster`, on two new topics it deletes afterwards."""
     if count < 1:
         raise LabError(f"count must be 1 or more, got {count}.", "Pass --count 200000, say.")
@@ -126,8 +146,10 @@ def run(lab: Lab, count: int = 1_000_000, seed: int = 42, cluster: str = "primar
         result.measurements.append(gen)
         say(f"Generating and producing {count:,} records to {cluster} ({bootstrap})…")
         result.measurements.append(measure_produce(bootstrap, count, seed))
-        say(f"kafka-producer-perf-test: {count:,} Employee values of {gen.value_bytes:.0f} B "
-            "on average…")
+        say(
+            f"kafka-producer-perf-test: {count:,} Employee values of {gen.value_bytes:.0f} B "
+            "on average…"
+        )
         result.measurements.append(measure_perf_test(bootstrap, count, seed))
     finally:
         kafka.delete_topics(bootstrap, [GEN_TOPIC, PERF_TOPIC])

@@ -35,23 +35,72 @@ EXECUTIVE = "Executive"
 # Every department has the same six-step ladder: three individual-contributor levels, then
 # manager, director and VP. Only levels 4 and up manage people.
 TITLES: dict[str, tuple[str, ...]] = {
-    "Engineering": ("Software Engineer I", "Software Engineer II", "Senior Software Engineer",
-                    "Engineering Manager", "Director of Engineering", "VP of Engineering"),
-    "Sales": ("Sales Development Representative", "Account Executive",
-              "Senior Account Executive", "Sales Manager", "Director of Sales", "VP of Sales"),
-    "Support": ("Support Engineer I", "Support Engineer II", "Senior Support Engineer",
-                "Support Manager", "Director of Support", "VP of Support"),
-    "Marketing": ("Marketing Coordinator", "Marketing Specialist", "Senior Marketing Specialist",
-                  "Marketing Manager", "Director of Marketing", "VP of Marketing"),
-    "Operations": ("Operations Associate", "Operations Analyst", "Senior Operations Analyst",
-                   "Operations Manager", "Director of Operations", "VP of Operations"),
-    "Finance": ("Financial Analyst I", "Financial Analyst II", "Senior Financial Analyst",
-                "Finance Manager", "Director of Finance", "VP of Finance"),
-    "People": ("People Coordinator", "People Partner", "Senior People Partner",
-               "People Manager", "Director of People", "VP of People"),
+    "Engineering": (
+        "Software Engineer I",
+        "Software Engineer II",
+        "Senior Software Engineer",
+        "Engineering Manager",
+        "Director of Engineering",
+        "VP of Engineering",
+    ),
+    "Sales": (
+        "Sales Development Representative",
+        "Account Executive",
+        "Senior Account Executive",
+        "Sales Manager",
+        "Director of Sales",
+        "VP of Sales",
+    ),
+    "Support": (
+        "Support Engineer I",
+        "Support Engineer II",
+        "Senior Support Engineer",
+        "Support Manager",
+        "Director of Support",
+        "VP of Support",
+    ),
+    "Marketing": (
+        "Marketing Coordinator",
+        "Marketing Specialist",
+        "Senior Marketing Specialist",
+        "Marketing Manager",
+        "Director of Marketing",
+        "VP of Marketing",
+    ),
+    "Operations": (
+        "Operations Associate",
+        "Operations Analyst",
+        "Senior Operations Analyst",
+        "Operations Manager",
+        "Director of Operations",
+        "VP of Operations",
+    ),
+    "Finance": (
+        "Financial Analyst I",
+        "Financial Analyst II",
+        "Senior Financial Analyst",
+        "Finance Manager",
+        "Director of Finance",
+        "VP of Finance",
+    ),
+    "People": (
+        "People Coordinator",
+        "People Partner",
+        "Senior People Partner",
+        "People Manager",
+        "Director of People",
+        "VP of People",
+    ),
 }
-DEPARTMENT_WEIGHTS = {"Engineering": 30, "Sales": 20, "Support": 15, "Marketing": 10,
-                      "Operations": 10, "Finance": 8, "People": 7}
+DEPARTMENT_WEIGHTS = {
+    "Engineering": 30,
+    "Sales": 20,
+    "Support": 15,
+    "Marketing": 10,
+    "Operations": 10,
+    "Finance": 8,
+    "People": 7,
+}
 DEPARTMENTS = list(TITLES)
 IC_LEVELS = (1, 2, 3)
 MANAGER_LEVEL = 4
@@ -61,27 +110,58 @@ CEO_LEVEL = 7
 LEVEL_WEIGHTS = (25, 33, 25, 11, 5, 1)
 
 # Annual base salary in USD by level, scaled per department.
-_BASE_BANDS = {1: (50_000, 75_000), 2: (70_000, 100_000), 3: (95_000, 140_000),
-               4: (120_000, 175_000), 5: (160_000, 240_000), 6: (220_000, 330_000)}
-_DEPARTMENT_PAY = {"Engineering": 1.15, "Sales": 1.0, "Support": 0.85, "Marketing": 0.95,
-                   "Operations": 0.9, "Finance": 1.05, "People": 0.9}
+_BASE_BANDS = {
+    1: (50_000, 75_000),
+    2: (70_000, 100_000),
+    3: (95_000, 140_000),
+    4: (120_000, 175_000),
+    5: (160_000, 240_000),
+    6: (220_000, 330_000),
+}
+_DEPARTMENT_PAY = {
+    "Engineering": 1.15,
+    "Sales": 1.0,
+    "Support": 0.85,
+    "Marketing": 0.95,
+    "Operations": 0.9,
+    "Finance": 1.05,
+    "People": 0.9,
+}
 SALARY_STEP = 500
 
 # Offices: (city, ISO 3166-1 alpha-2 country, Faker locales whose names staff it, weight).
 OFFICES: tuple[tuple[str, str, str, int], ...] = (
-    ("New York", "US", "en", 10), ("San Francisco", "US", "en", 8), ("Austin", "US", "en", 5),
-    ("Chicago", "US", "en", 4), ("Toronto", "CA", "en", 4), ("London", "GB", "en", 8),
-    ("Manchester", "GB", "en", 2), ("Dublin", "IE", "en", 3), ("Sydney", "AU", "en", 3),
-    ("Berlin", "DE", "de_DE", 5), ("Munich", "DE", "de_DE", 3), ("Paris", "FR", "fr_FR", 4),
-    ("Amsterdam", "NL", "nl_NL", 3), ("Madrid", "ES", "es_ES", 2), ("Barcelona", "ES", "es_ES", 2),
-    ("Milan", "IT", "it_IT", 2), ("Stockholm", "SE", "sv_SE", 2), ("São Paulo", "BR", "pt_BR", 3),
+    ("New York", "US", "en", 10),
+    ("San Francisco", "US", "en", 8),
+    ("Austin", "US", "en", 5),
+    ("Chicago", "US", "en", 4),
+    ("Toronto", "CA", "en", 4),
+    ("London", "GB", "en", 8),
+    ("Manchester", "GB", "en", 2),
+    ("Dublin", "IE", "en", 3),
+    ("Sydney", "AU", "en", 3),
+    ("Berlin", "DE", "de_DE", 5),
+    ("Munich", "DE", "de_DE", 3),
+    ("Paris", "FR", "fr_FR", 4),
+    ("Amsterdam", "NL", "nl_NL", 3),
+    ("Madrid", "ES", "es_ES", 2),
+    ("Barcelona", "ES", "es_ES", 2),
+    ("Milan", "IT", "it_IT", 2),
+    ("Stockholm", "SE", "sv_SE", 2),
+    ("São Paulo", "BR", "pt_BR", 3),
     ("Bangalore", "IN", "en_IN", 5),
 )
 # A name pool: the Faker locales it is drawn from. "en" merges the English-speaking offices.
 NAME_POOLS: dict[str, tuple[str, ...]] = {
-    "en": ("en_US", "en_GB", "en_IE"), "de_DE": ("de_DE",), "fr_FR": ("fr_FR",),
-    "nl_NL": ("nl_NL",), "es_ES": ("es_ES",), "it_IT": ("it_IT",), "sv_SE": ("sv_SE",),
-    "pt_BR": ("pt_BR",), "en_IN": ("en_IN",),
+    "en": ("en_US", "en_GB", "en_IE"),
+    "de_DE": ("de_DE",),
+    "fr_FR": ("fr_FR",),
+    "nl_NL": ("nl_NL",),
+    "es_ES": ("es_ES",),
+    "it_IT": ("it_IT",),
+    "sv_SE": ("sv_SE",),
+    "pt_BR": ("pt_BR",),
+    "en_IN": ("en_IN",),
 }
 _FAKER_DRAWS = 600  # Faker calls per locale and name kind when a seed's pools are built
 
@@ -108,8 +188,22 @@ def email_part(name: str) -> str:
 
 
 # Letters NFKD leaves whole (they are not an ASCII letter plus an accent).
-_NOT_DECOMPOSED = str.maketrans({"ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "æ": "ae",
-                                 "Æ": "AE", "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D", "þ": "th"})
+_NOT_DECOMPOSED = str.maketrans(
+    {
+        "ß": "ss",
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "đ": "d",
+        "Đ": "D",
+        "þ": "th",
+    }
+)
 
 
 @dataclass
@@ -211,13 +305,16 @@ def _name_pools(seed: int) -> tuple[_NamePool, ...]:
         a = rng.randrange(size // 3, size)
         while math.gcd(a, size) != 1:
             a += 1
-        pools.append(_NamePool(
-            first_json=tuple(_j(n) for _, n in first_items),
-            first_email=tuple(p for p, _ in first_items),
-            last_json=tuple(_j(n) for _, n in last_items),
-            last_email=tuple(p for p, _ in last_items),
-            a=a, b=rng.randrange(size),
-        ))
+        pools.append(
+            _NamePool(
+                first_json=tuple(_j(n) for _, n in first_items),
+                first_email=tuple(p for p, _ in first_items),
+                last_json=tuple(_j(n) for _, n in last_items),
+                last_email=tuple(p for p, _ in last_items),
+                a=a,
+                b=rng.randrange(size),
+            )
+        )
     return tuple(pools)
 
 
@@ -240,9 +337,10 @@ _CEO_DEPT = len(DEPARTMENTS)  # department index of "Executive"
 _ROLE_JSON: dict[tuple[int, int], str] = {}
 _BAND: dict[tuple[int, int], tuple[int, int]] = {}
 for _d, _dept in enumerate([*DEPARTMENTS, EXECUTIVE]):
-    for _lvl in ([CEO_LEVEL] if _dept == EXECUTIVE else range(1, VP_LEVEL + 1)):
-        _ROLE_JSON[_d, _lvl] = (f'"department":"{_dept}","title":{_j(title_of(_dept, _lvl))},'
-                                f'"level":{_lvl}')
+    for _lvl in [CEO_LEVEL] if _dept == EXECUTIVE else range(1, VP_LEVEL + 1):
+        _ROLE_JSON[_d, _lvl] = (
+            f'"department":"{_dept}","title":{_j(title_of(_dept, _lvl))},"level":{_lvl}'
+        )
         _BAND[_d, _lvl] = salary_band(_dept, _lvl)
 _FIRST_DAY, _LAST_DAY = FOUNDED.toordinal(), LAST_HIRE.toordinal()
 _ISO_DAY = tuple(dt.date.fromordinal(d).isoformat() for d in range(_FIRST_DAY, _LAST_DAY + 1))
@@ -277,12 +375,19 @@ class EmployeeGenerator:
         self._where = array("q")  # row -> position in _active, -1 once left
         # (department, level) -> rows of hired managers: the candidates a new hire reports to.
         self._managers: dict[tuple[int, int], list[int]] = {
-            (d, lvl): [] for d in range(len(DEPARTMENTS)) for lvl in (4, 5, 6)}
+            (d, lvl): [] for d in range(len(DEPARTMENTS)) for lvl in (4, 5, 6)
+        }
         # [department][level] -> the manager lists a new hire's manager is looked for in, in
         # order: one level up first (levels 1-3 report to managers), up to the VP.
-        self._chains = [[tuple(self._managers[d, up]
-                               for up in range(max(lvl + 1, MANAGER_LEVEL), VP_LEVEL + 1))
-                         for lvl in range(VP_LEVEL + 1)] for d in range(len(DEPARTMENTS))]
+        self._chains = [
+            [
+                tuple(
+                    self._managers[d, up] for up in range(max(lvl + 1, MANAGER_LEVEL), VP_LEVEL + 1)
+                )
+                for lvl in range(VP_LEVEL + 1)
+            ]
+            for d in range(len(DEPARTMENTS))
+        ]
 
     def __len__(self) -> int:
         """How many employees work here now."""
@@ -297,15 +402,18 @@ class EmployeeGenerator:
         for _ in range(count):
             yield hire()
 
-    def stream(self, count: int, updates: float = 0.2,
-               leavers: float = 0.0) -> Iterator[tuple[str, str | None]]:
+    def stream(
+        self, count: int, updates: float = 0.2, leavers: float = 0.0
+    ) -> Iterator[tuple[str, str | None]]:
         """(key, value) of `count` records: hires, and about `updates` of them changes to a
         current employee (raise, promotion, transfer) and `leavers` of them tombstones (None)."""
         if count < 0:
             raise ValueError(f"count must be 0 or more, got {count}")
         if not (0 <= updates < 1 and 0 <= leavers < 1 and updates + leavers < 1):
-            raise ValueError(f"updates ({updates}) and leavers ({leavers}) must be fractions "
-                             "from 0 to 1 that leave room for hires")
+            raise ValueError(
+                f"updates ({updates}) and leavers ({leavers}) must be fractions "
+                "from 0 to 1 that leave room for hires"
+            )
         hire, change, leave = self._hire, self._change, self._leave
         draw = self._change_rng.random
         active = self._active
@@ -420,13 +528,32 @@ class EmployeeGenerator:
     # -- the JSON value --------------------------------------------------------------------
     def _json(self, row: int, event: str) -> tuple[str, str]:
         manager = self._manager[row]
-        return _value(self._num[row], self._pools[self._pool[row]], self._name[row],
-                      self._dept[row], self._level[row], self._salary[row], self._day[row],
-                      self._office[row], self._num[manager] if manager >= 0 else -1, event)
+        return _value(
+            self._num[row],
+            self._pools[self._pool[row]],
+            self._name[row],
+            self._dept[row],
+            self._level[row],
+            self._salary[row],
+            self._day[row],
+            self._office[row],
+            self._num[manager] if manager >= 0 else -1,
+            event,
+        )
 
 
-def _value(num: int, pool: _NamePool, k: int, dept: int, level: int, salary: int, day: int,
-           office: int, manager: int, event: str) -> tuple[str, str]:
+def _value(
+    num: int,
+    pool: _NamePool,
+    k: int,
+    dept: int,
+    level: int,
+    salary: int,
+    day: int,
+    office: int,
+    manager: int,
+    event: str,
+) -> tuple[str, str]:
     """The key and JSON value of an employee: f-strings of pre-escaped parts, the fast way."""
     size = pool.size
     f, last = divmod((pool.a * k + pool.b) % size, len(pool.last_json))

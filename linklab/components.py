@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 @dataclass
 class ComponentStatus:
-    name: str           # primary, secondary, link, ksqldb
-    kind: str           # "Kafka 4.0.2 (KRaft)", "MirrorMaker 2", "cp-server 8.0.6"
-    address: str        # bootstrap address, URL, or "-"
-    state: str          # running, stopped, unreachable
+    name: str  # primary, secondary, link, ksqldb
+    kind: str  # "Kafka 4.0.2 (KRaft)", "MirrorMaker 2", "cp-server 8.0.6"
+    address: str  # bootstrap address, URL, or "-"
+    state: str  # running, stopped, unreachable
     pid: int | None = None
     rss_mb: float = 0.0
     log: str = ""

@@ -56,8 +56,11 @@ def _guard(name: str, fn: Callable[[], list[Check]]) -> list[Check]:
     except LabError as e:
         return [Check(name, False, e.problem, e.fix or "")]
     except Exception as e:  # the doctor reports, it never crashes
-        return [Check(name, False, f"could not check: {type(e).__name__}: {e}",
-                      "Look at the logs below.")]
+        return [
+            Check(
+                name, False, f"could not check: {type(e).__name__}: {e}", "Look at the logs below."
+            )
+        ]
 
 
 # -- entry points ---------------------------------------------------------------------------
@@ -66,19 +69,27 @@ def diagnose(state_dir: Path | None = None, runtime: str | None = None) -> list[
     try:
         lab = open_lab(runtime, state_dir=state_dir)
     except LabError as e:
-        return [*environment("native"),
-                Check("topology", False, e.problem, e.fix or "Fix topology.yaml.")]
+        return [
+            *environment("native"),
+            Check("topology", False, e.problem, e.fix or "Fix topology.yaml."),
+        ]
     return check_lab(lab)
 
 
 def check_lab(lab: Lab) -> list[Check]:
-    checks = [*environment(lab.runtime.name),
-              Check("topology", True, f"{lab.topology.source_file or 'lab.json'}: valid; "
-                                      f"Kafka {lab.topology.kafka_version}")]
+    checks = [
+        *environment(lab.runtime.name),
+        Check(
+            "topology",
+            True,
+            f"{lab.topology.source_file or 'lab.json'}: valid; Kafka {lab.topology.kafka_version}",
+        ),
+    ]
     checks += _guard("disk", lambda: [disk_space(lab.state_dir)])
     if read_state(lab.state_dir) is None:
-        return checks + [Check("lab", False, f"no lab in {lab.state_dir}",
-                               "Start one with `invoke up demo`.")]
+        return checks + [
+            Check("lab", False, f"no lab in {lab.state_dir}", "Start one with `invoke up demo`.")
+        ]
     comps = _guard("processes", lambda: processes(lab))
     checks += comps
     reach = _guard("clusters", lambda: clusters(lab))
@@ -91,13 +102,24 @@ def check_lab(lab: Lab) -> list[Check]:
         if any(c.name == f"cluster {src}" and c.ok for c in reach):
             checks += _guard("mirrors", lambda: mirrors(lab))
         else:  # no lag to measure without the source
-            checks.append(Check("mirrors", False, f"not checked: the source {src} does not "
-                                "answer", f"Start the source ({UP})."))
+            checks.append(
+                Check(
+                    "mirrors",
+                    False,
+                    f"not checked: the source {src} does not answer",
+                    f"Start the source ({UP}).",
+                )
+            )
         checks += _guard("offset sync", lambda: [offset_sync(lab)])
     else:
-        checks.append(Check("link", False,
-                            f"not checked: the destination {lab.topology.link.destination} does "
-                            "not answer", "Start the destination first (`invoke up demo`)."))
+        checks.append(
+            Check(
+                "link",
+                False,
+                f"not checked: the destination {lab.topology.link.destination} does not answer",
+                "Start the destination first (`invoke up demo`).",
+            )
+        )
     checks += _guard("config", lambda: config(lab))
     checks += _guard("logs", lambda: logs(lab))
     return checks
@@ -117,24 +139,38 @@ def environment(runtime: str) -> list[Check]:
         out.append(Check("docker", True, f"{docker_cli}; the engine answers"))
     else:
         what = "the Docker engine does not answer" if docker_cli else "no docker command on PATH"
-        out.append(Check("docker", False, what,
-                         "Only the docker runtime needs it: install Docker Engine with Compose v2, "
-                         "or keep using --runtime native.", warn=runtime != "docker"))
+        out.append(
+            Check(
+                "docker",
+                False,
+                what,
+                "Only the docker runtime needs it: install Docker Engine with Compose v2, "
+                "or keep using --runtime native.",
+                warn=runtime != "docker",
+            )
+        )
     return out
 
 
 def disk_space(state_dir: Path) -> Check:
     mb = free_mb(state_dir)
     if mb < LAB_FREE_MB:
-        return Check("disk", False, f"{mb} MiB free for the lab folder {state_dir}",
-                     f"Free at least {LAB_FREE_MB} MiB there, or set LINKLAB_STATE to a folder on "
-                     "a larger disk (`invoke down` first).")
+        return Check(
+            "disk",
+            False,
+            f"{mb} MiB free for the lab folder {state_dir}",
+            f"Free at least {LAB_FREE_MB} MiB there, or set LINKLAB_STATE to a folder on "
+            "a larger disk (`invoke down` first).",
+        )
     return Check("disk", True, f"{mb:,} MiB free for {state_dir}")
 
 
 # -- processes, clusters, ports ---------------------------------------------------------------
 def _components(lab: Lab) -> list[str]:
-    return [c.name for c in lab.topology.clusters] + ["link"]
+    """The clusters, and the link where it is a process or container of its own (MirrorMaker
+    2; Cluster Linking runs inside the destination's brokers)."""
+    own = lab.link.component() is not None
+    return [c.name for c in lab.topology.clusters] + (["link"] if own else [])
 
 
 def _lab_process(lab: Lab, name: str):
@@ -163,16 +199,40 @@ def processes(lab: Lab) -> list[Check]:
             except psutil.NoSuchProcess:
                 pstate = "gone"
             if pstate == psutil.STATUS_STOPPED:
-                out.append(Check(label, False,
-                                 f"{name} (pid {st.pid}) is paused (SIGSTOP: a suspended laptop "
-                                 "or a debugger); it answers nothing",
-                                 f"Resume it: `kill -CONT {st.pid}` (every paused lab process "
-                                 "likewise)."))
+                out.append(
+                    Check(
+                        label,
+                        False,
+                        f"{name} (pid {st.pid}) is paused (SIGSTOP: a suspended laptop "
+                        "or a debugger); it answers nothing",
+                        f"Resume it: `kill -CONT {st.pid}` (every paused lab process likewise).",
+                    )
+                )
             else:
                 out.append(Check(label, True, f"pid {st.pid}, {st.rss_mb:.0f} MiB, {st.state}"))
             continue
+        if _lab_process(lab, name) is None:  # a container: its state and health tell
+            out.append(_container_check(label, name, st))
+            continue
         out.append(Check(label, False, _why_not_running(lab, name), _fix_start(name)))
     return out
+
+
+def _container_check(label: str, name: str, st) -> Check:
+    """A container's check from the runtime's status: running (and healthy, where the image
+    has a health check), running but not healthy, or stopped with its exit code."""
+    if st.state == "running":
+        return Check(label, True, f"container {name}: running, healthy, {st.rss_mb:.0f} MiB")
+    if st.state == "unreachable":
+        return Check(
+            label,
+            False,
+            f"container {name} runs but is not healthy: its health check "
+            "fails (still starting, or the broker does not answer)",
+            f"Wait a minute and run `invoke doctor` again; if it stays, read "
+            f"`docker logs` of {name} and run `invoke up demo` again.",
+        )
+    return Check(label, False, f"container {name} is {st.state}", f"{UP}.")
 
 
 def _why_not_running(lab: Lab, name: str) -> str:
@@ -183,8 +243,10 @@ def _why_not_running(lab: Lab, name: str) -> str:
         return what
     try:
         other = psutil.Process(pid)
-        return (f"{what}: its pid file names pid {pid}, which is now another program "
-                f"({other.name()}), left alone")
+        return (
+            f"{what}: its pid file names pid {pid}, which is now another program "
+            f"({other.name()}), left alone"
+        )
     except psutil.NoSuchProcess:
         return f"{what}: pid {pid} is gone (crashed or killed)"
 
@@ -196,8 +258,14 @@ def clusters(lab: Lab) -> list[Check]:
         if kafka.reachable(bootstrap, timeout=2.0):
             out.append(Check(f"cluster {c.name}", True, f"answers on {bootstrap}"))
         else:
-            out.append(Check(f"cluster {c.name}", False, f"{c.name} does not answer on {bootstrap}",
-                             f"{UP}; if it keeps failing, read {lab.runtime.logs(c.name)}."))
+            out.append(
+                Check(
+                    f"cluster {c.name}",
+                    False,
+                    f"{c.name} does not answer on {bootstrap}",
+                    f"{UP}; if it keeps failing, read {lab.runtime.logs(c.name)}.",
+                )
+            )
     return out
 
 
@@ -245,23 +313,44 @@ def ports(lab: Lab) -> list[Check]:
             if owner != pid or pid is None:
                 wrong.append(f"{what} port {port} is held by {_describe_pid(owner)}")
         if wrong:
-            fix = ("Stop the program holding it, or give the cluster other ports in topology.yaml."
-                   if any("nothing" not in w for w in wrong) else _fix_start(c.name))
-            out.append(Check(f"ports {c.name}", False,
-                             f"not the lab's {c.name} broker: " + "; ".join(wrong), fix))
+            fix = (
+                "Stop the program holding it, or give the cluster other ports in topology.yaml."
+                if any("nothing" not in w for w in wrong)
+                else _fix_start(c.name)
+            )
+            out.append(
+                Check(
+                    f"ports {c.name}",
+                    False,
+                    f"not the lab's {c.name} broker: " + "; ".join(wrong),
+                    fix,
+                )
+            )
         else:
-            out.append(Check(f"ports {c.name}", True,
-                             f"{c.broker_port}, {c.controller_port} held by pid {pid}"))
+            out.append(
+                Check(
+                    f"ports {c.name}",
+                    True,
+                    f"{c.broker_port}, {c.controller_port} held by pid {pid}",
+                )
+            )
     link_proc = _lab_process(lab, "link")
     if link_proc and link_proc.process():
         pids["link"] = link_proc.pid()
     if pids:
-        exposed = [(p, ip, port) for p, ip, port in listening(list(pids.values()))
-                   if ip not in LOOPBACK]
+        exposed = [
+            (p, ip, port) for p, ip, port in listening(list(pids.values())) if ip not in LOOPBACK
+        ]
         if exposed:
-            out.append(Check("listeners", False, "listening beyond this machine: " + ", ".join(
-                f"{ip}:{port} (pid {p})" for p, ip, port in exposed),
-                "Keep listeners on 127.0.0.1 (linklab/templates/server.properties.j2)."))
+            out.append(
+                Check(
+                    "listeners",
+                    False,
+                    "listening beyond this machine: "
+                    + ", ".join(f"{ip}:{port} (pid {p})" for p, ip, port in exposed),
+                    "Keep listeners on 127.0.0.1 (linklab/templates/server.properties.j2).",
+                )
+            )
         else:
             out.append(Check("listeners", True, "every lab socket listens on 127.0.0.1 only"))
     return out
@@ -276,11 +365,16 @@ def link(lab: Lab) -> list[Check]:
     fixes = {
         "NOT_RUNNING": "`invoke link.restart`",
         "NOT_FOUND": "`invoke link.create` (or `invoke up demo`)",
-        "FAILED": f"`invoke link.restart`; the cause is in {lab.runtime.logs('link')}",
+        "FAILED": (
+            f"`invoke link.restart`; the cause is in {lab.runtime.logs('link')}"
+            if "link" in _components(lab)
+            else "`invoke link.describe` shows Confluent's link_error; the secondary's "
+            "container log (`docker logs`) has the cause"
+        ),
         "SOURCE_UNAVAILABLE": f"Start the source ({UP}), or `invoke mirror.failover` if it is "
-                              "gone for good",
+        "gone for good",
         "PENDING": "Wait a few seconds and run `invoke doctor` again; if it stays, "
-                   "`invoke link.restart`",
+        "`invoke link.restart`",
     }
     detail = f"{info.state}" + (f": {info.detail}" if info.detail else "")
     if info.state == "NOT_RUNNING":
@@ -297,15 +391,22 @@ def mirrors(lab: Lab) -> list[Check]:
         if m.status in (ACTIVE, PAUSED, STOPPED):
             out.append(Check(label, True, detail))
         elif m.status == "LINK_FAILED":
-            out.append(Check(label, False, detail + "; the link is not running",
-                             "`invoke link.restart`"))
+            out.append(
+                Check(label, False, detail + "; the link is not running", "`invoke link.restart`")
+            )
         elif m.status == "SOURCE_UNAVAILABLE":
             out.append(Check(label, False, detail, f"Start the source ({UP})."))
         else:
             out.append(Check(label, False, detail, "`invoke link.describe` shows why."))
     if not out:
-        out.append(Check("mirrors", False, "the link has no mirror topics",
-                         "`invoke mirror.create employees`"))
+        out.append(
+            Check(
+                "mirrors",
+                False,
+                "the link has no mirror topics",
+                "`invoke mirror.create employees`",
+            )
+        )
     return out
 
 
@@ -341,20 +442,69 @@ def offset_sync(lab: Lab) -> Check:
     link_cfg = lab.topology.link
     if not link_cfg.consumer_offset_sync:
         return Check("offset sync", True, "off in topology.yaml (consumer_offset_sync: false)")
+    from linklab.links.clusterlink import ClusterLink
+
+    if isinstance(lab.link, ClusterLink):
+        return _cluster_link_offset_sync(lab)
     topic = checkpoints_topic(lab)
     dst = lab.bootstrap(lab.topology.link.destination)
     ts = last_timestamp(dst, topic)
     if ts is None:
-        return Check("offset sync", True,
-                     f"no checkpoints in {topic} yet: no consumer group on {link_cfg.source} has "
-                     "committed offsets of a mirror topic")
+        return Check(
+            "offset sync",
+            True,
+            f"no checkpoints in {topic} yet: no consumer group on {link_cfg.source} has "
+            "committed offsets of a mirror topic",
+        )
     age = time.time() - ts / 1000
     fresh = max(30.0, 6 * link_cfg.consumer_offset_sync_ms / 1000)
     if age <= fresh:
         return Check("offset sync", True, f"last checkpoint {age:.0f}s ago in {topic}")
-    return Check("offset sync", False, f"last checkpoint {age:.0f}s ago in {topic} (stale)",
-                 "Checkpoints follow groups that commit on the source; if one is committing, "
-                 "the link is stuck: `invoke link.restart`.", warn=True)
+    return Check(
+        "offset sync",
+        False,
+        f"last checkpoint {age:.0f}s ago in {topic} (stale)",
+        "Checkpoints follow groups that commit on the source; if one is committing, "
+        "the link is stuck: `invoke link.restart`.",
+        warn=True,
+    )
+
+
+def _cluster_link_offset_sync(lab: Lab) -> Check:
+    """Cluster Linking has no checkpoints topic: the link's own configs, read over the Admin
+    REST API, say whether and how often it syncs consumer offsets."""
+    want = lab.topology.link
+    settings = lab.link.describe().settings
+    enabled = settings.get("consumer.offset.sync.enable")
+    every = settings.get("consumer.offset.sync.ms")
+    fix = (
+        "Set it on the link: `invoke link.delete --force` and `invoke link.create` apply "
+        "topology.yaml's consumer_offset_sync settings."
+    )
+    if enabled != "true":
+        return Check(
+            "offset sync",
+            False,
+            f"link {want.name} has consumer.offset.sync.enable="
+            f"{enabled or 'unset'} (Admin REST API), topology.yaml wants true",
+            fix,
+        )
+    if every is not None and every != str(want.consumer_offset_sync_ms):
+        return Check(
+            "offset sync",
+            False,
+            f"link {want.name} syncs offsets every {every} ms "
+            f"(consumer.offset.sync.ms), topology.yaml wants "
+            f"{want.consumer_offset_sync_ms}",
+            fix,
+            warn=True,
+        )
+    return Check(
+        "offset sync",
+        True,
+        f"link {want.name}: consumer.offset.sync.enable=true, "
+        f"every {every or want.consumer_offset_sync_ms} ms (Admin REST API)",
+    )
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -377,8 +527,11 @@ def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) 
     """What in a rendered server.properties or mm2.properties a one-broker lab cannot hold."""
     problems = []
     for key, value in props.items():
-        if key.endswith("replication.factor") or key.endswith("min.isr") \
-                or key == "min.insync.replicas":
+        if (
+            key.endswith("replication.factor")
+            or key.endswith("min.isr")
+            or key == "min.insync.replicas"
+        ):
             try:
                 n = int(value)
             except ValueError:
@@ -395,16 +548,19 @@ def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) 
         refresh = props.get("refresh.topics.interval.seconds")
         seconds = int(refresh) if refresh and refresh.isdigit() else MM2_REFRESH_DEFAULT
         if seconds >= MM2_REFRESH_DEFAULT:
-            problems.append(f"refresh.topics.interval.seconds is {seconds}: new mirror topics "
-                            "appear up to 10 minutes late")
+            problems.append(
+                f"refresh.topics.interval.seconds is {seconds}: new mirror topics "
+                "appear up to 10 minutes late"
+            )
         if "replication.factor" not in props:
             problems.append("replication.factor is not set: MirrorMaker 2's default is 2")
     return problems
 
 
 def config(lab: Lab) -> list[Check]:
-    files = [(c.name, lab.state_dir / c.name / "server.properties", False)
-             for c in lab.topology.clusters]
+    files = [
+        (c.name, lab.state_dir / c.name / "server.properties", False) for c in lab.topology.clusters
+    ]
     files.append(("link", lab.state_dir / "link" / "mm2.properties", True))
     out = []
     for name, path, mm2 in files:
@@ -413,12 +569,24 @@ def config(lab: Lab) -> list[Check]:
         problems = config_problems(read_properties(path), mm2=mm2)
         template = "mm2.properties.j2" if mm2 else "server.properties.j2"
         if problems:
-            out.append(Check(f"config {name}", False, f"{path}: " + "; ".join(problems),
-                             f"Fix linklab/templates/{template} (never the rendered file), then "
-                             "`invoke down` and `invoke up demo`."))
+            out.append(
+                Check(
+                    f"config {name}",
+                    False,
+                    f"{path}: " + "; ".join(problems),
+                    f"Fix linklab/templates/{template} (never the rendered file), then "
+                    "`invoke down` and `invoke up demo`.",
+                )
+            )
         else:
-            out.append(Check(f"config {name}", True, f"{path.name}: replication factors, "
-                             "listeners" + (", discovery interval" if mm2 else "") + " sound"))
+            out.append(
+                Check(
+                    f"config {name}",
+                    True,
+                    f"{path.name}: replication factors, "
+                    "listeners" + (", discovery interval" if mm2 else "") + " sound",
+                )
+            )
     return out
 
 
@@ -444,9 +612,15 @@ def logs(lab: Lab) -> list[Check]:
         if errors is None:
             out.append(Check(f"log {name}", True, f"no log at {path}"))
         elif errors:
-            out.append(Check(f"log {name}", False, f"{path}, last errors:\n" + "\n".join(errors),
-                             "Errors during a restart are expected; read the log if the checks "
-                             "above fail.", warn=True))
+            out.append(
+                Check(
+                    f"log {name}",
+                    False,
+                    f"{path}, last errors:\n" + "\n".join(errors),
+                    "Errors during a restart are expected; read the log if the checks above fail.",
+                    warn=True,
+                )
+            )
         else:
             out.append(Check(f"log {name}", True, f"{path}: no errors"))
     return out

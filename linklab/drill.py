@@ -14,6 +14,7 @@ import json
 import struct
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -40,25 +41,25 @@ Say = Callable[[str], None]
 @dataclass
 class PartitionRow:
     partition: int
-    start: int           # the group's offset on the primary before the drill's records
-    committed: int       # its offset on the primary when it went idle
-    synced: int | None   # what the link translated it to on the secondary (None: nothing)
+    start: int  # the group's offset on the primary before the drill's records
+    committed: int  # its offset on the primary when it went idle
+    synced: int | None  # what the link translated it to on the secondary (None: nothing)
     re_read: int
-    bound: int           # the most MirrorMaker 2's translation could make it re-read here
+    bound: int  # the most MirrorMaker 2's translation could make it re-read here
 
 
 @dataclass
 class DrillResult:
     group: str
     topic: str
-    produced: int            # fresh records the drill wrote to the primary first
-    on_topic: int            # records from the group's start on, when the primary stopped
-    not_mirrored: int        # of those, on the primary but not on the secondary (lost: RPO)
-    consumed_before: int     # read and committed on the primary
-    written_after: int       # written to the secondary after the failover
-    consumed_after: int      # read on the secondary, from the synced offsets to the end
-    missed: int              # never read, before or after
-    re_read: int             # read twice
+    produced: int  # fresh records the drill wrote to the primary first
+    on_topic: int  # records from the group's start on, when the primary stopped
+    not_mirrored: int  # of those, on the primary but not on the secondary (lost: RPO)
+    consumed_before: int  # read and committed on the primary
+    written_after: int  # written to the secondary after the failover
+    consumed_after: int  # read on the secondary, from the synced offsets to the end
+    missed: int  # never read, before or after
+    re_read: int  # read twice
     re_read_bound: int
     partitions: list[PartitionRow]
     seconds: float
@@ -70,12 +71,12 @@ class DrillResult:
 
 @dataclass
 class FailbackResult:
-    brought_back: int        # records written on the secondary after the failover, now on primary
-    lost: int                # records of the secondary missing or different on the primary
-    duplicated: int          # records on the primary more than once
+    brought_back: int  # records written on the secondary after the failover, now on primary
+    lost: int  # records of the secondary missing or different on the primary
+    duplicated: int  # records on the primary more than once
     primary_records: int
     secondary_records: int
-    forward: list = field(default_factory=list)   # the mirror topics after re-establishing
+    forward: list = field(default_factory=list)  # the mirror topics after re-establishing
     seconds: float = 0.0
 
 
@@ -90,8 +91,10 @@ RE_READ_REASON = (
     "the committed offset itself: its re-reads come only from commits made after the last offset "
     "sync (consumer.offset.sync.ms)."
 )
-MISSED_REASON = ("Translation never goes past what the group committed, and the drill stopped "
-                 "the primary only once the mirror had every record: nothing is skipped.")
+MISSED_REASON = (
+    "Translation never goes past what the group committed, and the drill stopped "
+    "the primary only once the mirror had every record: nothing is skipped."
+)
 
 
 def re_read_bound(committed: int, end: int) -> int:
@@ -134,20 +137,28 @@ def _save(lab: Lab, **state) -> None:
 def check_lab(lab: Lab) -> None:
     """Raise unless a lab runs whose runtime can stop and start the primary."""
     require_running(lab)
-    lab.runtime.require("stop_cluster", "start_cluster",
-                        purpose="The drill stops and starts the primary cluster")
+    lab.runtime.require(
+        "stop_cluster", "start_cluster", purpose="The drill stops and starts the primary cluster"
+    )
 
 
 # -- consuming as the application would -----------------------------------------------------------
 def _consumer(bootstrap: str, group: str) -> Consumer:
     # earliest: a partition the link gave no offset for is read from its start, so nothing is
     # skipped (an application that resets to latest would miss records there).
-    return Consumer(kafka.consumer_config(bootstrap, group, auto_offset_reset="earliest",
-                                          enable_partition_eof=True))
+    return Consumer(
+        kafka.consumer_config(
+            bootstrap, group, auto_offset_reset="earliest", enable_partition_eof=True
+        )
+    )
 
 
-def _consume(c: Consumer, stop: Callable[[list[tuple[int, int]], dict[int, int]], bool],
-             most: int | None = None, timeout: float = 120.0) -> list[tuple[int, int]]:
+def _consume(
+    c: Consumer,
+    stop: Callable[[list[tuple[int, int]], dict[int, int]], bool],
+    most: int | None = None,
+    timeout: float = 120.0,
+) -> list[tuple[int, int]]:
     """(partition, offset) of every record handed to the application until `stop(seen,
     positions)` says so; positions are the next offset per partition, end-of-partition included."""
     seen: list[tuple[int, int]] = []
@@ -155,16 +166,23 @@ def _consume(c: Consumer, stop: Callable[[list[tuple[int, int]], dict[int, int]]
     deadline = time.monotonic() + timeout
     while not stop(seen, positions):
         if time.monotonic() > deadline:
-            raise LabError(f"Timed out consuming {TOPIC} after {len(seen)} records.",
-                           "Check both clusters with `invoke status`.")
+            raise LabError(
+                f"Timed out consuming {TOPIC} after {len(seen)} records.",
+                "Check both clusters with `invoke status`.",
+            )
         n = 500 if most is None else min(500, most - len(seen))
         for msg in c.consume(n, timeout=0.5):
             if msg.error():
                 if msg.error().code() == KafkaError._PARTITION_EOF:
-                    positions[msg.partition()] = max(positions.get(msg.partition(), 0),
-                                                     msg.offset())
+                    positions[msg.partition()] = max(
+                        positions.get(msg.partition(), 0), msg.offset()
+                    )
                     continue
-                raise LabError(f"Reading {TOPIC}: {msg.error().str()}")
+                raise LabError(
+                    f"Reading {TOPIC}: {msg.error().str()}",
+                    "Check both clusters with `invoke status` and `invoke doctor`, "
+                    "then run the drill on a fresh lab.",
+                )
             seen.append((msg.partition(), msg.offset()))
             positions[msg.partition()] = msg.offset() + 1
     return seen
@@ -176,12 +194,15 @@ def _commit_start(bootstrap: str, group: str, ends: dict[int, int]) -> None:
 
     def committed() -> bool:
         try:
-            c.commit(offsets=[TopicPartition(TOPIC, p, o) for p, o in ends.items()],
-                     asynchronous=False)
+            c.commit(
+                offsets=[TopicPartition(TOPIC, p, o) for p, o in ends.items()], asynchronous=False
+            )
             return True
         except KafkaException as e:
-            if e.args[0].retriable() or e.args[0].code() in (KafkaError.NOT_COORDINATOR,
-                                                        KafkaError.COORDINATOR_LOAD_IN_PROGRESS):
+            if e.args[0].retriable() or e.args[0].code() in (
+                KafkaError.NOT_COORDINATOR,
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            ):
                 return False  # a young cluster is still placing its group coordinator
             raise
 
@@ -202,10 +223,10 @@ def _checkpoints(bootstrap: str, topic: str, group: str) -> dict[int, tuple[int,
     for r in kafka.read_all(bootstrap, topic):
         k = r.key or b""
         n = struct.unpack(">h", k[:2])[0]
-        if k[2:2 + n].decode() != group:
+        if k[2 : 2 + n].decode() != group:
             continue
-        t = struct.unpack(">h", k[2 + n:4 + n])[0]
-        partition = struct.unpack(">i", k[4 + n + t:8 + n + t])[0]
+        t = struct.unpack(">h", k[2 + n : 4 + n])[0]
+        partition = struct.unpack(">i", k[4 + n + t : 8 + n + t])[0]
         out[partition] = struct.unpack(">qq", r.value[2:18])
     return out
 
@@ -227,37 +248,62 @@ def _by_position(records: list[kafka.Record]) -> dict[int, dict[int, tuple]]:
     return out
 
 
-def _mirror_shift(src: str, dst: str, start: dict[int, int]) -> dict[int, int]:
-    """Per partition, mirror offset minus source offset, checked on every record from `start`."""
-    source, mirror = (_by_position(kafka.read_all(b, TOPIC)) for b in (src, dst))
-    src_ends, dst_ends = _ends(src), _ends(dst)
-    shift = {}
-    for p, end in src_ends.items():
-        shift[p] = dst_ends.get(p, 0) - end
-        for o in range(start[p], end):
-            if mirror.get(p, {}).get(o + shift[p]) != source.get(p, {}).get(o):
+def mirror_gap(
+    source: list[kafka.Record], mirror: list[kafka.Record], start: dict[int, int]
+) -> tuple[dict[int, int], int]:
+    """(shift per partition, records not mirrored) for the source's records from `start` on.
+
+    What the mirror lacks is counted by content: the source's records from `start` on, as a
+    multiset of (key, value) per partition, minus the mirror partition's. The shift (mirror
+    offset minus source offset) is where the mirror holds the first of those records, and every
+    record the mirror holds from there is checked to be the source's record at that place.
+    """
+    src, mir = _by_position(source), _by_position(mirror)
+    shift: dict[int, int] = {}
+    missing = 0
+    for p, first in start.items():
+        s, m = src.get(p, {}), mir.get(p, {})
+        wanted = [s[o] for o in sorted(s) if o >= first]
+        missing += (Counter(wanted) - Counter(m.values())).total()
+        mirror_end = max(m, default=-1) + 1
+        at = next((o for o in sorted(m) if wanted and m[o] == wanted[0]), None)
+        shift[p] = at - first if at is not None else mirror_end - first
+        for i, record in enumerate(wanted):
+            place = first + i + shift[p]
+            if place < mirror_end and m.get(place) != record:
                 raise LabError(
                     f"Partition {p} of the mirror is not a record-for-record copy of the source "
-                    f"from offset {start[p]} on (MirrorMaker 2 writes a record twice after a "
-                    "crash).",
+                    f"from offset {first} on: mirror offset {place} holds "
+                    f"{'nothing' if place not in m else 'another record'} (MirrorMaker 2 "
+                    "writes a record twice after a crash).",
                     "Run the drill on a fresh lab: `invoke down`, then `invoke up demo`.",
                 )
-    return shift
+    return shift, missing
 
 
 # -- the drill ------------------------------------------------------------------------------------
-def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
-        seed: int = 7, say: Say = print) -> DrillResult:
+def run(
+    lab: Lab,
+    records: int = 1200,
+    behind: int = 150,
+    written_after: int = 100,
+    seed: int = 7,
+    say: Say = print,
+) -> DrillResult:
     """Fail a consumer group over from the primary to the secondary; count what it missed and
     what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`."""
     check_lab(lab)
     if read_state(lab):
-        raise LabError("The lab is already failed over by an earlier drill.",
-                       "Run `invoke drill --failback` first.")
+        raise LabError(
+            "The lab is already failed over by an earlier drill.",
+            "Run `invoke drill --failback` first.",
+        )
     if records < 1 or not 0 <= behind < records or written_after < 0:
-        raise LabError(f"records {records}, behind {behind}, written_after {written_after}: "
-                       "need records >= 1, 0 <= behind < records, written_after >= 0.",
-                       "Pass e.g. --records 1200 --behind 150.")
+        raise LabError(
+            f"records {records}, behind {behind}, written_after {written_after}: "
+            "need records >= 1, 0 <= behind < records, written_after >= 0.",
+            "Pass e.g. --records 1200 --behind 150.",
+        )
     start_time = time.monotonic()
     topo = lab.topology
     src, dst = lab.bootstrap(topo.link.source), lab.bootstrap(topo.link.destination)
@@ -265,30 +311,41 @@ def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 1
     if not kafka.reachable(src):
         raise LabError(f"The primary ({src}) does not answer.", "`invoke status` shows the lab.")
     if link.mirror_describe(TOPIC).status != ACTIVE:
-        raise LabError(f"{TOPIC} is not an ACTIVE mirror topic of link {link.name}.",
-                       "`invoke mirror.list` shows it; `invoke down` and `invoke up demo` "
-                       "start afresh.")
+        raise LabError(
+            f"{TOPIC} is not an ACTIVE mirror topic of link {link.name}.",
+            "`invoke mirror.list` shows it; `invoke down` and `invoke up demo` start afresh.",
+        )
     group = f"drill-{uuid.uuid4().hex[:6]}"
 
     start = _ends(src)
     _commit_start(src, group, start)
-    say(f"Consumer group {group} is caught up on {TOPIC} at the primary "
-        f"({sum(start.values()):,} records before it).")
+    say(
+        f"Consumer group {group} is caught up on {TOPIC} at the primary "
+        f"({sum(start.values()):,} records before it)."
+    )
     # The application's group exists long before a disaster. MirrorMaker 2 restarts its
     # checkpoint task when it finds a new group, and the task then forgets all offset syncs but
     # the newest: wait for that first, so the drill's records are all synced after it.
-    initial = wait_until(lambda: _synced(dst, group, {p: 0 for p, o in start.items() if o}), 90,
-                         f"the link syncing {group}'s offsets to the secondary",
-                         fix="Is the link running? `invoke link.describe`.")
+    initial = wait_until(
+        lambda: _synced(dst, group, {p: 0 for p, o in start.items() if o}),
+        90,
+        f"the link syncing {group}'s offsets to the secondary",
+        fix="Is the link running? `invoke link.describe`.",
+    )
 
     gen = EmployeeGenerator(seed, next_id=FIRST_ID)
     # A steady stream, as an application writes: in a burst the link thins its offset syncs.
     produced = kafka.produce(src, TOPIC, gen.stream(records, updates=0.3), rate=RATE)
     if produced.acknowledged != records:
-        raise LabError(f"Only {produced.acknowledged} of {records} drill records were "
-                       f"acknowledged: {'; '.join(produced.errors)}", "Run `invoke doctor`.")
-    say(f"{records:,} new Employee records (hires, raises, promotions, transfers) arrive on the "
-        f"primary at {RATE:,}/s.")
+        raise LabError(
+            f"Only {produced.acknowledged} of {records} drill records were "
+            f"acknowledged: {'; '.join(produced.errors)}",
+            "Run `invoke doctor`.",
+        )
+    say(
+        f"{records:,} new Employee records (hires, raises, promotions, transfers) arrive on the "
+        f"primary at {RATE:,}/s."
+    )
     wait_caught_up(lab, timeout=120)
 
     c = _consumer(src, group)
@@ -298,14 +355,19 @@ def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 1
     c.commit(asynchronous=False)
     c.close()
     committed = {p: o for (_, p), o in kafka.group_offsets(src, group, TOPIC).items()}
-    say(f"The group reads {len(before):,} of them, commits and goes idle, {behind:,} records "
-        "behind.")
+    say(
+        f"The group reads {len(before):,} of them, commits and goes idle, {behind:,} records "
+        "behind."
+    )
 
     ends = _ends(src)
     # A link restarted since the last records before the drill translates the group's starting
     # point a little short too (its newest sync is older): that adds to every bound.
-    bounds = {p: re_read_bound(committed.get(p, start[p]), ends[p])
-              + max(0, start[p] - initial.get(p, start[p])) for p in ends}
+    bounds = {
+        p: re_read_bound(committed.get(p, start[p]), ends[p])
+        + max(0, start[p] - initial.get(p, start[p]))
+        for p in ends
+    }
     checkpoints = f"{topo.link.source}.checkpoints.internal"
 
     committed_at = time.monotonic()
@@ -323,28 +385,45 @@ def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 1
             return _synced(dst, group, {p: committed.get(p, start[p]) - bounds[p] for p in ends})
         return None
 
-    translated = wait_until(translated_now, 90, f"offsets of {group} synced to the secondary",
-                            fix="Is the link running? `invoke link.describe`.")
-    shift = _mirror_shift(src, dst, start)
+    translated = wait_until(
+        translated_now,
+        90,
+        f"offsets of {group} synced to the secondary",
+        fix="Is the link running? `invoke link.describe`.",
+    )
+    shift, not_mirrored = mirror_gap(kafka.read_all(src, TOPIC), kafka.read_all(dst, TOPIC), start)
     on_topic = sum(ends[p] - start[p] for p in ends)
     mirror_ends = _ends(dst)
-    not_mirrored = sum(max(0, ends[p] + shift[p] - mirror_ends.get(p, 0)) for p in ends)
 
     lab.runtime.stop_cluster(topo.link.source)
-    _save(lab, phase="failed-over", group=group, start=start, primary_ends=ends,
-          failover_ends={p: mirror_ends.get(p, 0) for p in ends}, shift=shift)
+    _save(
+        lab,
+        phase="failed-over",
+        group=group,
+        start=start,
+        primary_ends=ends,
+        failover_ends={p: mirror_ends.get(p, 0) for p in ends},
+        shift=shift,
+    )
     say(f"Disaster: the {topo.link.source} cluster is stopped.")
 
     [mirror] = link.failover([TOPIC])
-    say(f"Mirror topic {TOPIC} failed over: {mirror.status}, writable on the "
-        f"{topo.link.destination}.")
+    say(
+        f"Mirror topic {TOPIC} failed over: {mirror.status}, writable on the "
+        f"{topo.link.destination}."
+    )
 
     more = kafka.produce(dst, TOPIC, gen.stream(written_after, updates=0.3))
     if more.acknowledged != written_after:
-        raise LabError(f"Only {more.acknowledged} of {written_after} records were written to the "
-                       f"secondary: {'; '.join(more.errors)}", "Run `invoke status`.")
-    say(f"The producers move too: {written_after:,} new records written on the "
-        f"{topo.link.destination}.")
+        raise LabError(
+            f"Only {more.acknowledged} of {written_after} records were written to the "
+            f"secondary: {'; '.join(more.errors)}",
+            "Run `invoke status`.",
+        )
+    say(
+        f"The producers move too: {written_after:,} new records written on the "
+        f"{topo.link.destination}."
+    )
 
     final = _ends(dst)
     c = _consumer(dst, group)
@@ -356,8 +435,10 @@ def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 1
     after = _consume(c, at_end)
     c.commit(asynchronous=False)
     c.close()
-    say(f"The group resumes on the {topo.link.destination} from its synced offsets and reads "
-        f"{len(after):,} records to the end.")
+    say(
+        f"The group resumes on the {topo.link.destination} from its synced offsets and reads "
+        f"{len(after):,} records to the end."
+    )
 
     # Every record from the group's start on, by its place on the secondary.
     universe = {(p, o) for p in final for o in range(start[p] + shift[p], final[p])}
@@ -369,32 +450,56 @@ def run(lab: Lab, records: int = 1200, behind: int = 150, written_after: int = 1
             re_read_by_p[p] += 1
         read_after.add((p, o))
     missed = len(universe - read_before - read_after)
-    rows = [PartitionRow(p, start[p], committed.get(p, start[p]), translated.get(p),
-                         re_read_by_p[p], bounds[p]) for p in sorted(final)]
+    rows = [
+        PartitionRow(
+            p, start[p], committed.get(p, start[p]), translated.get(p), re_read_by_p[p], bounds[p]
+        )
+        for p in sorted(final)
+    ]
     result = DrillResult(
-        group=group, topic=TOPIC, produced=records, on_topic=on_topic, not_mirrored=not_mirrored,
-        consumed_before=len(before), written_after=written_after, consumed_after=len(after),
-        missed=missed, re_read=sum(re_read_by_p.values()),
-        re_read_bound=sum(bounds.values()), partitions=rows,
-        seconds=time.monotonic() - start_time, link_kind=link.kind,
+        group=group,
+        topic=TOPIC,
+        produced=records,
+        on_topic=on_topic,
+        not_mirrored=not_mirrored,
+        consumed_before=len(before),
+        written_after=written_after,
+        consumed_after=len(after),
+        missed=missed,
+        re_read=sum(re_read_by_p.values()),
+        re_read_bound=sum(bounds.values()),
+        partitions=rows,
+        seconds=time.monotonic() - start_time,
+        link_kind=link.kind,
     )
-    _save(lab, phase="failed-over", group=group, start=start, primary_ends=ends,
-          failover_ends={p: mirror_ends.get(p, 0) for p in ends}, shift=shift,
-          result=result.to_dict())
+    _save(
+        lab,
+        phase="failed-over",
+        group=group,
+        start=start,
+        primary_ends=ends,
+        failover_ends={p: mirror_ends.get(p, 0) for p in ends},
+        shift=shift,
+        result=result.to_dict(),
+    )
     return result
 
 
 # -- the way back ---------------------------------------------------------------------------------
 def _compare(primary: list[kafka.Record], secondary: list[kafka.Record]) -> tuple[int, int]:
-    """(lost, duplicated), position by position: the secondary's records the primary lacks or
-    holds differently, and records one side holds beyond the other (copied twice)."""
-    p_pos, s_pos = _by_position(primary), _by_position(secondary)
+    """(lost, duplicated), by content per partition: the secondary's records the primary lacks
+    (a multiset of key and value, so one gap is one record), and the primary's copies of a
+    record beyond those the secondary holds (at least one)."""
+    p_parts: dict[int, Counter] = {}
+    s_parts: dict[int, Counter] = {}
+    for records, parts in ((primary, p_parts), (secondary, s_parts)):
+        for r in records:
+            parts.setdefault(r.partition, Counter())[(r.key, r.value)] += 1
     lost = dup = 0
-    for part in set(p_pos) | set(s_pos):
-        pl = [p_pos.get(part, {})[o] for o in sorted(p_pos.get(part, {}))]
-        sl = [s_pos.get(part, {})[o] for o in sorted(s_pos.get(part, {}))]
-        lost += sum(1 for i, rec in enumerate(sl[:len(pl)]) if pl[i] != rec)
-        dup += abs(len(pl) - len(sl))
+    for part in set(p_parts) | set(s_parts):
+        pc, sc = p_parts.get(part, Counter()), s_parts.get(part, Counter())
+        lost += (sc - pc).total()
+        dup += sum(max(0, n - max(sc[rec], 1)) for rec, n in pc.items())
     return lost, dup
 
 
@@ -420,8 +525,10 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     src, dst = lab.bootstrap(src_name), lab.bootstrap(dst_name)
     forward = lab.link
     if forward.mirror_states().get(TOPIC) != STOPPED:
-        raise LabError(f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
-                       "`invoke mirror.list` shows it.")
+        raise LabError(
+            f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
+            "`invoke mirror.list` shows it.",
+        )
     forward.stop()  # its offsets are rewritten below; it must not run meanwhile
 
     lab.runtime.start_cluster(src_name)
@@ -452,10 +559,16 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
         # The reverse flow starts where the secondary went its own way: the failover point.
         reverse.set_source_offsets(TOPIC, point)
         reverse.create()
-        say(f"Reverse link {reverse.name} ({dst_name} → {src_name}) copies {TOPIC} from the "
-            "failover point on.")
-        wait_until(reverse.caught_up, 120, f"{TOPIC} on the {src_name} caught up with the "
-                   f"{dst_name}", fix=f"Look at {reverse.logs()}.")
+        say(
+            f"Reverse link {reverse.name} ({dst_name} → {src_name}) copies {TOPIC} from the "
+            "failover point on."
+        )
+        wait_until(
+            reverse.caught_up,
+            120,
+            f"{TOPIC} on the {src_name} caught up with the {dst_name}",
+            fix=f"Look at {reverse.logs()}.",
+        )
     finally:
         reverse.delete(force=True)
     say(f"Reverse link stopped: the {src_name}'s {TOPIC} is the writable copy again.")
@@ -473,8 +586,11 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     lost, dup = _compare(primary_records, secondary_records)
     (lab.state_dir / STATE_FILE).unlink()
     return FailbackResult(
-        brought_back=len(primary_records) - before_primary - len(primary_ends), lost=lost,
+        brought_back=len(primary_records) - before_primary - len(primary_ends),
+        lost=lost,
         duplicated=dup,
-        primary_records=len(primary_records), secondary_records=len(secondary_records),
-        forward=forward.mirrors(), seconds=time.monotonic() - start_time,
+        primary_records=len(primary_records),
+        secondary_records=len(secondary_records),
+        forward=forward.mirrors(),
+        seconds=time.monotonic() - start_time,
     )

@@ -33,10 +33,16 @@ from linklab.paths import PROJECT_ROOT
 from linklab.topology import load
 from linklab.waiting import wait_until
 
-RATE = 200              # records/s: steady, and light on a 2-core laptop
-LID_CLOSED_S = 30.0     # how long the "laptop lid" stays closed (a fault's length, not a wait)
-OUTAGE_S = 5.0          # how long a killed process stays dead before it is started again
+RATE = 200  # records/s: steady, and light on a 2-core laptop
+LID_CLOSED_S = 30.0  # how long the "laptop lid" stays closed (a fault's length, not a wait)
+OUTAGE_S = 5.0  # how long a killed process stays dead before it is started again
 CATCH_UP_TIMEOUT = 120.0
+# Faults after whose repair the link must carry on by itself: the kit restarting it is a
+# failure there. (link-kill's repair is the restart itself.)
+# A broker killed or restarted is repaired by `invoke up demo`, which starts the link again if it
+# exited: a restart there is shown, not a failure. The kit's restart after CATCH_UP_TIMEOUT is
+# part of no repair: it always fails the fault (`caught_up_by_restart`).
+RECOVERS_BY_ITSELF = frozenset({"lid-closed-30s", "up-while-up", "down-twice"})
 # The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s), so
 # records sent during a fault are delivered after it rather than given up on.
 MESSAGE_TIMEOUT_MS = 180_000
@@ -45,21 +51,30 @@ MESSAGE_TIMEOUT_MS = 180_000
 @dataclass
 class FaultResult:
     fault: str
-    produced: int = 0          # records the primary acknowledged
-    unacknowledged: int = 0    # records the producer gave up on (not expected on the mirror)
-    mirrored: int = 0          # acknowledged records found on the mirror, by key and content
-    lost: int = 0              # acknowledged records not on the mirror
-    duplicated: int = 0        # extra copies of acknowledged records on the mirror
-    outage_s: float = 0.0      # from the fault until its repair finished
+    produced: int = 0  # records the primary acknowledged
+    unacknowledged: int = 0  # records the producer gave up on (not expected on the mirror)
+    mirrored: int = 0  # acknowledged records found on the mirror, by key and content
+    lost: int = 0  # acknowledged records not on the mirror
+    duplicated: int = 0  # extra copies of acknowledged records on the mirror
+    outage_s: float = 0.0  # from the fault until its repair finished
     catch_up_s: float | None = None  # from the repair until every record sent before it arrived
-    recovery: str = ""         # what brought the lab back
+    recovery: str = ""  # what brought the lab back
+    # The kit's own `link.restart`, where the link did not come back by itself: "" (not needed),
+    # else when it was needed. A finding, and a failure for a fault that promises the lab
+    # recovers by itself (RECOVERS_BY_ITSELF).
+    link_restarted: str = ""
+    caught_up_by_restart: bool = False  # records arrived only after the kit restarted the link
+    acked_during_fault: int = 0  # acknowledged records sent between the fault and its repair
     doctor: list[str] = field(default_factory=list)  # failed checks while the fault lasted
     note: str = ""
-    error: str = ""            # the run itself failed (a LabError), the figures are partial
+    error: str = ""  # the run itself failed (a LabError), the figures are partial
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and not self.error
+        needed_help = bool(self.link_restarted) and self.fault in RECOVERS_BY_ITSELF
+        return (
+            self.lost == 0 and not self.error and not needed_help and not self.caught_up_by_restart
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -70,8 +85,14 @@ class SteadyProducer:
     """Employee hires at a fixed rate in a thread, remembering what was sent when and what the
     broker acknowledged. Ids start at `next_id`, so no other run's records share a key."""
 
-    def __init__(self, bootstrap: str, topic: str, rate: float = RATE, seed: int = 9,
-                 next_id: int | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        rate: float = RATE,
+        seed: int = 9,
+        next_id: int | None = None,
+    ):
         self.topic = topic
         self.rate = rate
         self.gen = EmployeeGenerator(seed, next_id or _run_ids())
@@ -80,8 +101,9 @@ class SteadyProducer:
         self.failed = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._producer = Producer({**kafka.producer_config(
-            bootstrap, **{"message.timeout.ms": MESSAGE_TIMEOUT_MS})})
+        self._producer = Producer(
+            {**kafka.producer_config(bootstrap, **{"message.timeout.ms": MESSAGE_TIMEOUT_MS})}
+        )
         self._thread = threading.Thread(target=self._run, name="fault-producer", daemon=True)
 
     def _delivered(self, err, msg) -> None:
@@ -98,16 +120,22 @@ class SteadyProducer:
         self.sent_at[record] = time.monotonic()
         while True:
             try:
-                self._producer.produce(self.topic, record[1], record[0],
-                                       on_delivery=self._delivered)
+                self._producer.produce(
+                    self.topic, record[1], record[0], on_delivery=self._delivered
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)
 
     def _run(self) -> None:
         # Between records, the producer's poll serves deliveries until the next one is due.
-        kafka.pace(None, self.rate, self._send, sleep=lambda s: self._producer.poll(min(s, 0.1)),
-                   stop=self._stop)
+        kafka.pace(
+            None,
+            self.rate,
+            self._send,
+            sleep=lambda s: self._producer.poll(min(s, 0.1)),
+            stop=self._stop,
+        )
 
     def start(self) -> SteadyProducer:
         self._thread.start()
@@ -129,12 +157,17 @@ class MirrorWatcher:
         self.seen: dict[tuple[bytes, bytes], list] = {}  # record -> [copies, first seen]
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer(kafka.consumer_config(
-            bootstrap, f"linklab-faults-{time.time_ns()}", auto_offset_reset="earliest"))
+        self._consumer = Consumer(
+            kafka.consumer_config(
+                bootstrap, f"linklab-faults-{time.time_ns()}", auto_offset_reset="earliest"
+            )
+        )
         n = kafka.partitions(bootstrap, topic)
         if not n:
-            raise LabError(f"Mirror topic {topic} does not exist on {bootstrap}.",
-                           "Start the lab with `invoke up demo` first.")
+            raise LabError(
+                f"Mirror topic {topic} does not exist on {bootstrap}.",
+                "Start the lab with `invoke up demo` first.",
+            )
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(n)])
         self._thread = threading.Thread(target=self._run, name="mirror-watcher", daemon=True)
 
@@ -199,8 +232,13 @@ class FaultRun:
         """What `invoke doctor` says while the fault lasts: the names and details it fails on."""
         from linklab import doctor
 
-        self.result.doctor = [f"{c.name}: {c.detail}" for c in doctor.check_lab(self.lab)
-                              if not c.ok and not c.warn]
+        self.result.doctor = [
+            f"{c.name}: {c.detail}" for c in doctor.check_lab(self.lab) if not c.ok and not c.warn
+        ]
+
+    def restarted_link(self, why: str) -> None:
+        """The kit restarted the link as part of the repair: recorded as such."""
+        self.result.link_restarted = _join(self.result.link_restarted, why)
 
     def repaired(self, how: str) -> None:
         self.repaired_at = time.monotonic()
@@ -224,11 +262,19 @@ class FaultRun:
             self._wait_mirrored(acked)
         except LabError:
             # Still missing: maybe the link needs a push. Say so in the table, and count again.
-            if not self.lab.link.component() or self.lab.link.component().state != "running" \
-                    or self.watcher.missing(acked):
+            if (
+                not self.lab.link.component()
+                or self.lab.link.component().state != "running"
+                or self.watcher.missing(acked)
+            ):
                 self.say("records still missing: restarting the link (`invoke link.restart`)")
                 self.lab.link.restart()
+                r.link_restarted = _join(
+                    r.link_restarted,
+                    f"records still missing {CATCH_UP_TIMEOUT:.0f} s after the repair",
+                )
                 r.recovery = _join(r.recovery, "then link.restart (the link did not catch up)")
+                r.caught_up_by_restart = True
                 try:
                     self._wait_mirrored(acked)
                 except LabError:
@@ -239,8 +285,12 @@ class FaultRun:
         return r
 
     def _wait_mirrored(self, acked) -> None:
-        wait_until(lambda: self.watcher.missing(acked) == 0, CATCH_UP_TIMEOUT,
-                   f"all {len(acked):,} acknowledged records on the mirror", interval=0.5)
+        wait_until(
+            lambda: self.watcher.missing(acked) == 0,
+            CATCH_UP_TIMEOUT,
+            f"all {len(acked):,} acknowledged records on the mirror",
+            interval=0.5,
+        )
 
     def _count(self, acked) -> None:
         r = self.result
@@ -256,6 +306,10 @@ class FaultRun:
             if repair is not None and self.producer.sent_at[record] <= repair:
                 last_arrival = first if last_arrival is None else max(last_arrival, first)
         r.lost, r.duplicated, r.mirrored = lost, dup, len(acked) - lost
+        if self.fault_at is not None and repair is not None:
+            r.acked_during_fault = sum(
+                1 for record in acked if self.fault_at <= self.producer.sent_at[record] <= repair
+            )
         if repair is not None and not lost:
             r.catch_up_s = round(max(0.0, (last_arrival or repair) - repair), 1)
 
@@ -292,6 +346,7 @@ def secondary_kill(run: FaultRun) -> None:
     how = "secondary started again (invoke up demo)"
     if run.lab.link.component().state != "running":
         run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
 
@@ -306,6 +361,7 @@ def primary_restart(run: FaultRun) -> None:
     how = "primary started again (invoke up demo)"
     if run.lab.link.component().state != "running":
         run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
         how += ", then link.restart (MirrorMaker 2 had exited)"
     run.repaired(how)
 
@@ -320,7 +376,7 @@ def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
 
 
 def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
-    """"Laptop lid closed": every lab process stopped (SIGSTOP) for 30 s, then resumed."""
+    """ "Laptop lid closed": every lab process stopped (SIGSTOP) for 30 s, then resumed."""
     run.steady(5)
     pids = lab_pids(run.lab)
     run.fault(f"SIGSTOP {', '.join(f'{n} ({p})' for n, p in pids.items())} for {seconds:.0f}s")
@@ -344,8 +400,11 @@ def up_again(run: FaultRun) -> None:
     result = linklab.lab.up(run.lab, records=500, seed=11, say=run.say)
     after = lab_pids(run.lab)
     if not result.already_up or result.produced is not None or before != after:
-        raise LabError(f"up on a running lab changed it: already_up={result.already_up}, "
-                       f"produced={result.produced}, pids {before} -> {after}")
+        raise LabError(
+            f"up on a running lab changed it: already_up={result.already_up}, "
+            f"produced={result.produced}, pids {before} -> {after}",
+            "A bug in `invoke up`: it must reuse a running lab untouched; see linklab/lab.py up().",
+        )
     run.result.note = "already up; same pids, nothing produced"
     run.repaired("none needed")
 
@@ -403,14 +462,21 @@ def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResul
     env = {**os.environ, "LINKLAB_STATE": str(lab.state_dir), "LINKLAB_TOPOLOGY": str(topo_file)}
     cmd = [sys.executable, "-m", "invoke", "up", "demo", "--runtime", "native"]
     say(f"fault: Ctrl-C during `invoke up demo` once {when} starts")
-    up = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     pid_file = lab.state_dir / "pids" / f"{when}.pid"
     try:
-        wait_until(lambda: pid_file.exists() or up.poll() is not None, 120,
-                   f"{when} started by `invoke up demo`")
+        wait_until(
+            lambda: pid_file.exists() or up.poll() is not None,
+            120,
+            f"{when} started by `invoke up demo`",
+        )
         if up.poll() is not None:
-            raise LabError(f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}")
+            raise LabError(
+                f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}",
+                "Its output above says why; run `invoke doctor`.",
+            )
         start = time.monotonic()
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=120)
@@ -421,11 +487,15 @@ def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResul
         return result
     left = lab_processes(lab.state_dir)
     result.recovery = "none needed: up stopped what it started"
-    result.note = f"exit code {up.returncode}; processes left {len(left)}; " \
-                  f"lab folder {'left' if lab.state_dir.exists() else 'removed'}"
+    result.note = (
+        f"exit code {up.returncode}; processes left {len(left)}; "
+        f"lab folder {'left' if lab.state_dir.exists() else 'removed'}"
+    )
     if left or lab.state_dir.exists() or up.returncode == 0:
-        result.error = f"after Ctrl-C: processes {left} left, folder exists " \
-                       f"{lab.state_dir.exists()}, exit code {up.returncode}\n{out[-1500:]}"
+        result.error = (
+            f"after Ctrl-C: processes {left} left, folder exists "
+            f"{lab.state_dir.exists()}, exit code {up.returncode}\n{out[-1500:]}"
+        )
     return result
 
 
@@ -449,15 +519,17 @@ def run_one(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> F
     return run_streaming(lab, name, rate, say)
 
 
-def run_suite(names: list[str] | None = None, port_offset: int = 20000, rate: float = RATE,
-              say=print) -> list[FaultResult]:
+def run_suite(
+    names: list[str] | None = None, port_offset: int = 20000, rate: float = RATE, say=print
+) -> list[FaultResult]:
     """Each fault on a lab of its own, in a temporary folder, on ports moved by `port_offset`;
     every lab is torn down after its fault, whatever happened."""
     names = names or ALL
     unknown = [n for n in names if n not in ALL]
     if unknown:
-        raise LabError(f"Unknown fault {', '.join(map(repr, unknown))}.",
-                       f"Choose from: {', '.join(ALL)}.")
+        raise LabError(
+            f"Unknown fault {', '.join(map(repr, unknown))}.", f"Choose from: {', '.join(ALL)}."
+        )
     results = []
     with tempfile.TemporaryDirectory(prefix="linklab-faults-") as tmp:
         for i, name in enumerate(names):
@@ -471,21 +543,46 @@ def run_suite(names: list[str] | None = None, port_offset: int = 20000, rate: fl
     return results
 
 
-COLUMNS = ("fault", "produced", "mirrored", "lost", "duplicated", "outage s", "catch-up s",
-           "recovery")
+COLUMNS = (
+    "fault",
+    "produced",
+    "mirrored",
+    "lost",
+    "duplicated",
+    "outage s",
+    "catch-up s",
+    "recovery",
+)
 
 
 def rows(results: list[FaultResult]) -> list[list]:
-    return [[r.fault, r.produced, r.mirrored, r.lost, r.duplicated, r.outage_s, r.catch_up_s,
-             r.recovery + (f" ({r.note})" if r.note else "")] for r in results]
+    return [
+        [
+            r.fault,
+            r.produced,
+            r.mirrored,
+            r.lost,
+            r.duplicated,
+            r.outage_s,
+            r.catch_up_s,
+            r.recovery + (f" ({r.note})" if r.note else ""),
+        ]
+        for r in results
+    ]
 
 
-def write_results(results: list[FaultResult], path: Path | None = None,
-                  rate: float = RATE) -> Path:
+def write_results(results: list[FaultResult], path: Path | None = None, rate: float = RATE) -> Path:
     """results/faults.json: every row with what doctor said during the fault."""
     path = path or PROJECT_ROOT / "results" / "faults.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "rate": rate, "faults": [r.to_dict() for r in results]},
-                               indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "rate": rate,
+                "faults": [r.to_dict() for r in results],
+            },
+            indent=2,
+        )
+    )
     return path

@@ -37,10 +37,20 @@ def ensure_jars(version: str | None = None, say=print) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f"kafka-{version}-", dir=target.parent))
     try:
         proc = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-             f"-Dkafka.version={version}"],
-            capture_output=True, text=True, timeout=900,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+                f"-Dkafka.version={version}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
@@ -50,8 +60,10 @@ def ensure_jars(version: str | None = None, say=print) -> Path:
                 "then run again.",
             )
         if not list(staging.glob("kafka_2.13-*.jar")):
-            raise LabError(f"Maven finished but no kafka_2.13 jar is in {staging}.",
-                           f"Remove {target.parent} and run again.")
+            raise LabError(
+                f"Maven finished but no kafka_2.13 jar is in {staging}.",
+                f"Remove {target.parent} and run again.",
+            )
         (staging / _COMPLETE).write_text(version)
         if target.exists():
             shutil.rmtree(target)

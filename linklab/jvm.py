@@ -72,8 +72,9 @@ class JvmLauncher:
 
     def processes(self) -> dict[str, LabProcess]:
         """Every component that has a pid file, by name."""
-        return {f.stem: self.process(f.stem)
-                for f in sorted((self.state_dir / "pids").glob("*.pid"))}
+        return {
+            f.stem: self.process(f.stem) for f in sorted((self.state_dir / "pids").glob("*.pid"))
+        }
 
     @functools.cached_property
     def java(self) -> str:

@@ -117,7 +117,11 @@ def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
             fut.result(timeout=30)
         except KafkaException as e:
             if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise LabError(f"Could not delete topic {name}: {e.args[0].str()}") from None
+                raise LabError(
+                    f"Could not delete topic {name}: {e.args[0].str()}",
+                    "Check the cluster with `invoke status`, then delete it again "
+                    "(`invoke down` removes every lab topic).",
+                ) from None
 
 
 @dataclass
@@ -190,8 +194,9 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
     ends = {p.partition: p.high for p in watermarks(bootstrap, topic) if p.records}
     if not ends:
         return []
-    c = Consumer(consumer_config(bootstrap, auto_offset_reset="earliest",
-                                 enable_partition_eof=True))
+    c = Consumer(
+        consumer_config(bootstrap, auto_offset_reset="earliest", enable_partition_eof=True)
+    )
     try:
         c.assign([TopicPartition(topic, p, 0) for p in ends])
         out: list[Record] = []
@@ -204,7 +209,10 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
                         if msg.offset() >= ends.get(msg.partition(), 0):
                             pending.pop(msg.partition(), None)
                         continue
-                    raise LabError(f"Reading {topic}: {msg.error().str()}")
+                    raise LabError(
+                        f"Reading {topic}: {msg.error().str()}",
+                        "Check the cluster with `invoke status` and `invoke doctor`.",
+                    )
                 ts = msg.timestamp()[1]
                 out.append(Record(msg.key(), msg.value(), msg.partition(), msg.offset(), ts))
                 if msg.offset() + 1 >= ends.get(msg.partition(), 0):
@@ -381,10 +389,14 @@ def intended_ns(start_ns: int, seq: int, rate: float) -> int:
     return start_ns + int(seq * NS_PER_S // rate)
 
 
-def pace(count: int | None, rate: float, send: Callable[[int, int, int], None],
-         clock: Callable[[], int] = time.monotonic_ns,
-         sleep: Callable[[float], object] = time.sleep,
-         stop: threading.Event | None = None) -> int:
+def pace(
+    count: int | None,
+    rate: float,
+    send: Callable[[int, int, int], None],
+    clock: Callable[[], int] = time.monotonic_ns,
+    sleep: Callable[[float], object] = time.sleep,
+    stop: threading.Event | None = None,
+) -> int:
     """Call send(seq, intended_ns, actual_ns) for `count` messages (None: until `stop`) at
     `rate`; return the start. `sleep` may return early (a producer's poll serving deliveries).
 

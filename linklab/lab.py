@@ -41,8 +41,11 @@ class Lab:
         return self.runtime.bootstrap(cluster)
 
 
-def open_lab(runtime: str | None = None, topology: Topology | str | Path | None = None,
-             state_dir: Path | None = None) -> Lab:
+def open_lab(
+    runtime: str | None = None,
+    topology: Topology | str | Path | None = None,
+    state_dir: Path | None = None,
+) -> Lab:
     """The lab in `state_dir`: the running one if there is one, else a new description of it."""
     state_dir = (state_dir or default_state_dir()).resolve()
     saved = read_state(state_dir)
@@ -93,10 +96,13 @@ def make_link(runtime: Runtime) -> Link:
         from linklab.rest import AdminRest
 
         return ClusterLink(
-            t, AdminRest(runtime.rest_url(t.link.destination)),
+            t,
+            AdminRest(runtime.rest_url(t.link.destination)),
             source_bootstrap=runtime.internal_bootstrap(t.link.source),
-            host_bootstraps=(runtime.bootstrap(t.link.source),
-                             runtime.bootstrap(t.link.destination)),
+            host_bootstraps=(
+                runtime.bootstrap(t.link.source),
+                runtime.bootstrap(t.link.destination),
+            ),
         )
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
 
@@ -118,14 +124,16 @@ def read_state(state_dir: Path) -> dict | None:
 def write_state(lab: Lab, **extra) -> None:
     lab.state_dir.mkdir(parents=True, exist_ok=True)
     saved = read_state(lab.state_dir) or {}
-    saved.update({
-        "marker": MARKER,
-        "runtime": lab.runtime.name,
-        "topology": lab.topology.to_dict(),
-        "kafka_version": lab.topology.kafka_version,
-        "created": saved.get("created", time.time()),
-        **extra,
-    })
+    saved.update(
+        {
+            "marker": MARKER,
+            "runtime": lab.runtime.name,
+            "topology": lab.topology.to_dict(),
+            "kafka_version": lab.topology.kafka_version,
+            "created": saved.get("created", time.time()),
+            **extra,
+        }
+    )
     path = lab.state_dir / STATE_FILE
     partial = path.with_suffix(".json.partial")
     try:
@@ -137,9 +145,10 @@ def write_state(lab: Lab, **extra) -> None:
         partial.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             lab.state_dir.rmdir()  # only when empty: a failed first start leaves nothing
-        raise LabError(f"Cannot write {path}: {e.strerror}.",
-                       "Free some space there, or set LINKLAB_STATE to a folder on a larger "
-                       "disk.") from None
+        raise LabError(
+            f"Cannot write {path}: {e.strerror}.",
+            "Free some space there, or set LINKLAB_STATE to a folder on a larger disk.",
+        ) from None
 
 
 # -- up -------------------------------------------------------------------------------------
@@ -203,12 +212,19 @@ def run_ksql(lab: Lab) -> tuple[list, object | None]:
         return [], None
     from linklab import ksqldb
 
-    wait_until(lambda: _ksqldb_answers(url), 180, f"ksqlDB answering at {url}",
-               fix="Look at the ksqldb container's log (`invoke doctor`).")
+    wait_until(
+        lambda: _ksqldb_answers(url),
+        180,
+        f"ksqlDB answering at {url}",
+        fix="Look at the ksqldb container's log (`invoke doctor`).",
+    )
     applied = ksqldb.apply_all(url)
     # Tables fill after ksqlDB's commit interval (2 s by default): wait for the first rows.
-    demo = wait_until(lambda: (r := ksqldb.demo_pull(url)).rows and r, 60,
-                      "ksqlDB tables filled from the mirror topic")
+    demo = wait_until(
+        lambda: (r := ksqldb.demo_pull(url)).rows and r,
+        60,
+        "ksqlDB tables filled from the mirror topic",
+    )
     return applied, demo
 
 
@@ -231,9 +247,14 @@ def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     def detail() -> str:
         return "\n".join(f"{m.topic}: status {m.status}, lag {m.lag}" for m in lab.link.mirrors())
 
-    wait_until(lab.link.caught_up, timeout, "mirror topics caught up (lag 0)",
-               fix="Run `invoke doctor` to see the link's state and log.", on_fail=detail,
-               interval=0.5)
+    wait_until(
+        lab.link.caught_up,
+        timeout,
+        "mirror topics caught up (lag 0)",
+        fix="Run `invoke doctor` to see the link's state and log.",
+        on_fail=detail,
+        interval=0.5,
+    )
 
 
 # -- down -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import gzip
 import json
 import os
@@ -39,7 +40,7 @@ HEADER = struct.Struct(">4sQqq")
 MAGIC = b"LLAT"
 PROBE = b"LLPR"  # readiness probes: prove the link moves records before the clock starts
 
-RATE_RANGE = (1, 20_000)            # msgs/s; one Python producer paces reliably up to here
+RATE_RANGE = (1, 20_000)  # msgs/s; one Python producer paces reliably up to here
 SIZE_RANGE = (HEADER.size, 1_000_000)
 DURATION_RANGE = (1.0, 3600.0)
 WARMUP_RANGE = (0.0, 600.0)
@@ -55,12 +56,12 @@ NS_PER_S = 1_000_000_000
 # -- settings -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
-    rate: int = 1000                 # messages per second, on a fixed schedule
-    size: int = 256                  # bytes per message value
-    duration: float = 30.0           # measured seconds, after the warm-up
-    warmup: float = 10.0             # left out: each run starts on a freshly restarted link
+    rate: int = 1000  # messages per second, on a fixed schedule
+    size: int = 256  # bytes per message value
+    duration: float = 30.0  # measured seconds, after the warm-up
+    warmup: float = 10.0  # left out: each run starts on a freshly restarted link
     partitions: int = 1
-    catch_up_timeout: float = 60.0   # how long both paths may take to deliver the last message
+    catch_up_timeout: float = 60.0  # how long both paths may take to deliver the last message
 
     @property
     def measured_messages(self) -> int:
@@ -87,11 +88,15 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise LabError(f"{name} must be a number, got {value!r}.", f"Pass e.g. {example}.")
             if not low <= value <= high:
-                raise LabError(f"{name} {value} {unit} is out of range ({low} to {high} {unit}).",
-                               f"Pass e.g. {example}.")
+                raise LabError(
+                    f"{name} {value} {unit} is out of range ({low} to {high} {unit}).",
+                    f"Pass e.g. {example}.",
+                )
         if self.measured_messages < 1:
-            raise LabError(f"rate × duration sends no measured message ({self.rate}/s × "
-                           f"{self.duration}s).", "Raise --rate or --duration.")
+            raise LabError(
+                f"rate × duration sends no measured message ({self.rate}/s × {self.duration}s).",
+                "Raise --rate or --duration.",
+            )
         return self
 
 
@@ -109,10 +114,10 @@ class Samples:
     start_ns: int
     rate: int
     warmup_messages: int
-    intended_ns: list[int] = field(default_factory=list)     # index = sequence number
+    intended_ns: list[int] = field(default_factory=list)  # index = sequence number
     sent_ns: list[int] = field(default_factory=list)
     acked: list[bool] = field(default_factory=list)
-    link_ns: dict[int, int] = field(default_factory=dict)    # seq -> first arrival on the mirror
+    link_ns: dict[int, int] = field(default_factory=dict)  # seq -> first arrival on the mirror
     baseline_ns: dict[int, int] = field(default_factory=dict)
     link_duplicates: int = 0
     baseline_duplicates: int = 0
@@ -146,15 +151,19 @@ class Percentiles:
 
         return cls(
             count=h.get_total_count(),
-            min=ms(h.get_min_value()), mean=ms(h.get_mean_value()),
-            p50=ms(h.get_value_at_percentile(50)), p90=ms(h.get_value_at_percentile(90)),
-            p99=ms(h.get_value_at_percentile(99)), p999=ms(h.get_value_at_percentile(99.9)),
+            min=ms(h.get_min_value()),
+            mean=ms(h.get_mean_value()),
+            p50=ms(h.get_value_at_percentile(50)),
+            p90=ms(h.get_value_at_percentile(90)),
+            p99=ms(h.get_value_at_percentile(99)),
+            p999=ms(h.get_value_at_percentile(99.9)),
             max=ms(h.get_max_value()),
         )
 
     def minus(self, other: Percentiles) -> Percentiles:
-        return Percentiles(None, *(round(getattr(self, f) - getattr(other, f), 3)
-                                   for f in self.FIELDS))
+        return Percentiles(
+            None, *(round(getattr(self, f) - getattr(other, f), 3) for f in self.FIELDS)
+        )
 
     def to_dict(self) -> dict:
         return {"count": self.count, **{f: getattr(self, f) for f in self.FIELDS}}
@@ -166,11 +175,11 @@ def new_histogram() -> HdrHistogram:
 
 @dataclass
 class PathResult:
-    name: str                    # "link" (through the mirror) or "baseline" (the source topic)
-    latency: Percentiles         # from the intended send time: what the run reports
-    from_send: Percentiles       # from the actual send time: what an uncorrected tool reports
-    received: int                # distinct messages that arrived, warm-up included
-    lost: int                    # acknowledged messages that never arrived
+    name: str  # "link" (through the mirror) or "baseline" (the source topic)
+    latency: Percentiles  # from the intended send time: what the run reports
+    from_send: Percentiles  # from the actual send time: what an uncorrected tool reports
+    received: int  # distinct messages that arrived, warm-up included
+    lost: int  # acknowledged messages that never arrived
     duplicates: int
     histogram: HdrHistogram = field(repr=False, compare=False)
 
@@ -186,8 +195,31 @@ def analyse_path(samples: Samples, path: str) -> PathResult:
         uncorrected.record_value(_us(arrived - samples.sent_ns[seq]))
     lost = sum(1 for seq, ok in enumerate(samples.acked) if ok and seq not in received)
     dups = samples.link_duplicates if path == "link" else samples.baseline_duplicates
-    return PathResult(path, Percentiles.of(corrected), Percentiles.of(uncorrected),
-                      len(received), lost, dups, corrected)
+    return PathResult(
+        path,
+        Percentiles.of(corrected),
+        Percentiles.of(uncorrected),
+        len(received),
+        lost,
+        dups,
+        corrected,
+    )
+
+
+def paired_difference(samples: Samples) -> tuple[HdrHistogram, int]:
+    """The link's cost message by message: its arrival on the mirror minus its arrival on the
+    source, for every measured message that arrived on both (a histogram, in us), and how many
+    of them arrived on the mirror first (recorded as 1 us: the baseline consumer was late)."""
+    h = new_histogram()
+    negative = 0
+    for seq, on_mirror in samples.link_ns.items():
+        on_source = samples.baseline_ns.get(seq)
+        if seq < samples.warmup_messages or on_source is None:
+            continue
+        if on_mirror < on_source:
+            negative += 1
+        h.record_value(_us(on_mirror - on_source))
+    return h, negative
 
 
 def _us(ns: int) -> int:
@@ -203,13 +235,17 @@ class LatencyResult:
     topic: str
     sent: int
     acknowledged: int
-    producer_behind_max_ms: float   # how far the producer ever fell behind its own schedule
+    producer_behind_max_ms: float  # how far the producer ever fell behind its own schedule
     link: PathResult
     baseline: PathResult
-    difference: Percentiles         # link minus baseline: the link's own cost
-    info: dict                      # versions, link settings, machine load
+    difference: Percentiles  # p(link) − p(baseline), field by field: not a per-message cost
+    info: dict  # versions, link settings, machine load
     samples: Samples = field(repr=False)
     results_dir: Path | None = None
+    # The link's own cost: percentiles of (mirror arrival − source arrival) per message.
+    paired: Percentiles | None = None
+    paired_negative: int = 0  # messages seen on the mirror before the source consumer
+    paired_histogram: HdrHistogram | None = field(default=None, repr=False, compare=False)
 
     @property
     def lost(self) -> int:
@@ -217,10 +253,16 @@ class LatencyResult:
 
     def to_dict(self) -> dict:
         """The summary written to summary.json (the raw histograms base64-encoded)."""
+
         def path(p: PathResult) -> dict:
-            return {"latency_ms": p.latency.to_dict(), "from_send_ms": p.from_send.to_dict(),
-                    "received": p.received, "lost": p.lost, "duplicates": p.duplicates,
-                    "histogram_us": p.histogram.encode().decode()}
+            return {
+                "latency_ms": p.latency.to_dict(),
+                "from_send_ms": p.from_send.to_dict(),
+                "received": p.received,
+                "lost": p.lost,
+                "duplicates": p.duplicates,
+                "histogram_us": p.histogram.encode().decode(),
+            }
 
         return {
             "settings": dataclasses.asdict(self.settings),
@@ -231,6 +273,11 @@ class LatencyResult:
             "link": path(self.link),
             "baseline": path(self.baseline),
             "difference_ms": self.difference.to_dict(),
+            "paired_difference_ms": self.paired.to_dict() if self.paired else None,
+            "paired_negative": self.paired_negative,
+            "paired_histogram_us": (
+                self.paired_histogram.encode().decode() if self.paired_histogram else None
+            ),
             "info": self.info,
             "histogram_encoding": "HdrHistogram V2 compressed, base64; values in microseconds",
         }
@@ -239,13 +286,27 @@ class LatencyResult:
 def analyse(samples: Samples, settings: Settings, topic: str, info: dict) -> LatencyResult:
     link = analyse_path(samples, "link")
     baseline = analyse_path(samples, "baseline")
-    behind = max((s - i for s, i in zip(samples.sent_ns, samples.intended_ns, strict=True)),
-                 default=0)
+    measured = zip(
+        samples.sent_ns[samples.warmup_messages :],
+        samples.intended_ns[samples.warmup_messages :],
+        strict=True,
+    )
+    behind = max((s - i for s, i in measured), default=0)
+    paired, negative = paired_difference(samples)
     return LatencyResult(
-        settings=settings, topic=topic, sent=len(samples.sent_ns),
-        acknowledged=sum(samples.acked), producer_behind_max_ms=round(behind / 1e6, 3),
-        link=link, baseline=baseline, difference=link.latency.minus(baseline.latency),
-        info=info, samples=samples,
+        settings=settings,
+        topic=topic,
+        sent=len(samples.sent_ns),
+        acknowledged=sum(samples.acked),
+        producer_behind_max_ms=round(behind / 1e6, 3),
+        link=link,
+        baseline=baseline,
+        difference=link.latency.minus(baseline.latency),
+        info=info,
+        samples=samples,
+        paired=Percentiles.of(paired),
+        paired_negative=negative,
+        paired_histogram=paired,
     )
 
 
@@ -261,11 +322,20 @@ def write_results(result: LatencyResult, root: Path | None = None) -> Path:
         w = csv.writer(f)
         w.writerow(["seq", "intended_ms", "sent_ms", "link_ms", "baseline_ms", "warmup"])
         for seq, (i, sent) in enumerate(zip(s.intended_ns, s.sent_ns, strict=True)):
+
             def rel(ns: int | None) -> str:
                 return "" if ns is None else f"{(ns - s.start_ns) / 1e6:.3f}"
 
-            w.writerow([seq, rel(i), rel(sent), rel(s.link_ns.get(seq)),
-                        rel(s.baseline_ns.get(seq)), int(seq < s.warmup_messages)])
+            w.writerow(
+                [
+                    seq,
+                    rel(i),
+                    rel(sent),
+                    rel(s.link_ns.get(seq)),
+                    rel(s.baseline_ns.get(seq)),
+                    int(seq < s.warmup_messages),
+                ]
+            )
     result.results_dir = out
     return out
 
@@ -282,25 +352,34 @@ def load_summary(results_dir: Path) -> dict:
 class _Collector(threading.Thread):
     """Reads a topic from its beginning and notes when each message first arrived."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, received: dict[int, int],
-                 clock: Callable[[], int]):
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        partitions: int,
+        received: dict[int, int],
+        clock: Callable[[], int],
+    ):
         super().__init__(daemon=True, name=f"latency-{bootstrap}")
         self.received = received
         self.duplicates = 0
-        self.probes: set[int] = set()   # partitions whose probe arrived
+        self.probes: set[int] = set()  # partitions whose probe arrived
         self.error: str | None = None
         self.clock = clock
         self.stop = threading.Event()
-        self.consumer = Consumer(kafka.consumer_config(
-            bootstrap,
-            f"linklab-latency-{uuid.uuid4().hex[:8]}",  # never committed
-            # The broker answers a fetch as soon as one byte is there; the wait only bounds
-            # empty fetches, so it does not add latency.
-            fetch_wait_max_ms=100,
-            fetch_min_bytes=1,
-        ))
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                              for p in range(partitions)])
+        self.consumer = Consumer(
+            kafka.consumer_config(
+                bootstrap,
+                f"linklab-latency-{uuid.uuid4().hex[:8]}",  # never committed
+                # The broker answers a fetch as soon as one byte is there; the wait only bounds
+                # empty fetches, so it does not add latency.
+                fetch_wait_max_ms=100,
+                fetch_min_bytes=1,
+            )
+        )
+        self.consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
+        )
 
     def run(self) -> None:
         try:
@@ -346,13 +425,16 @@ def check_lab(lab: Lab) -> None:
     require_running(lab)
     for cluster in (lab.topology.source, lab.topology.destination):
         if not kafka.reachable(lab.bootstrap(cluster.name), timeout=3):
-            raise LabError(f"The {cluster.name} cluster does not answer at "
-                           f"{lab.bootstrap(cluster.name)}.",
-                           "Check the lab with `invoke status`; `invoke up demo` restarts it.")
+            raise LabError(
+                f"The {cluster.name} cluster does not answer at {lab.bootstrap(cluster.name)}.",
+                "Check the lab with `invoke status`; `invoke up demo` restarts it.",
+            )
     state = lab.link.describe().state
     if state != "ACTIVE":
-        raise LabError(f"Link {lab.link.name} is {state}, not ACTIVE.",
-                       "Check it with `invoke status` or `invoke doctor`.")
+        raise LabError(
+            f"Link {lab.link.name} is {state}, not ACTIVE.",
+            "Check it with `invoke status` or `invoke doctor`.",
+        )
 
 
 def versions(lab: Lab) -> dict:
@@ -376,12 +458,18 @@ def versions(lab: Lab) -> dict:
     }
 
 
-def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = None,
-        write: bool = True) -> LatencyResult:
+def run(
+    lab: Lab,
+    settings: Settings | None = None,
+    results_root: Path | None = None,
+    write: bool = True,
+    freeze_gc: bool = True,
+) -> LatencyResult:
     """Run one latency test against a running lab and return (and write) its result.
 
     A fresh topic is created on the source and mirrored by the link; both are deleted on every
-    path out, Ctrl-C included.
+    path out, Ctrl-C included. A run that fails part-way still writes what it measured (its
+    summary's info names the error). `freeze_gc`: gc.freeze() while messages flow.
     """
     settings = (settings or Settings()).validate()
     check_lab(lab)
@@ -389,33 +477,55 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
     src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     link_info = lab.link.describe()
     info = {
-        "versions": versions(lab), "runtime": lab.runtime.name,
+        "versions": versions(lab),
+        "runtime": lab.runtime.name,
         "link": {"name": link_info.name, "kind": link_info.kind, "settings": link_info.settings},
-        "source": lab.topology.source.name, "destination": lab.topology.destination.name,
-        "cpus": os.cpu_count(), "load_before": list(os.getloadavg()),
+        "source": lab.topology.source.name,
+        "destination": lab.topology.destination.name,
+        "cpus": os.cpu_count(),
+        "load_before": list(os.getloadavg()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     collectors: list[_Collector] = []
     samples = Samples(0, settings.rate, settings.warmup_messages)
     undelivered: LabError | None = None
+    frozen = freeze_gc
     try:
         kafka.ensure_topic(src, topic, settings.partitions)
         lab.link.mirror_create(topic)
         clock = time.monotonic_ns
-        collectors = [_Collector(dst, topic, settings.partitions, samples.link_ns, clock),
-                      _Collector(src, topic, settings.partitions, samples.baseline_ns, clock)]
+        collectors = [
+            _Collector(dst, topic, settings.partitions, samples.link_ns, clock),
+            _Collector(src, topic, settings.partitions, samples.baseline_ns, clock),
+        ]
         for c in collectors:
             c.start()
         _probe(src, topic, settings, collectors)
+        if frozen:
+            # The kit's objects so far leave the collector's view: a full collection during the
+            # run then walks only what the run allocates (benchmarks/README.md has the effect).
+            gc.collect()
+            gc.freeze()
         _produce(src, topic, settings, samples, clock)
         try:
             _wait_delivered(samples, collectors, settings.catch_up_timeout, lab)
         except LabError as e:
             undelivered = e  # still worth writing down what did arrive, then raised
-    except BaseException:
+    except BaseException as e:
+        if frozen:
+            gc.unfreeze()
         _finish(collectors)
         _cleanup(lab, topic, quiet=True)
+        where = (
+            _write_partial(samples, collectors, settings, topic, info, results_root, e)
+            if write
+            else None
+        )
+        if isinstance(e, LabError) and where:
+            raise LabError(f"{e.problem}\nWhat was measured before is in {where}.", e.fix) from None
         raise
+    if frozen:
+        gc.unfreeze()
     _finish(collectors)
     _cleanup(lab, topic, quiet=False)
     samples.link_duplicates = collectors[0].duplicates
@@ -426,9 +536,45 @@ def run(lab: Lab, settings: Settings | None = None, results_root: Path | None = 
         write_results(result, results_root)
     if undelivered:
         where = f" What arrived is in {result.results_dir}." if result.results_dir else ""
-        raise LabError(f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
-                       f"source: {result.baseline.lost:,}.{where}", undelivered.fix)
+        raise LabError(
+            f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
+            f"source: {result.baseline.lost:,}.{where}",
+            undelivered.fix,
+        )
     return result
+
+
+def _write_partial(
+    samples: Samples,
+    collectors: list[_Collector],
+    settings: Settings,
+    topic: str,
+    info: dict,
+    results_root: Path | None,
+    error: BaseException,
+) -> Path | None:
+    """Write what a run that failed had measured (None when it had sent nothing); never raise
+    over the error that ended the run."""
+    if not samples.sent_ns:
+        return None
+    try:
+        if collectors:
+            samples.link_duplicates = collectors[0].duplicates
+            samples.baseline_duplicates = collectors[1].duplicates
+        n = len(samples.sent_ns)
+        part = dataclasses.replace(
+            samples,
+            link_ns={s: t for s, t in samples.link_ns.items() if s < n},
+            baseline_ns={s: t for s, t in samples.baseline_ns.items() if s < n},
+        )
+        info = {
+            **info,
+            "error": f"{type(error).__name__}: {error}".strip(),
+            "load_after": list(os.getloadavg()),
+        }
+        return write_results(analyse(part, settings, topic, info), results_root)
+    except Exception:  # the run's own error is the one to show
+        return None
 
 
 def _finish(collectors: list[_Collector]) -> None:
@@ -451,13 +597,19 @@ def _probe(src: str, topic: str, settings: Settings, collectors: list[_Collector
                 raise LabError(f"Reading {topic}: {c.error}", "Check the lab with `invoke doctor`.")
         return all(c.probes >= everywhere for c in collectors)
 
-    wait_until(arrived, settings.catch_up_timeout, f"probe records through the link on {topic}",
-               fix="The link is not mirroring new topics: check it with `invoke status` and "
-                   "`invoke doctor`.", interval=0.1)
+    wait_until(
+        arrived,
+        settings.catch_up_timeout,
+        f"probe records through the link on {topic}",
+        fix="The link is not mirroring new topics: check it with `invoke status` and "
+        "`invoke doctor`.",
+        interval=0.1,
+    )
 
 
-def _produce(src: str, topic: str, settings: Settings, samples: Samples,
-             clock: Callable[[], int]) -> None:
+def _produce(
+    src: str, topic: str, settings: Settings, samples: Samples, clock: Callable[[], int]
+) -> None:
     # linger 0 and no compression: each message leaves when scheduled, at its stated size.
     p = Producer(kafka.producer_config(src, **{"linger.ms": 0, "compression.type": "none"}))
     acked = samples.acked
@@ -485,30 +637,41 @@ def _produce(src: str, topic: str, settings: Settings, samples: Samples,
     samples.start_ns = pace(settings.total_messages, settings.rate, send, clock=clock)
     left = p.flush(60)
     if left or errors:
-        raise LabError(f"{left} messages were never acknowledged by the source"
-                       + (f": {'; '.join(errors)}" if errors else "."),
-                       "Check the source cluster with `invoke doctor`.")
+        raise LabError(
+            f"{left} messages were never acknowledged by the source"
+            + (f": {'; '.join(errors)}" if errors else "."),
+            "Check the source cluster with `invoke doctor`.",
+        )
 
 
-def _wait_delivered(samples: Samples, collectors: list[_Collector], timeout: float,
-                    lab: Lab) -> None:
+def _wait_delivered(
+    samples: Samples, collectors: list[_Collector], timeout: float, lab: Lab
+) -> None:
     want = {seq for seq, ok in enumerate(samples.acked) if ok}
 
     def done() -> bool:
         for c in collectors:
             if c.error:
-                raise LabError(f"A latency consumer failed: {c.error}",
-                               "Check the lab with `invoke doctor`.")
-        return all(len(c.received) >= len(want) and want <= c.received.keys()
-                   for c in collectors)
+                raise LabError(
+                    f"A latency consumer failed: {c.error}", "Check the lab with `invoke doctor`."
+                )
+        return all(len(c.received) >= len(want) and want <= c.received.keys() for c in collectors)
 
     def missing() -> str:
-        return (f"missing on the mirror: {len(want - samples.link_ns.keys())}, "
-                f"on the source: {len(want - samples.baseline_ns.keys())}")
+        return (
+            f"missing on the mirror: {len(want - samples.link_ns.keys())}, "
+            f"on the source: {len(want - samples.baseline_ns.keys())}"
+        )
 
-    wait_until(done, timeout, f"all {len(want):,} messages on the mirror and the source",
-               fix=f"The link {lab.link.name} stopped mirroring: check `invoke status` and "
-                   "`invoke doctor`.", on_fail=missing, interval=0.1)
+    wait_until(
+        done,
+        timeout,
+        f"all {len(want):,} messages on the mirror and the source",
+        fix=f"The link {lab.link.name} stopped mirroring: check `invoke status` and "
+        "`invoke doctor`.",
+        on_fail=missing,
+        interval=0.1,
+    )
 
 
 def _cleanup(lab: Lab, topic: str, quiet: bool) -> None:
@@ -518,37 +681,56 @@ def _cleanup(lab: Lab, topic: str, quiet: bool) -> None:
         lab.link.mirror_delete(topic)
     except (LabError, KafkaException, NotImplementedError) as e:
         problems.append(f"mirror_delete: {e}")
-    for bootstrap in (lab.bootstrap(lab.topology.link.destination),
-                      lab.bootstrap(lab.topology.link.source)):
+    for bootstrap in (
+        lab.bootstrap(lab.topology.link.destination),
+        lab.bootstrap(lab.topology.link.source),
+    ):
         try:
             if topic in kafka.topic_names(bootstrap):
                 kafka.delete_topics(bootstrap, [topic])
         except (LabError, KafkaException) as e:
             problems.append(f"delete on {bootstrap}: {e}")
     if problems and not quiet:
-        raise LabError(f"Could not remove the temporary topic {topic}: {'; '.join(problems)}",
-                       f"Delete {topic} on both clusters by hand.")
+        raise LabError(
+            f"Could not remove the temporary topic {topic}: {'; '.join(problems)}",
+            f"Delete {topic} on both clusters by hand.",
+        )
 
 
 # -- a sweep of the link's latency settings -------------------------------------------------
 @dataclass
 class SweepPoint:
-    settings: dict[str, int]   # the link's settings for this run, e.g. fetch_wait_ms, linger_ms
+    settings: dict[str, int]  # the link's settings for this run, e.g. fetch_wait_ms, linger_ms
     result: LatencyResult
 
 
-def sweep(lab: Lab, variants: list[dict[str, int]], settings: Settings | None = None,
-          results_root: Path | None = None) -> list[SweepPoint]:
+def sweep(
+    lab: Lab,
+    variants: list[dict[str, int]],
+    settings: Settings | None = None,
+    results_root: Path | None = None,
+) -> list[SweepPoint]:
     """Run the test once per set of link settings (`lab.link.tune(**variant)`), then put the
-    link back to the settings it had before."""
+    link back to the settings it had before. A link that cannot be tuned is refused first."""
+    if not lab.link.tunable:
+        raise LabError(
+            f"The {lab.link.kind} link cannot be tuned by the kit, so there is nothing to sweep.",
+            "Run the sweep on the native runtime (MirrorMaker 2): `invoke down`, then "
+            "`invoke up demo --runtime native`.",
+        )
     before = _tuned(lab)
     points = []
     try:
         for variant in variants:
             lab.link.tune(**variant)
             points.append(SweepPoint(dict(variant), run(lab, settings, results_root)))
-    finally:
-        lab.link.tune(**before)
+    except BaseException:
+        try:
+            lab.link.tune(**before)
+        except (LabError, KafkaException):
+            pass  # the error that ended the sweep is the one to show
+        raise
+    lab.link.tune(**before)
     return points
 
 
@@ -564,8 +746,10 @@ def _tuned(lab: Lab) -> dict[str, int]:
                 return int(value)
         return default
 
-    return {"fetch_wait_ms": find("fetch.max.wait.ms", link.fetch_wait_ms),
-            "linger_ms": find("linger.ms", link.linger_ms)}
+    return {
+        "fetch_wait_ms": find("fetch.max.wait.ms", link.fetch_wait_ms),
+        "linger_ms": find("linger.ms", link.linger_ms),
+    }
 
 
 # -- Kafka's own tool, for comparison -------------------------------------------------------
@@ -582,8 +766,9 @@ class E2EResult:
     output: str = field(repr=False)
 
 
-def kafka_e2e_latency(bootstrap: str, messages: int = 1000, size: int = 256,
-                      acks: str = "all", timeout: float = 600.0) -> E2EResult:
+def kafka_e2e_latency(
+    bootstrap: str, messages: int = 1000, size: int = 256, acks: str = "all", timeout: float = 600.0
+) -> E2EResult:
     """Run Kafka's closed-loop end-to-end latency tool (one message at a time) on one cluster,
     on a topic of its own that is deleted afterwards."""
     import re
@@ -593,9 +778,18 @@ def kafka_e2e_latency(bootstrap: str, messages: int = 1000, size: int = 256,
     from linklab.processes import check_java
 
     topic = f"linklab-e2e-{uuid.uuid4().hex[:8]}"
-    argv = [check_java(), "-Xmx256m", "-cp", jars.classpath(),
-            "org.apache.kafka.tools.EndToEndLatency", bootstrap, topic, str(messages), acks,
-            str(size)]
+    argv = [
+        check_java(),
+        "-Xmx256m",
+        "-cp",
+        jars.classpath(),
+        "org.apache.kafka.tools.EndToEndLatency",
+        bootstrap,
+        topic,
+        str(messages),
+        acks,
+        str(size),
+    ]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     finally:
@@ -605,33 +799,62 @@ def kafka_e2e_latency(bootstrap: str, messages: int = 1000, size: int = 256,
     pct = re.search(r"50th = (\d+), 99th = (\d+), 99\.9th = (\d+)", out)
     if proc.returncode != 0 or not mean or not pct:
         tail = "\n".join(out.strip().splitlines()[-8:])
-        raise LabError(f"kafka-e2e-latency failed (exit {proc.returncode}):\n{tail}",
-                       "Check that the cluster answers (`invoke status`).")
-    return E2EResult(messages, size, float(mean.group(1)), int(pct.group(1)), int(pct.group(2)),
-                     int(pct.group(3)), out)
+        raise LabError(
+            f"kafka-e2e-latency failed (exit {proc.returncode}):\n{tail}",
+            "Check that the cluster answers (`invoke status`).",
+        )
+    return E2EResult(
+        messages,
+        size,
+        float(mean.group(1)),
+        int(pct.group(1)),
+        int(pct.group(2)),
+        int(pct.group(3)),
+        out,
+    )
 
 
-
-def compare_with_e2e(lab: Lab, messages: int = 1000, size: int = 256, rate: int = 50,
-                     results_root: Path | None = None) -> tuple[E2EResult, LatencyResult]:
+def compare_with_e2e(
+    lab: Lab,
+    messages: int = 1000,
+    size: int = 256,
+    rate: int = 50,
+    results_root: Path | None = None,
+) -> tuple[E2EResult, LatencyResult]:
     """Kafka's closed-loop tool and a low-rate run of ours, both on the source cluster, with the
     same message size: the baseline rows should agree within the tools' resolutions."""
     check_lab(lab)
     e2e = kafka_e2e_latency(lab.bootstrap(lab.topology.link.source), messages, size)
-    ours = run(lab, Settings(rate=rate, size=size, duration=max(1.0, messages / rate),
-                             warmup=min(5.0, max(1.0, 100 / rate))), results_root)
+    ours = run(
+        lab,
+        Settings(
+            rate=rate,
+            size=size,
+            duration=max(1.0, messages / rate),
+            warmup=min(5.0, max(1.0, 100 / rate)),
+        ),
+        results_root,
+    )
     return e2e, ours
 
 
 # -- rows for a table -----------------------------------------------------------------------
+PAIRED_ROW = "link cost (paired)"
+DIFFERENCE_ROW = "p(link) − p(baseline)"
 COLUMNS = ("path", "count", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "lost")
 
 
 def rows(result: LatencyResult) -> list[tuple]:
-    """Link, baseline and their difference as table rows (ms); the difference has no count."""
+    """Link, baseline, the link's cost per message (the paired difference) and the difference
+    of the two paths' percentiles, as table rows (ms); the last has no count."""
+
     def row(name: str, p: Percentiles, lost: int | None) -> tuple:
         return (name, p.count, p.min, p.mean, p.p50, p.p90, p.p99, p.p999, p.max, lost)
 
-    return [row("link", result.link.latency, result.link.lost),
-            row("baseline", result.baseline.latency, result.baseline.lost),
-            row("difference", result.difference, None)]
+    paired = result.paired or Percentiles.of(new_histogram())
+    return [
+        row("link", result.link.latency, result.link.lost),
+        row("baseline", result.baseline.latency, result.baseline.lost),
+        row(PAIRED_ROW, paired, None),
+        row(DIFFERENCE_ROW, result.difference, None),
+    ]

@@ -16,8 +16,7 @@ from linklab.latency import LatencyResult, SweepPoint
 COLORS = {"link": "tab:red", "baseline": "tab:blue"}
 LABELS = {"link": "through the link (mirror topic)", "baseline": "baseline (source topic)"}
 # Percentiles for the distribution plot, as "nines": 0 = p0, 1 = p90, 2 = p99, 3 = p99.9 ...
-PERCENTILE_TICKS = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"),
-                    (0.9999, "p99.99")]
+PERCENTILE_TICKS = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"), (0.9999, "p99.99")]
 
 
 def latencies(result: LatencyResult, path: str) -> tuple[list[float], list[float]]:
@@ -129,8 +128,11 @@ def save(figures: dict[str, Figure], folder: Path) -> list[Path]:
 
 
 def all_figures(result: LatencyResult) -> dict[str, Figure]:
-    return {"over_time": over_time(result), "histogram": histogram(result),
-            "percentiles": percentiles(result)}
+    return {
+        "over_time": over_time(result),
+        "histogram": histogram(result),
+        "percentiles": percentiles(result),
+    }
 
 
 class Table:
@@ -147,15 +149,17 @@ class Table:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{c}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{self._cell(v)}</td>" for v in r) + "</tr>"
-                       for r in self.rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{self._cell(v)}</td>" for v in r) + "</tr>" for r in self.rows
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
         cells = [list(self.columns)] + [[self._cell(v) for v in r] for r in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
-        return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
-                         for row in cells)
+        return "\n".join(
+            "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells
+        )
 
 
 def table(result: LatencyResult) -> Table:
@@ -167,12 +171,29 @@ def table(result: LatencyResult) -> Table:
 def sweep_table(points: list[SweepPoint]) -> Table:
     """One row per link setting: link and baseline p50/p99 and the link's own cost."""
     keys = list(points[0].settings) if points else []
-    columns = (*keys, "link p50", "link p99", "baseline p50", "baseline p99", "diff p50",
-               "diff p99", "lost")
+    columns = (
+        *keys,
+        "link p50",
+        "link p99",
+        "baseline p50",
+        "baseline p99",
+        "diff p50",
+        "diff p99",
+        "lost",
+    )
     rows = []
     for p in points:
         r = p.result
-        rows.append((*(p.settings[k] for k in keys), r.link.latency.p50, r.link.latency.p99,
-                     r.baseline.latency.p50, r.baseline.latency.p99, r.difference.p50,
-                     r.difference.p99, r.lost))
+        rows.append(
+            (
+                *(p.settings[k] for k in keys),
+                r.link.latency.p50,
+                r.link.latency.p99,
+                r.baseline.latency.p50,
+                r.baseline.latency.p99,
+                r.difference.p50,
+                r.difference.p99,
+                r.lost,
+            )
+        )
     return Table(columns, rows)

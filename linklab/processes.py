@@ -16,8 +16,10 @@ import psutil
 
 from linklab.errors import LabError
 
-JAVA_FIX = "Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), " \
-           "or point JAVA_HOME at one."
+JAVA_FIX = (
+    "Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), "
+    "or point JAVA_HOME at one."
+)
 
 
 def java_binary() -> str:
@@ -48,8 +50,9 @@ def check_java() -> str:
     java = java_binary()
     major = java_major(java)
     if major < 17:
-        raise LabError(f"Java {major} found at {java}; Kafka 4 brokers and Connect need Java 17+.",
-                       JAVA_FIX)
+        raise LabError(
+            f"Java {major} found at {java}; Kafka 4 brokers and Connect need Java 17+.", JAVA_FIX
+        )
     return java
 
 
@@ -109,8 +112,12 @@ class LabProcess:
             # A new session: a Ctrl-C in the terminal is handled by the kit, which stops the
             # processes itself, rather than reaching the JVMs half-way.
             proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=cwd, start_new_session=True,
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(str(proc.pid))
@@ -131,8 +138,10 @@ class LabProcess:
                 proc.kill()
                 how = f"killed after {grace:.0f}s"
                 if not _gone(proc, 10):
-                    raise LabError(f"{self.component} (pid {proc.pid}) survived SIGKILL.",
-                                   "Check the machine (a process stuck in the kernel).")
+                    raise LabError(
+                        f"{self.component} (pid {proc.pid}) survived SIGKILL.",
+                        "Check the machine (a process stuck in the kernel).",
+                    )
         except psutil.NoSuchProcess:
             pass
         self.pid_file.unlink(missing_ok=True)
@@ -141,8 +150,9 @@ class LabProcess:
     def signal(self, sig: int) -> None:
         proc = self.process()
         if proc is None:
-            raise LabError(f"{self.component} is not running.",
-                           "Start the lab with `invoke up demo`.")
+            raise LabError(
+                f"{self.component} is not running.", "Start the lab with `invoke up demo`."
+            )
         proc.send_signal(sig)
 
 

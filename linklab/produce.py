@@ -34,28 +34,50 @@ def produce_employees(
     anything is sent, for a bad argument, an unknown cluster, a mirror topic, a cluster that
     does not answer or a missing topic (created only when `partitions` is given).
     """
-    bootstrap = check_target(lab, cluster, topic, count=count, rate=rate, updates=updates,
-                             leavers=leavers, partitions=partitions)
+    bootstrap = check_target(
+        lab,
+        cluster,
+        topic,
+        count=count,
+        rate=rate,
+        updates=updates,
+        leavers=leavers,
+        partitions=partitions,
+    )
     records = EmployeeGenerator(seed).stream(count, updates=updates, leavers=leavers)
     return kafka.produce(bootstrap, topic, records, on_progress=on_progress, rate=rate)
 
 
-def check_target(lab: Lab, cluster: str, topic: str, *, count: int, rate: float | None = None,
-                 updates: float = 0.0, leavers: float = 0.0,
-                 partitions: int | None = None) -> str:
+def check_target(
+    lab: Lab,
+    cluster: str,
+    topic: str,
+    *,
+    count: int,
+    rate: float | None = None,
+    updates: float = 0.0,
+    leavers: float = 0.0,
+    partitions: int | None = None,
+) -> str:
     """Check the arguments and that `topic` on `cluster` takes records; return its bootstrap."""
     if count < 0:
         raise LabError(f"count must be 0 or more, got {count}.", "Pass --count 10000, say.")
     if rate is not None and rate <= 0:
-        raise LabError(f"rate must be more than 0 records/s, got {rate:g}.",
-                       "Leave --rate out for no limit, or pass a positive number.")
+        raise LabError(
+            f"rate must be more than 0 records/s, got {rate:g}.",
+            "Leave --rate out for no limit, or pass a positive number.",
+        )
     for name, x in (("updates", updates), ("leavers", leavers)):
         if not 0 <= x < 1:
-            raise LabError(f"{name} must be a fraction from 0 to 1, got {x:g}.",
-                           f"Pass --{name} 0.2 for one record in five, say.")
+            raise LabError(
+                f"{name} must be a fraction from 0 to 1, got {x:g}.",
+                f"Pass --{name} 0.2 for one record in five, say.",
+            )
     if updates + leavers >= 1:
-        raise LabError(f"updates + leavers is {updates + leavers:g}: no room for new hires.",
-                       "Keep updates + leavers below 1, e.g. --updates 0.2 --leavers 0.02.")
+        raise LabError(
+            f"updates + leavers is {updates + leavers:g}: no room for new hires.",
+            "Keep updates + leavers below 1, e.g. --updates 0.2 --leavers 0.02.",
+        )
     if partitions is not None and partitions < 1:
         raise LabError(f"partitions must be 1 or more, got {partitions}.", "Pass --partitions 6.")
     topo = lab.topology
@@ -64,16 +86,19 @@ def check_target(lab: Lab, cluster: str, topic: str, *, count: int, rate: float 
     if cluster == link.destination and topic in link.mirrors:
         raise LabError(
             f"{topic} on {cluster} is a mirror topic: only the link {link.name} writes to it.",
-            f"Produce to {link.source} (--cluster {link.source}), the link brings the records.")
+            f"Produce to {link.source} (--cluster {link.source}), the link brings the records.",
+        )
     bootstrap = lab.bootstrap(cluster)
     if not kafka.reachable(bootstrap):
         raise LabError(f"The {cluster} cluster at {bootstrap} does not answer.", START_LAB)
     if not kafka.topic_exists(bootstrap, topic):
         declared = [t for t in topo.topics if t.name == topic and t.cluster == cluster]
         if partitions is None and not declared:
-            raise LabError(f"Topic {topic} does not exist on {cluster}.",
-                           f"Produce to a topic of the lab (--topic employees), or pass "
-                           f"--partitions N to create {topic}.")
+            raise LabError(
+                f"Topic {topic} does not exist on {cluster}.",
+                f"Produce to a topic of the lab (--topic employees), or pass "
+                f"--partitions N to create {topic}.",
+            )
         config = declared[0].config if declared else None
         n = partitions or declared[0].partitions
         kafka.ensure_topic(bootstrap, topic, n, config)  # returns once every partition has a leader
@@ -88,10 +113,21 @@ def number(text: str | float | None, option: str, kind: type = float) -> float |
         return kind(text)
     except (TypeError, ValueError):
         example = _EXAMPLES.get(option, "1")
-        raise LabError(f"--{option} takes a number, got {text!r}.",
-                       f"Pass a number, e.g. --{option} {example}.") from None
+        raise LabError(
+            f"--{option} takes a number, got {text!r}.",
+            f"Pass a number, e.g. --{option} {example}.",
+        ) from None
 
 
-_EXAMPLES = {"count": "10000", "rate": "1000", "seed": "42", "updates": "0.2",
-             "leavers": "0.02", "partitions": "6", "records": "3000", "size": "256",
-             "duration": "30", "warmup": "10"}
+_EXAMPLES = {
+    "count": "10000",
+    "rate": "1000",
+    "seed": "42",
+    "updates": "0.2",
+    "leavers": "0.02",
+    "partitions": "6",
+    "records": "3000",
+    "size": "256",
+    "duration": "30",
+    "warmup": "10",
+}

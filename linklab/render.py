@@ -12,6 +12,10 @@ from linklab.topology import GroupFilter, Topology
 
 COMPOSE_DIR = PROJECT_ROOT / "compose"  # top level, where users look for compose files
 TEMPLATES_DIR = Path(__file__).parent / "templates"  # the JVMs' files, package data
+# With ACL sync on, both runtimes' brokers keep ACLs: KRaft's authorizer (KIP-801), and every
+# client (PLAINTEXT, so User:ANONYMOUS) a super user.
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SUPER_USERS = "User:ANONYMOUS"
 
 
 def template_environment() -> Environment:
@@ -29,8 +33,11 @@ _templates = template_environment()
 
 def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
     return _templates.get_template("server.properties.j2").render(
-        cluster=topology.cluster(cluster), data_dir=data_dir,
+        cluster=topology.cluster(cluster),
+        data_dir=data_dir,
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
+        authorizer=AUTHORIZER,
+        super_users=SUPER_USERS,
     )
 
 
@@ -124,6 +131,9 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "ksqldb_container_port": KSQLDB_CONTAINER_PORT,
         "ksqldb_heap_mb": KSQLDB_HEAP_MB,
         "confluent_platform": topology.confluent_platform,
+        "acl_sync": topology.link.acl_sync,
+        "authorizer": AUTHORIZER,
+        "super_users": SUPER_USERS,
     }
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),

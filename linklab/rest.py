@@ -41,8 +41,9 @@ class AdminRest:
             )
         return url
 
-    def request(self, method: str, path: str, body: Any = None,
-                query: dict[str, Any] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Any:
         url = self.url(path, query)
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method)

@@ -37,8 +37,10 @@ class Note:
     text: str
 
     def _repr_html_(self) -> str:
-        return (f'<div style="border-left:4px solid #d9a400;padding:4px 10px">'
-                f"<b>{html.escape(self.title)}</b><br>{html.escape(self.text)}</div>")
+        return (
+            f'<div style="border-left:4px solid #d9a400;padding:4px 10px">'
+            f"<b>{html.escape(self.title)}</b><br>{html.escape(self.text)}</div>"
+        )
 
     def __repr__(self) -> str:
         return f"{self.title}\n{self.text}"
@@ -49,15 +51,15 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> View:
 
 
 # -- 1. the lab -------------------------------------------------------------------------------
-def open_lab(state_dir: str | Path | None = None, port_offset: int = 0,
-             runtime: str | None = None) -> linklab.lab.Lab:
+def open_lab(
+    state_dir: str | Path | None = None, port_offset: int = 0, runtime: str | None = None
+) -> linklab.lab.Lab:
     """The lab in `state_dir` (default: the project's .lab/), running or not. A lab that is not
     running yet gets the topology with every port moved by `port_offset` (a second lab beside
     the first); a running one keeps its own."""
     state = Path(state_dir).resolve() if state_dir else None
     running = linklab.lab.read_state(state or linklab.lab.default_state_dir()) is not None
-    topo = None if running or not port_offset else load().with_port_offset(
-        port_offset)
+    topo = None if running or not port_offset else load().with_port_offset(port_offset)
     return linklab.lab.open_lab(runtime, topo, state)
 
 
@@ -69,8 +71,9 @@ def status(lab: linklab.lab.Lab) -> View:
 
 
 # -- 2. the data ------------------------------------------------------------------------------
-def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
-                  timeout: float = 30.0) -> list[kafka.Record]:
+def first_records(
+    bootstrap: str, topic: str, n: int = 5, partition: int = 0, timeout: float = 30.0
+) -> list[kafka.Record]:
     """The first `n` records of one partition (fewer if it holds fewer)."""
     ends = {p.partition: p for p in kafka.watermarks(bootstrap, topic)}
     if partition not in ends:
@@ -89,8 +92,11 @@ def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
                 if m.error() and m.error().code() != KafkaError._PARTITION_EOF:
                     raise LabError(f"Reading {topic}: {m.error().str()}", "Run `invoke doctor`.")
                 if not m.error():
-                    out.append(kafka.Record(m.key(), m.value(), m.partition(), m.offset(),
-                                            m.timestamp()[1]))
+                    out.append(
+                        kafka.Record(
+                            m.key(), m.value(), m.partition(), m.offset(), m.timestamp()[1]
+                        )
+                    )
             return len(out) >= want
 
         wait_until(read, timeout, f"{want} records of {topic}", quiet=True, interval=0)
@@ -102,8 +108,9 @@ def first_records(bootstrap: str, topic: str, n: int = 5, partition: int = 0,
 SCHEMA_FIELDS = [f.name for f in fields(Employee)]
 
 
-def employees(lab: linklab.lab.Lab, n: int = 5, cluster: str | None = None,
-              topic: str | None = None) -> View:
+def employees(
+    lab: linklab.lab.Lab, n: int = 5, cluster: str | None = None, topic: str | None = None
+) -> View:
     """The first Employee records of the data topic, one column per field."""
     cluster = cluster or lab.topology.link.source
     topic = topic or lab.topology.link.mirrors[0]
@@ -112,8 +119,11 @@ def employees(lab: linklab.lab.Lab, n: int = 5, cluster: str | None = None,
     for r in recs:
         value = json.loads(r.value) if r.value else {}
         rows.append([f"{r.partition}/{r.offset}", *(value.get(k) for k in SCHEMA_FIELDS)])
-    return table(f"the first {len(rows)} records of {topic} on {cluster} (partition 0)",
-                 ["partition/offset", *SCHEMA_FIELDS], rows)
+    return table(
+        f"the first {len(rows)} records of {topic} on {cluster} (partition 0)",
+        ["partition/offset", *SCHEMA_FIELDS],
+        rows,
+    )
 
 
 def schema_fields() -> list[tuple[str, str, str]]:
@@ -139,8 +149,11 @@ def schema_fields() -> list[tuple[str, str, str]]:
 
 
 def schema() -> View:
-    return table("the Employee value (JSON; the key is employee_id; a leaver is a tombstone)",
-                 ["field", "type", "meaning"], [list(f) for f in schema_fields()])
+    return table(
+        "the Employee value (JSON; the key is employee_id; a leaver is a tombstone)",
+        ["field", "type", "meaning"],
+        [list(f) for f in schema_fields()],
+    )
 
 
 # -- 3. the link ------------------------------------------------------------------------------
@@ -156,14 +169,17 @@ def caveats(lab: linklab.lab.Lab) -> View | Note:
     items = lab.link.caveats
     if not items:
         return Note(f"{lab.link.kind}", "This is Confluent Cluster Linking itself.")
-    return table(f"where {lab.link.kind} differs from Cluster Linking", ["topic", "difference"],
-                 [[k, v] for k, v in items.items()])
+    return table(
+        f"where {lab.link.kind} differs from Cluster Linking",
+        ["topic", "difference"],
+        [[k, v] for k, v in items.items()],
+    )
 
 
 @dataclass
 class LagSample:
-    seconds: float          # since the producer started
-    produced: int           # acknowledged by the source so far
+    seconds: float  # since the producer started
+    produced: int  # acknowledged by the source so far
     source_records: int
     mirror_records: int
     lag: int
@@ -174,12 +190,18 @@ class LagTrace:
     topic: str
     samples: list[LagSample] = field(default_factory=list)
     produced: kafka.ProduceResult | None = None
-    drained_s: float | None = None   # seconds from the last record acknowledged to lag 0
+    drained_s: float | None = None  # seconds from the last record acknowledged to lag 0
 
 
-def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = None,
-              topic: str | None = None, interval: float = 0.1, timeout: float = 120.0,
-              on_sample: Callable[[LagSample], None] | None = None) -> LagTrace:
+def watch_lag(
+    lab: linklab.lab.Lab,
+    count: int = 50_000,
+    rate: float | None = None,
+    topic: str | None = None,
+    interval: float = 0.1,
+    timeout: float = 120.0,
+    on_sample: Callable[[LagSample], None] | None = None,
+) -> LagTrace:
     """Produce `count` Employee records to the source (at most `rate` records/s; None: as fast
     as the producer goes, so a lag builds up) and sample the mirror's lag while they cross the
     link, until everything is mirrored."""
@@ -193,8 +215,13 @@ def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = No
     def produce() -> None:
         try:
             trace.produced = produce_employees(
-                lab, count, cluster=lab.topology.link.source, topic=topic, rate=rate,
-                on_progress=lambda r: progress.update(acknowledged=r.acknowledged))
+                lab,
+                count,
+                cluster=lab.topology.link.source,
+                topic=topic,
+                rate=rate,
+                on_progress=lambda r: progress.update(acknowledged=r.acknowledged),
+            )
         except BaseException as e:  # shown in the caller's thread
             failure.append(e)
 
@@ -211,8 +238,13 @@ def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = No
         done = not producer.is_alive() and trace.produced is not None
         source, mirror = src.records(), dst.records()
         lag = sum(kafka.partition_lags(source, mirror).values())
-        s = LagSample(time.monotonic() - start, progress["acknowledged"], sum(source.values()),
-                      sum(mirror.values()), lag)
+        s = LagSample(
+            time.monotonic() - start,
+            progress["acknowledged"],
+            sum(source.values()),
+            sum(mirror.values()),
+            lag,
+        )
         trace.samples.append(s)
         if on_sample:
             on_sample(s)
@@ -221,8 +253,13 @@ def watch_lag(lab: linklab.lab.Lab, count: int = 50_000, rate: float | None = No
         return done and lag == 0
 
     try:
-        wait_until(drained, timeout, f"{count:,} records produced and mirrored (lag 0)",
-                   fix="Run `invoke doctor`.", interval=interval)
+        wait_until(
+            drained,
+            timeout,
+            f"{count:,} records produced and mirrored (lag 0)",
+            fix="Run `invoke doctor`.",
+            interval=interval,
+        )
     finally:
         producer.join()
         src.close()
@@ -245,8 +282,9 @@ class Counter:
     def records(self) -> dict[int, int]:
         out = {}
         for p in range(self.partitions):
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                            timeout=5)
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=5
+            )
             out[p] = high - low
         return out
 
@@ -261,10 +299,19 @@ class LiveLag:
         self.handle = None
 
     def __call__(self, s: LagSample) -> None:
-        view = table("lag, live", ["seconds", "produced", "source records", "mirror records",
-                                   "lag"],
-                     [[f"{s.seconds:.1f}", f"{s.produced:,}", f"{s.source_records:,}",
-                       f"{s.mirror_records:,}", f"{s.lag:,}"]])
+        view = table(
+            "lag, live",
+            ["seconds", "produced", "source records", "mirror records", "lag"],
+            [
+                [
+                    f"{s.seconds:.1f}",
+                    f"{s.produced:,}",
+                    f"{s.source_records:,}",
+                    f"{s.mirror_records:,}",
+                    f"{s.lag:,}",
+                ]
+            ],
+        )
         try:
             from IPython.display import display
         except ImportError:
@@ -283,13 +330,19 @@ def lag_figure(trace: LagTrace):
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(t, [s.source_records for s in trace.samples], label="source records", color="tab:blue")
-    ax.plot(t, [s.mirror_records for s in trace.samples], label="mirror records",
-            color="tab:red", linestyle="--")
+    ax.plot(
+        t,
+        [s.mirror_records for s in trace.samples],
+        label="mirror records",
+        color="tab:red",
+        linestyle="--",
+    )
     ax.set_xlabel("seconds since the producer started")
     ax.set_ylabel("records")
     lag_ax = ax.twinx()
-    lag_ax.fill_between(t, [s.lag for s in trace.samples], color="tab:orange", alpha=0.3,
-                        label="lag")
+    lag_ax.fill_between(
+        t, [s.lag for s in trace.samples], color="tab:orange", alpha=0.3, label="lag"
+    )
     lag_ax.set_ylabel("lag (records)")
     lines = ax.get_legend_handles_labels()
     more = lag_ax.get_legend_handles_labels()
@@ -302,11 +355,19 @@ def lag_figure(trace: LagTrace):
 def lag_summary(trace: LagTrace) -> View:
     r = trace.produced
     peak = max((s.lag for s in trace.samples), default=0)
-    return table("what crossed the link", ["produced", "records/s", "samples", "peak lag",
-                                            "lag 0 after the last record"],
-                 [[f"{r.acknowledged:,}" if r else "-", f"{r.rate:,.0f}" if r else "-",
-                   str(len(trace.samples)), f"{peak:,}",
-                   f"{trace.drained_s:.1f} s" if trace.drained_s is not None else "-"]])
+    return table(
+        "what crossed the link",
+        ["produced", "records/s", "samples", "peak lag", "lag 0 after the last record"],
+        [
+            [
+                f"{r.acknowledged:,}" if r else "-",
+                f"{r.rate:,.0f}" if r else "-",
+                str(len(trace.samples)),
+                f"{peak:,}",
+                f"{trace.drained_s:.1f} s" if trace.drained_s is not None else "-",
+            ]
+        ],
+    )
 
 
 # -- 4. a copy, not a second source -----------------------------------------------------------
@@ -329,15 +390,18 @@ class MirrorWrite:
     def _title(self) -> str:
         if not self.attempted:
             return f"{self.topic} on the destination is writable on this runtime: not tried"
-        return (f"producing to mirror topic {self.topic}: "
-                + ("accepted" if self.accepted else "refused"))
+        return f"producing to mirror topic {self.topic}: " + (
+            "accepted" if self.accepted else "refused"
+        )
 
     def _text(self) -> str:
         return " ".join(x for x in (self.error, self.note) if x)
 
 
-READ_ONLY = ("Confluent refuses it: the Java client reports InvalidRequestException: Cannot append "
-             "records to read-only mirror topic. Promote or fail the mirror over to write to it.")
+READ_ONLY = (
+    "Confluent refuses it: the Java client reports InvalidRequestException: Cannot append "
+    "records to read-only mirror topic. Promote or fail the mirror over to write to it."
+)
 
 
 def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWrite:
@@ -352,11 +416,14 @@ def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWri
         return MirrorWrite(topic, False, True, "", writable)
     dest = lab.bootstrap(lab.topology.link.destination)
     # Not idempotent: a refused append is then a plain delivery error, not a fatal producer state.
-    r = kafka.produce(dest, topic, [("walkthrough-probe", '{"probe":true}')],
-                      **{"enable.idempotence": False, "acks": "all", "message.timeout.ms": 10_000})
+    r = kafka.produce(
+        dest,
+        topic,
+        [("walkthrough-probe", '{"probe":true}')],
+        **{"enable.idempotence": False, "acks": "all", "message.timeout.ms": 10_000},
+    )
     accepted = r.acknowledged == 1
-    return MirrorWrite(topic, True, accepted, "; ".join(r.errors),
-                       "" if accepted else READ_ONLY)
+    return MirrorWrite(topic, True, accepted, "; ".join(r.errors), "" if accepted else READ_ONLY)
 
 
 # -- 5. ksqlDB on the mirror ------------------------------------------------------------------
@@ -367,13 +434,17 @@ def ksql_url(lab: linklab.lab.Lab) -> str | None:
 def ksql_note(lab: linklab.lab.Lab) -> Note:
     url = ksql_url(lab)
     if url:
-        return Note("ksqlDB", f"ksqlDB answers at {url}; it reads the mirror topic on "
-                              f"{lab.topology.ksqldb.cluster}.")
+        return Note(
+            "ksqlDB",
+            f"ksqlDB answers at {url}; it reads the mirror topic on {lab.topology.ksqldb.cluster}.",
+        )
     from linklab import ksqldb
 
     e = ksqldb.not_on_this_runtime()
-    return Note(f"ksqlDB: skipped on the {lab.runtime.name} runtime",
-                f"{e.problem} {e.fix or ''} The SQL below is what it would run.")
+    return Note(
+        f"ksqlDB: skipped on the {lab.runtime.name} runtime",
+        f"{e.problem} {e.fix or ''} The SQL below is what it would run.",
+    )
 
 
 def ksql_statements() -> View:
@@ -394,8 +465,11 @@ def ksql_apply(lab: linklab.lab.Lab) -> View | Note:
     if not url:
         return ksql_note(lab)
     done = ksqldb.apply_all(url)
-    return table("ksqlDB statements", ["file", "kind", "name", "outcome"],
-                 [[a.file, a.kind, a.name, a.outcome] for a in done])
+    return table(
+        "ksqlDB statements",
+        ["file", "kind", "name", "outcome"],
+        [[a.file, a.kind, a.name, a.outcome] for a in done],
+    )
 
 
 def ksql_push(lab: linklab.lab.Lab, name: str = "new_hires", rows: int = 5) -> View | Note:
@@ -429,8 +503,13 @@ def ksql_pull(lab: linklab.lab.Lab, name: str = "employee", key: str | None = No
 
 
 # -- 7. disaster recovery ---------------------------------------------------------------------
-def drill(lab: linklab.lab.Lab, records: int = 1200, behind: int = 150, written_after: int = 100,
-          say: Callable[[str], None] = print) -> View | Note:
+def drill(
+    lab: linklab.lab.Lab,
+    records: int = 1200,
+    behind: int = 150,
+    written_after: int = 100,
+    say: Callable[[str], None] = print,
+) -> View | Note:
     """Run the disaster-recovery drill (`invoke drill`): its before/after tables, and why
     records were read twice. Leaves the lab failed over (the primary stopped)."""
     from linklab.drill import MISSED_REASON, RE_READ_REASON, check_lab, run
@@ -449,5 +528,3 @@ def down(lab: linklab.lab.Lab) -> View:
     if not steps:
         return View(f"Nothing to remove: no lab in {lab.state_dir}.")
     return table("invoke down", ["what", "done"], [list(s) for s in steps])
-
-

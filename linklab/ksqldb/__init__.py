@@ -25,9 +25,21 @@ from linklab.ksqldb.sql import (
 )
 
 __all__ = [
-    "DELIMITED_TYPE", "KSQL_DIR", "QUERIES_FILE", "STATEMENT_FILE", "STATEMENT_TYPE", "Header",
-    "KsqlDB", "KsqlDBError", "NamedQuery", "Statement", "find_query", "load_queries",
-    "load_statements", "split_statements", "statement_files",
+    "DELIMITED_TYPE",
+    "KSQL_DIR",
+    "QUERIES_FILE",
+    "STATEMENT_FILE",
+    "STATEMENT_TYPE",
+    "Header",
+    "KsqlDB",
+    "KsqlDBError",
+    "NamedQuery",
+    "Statement",
+    "find_query",
+    "load_queries",
+    "load_statements",
+    "split_statements",
+    "statement_files",
 ]
 
 # Statements read the mirror from its first record (ksqlDB's default is `latest`, which would
@@ -51,9 +63,9 @@ class Applied:
     """What `apply` did with one statement."""
 
     file: str
-    kind: str              # STREAM or TABLE
+    kind: str  # STREAM or TABLE
     name: str
-    outcome: str           # created, exists
+    outcome: str  # created, exists
     message: str = ""
 
 
@@ -72,8 +84,8 @@ class QueryResult:
 class Listing:
     streams: list[dict[str, Any]]
     tables: list[dict[str, Any]]
-    queries: list[dict[str, Any]]         # running persistent queries
-    named: list[NamedQuery]               # ksql/queries.sql
+    queries: list[dict[str, Any]]  # running persistent queries
+    named: list[NamedQuery]  # ksql/queries.sql
 
 
 def require_url(url: str | None) -> str:
@@ -106,10 +118,17 @@ def apply_all(url: str | None, ksql_dir: Path = KSQL_DIR) -> list[Applied]:
                 results.append(Applied(st.file, made[0], made[1], "exists"))
                 continue
             entities = db.execute(st.sql + ";", APPLY_PROPERTIES, after=seq)
-            status = next((e.get("commandStatus") for e in entities if e.get("commandStatus")),
-                          {}) or {}
-            seq = next((e["commandSequenceNumber"] for e in entities
-                        if e.get("commandSequenceNumber", -1) >= 0), seq)
+            status = (
+                next((e.get("commandStatus") for e in entities if e.get("commandStatus")), {}) or {}
+            )
+            seq = next(
+                (
+                    e["commandSequenceNumber"]
+                    for e in entities
+                    if e.get("commandSequenceNumber", -1) >= 0
+                ),
+                seq,
+            )
             kind, name = made or (st.verb, "")
             results.append(Applied(st.file, kind, name, "created", status.get("message", "")))
             if made:
@@ -117,13 +136,16 @@ def apply_all(url: str | None, ksql_dir: Path = KSQL_DIR) -> list[Applied]:
     return results
 
 
-def push(url: str | None, name: str, limit: int | None = None,
-         ksql_dir: Path = KSQL_DIR) -> Iterator[Header | list[Any]]:
+def push(
+    url: str | None, name: str, limit: int | None = None, ksql_dir: Path = KSQL_DIR
+) -> Iterator[Header | list[Any]]:
     """A push query's Header, then its rows as they arrive, until `limit` rows or Ctrl-C."""
     q = find_query(name, ksql_dir)
     if q.kind != "push":
-        raise LabError(f"{name!r} is a pull query: it returns what a table holds now, and ends.",
-                       f"Run it with `invoke ksql.pull {name}`.")
+        raise LabError(
+            f"{name!r} is a pull query: it returns what a table holds now, and ends.",
+            f"Run it with `invoke ksql.pull {name}`.",
+        )
     if limit is not None and limit < 1:
         raise LabError(f"--limit must be 1 or more, got {limit}.", "Pass --limit 10.")
     props = {"ksql.streams.auto.offset.reset": q.offset} if q.offset else {}
@@ -137,16 +159,21 @@ def push(url: str | None, name: str, limit: int | None = None,
                     return  # closing `items` closes the query on the server
 
 
-def pull(url: str | None, name: str, key: str | None = None,
-         ksql_dir: Path = KSQL_DIR) -> QueryResult:
+def pull(
+    url: str | None, name: str, key: str | None = None, ksql_dir: Path = KSQL_DIR
+) -> QueryResult:
     """Run a named pull query; its rows."""
     q = find_query(name, ksql_dir)
     if q.kind != "pull":
-        raise LabError(f"{name!r} is a push query: it runs until stopped.",
-                       f"Run it with `invoke ksql.push {name} --limit 10`.")
+        raise LabError(
+            f"{name!r} is a push query: it runs until stopped.",
+            f"Run it with `invoke ksql.push {name} --limit 10`.",
+        )
     if key is not None and not q.needs_key:
-        raise LabError(f"{name!r} reads a whole table and takes no key.",
-                       f"Run `invoke ksql.pull {name}` without --key.")
+        raise LabError(
+            f"{name!r} reads a whole table and takes no key.",
+            f"Run `invoke ksql.pull {name}` without --key.",
+        )
     sql = q.render(key)
     with KsqlDB(require_url(url)) as db:
         header: Header | None = None
@@ -195,6 +222,7 @@ def reset(url: str | None, ksql_dir: Path = KSQL_DIR) -> list[tuple[str, str]]:
             # CREATE STREAM/TABLE reads the mirror topic, which belongs to the link.
             drop = f"DROP {kind} IF EXISTS {name}" + (" DELETE TOPIC" if st.is_derived else "")
             db.execute(drop + ";")
-            done.append((f"{kind.lower()} {name}",
-                         "dropped with its topic" if st.is_derived else "dropped"))
+            done.append(
+                (f"{kind.lower()} {name}", "dropped with its topic" if st.is_derived else "dropped")
+            )
     return done

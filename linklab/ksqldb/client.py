@@ -23,8 +23,9 @@ DELIMITED_TYPE = "application/vnd.ksqlapi.delimited.v1"
 class KsqlDBError(LabError):
     """ksqlDB answered with an error: its own message and error code, and the fix where known."""
 
-    def __init__(self, problem: str, fix: str | None, error_code: int | None = None,
-                 message: str = ""):
+    def __init__(
+        self, problem: str, fix: str | None, error_code: int | None = None, message: str = ""
+    ):
         super().__init__(problem, fix)
         self.error_code = error_code
         self.message = message
@@ -34,26 +35,38 @@ def _fix_for(code: int | None, message: str) -> str:
     """The fix for the errors a workshop meets; ksqlDB's own message stays in the problem."""
     low = message.lower()
     if "not supported on streams" in low:
-        return ("A stream holds events, not current values: run a push query (EMIT CHANGES) on "
-                "it, or a pull query on a table made with CREATE TABLE … AS SELECT "
-                "(employees_latest, employees_by_department, employees_by_country).")
+        return (
+            "A stream holds events, not current values: run a push query (EMIT CHANGES) on "
+            "it, or a pull query on a table made with CREATE TABLE … AS SELECT "
+            "(employees_latest, employees_by_department, employees_by_country)."
+        )
     if "isn't queryable" in low or "not materialized" in low or "not queryable" in low:
-        return ("Pull queries run only on tables made with CREATE TABLE … AS SELECT; query "
-                "employees_latest instead of employees_table.")
+        return (
+            "Pull queries run only on tables made with CREATE TABLE … AS SELECT; query "
+            "employees_latest instead of employees_table."
+        )
     if "read-only" in low or "cannot append records" in low:
-        return ("A mirror topic is read-only until it is promoted: write to the primary's topic, "
-                "or promote the mirror first.")
+        return (
+            "A mirror topic is read-only until it is promoted: write to the primary's topic, "
+            "or promote the mirror first."
+        )
     if "does not exist" in low and "topic" in low:
-        return ("The mirror topic is missing on the secondary: check the link and its mirrors "
-                "with `invoke status`.")
+        return (
+            "The mirror topic is missing on the secondary: check the link and its mirrors "
+            "with `invoke status`."
+        )
     if "terminate them before" in low or "read from this source" in low:
-        return ("Other queries still use it: TERMINATE the query ids named above (ksql CLI), "
-                "then run `invoke ksql.reset` again.")
+        return (
+            "Other queries still use it: TERMINATE the query ids named above (ksql CLI), "
+            "then run `invoke ksql.reset` again."
+        )
     if "table scan" in low:
         return "Look the row up by its key (WHERE key_column = '…'), or enable table scans."
     if code == 40002:
-        return ("SELECT statements are queries, not statements: put them in ksql/queries.sql and "
-                "run them with `invoke ksql.push NAME` or `invoke ksql.pull NAME`.")
+        return (
+            "SELECT statements are queries, not statements: put them in ksql/queries.sql and "
+            "run them with `invoke ksql.push NAME` or `invoke ksql.pull NAME`."
+        )
     if code == 40004:
         return "This endpoint needs HTTP/2; the kit's client speaks it, so check any proxy between."
     if code == 40001:
@@ -81,8 +94,12 @@ def error_from_body(status: int, body: str, statement: str | None = None) -> Ksq
         statement = data.get("statementText") or statement
     shown = f" in: {_one_line(statement)}" if statement else ""
     where = f"error {code}" if code else f"HTTP {status}"
-    return KsqlDBError(f"ksqlDB refused the request ({where}): {message}{shown}",
-                       _fix_for(code, message), code, message)
+    return KsqlDBError(
+        f"ksqlDB refused the request ({where}): {message}{shown}",
+        _fix_for(code, message),
+        code,
+        message,
+    )
 
 
 def _one_line(sql: str, width: int = 120) -> str:
@@ -142,8 +159,9 @@ class KsqlDB:
             raise error_from_body(r.status_code, r.text)
         return r.json().get("KsqlServerInfo", {})
 
-    def execute(self, sql: str, properties: dict[str, str] | None = None,
-                after: int | None = None) -> list[dict[str, Any]]:
+    def execute(
+        self, sql: str, properties: dict[str, str] | None = None, after: int | None = None
+    ) -> list[dict[str, Any]]:
         """POST /ksql: run statements (not SELECT); the list of result entities.
 
         `after` is a commandSequenceNumber the statements must wait for, so a CREATE that reads
@@ -152,8 +170,12 @@ class KsqlDB:
         body: dict[str, Any] = {"ksql": sql, "streamsProperties": properties or {}}
         if after is not None:
             body["commandSequenceNumber"] = after
-        r = self._request("POST", "/ksql", json=body,
-                          headers={"Accept": STATEMENT_TYPE, "Content-Type": STATEMENT_TYPE})
+        r = self._request(
+            "POST",
+            "/ksql",
+            json=body,
+            headers={"Accept": STATEMENT_TYPE, "Content-Type": STATEMENT_TYPE},
+        )
         if r.status_code != 200:
             raise error_from_body(r.status_code, r.text, sql)
         entities = r.json()
@@ -162,12 +184,14 @@ class KsqlDB:
             if e.get("@type") == "currentStatus" and status == "ERROR":
                 # Older servers answer a failed command with 200 and an ERROR status.
                 msg = e["commandStatus"].get("message", "")
-                raise KsqlDBError(f"ksqlDB could not run: {_one_line(sql)}: {msg}",
-                                  _fix_for(None, msg), None, msg)
+                raise KsqlDBError(
+                    f"ksqlDB could not run: {_one_line(sql)}: {msg}", _fix_for(None, msg), None, msg
+                )
         return entities
 
-    def query(self, sql: str, properties: dict[str, str] | None = None
-              ) -> Iterator[Header | list[Any]]:
+    def query(
+        self, sql: str, properties: dict[str, str] | None = None
+    ) -> Iterator[Header | list[Any]]:
         """POST /query-stream: the Header, then each row (a list) as it arrives.
 
         A pull query ends by itself; a push query runs until the caller stops iterating, and
@@ -177,9 +201,13 @@ class KsqlDB:
         header: Header | None = None
         finished = False
         try:
-            with self._http.stream("POST", "/query-stream", json=body,
-                                   headers={"Accept": DELIMITED_TYPE},
-                                   timeout=self._stream_timeout) as r:
+            with self._http.stream(
+                "POST",
+                "/query-stream",
+                json=body,
+                headers={"Accept": DELIMITED_TYPE},
+                timeout=self._stream_timeout,
+            ) as r:
                 if r.status_code != 200:
                     raise error_from_body(r.status_code, r.read().decode(), sql)
                 try:
@@ -192,8 +220,11 @@ class KsqlDB:
                         elif _is_error(item):
                             raise error_from_body(200, line, sql)
                         elif header is None:
-                            header = Header(item.get("columnNames", []),
-                                            item.get("columnTypes", []), item.get("queryId"))
+                            header = Header(
+                                item.get("columnNames", []),
+                                item.get("columnTypes", []),
+                                item.get("queryId"),
+                            )
                             yield header
                     finished = True
                 finally:
@@ -214,7 +245,8 @@ class KsqlDB:
 
 
 def _is_error(item: dict) -> bool:
-    return ("error_code" in item or "errorMessage" in item
-            or str(item.get("@type", "")).endswith("error"))
-
-
+    return (
+        "error_code" in item
+        or "errorMessage" in item
+        or str(item.get("@type", "")).endswith("error")
+    )

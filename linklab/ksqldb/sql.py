@@ -22,7 +22,7 @@ class Statement:
 
     sql: str
     file: str
-    line: int                      # where the statement starts in its file
+    line: int  # where the statement starts in its file
     comments: list[str] = field(default_factory=list)  # the comment lines just before it
 
     @property
@@ -80,15 +80,19 @@ class NamedQuery:
             return sql + ";"
         key = key if key is not None else self.default_key
         if key is None:
-            raise LabError(f"Query {self.name!r} looks a row up by key and no key was given.",
-                           f"Pass --key, e.g. `invoke ksql.pull {self.name} --key E000001`.")
+            raise LabError(
+                f"Query {self.name!r} looks a row up by key and no key was given.",
+                f"Pass --key, e.g. `invoke ksql.pull {self.name} --key E000001`.",
+            )
         # Inside '…' a quote is written twice; nothing else needs escaping in a ksqlDB literal.
         return sql.replace("${key}", key.replace("'", "''")) + ";"
 
 
 _CREATE = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SOURCE\s+)?(?P<kind>STREAM|TABLE)\s+"
-    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[A-Za-z_][\w]*)", re.I)
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[A-Za-z_][\w]*)",
+    re.I,
+)
 _AS_SELECT = re.compile(r"\bAS\s+SELECT\b", re.I)
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)", re.I)
 _KAFKA_TOPIC = re.compile(r"\bKAFKA_TOPIC\s*=\s*'((?:[^']|'')*)'", re.I)
@@ -135,23 +139,27 @@ def split_statements(text: str, file: str = "<sql>") -> list[Statement]:
             while True:
                 j = text.find(ch, j)
                 if j == -1:
-                    raise LabError(f"{file}:{line}: a {ch}-quoted text is never closed.",
-                                   f"Close it with {ch}.")
+                    raise LabError(
+                        f"{file}:{line}: a {ch}-quoted text is never closed.",
+                        f"Close it with {ch}.",
+                    )
                 if ch == "'" and text.startswith("''", j):
                     j += 2  # an escaped quote inside a string literal
                     continue
                 break
             if start_line is None:
                 start_line = line
-            buf.append(text[i:j + 1])
+            buf.append(text[i : j + 1])
             line += text.count("\n", i, j + 1)
             i = j + 1
             continue
         if ch == ";":
             sql = _tidy("".join(buf))
             if not sql:
-                raise LabError(f"{file}:{line}: an empty statement (a `;` with nothing before it).",
-                               "Remove the extra `;`.")
+                raise LabError(
+                    f"{file}:{line}: an empty statement (a `;` with nothing before it).",
+                    "Remove the extra `;`.",
+                )
             statements.append(Statement(sql, file, start_line or line, comments))
             buf, comments, start_line = [], [], None
             i += 1
@@ -168,8 +176,10 @@ def split_statements(text: str, file: str = "<sql>") -> list[Statement]:
         buf.append(ch)
         i += 1
     if _tidy("".join(buf)):
-        raise LabError(f"{file}:{start_line}: the last statement does not end with `;`.",
-                       "End every statement with a semicolon.")
+        raise LabError(
+            f"{file}:{start_line}: the last statement does not end with `;`.",
+            "End every statement with a semicolon.",
+        )
     return statements
 
 
@@ -212,21 +222,30 @@ def load_queries(ksql_dir: Path = KSQL_DIR) -> dict[str, NamedQuery]:
                 description.append(c.strip().lstrip("-").strip())
         name = directives.get("name")
         if not name:
-            raise LabError(f"{path.name}:{st.line}: a query without a `-- name:` line above it.",
-                           "Add `-- name: some_name` right above the SELECT.")
+            raise LabError(
+                f"{path.name}:{st.line}: a query without a `-- name:` line above it.",
+                "Add `-- name: some_name` right above the SELECT.",
+            )
         if name in queries:
-            raise LabError(f"{path.name}:{st.line}: the query name {name!r} is used twice.",
-                           "Give each query its own name.")
-        queries[name] = NamedQuery(name, st, " ".join(d for d in description if d),
-                                   directives.get("key"), directives.get("offset"))
+            raise LabError(
+                f"{path.name}:{st.line}: the query name {name!r} is used twice.",
+                "Give each query its own name.",
+            )
+        queries[name] = NamedQuery(
+            name,
+            st,
+            " ".join(d for d in description if d),
+            directives.get("key"),
+            directives.get("offset"),
+        )
     return queries
 
 
 def find_query(name: str, ksql_dir: Path = KSQL_DIR) -> NamedQuery:
     queries = load_queries(ksql_dir)
     if name not in queries:
-        raise LabError(f"No query named {name!r} in ksql/{QUERIES_FILE}.",
-                       f"Use one of: {', '.join(queries)} (`invoke ksql.list` shows them).")
+        raise LabError(
+            f"No query named {name!r} in ksql/{QUERIES_FILE}.",
+            f"Use one of: {', '.join(queries)} (`invoke ksql.list` shows them).",
+        )
     return queries[name]
-
-

@@ -17,15 +17,16 @@ STOPPED = "STOPPED"
 FAILED = "FAILED"
 LINK_FAILED = "LINK_FAILED"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+UNKNOWN = "UNKNOWN"  # a state the link did not report
 
 
 @dataclass
 class LinkInfo:
     name: str
-    kind: str                  # "MirrorMaker 2" or "Cluster Linking"
+    kind: str  # "MirrorMaker 2" or "Cluster Linking"
     source: str
     destination: str
-    state: str                 # ACTIVE, PAUSED, FAILED, NOT_FOUND, ...
+    state: str  # ACTIVE, PAUSED, FAILED, NOT_FOUND, ...
     settings: dict[str, str] = field(default_factory=dict)
     detail: str = ""
 
@@ -33,19 +34,21 @@ class LinkInfo:
 @dataclass
 class MirrorInfo:
     link: str
-    topic: str                 # mirror topic (on the destination)
+    topic: str  # mirror topic (on the destination)
     source_topic: str
     partitions: int
     source_records: int
     mirror_records: int
-    lag: int                   # total records not yet mirrored, over all partitions
+    lag: int  # total records not yet mirrored, over all partitions
     max_partition_lag: int
     status: str
     status_time_ms: int | None = None
+    unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
 
 
 class Link(ABC):
     kind: str
+    tunable: bool = False  # tune() changes the link's latency settings (the latency sweep)
     caveats: dict[str, str] = {}  # where this link differs from Cluster Linking, by topic
 
     def __init__(self, topology: Topology):
@@ -116,11 +119,12 @@ class Link(ABC):
         """True when every flowing mirror (not paused or stopped) exists on the destination with
         zero lag."""
         ms = [m for m in self.mirrors() if m.status not in (PAUSED, STOPPED)]
-        return bool(ms) and all(m.status == ACTIVE and m.lag == 0 for m in ms)
+        return bool(ms) and all(m.status == ACTIVE and m.lag == 0 and not m.unfetched for m in ms)
 
 
-def compare_counts(source_bootstrap: str, dest_bootstrap: str, topic: str,
-                   mirror_topic: str) -> tuple[int, int, int, int, int]:
+def compare_counts(
+    source_bootstrap: str, dest_bootstrap: str, topic: str, mirror_topic: str
+) -> tuple[int, int, int, int, int]:
     """(partitions, source records, mirror records, total lag, max partition lag) from watermarks.
 
     Records not yet on the mirror, per partition: source count minus mirror count, never below

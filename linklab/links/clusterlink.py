@@ -15,6 +15,7 @@ from linklab.links.base import (
     PAUSED,
     PENDING_STOPPED,
     STOPPED,
+    UNKNOWN,
     Link,
     LinkInfo,
     MirrorInfo,
@@ -26,15 +27,21 @@ from linklab.waiting import wait_until
 
 NOT_FOUND = "NOT_FOUND"
 # Link settings the topology drives; anything else keeps Confluent's default.
-ALL_ACLS = {"aclFilters": [{
-    "resourceFilter": {"resourceType": "any", "patternType": "any"},
-    "accessFilter": {"operation": "any", "permissionType": "any"},
-}]}
+ALL_ACLS = {
+    "aclFilters": [
+        {
+            "resourceFilter": {"resourceType": "any", "patternType": "any"},
+            "accessFilter": {"operation": "any", "permissionType": "any"},
+        }
+    ]
+}
 
 
 def _filters(filters: list[GroupFilter]) -> list[dict[str, str]]:
-    return [{"name": f.name, "patternType": f.pattern_type, "filterType": f.filter_type}
-            for f in filters]
+    return [
+        {"name": f.name, "patternType": f.pattern_type, "filterType": f.filter_type}
+        for f in filters
+    ]
 
 
 def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
@@ -50,13 +57,15 @@ def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
     if link.consumer_offset_sync:
         cfg["consumer.offset.sync.ms"] = str(link.consumer_offset_sync_ms)
         cfg["consumer.offset.group.filters"] = json.dumps(
-            {"groupFilters": _filters(link.consumer_group_filters)})
+            {"groupFilters": _filters(link.consumer_group_filters)}
+        )
     if link.acl_sync:
         cfg["acl.sync.ms"] = str(link.acl_sync_ms)
         cfg["acl.filters"] = json.dumps(ALL_ACLS)
     if link.auto_create_mirror_topics:
         cfg["auto.create.mirror.topics.filters"] = json.dumps(
-            {"topicFilters": _filters(link.auto_create_topic_filters)})
+            {"topicFilters": _filters(link.auto_create_topic_filters)}
+        )
     if link.mirror_prefix:
         cfg["cluster.link.prefix"] = link.mirror_prefix
     return cfg
@@ -65,8 +74,14 @@ def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
 class ClusterLink(Link):
     kind = "Cluster Linking"
 
-    def __init__(self, topology: Topology, rest: AdminRest, source_bootstrap: str,
-                 host_bootstraps: tuple[str, str] | None = None, timeout: float = 120.0):
+    def __init__(
+        self,
+        topology: Topology,
+        rest: AdminRest,
+        source_bootstrap: str,
+        host_bootstraps: tuple[str, str] | None = None,
+        timeout: float = 120.0,
+    ):
         """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
         destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
         reaches them, for record counts; None leaves counts at 0."""
@@ -96,10 +111,14 @@ class ClusterLink(Link):
             )
         code = e.error_code if e.error_code is not None else e.status
         if e.status == 404 and fix is None:
-            fix = ("Check the name: `invoke link.list` shows the links on "
-                   f"{self.topology.link.destination}.")
-        return LabError(f"{doing}: Confluent Server answered error_code {code}: {e.message}",
-                        fix or "Read Confluent's message above; nothing was changed.")
+            fix = (
+                "Check the name: `invoke link.list` shows the links on "
+                f"{self.topology.link.destination}."
+            )
+        return LabError(
+            f"{doing}: Confluent Server answered error_code {code}: {e.message}",
+            fix or "Read Confluent's message above; nothing was changed.",
+        )
 
     def _call(self, doing: str, fn: Callable[[], object], fix: str | None = None):
         try:
@@ -123,16 +142,36 @@ class ClusterLink(Link):
             self._call(
                 f"Creating link {self.name} on {self.topology.link.destination}",
                 lambda: self.rest.post(
-                    self._links(), query={"link_name": self.name},
-                    body={"source_cluster_id": self.source_id,
-                          "configs": [{"name": k, "value": v} for k, v in configs.items()]}),
+                    self._links(),
+                    query={"link_name": self.name},
+                    body={
+                        "source_cluster_id": self.source_id,
+                        "configs": [{"name": k, "value": v} for k, v in configs.items()],
+                    },
+                ),
                 fix=f"Check that {self.topology.link.source} answers at {self.source_bootstrap} "
-                    "from inside the destination, and that its cluster id matches topology.yaml.",
+                "from inside the destination, and that its cluster id matches topology.yaml.",
             )
         have = {m.topic for m in self.mirrors()}
         for topic in self.topology.link.mirrors:
             if self._mirror_name(topic) not in have:
                 self.mirror_create(topic)
+
+    def restart(self) -> None:
+        raise LabError(
+            "Cluster Linking runs inside the secondary's Confluent Server: there is no link "
+            "process of its own to restart.",
+            "`invoke link.describe` shows the link's state; if the secondary is down, "
+            "`invoke up demo --runtime docker` starts it again.",
+        )
+
+    def tune(self, **settings: int) -> None:
+        raise LabError(
+            f"Link {self.name} cannot be tuned by the kit: Cluster Linking's fetch and batching "
+            f"settings are Confluent Server's, not the link's ({', '.join(settings)}).",
+            "Run the latency sweep on the native runtime (MirrorMaker 2): `invoke down`, then "
+            "`invoke up demo --runtime native`.",
+        )
 
     def delete(self, force: bool = False) -> None:
         if not self.exists():
@@ -149,20 +188,27 @@ class ClusterLink(Link):
             # Confluent: deleting a link while a mirror is PENDING_STOPPED risks irrecoverable
             # errors, so wait for STOPPED.
             self._wait_status([m.topic for m in mirrors if m.status == PENDING_STOPPED], {STOPPED})
-        self._call(f"Deleting link {self.name}",
-                   lambda: self.rest.delete(self._links(self.name), query={"force": force}))
+        self._call(
+            f"Deleting link {self.name}",
+            lambda: self.rest.delete(self._links(self.name), query={"force": force}),
+        )
 
     def _link_info(self, data: dict, settings: dict[str, str]) -> LinkInfo:
         link = self.topology.link
         return LinkInfo(
-            name=data.get("link_name", self.name), kind=self.kind,
-            source=link.source if data.get("source_cluster_id") == self.source_id
+            name=data.get("link_name", self.name),
+            kind=self.kind,
+            source=link.source
+            if data.get("source_cluster_id") == self.source_id
             else str(data.get("source_cluster_id") or "-"),
             destination=link.destination,
-            state=data.get("link_state") or ACTIVE,
+            state=data.get("link_state") or UNKNOWN,
             settings=settings,
-            detail=" ".join(str(x) for x in (data.get("link_error"), data.get("link_error_message"))
-                            if x and x != "NO_ERROR"),
+            detail=" ".join(
+                str(x)
+                for x in (data.get("link_error"), data.get("link_error_message"))
+                if x and x != "NO_ERROR"
+            ),
         )
 
     def describe(self) -> LinkInfo:
@@ -171,37 +217,58 @@ class ClusterLink(Link):
         except RestError as e:
             if e.status == 404:
                 link = self.topology.link
-                return LinkInfo(self.name, self.kind, link.source, link.destination, NOT_FOUND,
-                                detail=f"no link {self.name} on {link.destination}")
+                return LinkInfo(
+                    self.name,
+                    self.kind,
+                    link.source,
+                    link.destination,
+                    NOT_FOUND,
+                    detail=f"no link {self.name} on {link.destination}",
+                )
             raise self._error(e, f"Describing link {self.name}") from None
-        configs = self._call(f"Reading the configs of link {self.name}",
-                             lambda: self.rest.get(self._links(self.name, "configs")))
+        configs = self._call(
+            f"Reading the configs of link {self.name}",
+            lambda: self.rest.get(self._links(self.name, "configs")),
+        )
         settings = {c["name"]: str(c.get("value")) for c in items(configs) if "name" in c}
         return self._link_info(data, settings)
 
     def list_links(self) -> list[LinkInfo]:
-        reply = self._call(f"Listing links on {self.topology.link.destination}",
-                           lambda: self.rest.get(self._links()))
+        reply = self._call(
+            f"Listing links on {self.topology.link.destination}",
+            lambda: self.rest.get(self._links()),
+        )
         return [self._link_info(d, {}) for d in items(reply)]
 
     # -- mirrors --------------------------------------------------------------------------------
     def _mirror_info(self, d: dict) -> MirrorInfo:
-        lags = [max(0, int(p.get("lag", 0))) for p in d.get("mirror_lags") or []]
+        partitions = d.get("mirror_lags") or []
+        lags = [max(0, int(p.get("lag", 0))) for p in partitions]
+        # Confluent reports lag 0 for a partition it has not fetched yet
+        # (last_source_fetch_offset -1): that is not caught up.
+        unfetched = sum(1 for p in partitions if p.get("last_source_fetch_offset", 0) == -1)
         mirror = d.get("mirror_topic_name", "")
         source = d.get("source_topic_name", mirror)
         src_records = dst_records = 0
         if self.host_bootstraps:
             try:
                 _, src_records, dst_records, _, _ = compare_counts(
-                    *self.host_bootstraps, source, mirror)
+                    *self.host_bootstraps, source, mirror
+                )
             except LabError:
                 pass  # counts are a courtesy; Confluent's lag is the truth here
         return MirrorInfo(
-            link=d.get("link_name", self.name), topic=mirror, source_topic=source,
+            link=d.get("link_name", self.name),
+            topic=mirror,
+            source_topic=source,
             partitions=int(d.get("num_partitions", len(lags))),
-            source_records=src_records, mirror_records=dst_records,
-            lag=sum(lags), max_partition_lag=max(lags, default=0),
-            status=d.get("mirror_status", "UNKNOWN"), status_time_ms=d.get("state_time_ms"),
+            source_records=src_records,
+            mirror_records=dst_records,
+            lag=sum(lags),
+            max_partition_lag=max(lags, default=0),
+            status=d.get("mirror_status", UNKNOWN),
+            status_time_ms=d.get("state_time_ms"),
+            unfetched=unfetched,
         )
 
     def mirrors(self) -> list[MirrorInfo]:
@@ -226,40 +293,53 @@ class ClusterLink(Link):
         name = self._mirror_name(topic)
         self._call(
             f"Creating mirror topic {name} on link {self.name}",
-            lambda: self.rest.post(self._links(self.name, "mirrors"), body={
-                "source_topic_name": topic.removeprefix(self.prefix) if self.prefix else topic,
-                "mirror_topic_name": name,
-                "replication_factor": 1,
-            }),
+            lambda: self.rest.post(
+                self._links(self.name, "mirrors"),
+                body={
+                    "source_topic_name": topic.removeprefix(self.prefix) if self.prefix else topic,
+                    "mirror_topic_name": name,
+                    "replication_factor": 1,
+                },
+            ),
             fix=f"The source topic must exist on {self.topology.link.source} and no topic "
-                f"{name} may exist on {self.topology.link.destination}.",
+            f"{name} may exist on {self.topology.link.destination}.",
         )
+        # The 204 comes before the mirror exists: wait until it mirrors, so the next step
+        # (a consumer on the mirror topic, say) finds it.
+        self._wait_status([name], {ACTIVE})
 
     def mirror_delete(self, topic: str) -> None:
         """Stop mirroring by deleting the mirror topic on the destination (a mirror is a topic)."""
         name = self._mirror_name(topic)
         self.mirror_describe(name)  # an unknown mirror is an error, and nothing is deleted
-        self._call(f"Deleting mirror topic {name}",
-                   lambda: self.rest.delete(f"clusters/{self.dest_id}/topics/{name}"))
+        self._call(
+            f"Deleting mirror topic {name}",
+            lambda: self.rest.delete(f"clusters/{self.dest_id}/topics/{name}"),
+        )
 
     def _alter(self, action: str, topics: list[str]) -> list[str]:
         names = [self._mirror_name(t) for t in topics]
         if not names:
-            raise LabError(f"No mirror topics given to {action}.",
-                           "Name at least one mirror topic.")
+            raise LabError(
+                f"No mirror topics given to {action}.", "Name at least one mirror topic."
+            )
         for n in names:
             self.mirror_describe(n)  # unknown mirrors fail here, before anything changes
         reply = self._call(
             f"{action.capitalize()} of {', '.join(names)}",
-            lambda: self.rest.post(self._links(self.name, f"mirrors:{action}"),
-                                   body={"mirror_topic_names": names}),
+            lambda: self.rest.post(
+                self._links(self.name, f"mirrors:{action}"), body={"mirror_topic_names": names}
+            ),
         )
         failed = [r for r in items(reply) if r.get("error_code") not in (None, 0)]
         if failed:
             raise LabError(
-                f"{action.capitalize()} refused by Confluent Server: " + "; ".join(
+                f"{action.capitalize()} refused by Confluent Server: "
+                + "; ".join(
                     f"{r.get('mirror_topic_name')}: error_code {r.get('error_code')}: "
-                    f"{r.get('error_message')}" for r in failed),
+                    f"{r.get('error_message')}"
+                    for r in failed
+                ),
                 "Read Confluent's message above; `invoke mirror.describe` shows each mirror's "
                 "state.",
             )
@@ -270,20 +350,27 @@ class ClusterLink(Link):
             infos = [self.mirror_describe(n) for n in names]
             return infos if all(i.status in wanted for i in infos) else None
 
-        return wait_until(reached, self.timeout,
-                          f"mirror topics {', '.join(names)} {' or '.join(sorted(wanted))}",
-                          fix="`invoke mirror.describe` shows each mirror's state and lag.")
+        return wait_until(
+            reached,
+            self.timeout,
+            f"mirror topics {', '.join(names)} {' or '.join(sorted(wanted))}",
+            fix="`invoke mirror.describe` shows each mirror's state and lag.",
+        )
 
     def promote(self, topics: list[str]) -> list[MirrorInfo]:
         names = [self._mirror_name(t) for t in topics]
 
         def caught_up():
             infos = [self.mirror_describe(n) for n in names]
-            return infos if all(i.lag == 0 for i in infos) else None
+            return infos if all(i.lag == 0 and not i.unfetched for i in infos) else None
 
         # Confluent promotes only with zero lag; wait for it here, as `mirror promote` users do.
-        wait_until(caught_up, self.timeout, f"mirror topics {', '.join(names)} at lag 0",
-                   fix="Is the source up? `invoke mirror.failover` stops now, whatever the lag.")
+        wait_until(
+            caught_up,
+            self.timeout,
+            f"mirror topics {', '.join(names)} at lag 0",
+            fix="Is the source up? `invoke mirror.failover` stops now, whatever the lag.",
+        )
         self._alter("promote", names)
         return self._wait_status(names, {STOPPED})
 

@@ -54,6 +54,7 @@ CAVEATS = {
 
 class MirrorMaker2Link(Link):
     kind = "MirrorMaker 2"
+    tunable = True
     caveats = CAVEATS
 
     def __init__(self, topology: Topology, jvm: JvmLauncher, component: str = COMPONENT):
@@ -170,13 +171,23 @@ class MirrorMaker2Link(Link):
         swapped, run beside this one by the same launcher."""
         topo = self.topology
         link = topo.link
-        specs = [dataclasses.replace(t, cluster=link.destination) if t.name in topics else t
-                 for t in topo.topics]
+        specs = [
+            dataclasses.replace(t, cluster=link.destination) if t.name in topics else t
+            for t in topo.topics
+        ]
         back = dataclasses.replace(
-            link, name=f"{link.name}-reverse", source=link.destination,
-            destination=link.source, mirrors=list(topics), acl_sync=False)
-        return MirrorMaker2Link(dataclasses.replace(topo, topics=specs, link=back), self.jvm,
-                                component=REVERSE_COMPONENT)
+            link,
+            name=f"{link.name}-reverse",
+            source=link.destination,
+            destination=link.source,
+            mirrors=list(topics),
+            acl_sync=False,
+        )
+        return MirrorMaker2Link(
+            dataclasses.replace(topo, topics=specs, link=back),
+            self.jvm,
+            component=REVERSE_COMPONENT,
+        )
 
     def offsets_topic(self) -> str:
         """Connect's offsets topic of this link, on its destination."""
@@ -189,12 +200,17 @@ class MirrorMaker2Link(Link):
         JsonConverter writes (compact JSON, map keys in this order): `check_existing` below
         compares it with the keys a running link wrote.
         """
-        return json.dumps([SOURCE_CONNECTOR, {"cluster": self.topology.link.source,
-                                              "partition": partition, "topic": topic}],
-                          separators=(",", ":"))
+        return json.dumps(
+            [
+                SOURCE_CONNECTOR,
+                {"cluster": self.topology.link.source, "partition": partition, "topic": topic},
+            ],
+            separators=(",", ":"),
+        )
 
-    def set_source_offsets(self, topic: str, next_offsets: dict[int, int],
-                           check_existing: bool = False) -> None:
+    def set_source_offsets(
+        self, topic: str, next_offsets: dict[int, int], check_existing: bool = False
+    ) -> None:
         """Make this (stopped) link copy `topic` from `next_offsets` on, per partition.
 
         MirrorMaker 2 in dedicated mode has no REST API to set a connector's offsets (Connect's
@@ -211,15 +227,18 @@ class MirrorMaker2Link(Link):
             stored = {r.key.decode() for r in kafka.read_all(bootstrap, offsets_topic) if r.key}
             unknown = [k for k in keys.values() if k not in stored]
             if unknown:
-                raise LabError(f"The link's offsets topic has no entry like {unknown[0]}.",
-                               "Kafka changed how Connect stores offsets; see "
-                               "linklab/links/mirrormaker.py.")
+                raise LabError(
+                    f"The link's offsets topic has no entry like {unknown[0]}.",
+                    "Kafka changed how Connect stores offsets; see linklab/links/mirrormaker.py.",
+                )
         # Connect stores the offset of the last record copied; -1: none (start at the beginning).
         records = [(keys[p], {"offset": n - 1}) for p, n in next_offsets.items()]
         res = kafka.produce(bootstrap, offsets_topic, records, partitioner="murmur2_random")
         if res.acknowledged != len(records):
-            raise LabError(f"Could not write the link's offsets: {'; '.join(res.errors)}",
-                           "Run `invoke doctor`.")
+            raise LabError(
+                f"Could not write the link's offsets: {'; '.join(res.errors)}",
+                "Run `invoke doctor`.",
+            )
 
     def stop(self) -> None:
         """Stop the link's process, keeping its state (its offsets are rewritten meanwhile)."""

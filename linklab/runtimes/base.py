@@ -65,8 +65,7 @@ class Runtime(ABC):
         if any(getattr(type(self), op) is getattr(Runtime, op) for op in operations):
             raise LabError(
                 f"{purpose}, which the {self.name} runtime cannot do yet.",
-                "Use a native lab for this: `invoke down`, then "
-                "`invoke up demo --runtime native`.",
+                "Use a native lab for this: `invoke down`, then `invoke up demo --runtime native`.",
             )
 
     def stop_cluster(self, cluster: str) -> str:

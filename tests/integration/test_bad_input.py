@@ -26,7 +26,8 @@ def test_broker_start_up_error_is_shown_from_its_log(fresh_lab):
     data.mkdir(parents=True)
     (data / "meta.properties").write_text(
         f"version=1\nnode.id=7\ncluster.id={lab.topology.source.cluster_id}\n"
-        "directory.id=3ZlQ6dGmSvKFm2Yf9n8Q1A\n")
+        "directory.id=3ZlQ6dGmSvKFm2Yf9n8Q1A\n"
+    )
     with pytest.raises(LabError) as e:
         up(lab, records=0, say=lambda m: None)
     log = lab.runtime.logs("primary")
@@ -53,8 +54,10 @@ def test_stale_lab_with_a_reused_pid_restarts_and_leaves_the_other_program(fresh
         (lab.state_dir / "pids" / "primary.pid").write_text(str(other.pid))
         checks = {c.name: c for c in doctor.check_lab(lab)}
         assert "now another program" in checks["process primary"].detail
-        assert "pid" in checks["process secondary"].detail and "gone" in \
-            checks["process secondary"].detail
+        assert (
+            "pid" in checks["process secondary"].detail
+            and "gone" in checks["process secondary"].detail
+        )
         assert checks["cluster primary"].level == "fail"
 
         result = up(lab, records=300, seed=11, say=lambda m: None)

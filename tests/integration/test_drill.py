@@ -23,7 +23,8 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
 
     assert r.not_mirrored == 0
     assert r.missed == 0, "a failed-over group skipped records"
-    assert r.consumed_before == 600 - 90
+    # What the group read before the disaster is what the primary holds as its commit.
+    assert r.consumed_before == sum(row.committed - row.start for row in r.partitions)
     # Every record from the group's start (and the records written after the failover) was read
     # once, plus the re-reads.
     assert r.consumed_before + r.consumed_after == r.on_topic + r.written_after + r.re_read

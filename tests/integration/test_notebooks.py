@@ -55,12 +55,22 @@ def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):
     out = tmp_path / "walkthrough.ipynb"
     results = tmp_path / "results"
     papermill.execute_notebook(
-        str(NOTEBOOK), str(out), cwd=str(PROJECT_ROOT), progress_bar=False,
-        parameters={"state_dir": str(state_dir), "port_offset": own_lab_offset(),
-                    "runtime": "native", "records": 500, "lag_records": 20000,
-                    "latency_rate": 200, "latency_duration": 2.0,
-                    "latency_warmup": 1.0, "results_root": str(results),
-                    "drill_records": 600},
+        str(NOTEBOOK),
+        str(out),
+        cwd=str(PROJECT_ROOT),
+        progress_bar=False,
+        parameters={
+            "state_dir": str(state_dir),
+            "port_offset": own_lab_offset(),
+            "runtime": "native",
+            "records": 500,
+            "lag_records": 20000,
+            "latency_rate": 200,
+            "latency_duration": 2.0,
+            "latency_warmup": 1.0,
+            "results_root": str(results),
+            "drill_records": 600,
+        },
     )
     nb = json.loads(out.read_text())
     outs = outputs(nb)
@@ -71,9 +81,18 @@ def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):
     text = "\n".join(text_of(o) for o in outs)
     # the status, the records, the schema, the link, the mirrors, the lag, latency, down
     assert len(html) >= 10
-    for seen in ("native runtime", "employee_id", "demo-link", "ACTIVE", "lag 0 after",
-                 "writable", "ksqlDB: skipped on the native runtime", "baseline",
-                 "missed (must be 0)", "removed"):
+    for seen in (
+        "native runtime",
+        "employee_id",
+        "demo-link",
+        "ACTIVE",
+        "lag 0 after",
+        "writable",
+        "ksqlDB: skipped on the native runtime",
+        "baseline",
+        "missed (must be 0)",
+        "removed",
+    ):
         assert seen in text, seen
     assert re.search(r"\bE\d{6}\b", text)  # Employee records, by id
     assert re.search(r"missed \(must be 0\)\s*│\s*0\s*│", text)  # the drill lost nothing

@@ -47,8 +47,10 @@ def test_n_produced_records_are_n_distinct_acknowledged_records(lab):
     assert len(on_topic) == 6000
     assert len({(r.partition, r.offset) for r in on_topic}) == 6000
     expected = by_key(EmployeeGenerator(3).stream(6000, updates=0.3, leavers=0.05))
-    got = by_key((r.key.decode(), r.value.decode() if r.value is not None else None)
-                 for r in sorted(on_topic, key=lambda r: (r.partition, r.offset)))
+    got = by_key(
+        (r.key.decode(), r.value.decode() if r.value is not None else None)
+        for r in sorted(on_topic, key=lambda r: (r.partition, r.offset))
+    )
     assert got == expected, "each key's records arrive once each, in the order produced"
     assert any(None in values for values in got.values()), "leavers arrive as tombstones"
 
@@ -89,9 +91,26 @@ def test_missing_topic_is_created_only_when_asked(lab):
 def test_invoke_produce_shows_the_acknowledged_table(lab):
     env = {**os.environ, "LINKLAB_STATE": str(lab.state_dir)}
     proc = subprocess.run(
-        [sys.executable, "-m", "invoke", "produce", "--count", "3000", "--topic", "produce-task",
-         "--partitions", "2", "--seed", "8"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "produce",
+            "--count",
+            "3000",
+            "--topic",
+            "produce-task",
+            "--partitions",
+            "2",
+            "--seed",
+            "8",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     for column in ("sent", "acknowledged", "failed", "elapsed", "records/s"):
         assert column in proc.stdout

@@ -28,8 +28,11 @@ RESULTS = PROJECT_ROOT / "results"
 @pytest.fixture
 def env(tmp_path):
     topo = tmp_path / "topology.yaml"
-    topo.write_text(yaml.safe_dump(
-        topology.load().with_port_offset(own_lab_offset()).to_dict(), sort_keys=False))
+    topo.write_text(
+        yaml.safe_dump(
+            topology.load().with_port_offset(own_lab_offset()).to_dict(), sort_keys=False
+        )
+    )
     state = tmp_path / "lab"
     made_before = set(RESULTS.glob("latency-*"))
     the_env = {**os.environ, "LINKLAB_STATE": str(state), "LINKLAB_TOPOLOGY": str(topo)}
@@ -37,8 +40,14 @@ def env(tmp_path):
         yield the_env
     finally:
         # `invoke down`, as the README ends, whatever happened before.
-        down = subprocess.run(["scripts/dev", "invoke", "down"], cwd=PROJECT_ROOT, env=the_env,
-                              capture_output=True, text=True, timeout=120)
+        down = subprocess.run(
+            ["scripts/dev", "invoke", "down"],
+            cwd=PROJECT_ROOT,
+            env=the_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if down.returncode:
             linklab.lab.down(linklab.lab.open_lab(state_dir=state))
         # `invoke latency` writes to results/ in the project: leave no run of ours there.
@@ -53,11 +62,18 @@ def test_the_quick_start_runs_as_written(env, tmp_path):
     for argv in quickstart():
         task = invocation(argv)[0] if invocation(argv) else argv[0]
         start = time.monotonic()
-        r = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                           timeout=TIMEOUT_S.get(task, 120))
+        r = subprocess.run(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S.get(task, 120),
+        )
         ran.append(f"{shlex.join(argv)}: exit {r.returncode} in {time.monotonic() - start:.1f}s")
         assert r.returncode == 0, (
-            "\n".join(ran) + f"\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}")
+            "\n".join(ran) + f"\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
+        )
         if task == "status":  # the lab of this test, on its own ports
             assert f"{ours.source.bootstrap}" in r.stdout and "running" in r.stdout, r.stdout
     print("\n".join(ran))

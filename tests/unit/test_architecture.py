@@ -26,16 +26,19 @@ def imported_modules(path: Path) -> set[str]:
 def offenders(folder: str, forbidden: str) -> list[str]:
     found = []
     for path in sorted((PACKAGE / folder).glob("*.py")):
-        bad = sorted(m for m in imported_modules(path)
-                     if m == forbidden or m.startswith(forbidden + "."))
+        bad = sorted(
+            m for m in imported_modules(path) if m == forbidden or m.startswith(forbidden + ".")
+        )
         found += [f"{path.relative_to(PACKAGE.parent)} imports {m}" for m in bad]
     return found
 
 
 def test_the_walk_sees_function_level_imports(tmp_path):
     f = tmp_path / "m.py"
-    f.write_text("def f():\n    from linklab.runtimes.native import NativeRuntime\n"
-                 "import linklab.links.base\n")
+    f.write_text(
+        "def f():\n    from linklab.runtimes.native import NativeRuntime\n"
+        "import linklab.links.base\n"
+    )
     assert {"linklab.runtimes.native", "linklab.links.base"} <= imported_modules(f)
 
 

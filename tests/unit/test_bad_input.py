@@ -48,19 +48,22 @@ def _set(d: dict, path: str, value) -> dict:
     return d
 
 
-@pytest.mark.parametrize("path, value, says, fix", [
-    ("clusters.1.broker_port", 9092, "Port 9092 is given to both", "its own port"),
-    ("clusters.1.controller_port", 9092, "Port 9092 is given to both", "its own port"),
-    ("ksqldb.port", 9193, "Port 9193 is given to both", "its own port"),
-    ("link.destination", "primary", "from primary to itself", "two different clusters"),
-    ("link.source", "tertiary", "unknown cluster 'tertiary'", "primary, secondary"),
-    ("clusters.1.cluster_id", "bGlua2xhYjpwcmltYXJ5AA", "Duplicate cluster_id", "own id"),
-    ("clusters.0.broker_port", 80, "out of range", "1024 to 65535"),
-    ("clusters.0.broker_port", "9092", "expected a whole number", "number"),
-    ("link.mirrors", ["nope"], "not a topic of the topology", "topics:"),
-    ("topics.0.partitions", 0, "0 partitions", "1 to 1000"),
-    ("confluent_platform", "latest", "not an exact release", "never latest"),
-])
+@pytest.mark.parametrize(
+    "path, value, says, fix",
+    [
+        ("clusters.1.broker_port", 9092, "Port 9092 is given to both", "its own port"),
+        ("clusters.1.controller_port", 9092, "Port 9092 is given to both", "its own port"),
+        ("ksqldb.port", 9193, "Port 9193 is given to both", "its own port"),
+        ("link.destination", "primary", "from primary to itself", "two different clusters"),
+        ("link.source", "tertiary", "unknown cluster 'tertiary'", "primary, secondary"),
+        ("clusters.1.cluster_id", "bGlua2xhYjpwcmltYXJ5AA", "Duplicate cluster_id", "own id"),
+        ("clusters.0.broker_port", 80, "out of range", "1024 to 65535"),
+        ("clusters.0.broker_port", "9092", "expected a whole number", "number"),
+        ("link.mirrors", ["nope"], "not a topic of the topology", "topics:"),
+        ("topics.0.partitions", 0, "0 partitions", "1 to 1000"),
+        ("confluent_platform", "latest", "not an exact release", "never latest"),
+    ],
+)
 def test_contradictions_are_refused_with_the_fix(raw, path, value, says, fix):
     with pytest.raises(LabError) as e:
         from_dict(_set(raw, path, value))
@@ -68,8 +71,9 @@ def test_contradictions_are_refused_with_the_fix(raw, path, value, says, fix):
     assert fix in (e.value.fix or "")
 
 
-@pytest.mark.parametrize("where, key", [("link", "linger_msec"), ("", "klusters"),
-                                        ("clusters.0", "heap")])
+@pytest.mark.parametrize(
+    "where, key", [("link", "linger_msec"), ("", "klusters"), ("clusters.0", "heap")]
+)
 def test_unknown_setting_is_named_with_a_suggestion(raw, where, key):
     bad = _set(raw, f"{where}.{key}" if where else key, 1)
     with pytest.raises(LabError) as e:
@@ -115,11 +119,14 @@ def _fake_java(tmp_path: Path, banner: str) -> Path:
     return home
 
 
-@pytest.mark.parametrize("banner, says", [
-    ('openjdk version "11.0.22" 2024-01-16', "Java 11 found"),
-    ('java version "1.8.0_392"', "Java 8 found"),
-    ("Error: could not open libjvm.so", "Could not read the Java version"),
-])
+@pytest.mark.parametrize(
+    "banner, says",
+    [
+        ('openjdk version "11.0.22" 2024-01-16', "Java 11 found"),
+        ('java version "1.8.0_392"', "Java 8 found"),
+        ("Error: could not open libjvm.so", "Could not read the Java version"),
+    ],
+)
 def test_old_or_broken_java_is_refused(tmp_path, monkeypatch, banner, says):
     monkeypatch.setenv("JAVA_HOME", str(_fake_java(tmp_path, banner)))
     with pytest.raises(LabError) as e:
@@ -149,8 +156,11 @@ def tiny_fs(tmp_path):
     """A 2 MiB tmpfs: a disk with no room for a lab. Needs root (mount)."""
     where = tmp_path / "tiny"
     where.mkdir()
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {out.stderr.strip()}")
     yield where

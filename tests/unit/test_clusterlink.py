@@ -24,6 +24,7 @@ from linklab.rest import AdminRest
 from linklab.topology import from_dict, load
 
 PREFIX = "/kafka/v3/clusters/"
+PENDING_READS = 3  # a PENDING_* mirror status outlasts this many reads of the double
 
 
 @dataclass
@@ -32,19 +33,31 @@ class Mirror:
     name: str
     source: str
     partitions: int
-    lags: list[int]
+    lags: list[int | None]  # None: the partition was never fetched from the source
     status: str = "ACTIVE"
     state_time_ms: int = 1_700_000_000_000
+    pending_reads: int = 0  # reads a PENDING_* status lasts before it moves on, as on Confluent
 
     def body(self, base: str) -> dict:
         return {
             "kind": "KafkaMirrorTopic",
             "metadata": {"self": f"{base}/links/{self.link}/mirrors/{self.name}"},
-            "link_name": self.link, "mirror_topic_name": self.name,
-            "source_topic_name": self.source, "num_partitions": self.partitions,
-            "mirror_lags": [{"partition": p, "lag": lag, "last_source_fetch_offset": -1 if lag < 0
-                             else 1000 + p} for p, lag in enumerate(self.lags)],
-            "mirror_status": self.status, "state_time_ms": self.state_time_ms,
+            "link_name": self.link,
+            "mirror_topic_name": self.name,
+            "source_topic_name": self.source,
+            "num_partitions": self.partitions,
+            # Confluent never reports a negative lag: a partition not fetched yet shows lag 0
+            # and last_source_fetch_offset -1 (REFERENCE.md, mirror object fields).
+            "mirror_lags": [
+                {
+                    "partition": p,
+                    "lag": lag or 0,
+                    "last_source_fetch_offset": -1 if lag is None else 1000 + p,
+                }
+                for p, lag in enumerate(self.lags)
+            ],
+            "mirror_status": self.status,
+            "state_time_ms": self.state_time_ms,
         }
 
 
@@ -58,6 +71,7 @@ class FakeConfluentServer:
     links: dict[str, dict] = field(default_factory=dict)
     mirrors: dict[str, Mirror] = field(default_factory=dict)
     requests: list[tuple[str, str, dict, object]] = field(default_factory=list)
+    fetches: bool = True  # an ACTIVE mirror's first read after creation finds it fetched
     lag_step: int = 0  # each GET of a mirror lowers every partition's lag by this much
 
     def base(self) -> str:
@@ -73,16 +87,21 @@ class FakeConfluentServer:
         if cid != self.cluster_id:
             return 404, {"error_code": 404, "message": f"Cluster {cid} cannot be found."}
         if rest == "links" and method == "GET":
-            return 200, {"kind": "KafkaLinkDataList", "metadata": {"next": None},
-                         "data": [self.link_body(n) for n in self.links]}
+            return 200, {
+                "kind": "KafkaLinkDataList",
+                "metadata": {"next": None},
+                "data": [self.link_body(n) for n in self.links],
+            }
         if rest == "links" and method == "POST":
             return self.create_link(query, body)
         if m2 := re.fullmatch(r"topics/([^/]+)", rest):
             if method == "DELETE" and m2.group(1) in self.mirrors:
                 del self.mirrors[m2.group(1)]
                 return 204, None
-            return 404, {"error_code": 40403,
-                         "message": "This server does not host this topic-partition."}
+            return 404, {
+                "error_code": 40403,
+                "message": "This server does not host this topic-partition.",
+            }
         m3 = re.fullmatch(r"links/([^/:]+)(?:/(configs|mirrors(?::[a-z-]+)?)(?:/([^/]+))?)?", rest)
         if not m3:
             return 404, {"error_code": 404, "message": "HTTP 404 Not Found"}
@@ -92,44 +111,76 @@ class FakeConfluentServer:
         if sub is None and method == "GET":
             return 200, self.link_body(link)
         if sub is None and method == "DELETE":
-            live = [x.name for x in self.mirrors.values()
-                    if x.link == link and x.status not in ("STOPPED",)]
+            live = [
+                x.name
+                for x in self.mirrors.values()
+                if x.link == link and x.status not in ("STOPPED",)
+            ]
             if live and query.get("force") != ["true"]:
-                return 400, {"error_code": 400, "message": f"Cluster link '{link}' has active "
-                             f"mirror topics {live}; stop them or use force."}
+                return 400, {
+                    "error_code": 400,
+                    "message": f"Cluster link '{link}' has active "
+                    f"mirror topics {live}; stop them or use force.",
+                }
             del self.links[link]
             return 204, None
         if sub == "configs" and method == "GET":
-            return 200, {"kind": "KafkaLinkConfigDataList", "metadata": {"next": None}, "data": [
-                {"kind": "KafkaLinkConfigData", "cluster_id": self.cluster_id, "name": k,
-                 "value": v, "read_only": False, "sensitive": False,
-                 "source": "DYNAMIC_CLUSTER_LINK_CONFIG",
-                 "synonyms": [], "link_name": link}
-                for k, v in self.links[link]["configs"].items()]}
+            return 200, {
+                "kind": "KafkaLinkConfigDataList",
+                "metadata": {"next": None},
+                "data": [
+                    {
+                        "kind": "KafkaLinkConfigData",
+                        "cluster_id": self.cluster_id,
+                        "name": k,
+                        "value": v,
+                        "read_only": False,
+                        "sensitive": False,
+                        "source": "DYNAMIC_CLUSTER_LINK_CONFIG",
+                        "synonyms": [],
+                        "link_name": link,
+                    }
+                    for k, v in self.links[link]["configs"].items()
+                ],
+            }
         if sub == "mirrors" and method == "POST" and item is None:
             return self.create_mirror(link, body)
         if sub == "mirrors" and method == "GET":
             self.catch_up()
             if item is None:
-                return 200, {"kind": "KafkaMirrorTopicDataList", "metadata": {"next": None},
-                             "data": [x.body(self.base()) for x in self.mirrors.values()
-                                      if x.link == link]}
+                return 200, {
+                    "kind": "KafkaMirrorTopicDataList",
+                    "metadata": {"next": None},
+                    "data": [x.body(self.base()) for x in self.mirrors.values() if x.link == link],
+                }
             if item in self.mirrors and self.mirrors[item].link == link:
                 return 200, self.mirrors[item].body(self.base())
-            return 404, {"error_code": 404, "message": f"Topic '{item}' is not a mirror topic "
-                         f"of link '{link}'."}
+            return 404, {
+                "error_code": 404,
+                "message": f"Topic '{item}' is not a mirror topic of link '{link}'.",
+            }
         if sub and sub.startswith("mirrors:") and method == "POST":
             return self.alter(link, sub.split(":", 1)[1], body)
         return 405, {"error_code": 405, "message": "HTTP 405 Method Not Allowed"}
 
     def link_body(self, name: str) -> dict:
-        return {"kind": "KafkaLink", "metadata": {"self": f"{self.base()}/links/{name}"},
-                "source_cluster_id": self.links[name]["source_cluster_id"],
-                "destination_cluster_id": None, "link_name": name,
-                "link_id": "b1e8c7a2-0000-4000-8000-000000000001",
-                "cluster_link_id": "sOnGlInKiD0000000000aa",
-                "topic_names": [x.name for x in self.mirrors.values() if x.link == name],
-                "link_error": "NO_ERROR", "link_error_message": None, "link_state": "ACTIVE"}
+        return {
+            "kind": "KafkaLink",
+            "metadata": {"self": f"{self.base()}/links/{name}"},
+            "source_cluster_id": self.links[name]["source_cluster_id"],
+            "destination_cluster_id": None,
+            "link_name": name,
+            "link_id": "b1e8c7a2-0000-4000-8000-000000000001",
+            "cluster_link_id": "sOnGlInKiD0000000000aa",
+            "topic_names": [x.name for x in self.mirrors.values() if x.link == name],
+            "link_error": "NO_ERROR",
+            "link_error_message": None,
+            **(
+                {}
+                if self.links[name].get("state", "ACTIVE") is None
+                else {"link_state": self.links[name].get("state", "ACTIVE")}
+            ),
+        }
 
     def create_link(self, query: dict, body) -> tuple[int, object]:
         name = (query.get("link_name") or [None])[0]
@@ -147,8 +198,11 @@ class FakeConfluentServer:
         if body.get("source_cluster_id") == self.cluster_id:
             return 400, {"error_code": 400, "message": "Cannot create cluster link to self"}
         if body.get("source_cluster_id") != self.source_cluster_id:
-            return 400, {"error_code": 400, "message": "Expected source cluster id "
-                         f"{body.get('source_cluster_id')} but found {self.source_cluster_id}"}
+            return 400, {
+                "error_code": 400,
+                "message": "Expected source cluster id "
+                f"{body.get('source_cluster_id')} but found {self.source_cluster_id}",
+            }
         if name in self.links:
             return 400, {"error_code": 400, "message": f"Cluster link '{name}' already exists."}
         self.links[name] = {"source_cluster_id": body["source_cluster_id"], "configs": configs}
@@ -160,12 +214,22 @@ class FakeConfluentServer:
             return 400, {"error_code": 400, "message": "source_topic_name is required"}
         name = body.get("mirror_topic_name") or source
         if source not in self.source_topics:
-            return 404, {"error_code": 40403, "message": f"Topic '{source}' not found on the "
-                         "source cluster."}
+            return 404, {
+                "error_code": 40403,
+                "message": f"Topic '{source}' not found on the source cluster.",
+            }
         if name in self.mirrors:
             return 400, {"error_code": 40002, "message": f"Topic '{name}' already exists."}
-        self.mirrors[name] = Mirror(link, name, source, self.source_topics[source],
-                                    [3] * self.source_topics[source])
+        # A new mirror is PENDING_MIRROR for a few reads, then ACTIVE with nothing fetched yet.
+        self.mirrors[name] = Mirror(
+            link,
+            name,
+            source,
+            self.source_topics[source],
+            [None] * self.source_topics[source],
+            "PENDING_MIRROR",
+            pending_reads=PENDING_READS,
+        )
         return 204, None
 
     def alter(self, link: str, action: str, body) -> tuple[int, object]:
@@ -181,17 +245,33 @@ class FakeConfluentServer:
             elif action == "promote" and any(lag > 0 for lag in x.lags):
                 err, msg = 400, "Topic has non-zero mirror lag; promote requires lag 0."
             else:
-                x.status = {"promote": "PENDING_STOPPED", "failover": "PENDING_STOPPED",
-                            "pause": "PAUSED", "resume": "ACTIVE"}[action]
-            data.append({"kind": "AlterMirrorStatusResponseData", "metadata": {},
-                         "mirror_topic_name": n, "error_code": err, "error_message": msg,
-                         "mirror_lags": [] if x is None else x.body("")["mirror_lags"]})
+                x.status = {
+                    "promote": "PENDING_STOPPED",
+                    "failover": "PENDING_STOPPED",
+                    "pause": "PAUSED",
+                    "resume": "ACTIVE",
+                }[action]
+                x.pending_reads = PENDING_READS
+            data.append(
+                {
+                    "kind": "AlterMirrorStatusResponseData",
+                    "metadata": {},
+                    "mirror_topic_name": n,
+                    "error_code": err,
+                    "error_message": msg,
+                    "mirror_lags": [] if x is None else x.body("")["mirror_lags"],
+                }
+            )
         return 200, {"kind": "AlterMirrorStatusResponseDataList", "metadata": {}, "data": data}
 
     def catch_up(self) -> None:
         for x in self.mirrors.values():
-            if x.status == "PENDING_STOPPED":
-                x.status = "STOPPED"  # seen once as PENDING_STOPPED, then STOPPED
+            if x.status.startswith("PENDING_"):
+                x.pending_reads -= 1
+                if x.pending_reads <= 0:
+                    x.status = {"PENDING_STOPPED": "STOPPED", "PENDING_MIRROR": "ACTIVE"}[x.status]
+            elif x.status == "ACTIVE" and self.fetches and any(lag is None for lag in x.lags):
+                x.lags = [3 if lag is None else lag for lag in x.lags]  # the first fetch
             elif x.status == "ACTIVE" and self.lag_step:
                 x.lags = [max(0, lag - self.lag_step) for lag in x.lags]
 
@@ -206,8 +286,10 @@ def serve(fake: FakeConfluentServer):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             if raw and self.headers.get("Content-Type") != "application/json":
-                status, body = 415, {"error_code": 415,
-                                     "message": "HTTP 415 Unsupported Media Type"}
+                status, body = (
+                    415,
+                    {"error_code": 415, "message": "HTTP 415 Unsupported Media Type"},
+                )
             else:
                 try:
                     parsed = json.loads(raw) if raw else None
@@ -241,7 +323,8 @@ def topo():
 @pytest.fixture
 def fake(topo):
     f = FakeConfluentServer(
-        cluster_id=topo.destination.cluster_id, source_cluster_id=topo.source.cluster_id,
+        cluster_id=topo.destination.cluster_id,
+        source_cluster_id=topo.source.cluster_id,
         source_topics={t.name: t.partitions for t in topo.topics if t.cluster == topo.link.source},
     )
     server = serve(f)
@@ -252,14 +335,15 @@ def fake(topo):
 
 @pytest.fixture
 def link(topo, fake):
-    return ClusterLink(topo, AdminRest(fake.url, timeout=5), source_bootstrap="primary:29092",
-                       timeout=10)
+    return ClusterLink(
+        topo, AdminRest(fake.url, timeout=5), source_bootstrap="primary:29092", timeout=10
+    )
 
 
 def test_create_makes_the_link_on_the_destination_with_the_topology_settings(topo, fake, link):
     link.create()
     method, path, query, body = fake.posts("/links")[0]
-    assert path == f"{PREFIX}{topo.destination.cluster_id}/links"   # on the destination
+    assert path == f"{PREFIX}{topo.destination.cluster_id}/links"  # on the destination
     assert query == {"link_name": [topo.link.name]}
     assert body["source_cluster_id"] == topo.source.cluster_id
     cfg = {c["name"]: c["value"] for c in body["configs"]}
@@ -267,20 +351,23 @@ def test_create_makes_the_link_on_the_destination_with_the_topology_settings(top
     assert cfg["consumer.offset.sync.enable"] == "true"
     assert cfg["consumer.offset.sync.ms"] == str(topo.link.consumer_offset_sync_ms)
     assert json.loads(cfg["consumer.offset.group.filters"]) == {
-        "groupFilters": [{"name": "*", "patternType": "LITERAL", "filterType": "INCLUDE"}]}
+        "groupFilters": [{"name": "*", "patternType": "LITERAL", "filterType": "INCLUDE"}]
+    }
     assert cfg["acl.sync.enable"] == "false" and "acl.filters" not in cfg
     assert cfg["topic.config.sync.ms"] == str(topo.link.topic_config_sync_ms)
     mirror_posts = fake.posts("/mirrors")
     assert [b for *_, b in mirror_posts] == [
         {"source_topic_name": m, "mirror_topic_name": m, "replication_factor": 1}
-        for m in topo.link.mirrors]
+        for m in topo.link.mirrors
+    ]
     link.create()  # idempotent: nothing is created twice
     assert len(fake.posts("/links")) == 1 and len(fake.posts("/mirrors")) == len(mirror_posts)
 
 
 def test_mirrors_report_lag_from_mirror_lags(topo, fake, link):
     link.create()
-    fake.mirrors["employees"].lags = [0, 4, 0, 7, -1, 0]   # -1: not fetched yet
+    fake.fetches = False
+    fake.mirrors["employees"].lags = [0, 4, 0, 7, None, 0]  # None: not fetched yet
     (m,) = link.mirrors()
     assert (m.topic, m.source_topic, m.status) == ("employees", "employees", "ACTIVE")
     assert m.partitions == topo.topic("employees").partitions
@@ -289,6 +376,27 @@ def test_mirrors_report_lag_from_mirror_lags(topo, fake, link):
     assert not link.caught_up()
     fake.mirrors["employees"].lags = [0] * 6
     assert link.caught_up()
+
+
+def test_a_partition_never_fetched_is_not_caught_up(fake, link):
+    link.create()
+    fake.fetches = False
+    fake.mirrors["employees"].lags = [0, 0, 0, 0, None, 0]
+    (m,) = link.mirrors()
+    assert m.lag == 0 and m.unfetched == 1
+    assert not link.caught_up()
+
+
+def test_mirror_create_waits_for_active(fake, link):
+    link.create()
+    assert fake.mirrors["employees"].status == "ACTIVE"
+    assert link.mirror_describe("employees").status == "ACTIVE"
+
+
+def test_an_unknown_link_state_reads_unknown(topo, fake, link):
+    link.create()
+    fake.links[topo.link.name]["state"] = None  # a reply without link_state
+    assert link.describe().state == "UNKNOWN"
 
 
 def test_describe_and_list(topo, fake, link):
@@ -304,7 +412,7 @@ def test_describe_and_list(topo, fake, link):
 
 def test_promote_waits_for_lag_zero_then_stops(fake, link):
     link.create()
-    fake.lag_step = 1                       # the mirror catches up over a few reads
+    fake.lag_step = 1  # the mirror catches up over a few reads
     (m,) = link.promote(["employees"])
     assert m.status == "STOPPED"
     promote = fake.posts("mirrors:promote")
@@ -314,7 +422,7 @@ def test_promote_waits_for_lag_zero_then_stops(fake, link):
 
 def test_failover_does_not_wait(fake, link):
     link.create()
-    assert max(fake.mirrors["employees"].lags) > 0
+    assert any(lag is None or lag > 0 for lag in fake.mirrors["employees"].lags)
     (m,) = link.failover(["employees"])
     assert m.status == "STOPPED"
     assert len(fake.posts("mirrors:failover")) == 1
@@ -335,7 +443,7 @@ def test_errors_carry_confluents_code_and_message_and_change_nothing(topo, fake,
     with pytest.raises(LabError) as e:
         link.promote(["no-such-topic"])
     assert "not a mirror topic" in e.value.problem and "mirror.list" in e.value.fix
-    assert fake.posts("mirrors:promote") == []          # refused before any change
+    assert fake.posts("mirrors:promote") == []  # refused before any change
     with pytest.raises(LabError) as e:
         link.mirror_create("not-on-source")
     assert "error_code 40403" in e.value.problem
@@ -360,7 +468,7 @@ def test_wrong_source_cluster_id_is_shown_with_the_fix(topo, fake):
 
 
 def test_delete_refuses_live_mirrors_unless_forced(topo, fake, link):
-    link.delete()                             # no link: nothing to do
+    link.delete()  # no link: nothing to do
     link.create()
     with pytest.raises(LabError) as e:
         link.delete()
@@ -412,11 +520,37 @@ def test_every_link_setting_is_in_the_docs_table(topo):
     from linklab.links.clusterlink import link_configs
 
     raw = topo.to_dict()
-    raw["link"].update(acl_sync=False, consumer_offset_sync=True, auto_create_mirror_topics=True,
-                       mirror_prefix="dr-")
+    raw["link"].update(
+        acl_sync=False,
+        consumer_offset_sync=True,
+        auto_create_mirror_topics=True,
+        mirror_prefix="dr-",
+    )
     all_on = link_configs(from_dict(raw), "primary:29092")
     raw["link"].update(acl_sync=True, mirror_prefix=None)
     all_on |= link_configs(from_dict(raw), "primary:29092")
     docs = (Path(__file__).resolve().parents[2] / "docs" / "docker.md").read_text()
     table = set(re.findall(r"^\| `([a-z.]+)` \|", docs, flags=re.M))
     assert not set(all_on) - table, sorted(set(all_on) - table)
+
+
+def test_restart_and_tune_are_lab_errors_with_the_fix(link):
+    from linklab.errors import LabError
+
+    assert not link.tunable
+    for call in (link.restart, lambda: link.tune(linger_ms=0)):
+        with pytest.raises(LabError) as e:
+            call()
+        assert e.value.fix and "`invoke" in e.value.fix
+
+
+def test_a_sweep_on_a_link_that_cannot_be_tuned_says_so_first(topo, link):
+    from types import SimpleNamespace
+
+    from linklab import latency
+    from linklab.errors import LabError
+
+    lab = SimpleNamespace(topology=topo, link=link)
+    with pytest.raises(LabError, match="cannot be tuned") as e:
+        latency.sweep(lab, [{"linger_ms": 0}])
+    assert "native" in e.value.fix

@@ -27,8 +27,18 @@ def rendered(topo, tmp_path: Path) -> Path:
 
 
 def normalized(project: Path) -> dict:
-    out = run_compose(["-f", render.COMPOSE_FILE, "--project-directory", str(project),
-                       "config", "--format", "json"], cwd=project)
+    out = run_compose(
+        [
+            "-f",
+            render.COMPOSE_FILE,
+            "--project-directory",
+            str(project),
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=project,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -79,30 +89,37 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert f"HOST://127.0.0.1:{c.broker_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
         published = {(p["host_ip"], int(p["published"]), p["target"]) for p in svc["ports"]}
-        assert published == {("127.0.0.1", c.broker_port, c.broker_port),
-                             ("127.0.0.1", c.rest_port, render.REST_CONTAINER_PORT)}
+        assert published == {
+            ("127.0.0.1", c.broker_port, c.broker_port),
+            ("127.0.0.1", c.rest_port, render.REST_CONTAINER_PORT),
+        }
         assert svc["healthcheck"]["test"][0] == "CMD"
         assert svc["labels"]["dev.linklab.lab"] == lab_id
         # every internal topic at RF 1, including the cluster link metadata topic
-        for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-                    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                    "KAFKA_CONFLUENT_LICENSE_TOPIC_REPLICATION_FACTOR",
-                    "KAFKA_CONFLUENT_BALANCER_TOPIC_REPLICATION_FACTOR",
-                    "KAFKA_CONFLUENT_CLUSTER_LINK_METADATA_TOPIC_REPLICATION_FACTOR"):
+        for key in (
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "KAFKA_CONFLUENT_LICENSE_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_CONFLUENT_BALANCER_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_CONFLUENT_CLUSTER_LINK_METADATA_TOPIC_REPLICATION_FACTOR",
+        ):
             assert env[key] == "1", key
     assert len({services[c.name]["environment"]["CLUSTER_ID"] for c in topo.clusters}) == 2
     ksql = services["ksqldb"]
     assert ksql["image"] == f"confluentinc/cp-ksqldb-server:{tag}"
     assert ksql["environment"]["KSQL_BOOTSTRAP_SERVERS"] == (
-        f"{topo.ksqldb.cluster}:{render.INTERNAL_PORT}")
+        f"{topo.ksqldb.cluster}:{render.INTERNAL_PORT}"
+    )
     assert ksql["depends_on"][topo.ksqldb.cluster]["condition"] == "service_healthy"
     assert [(p["host_ip"], int(p["published"])) for p in ksql["ports"]] == [
-        ("127.0.0.1", topo.ksqldb.port)]
+        ("127.0.0.1", topo.ksqldb.port)
+    ]
     assert ksql["labels"]["dev.linklab.lab"] == lab_id
     for net in cfg["networks"].values():
         assert net["labels"]["dev.linklab.lab"] == lab_id
-    assert cfg["volumes"] and all(v["labels"]["dev.linklab.lab"] == lab_id
-                                  for v in cfg["volumes"].values())
+    assert cfg["volumes"] and all(
+        v["labels"]["dev.linklab.lab"] == lab_id for v in cfg["volumes"].values()
+    )
 
 
 def test_two_labs_get_two_projects(topo):
@@ -112,8 +129,67 @@ def test_two_labs_get_two_projects(topo):
 
 def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
     cfg = normalized(rendered(topo, tmp_path))
-    used = {k for svc in cfg["services"].values() for k in svc["environment"]
-            if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"}
+    used = {
+        k
+        for svc in cfg["services"].values()
+        for k in svc["environment"]
+        if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"
+    }
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))
     assert used, "no env vars rendered"
     assert not used - table, f"missing from docs/docker.md: {sorted(used - table)}"
+
+
+# Broker settings that decide who may do what; both runtimes must render the same values.
+SECURITY_KEYS = (
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+    "sasl.enabled.mechanisms",
+    "ssl.client.auth",
+    "security.inter.broker.protocol",
+)
+
+
+def _native_security(topo, cluster: str) -> dict[str, str]:
+    props = dict(
+        line.split("=", 1)
+        for line in render.server_properties(topo, cluster, Path("/data")).splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    protocols = {p.split(":")[1] for p in props["listener.security.protocol.map"].split(",")}
+    return {
+        **{k: props[k] for k in SECURITY_KEYS if k in props},
+        "protocols": ",".join(sorted(protocols)),
+    }
+
+
+def _docker_security(env: dict[str, str]) -> dict[str, str]:
+    props = {
+        k.removeprefix("KAFKA_").lower().replace("_", "."): v
+        for k, v in env.items()
+        if k.startswith("KAFKA_")
+    }
+    protocols = {p.split(":")[1] for p in props["listener.security.protocol.map"].split(",")}
+    return {
+        **{k: props[k] for k in SECURITY_KEYS if k in props},
+        "protocols": ",".join(sorted(protocols)),
+    }
+
+
+@pytest.mark.parametrize("acl_sync", [False, True])
+def test_security_settings_are_the_same_on_both_runtimes(topo, tmp_path, acl_sync):
+    import dataclasses
+
+    t = dataclasses.replace(
+        topo, link=dataclasses.replace(topo.link, acl_sync=acl_sync, mirror_prefix=None)
+    )
+    cfg = normalized(rendered(t, tmp_path))
+    for c in t.clusters:
+        native, docker = (
+            _native_security(t, c.name),
+            _docker_security(cfg["services"][c.name]["environment"]),
+        )
+        assert native == docker, c.name
+        # ACL sync needs ACLs, and ACLs need an authorizer, on the docker runtime too.
+        assert ("authorizer.class.name" in docker) == acl_sync

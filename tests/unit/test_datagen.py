@@ -66,8 +66,11 @@ def replay(records):
             assert all(getattr(e, f) == getattr(before, f) for f in same)
             if e.event == "raise":
                 assert e.salary >= before.salary
-                assert (e.level, e.department, e.city) == (before.level, before.department,
-                                                           before.city)
+                assert (e.level, e.department, e.city) == (
+                    before.level,
+                    before.department,
+                    before.city,
+                )
             elif e.event == "promotion":
                 assert e.level == before.level + 1 and e.title != before.title
                 assert e.department == before.department
@@ -90,7 +93,8 @@ def check_employee(e: Employee) -> None:
     assert domain == EMAIL_DOMAIN
     assert re.fullmatch(
         re.escape(email_part(e.first_name)) + r"\." + re.escape(email_part(e.last_name)) + r"\d*",
-        local), f"{e.email} does not fit {e.first_name} {e.last_name}"
+        local,
+    ), f"{e.email} does not fit {e.first_name} {e.last_name}"
     assert local.isascii() and local == local.lower()
 
 
@@ -136,8 +140,11 @@ def test_same_seed_same_records_other_seed_others():
 
 
 def test_hires_of_the_stream_are_the_records_of_the_seed():
-    hires = [(k, v) for k, v in EmployeeGenerator(5).stream(8000, updates=0.4, leavers=0.1)
-             if v is not None and json.loads(v)["event"] == "hire"]
+    hires = [
+        (k, v)
+        for k, v in EmployeeGenerator(5).stream(8000, updates=0.4, leavers=0.1)
+        if v is not None and json.loads(v)["event"] == "hire"
+    ]
     assert hires == list(EmployeeGenerator(5).records(len(hires)))
 
 
@@ -147,8 +154,10 @@ def test_next_id_sets_where_ids_start():
     keys = [k for k, _ in gen.records(200)]
     assert keys[0] == "E900000" and keys[-1] == "E900199"
     assert gen.next_id == 900_200
-    assert [k for k, _ in EmployeeGenerator(seed=99, next_id=5).records(2)] == ["E000005",
-                                                                               "E000006"]
+    assert [k for k, _ in EmployeeGenerator(seed=99, next_id=5).records(2)] == [
+        "E000005",
+        "E000006",
+    ]
 
 
 def test_values_are_what_json_dumps_would_write():
@@ -162,19 +171,33 @@ def test_records_continue_where_they_left_off():
     assert first + then == list(EmployeeGenerator(4).records(200))
 
 
-@pytest.mark.parametrize(("name", "part"), [
-    ("Lena", "lena"), ("Krüger", "kruger"), ("Łukasz", "lukasz"), ("O'Neill", "oneill"),
-    ("van der Berg", "vanderberg"), ("García-López", "garcia-lopez"), ("Strauß", "strauss"),
-    ("D’Alia", "dalia"), ("Ó Corra", "ocorra"),
-])
+@pytest.mark.parametrize(
+    ("name", "part"),
+    [
+        ("Lena", "lena"),
+        ("Krüger", "kruger"),
+        ("Łukasz", "lukasz"),
+        ("O'Neill", "oneill"),
+        ("van der Berg", "vanderberg"),
+        ("García-López", "garcia-lopez"),
+        ("Strauß", "strauss"),
+        ("D’Alia", "dalia"),
+        ("Ó Corra", "ocorra"),
+    ],
+)
 def test_email_part_folds_names_to_ascii(name, part):
     assert email_part(name) == part
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"count": -1}, {"count": 5, "updates": 1.0}, {"count": 5, "leavers": -0.1},
-    {"count": 5, "updates": 0.6, "leavers": 0.5},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"count": -1},
+        {"count": 5, "updates": 1.0},
+        {"count": 5, "leavers": -0.1},
+        {"count": 5, "updates": 0.6, "leavers": 0.5},
+    ],
+)
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         list(EmployeeGenerator(1).stream(**kwargs))

@@ -17,13 +17,18 @@ from linklab.topology import load
 
 
 class FakeContainer:
-    def __init__(self, lab_id, service, status="running", health="healthy", exit_code=0,
-                 oom=False):
+    def __init__(self, lab_id, service, status="running", health="healthy", exit_code=0, oom=False):
         self.name = f"proj-{service}-1"
         self.labels = {dockermod.LABEL: lab_id, dockermod.COMPONENT_LABEL: service}
         self.status = status
-        self.attrs = {"State": {"Status": status, "ExitCode": exit_code, "OOMKilled": oom,
-                                "Health": {"Status": health}}}
+        self.attrs = {
+            "State": {
+                "Status": status,
+                "ExitCode": exit_code,
+                "OOMKilled": oom,
+                "Health": {"Status": health},
+            }
+        }
         self.removed = False
 
     def logs(self, tail=None):
@@ -46,8 +51,7 @@ class FakeThing:
 
 
 class FakeClient:
-    def __init__(self, api="1.47", mem_mb=8192, containers=(), networks=(), volumes=(),
-                 images=()):
+    def __init__(self, api="1.47", mem_mb=8192, containers=(), networks=(), volumes=(), images=()):
         self.api, self.mem_mb = api, mem_mb
         self.filters_seen = []
         self._containers, self._networks, self._volumes = list(containers), networks, volumes
@@ -61,6 +65,7 @@ class FakeClient:
         def lister(all=False, filters=None):
             self.filters_seen.append(filters)
             return list(items())
+
         return lister
 
     def _image(self, name):
@@ -82,7 +87,7 @@ class FakeClient:
 
 @pytest.fixture
 def runtime(tmp_path):
-    topo = load().with_port_offset(13000)   # ports nobody uses here
+    topo = load().with_port_offset(13000)  # ports nobody uses here
     return make_runtime("docker", topo, tmp_path / ".lab")
 
 
@@ -155,12 +160,18 @@ def test_exit_137_names_memory():
 
 def test_wait_healthy_stops_at_a_dead_container_with_the_hint(runtime, monkeypatch):
     lab = runtime.lab_id
-    use(monkeypatch, FakeClient(containers=[
-        FakeContainer(lab, "primary"),
-        FakeContainer(lab, "secondary", status="exited", health="unhealthy", exit_code=137,
-                      oom=True),
-        FakeContainer(lab, "ksqldb", health="starting"),
-    ]))
+    use(
+        monkeypatch,
+        FakeClient(
+            containers=[
+                FakeContainer(lab, "primary"),
+                FakeContainer(
+                    lab, "secondary", status="exited", health="unhealthy", exit_code=137, oom=True
+                ),
+                FakeContainer(lab, "ksqldb", health="starting"),
+            ]
+        ),
+    )
     with pytest.raises(LabError) as e:
         runtime.wait_healthy(timeout=5)
     assert "stopped during start-up" in e.value.problem and "[ERROR]" in e.value.problem
@@ -168,22 +179,29 @@ def test_wait_healthy_stops_at_a_dead_container_with_the_hint(runtime, monkeypat
 
 
 def test_wait_healthy_returns_when_all_are_healthy(runtime, monkeypatch):
-    client = use(monkeypatch, FakeClient(containers=[
-        FakeContainer(runtime.lab_id, s) for s in runtime.services()]))
+    client = use(
+        monkeypatch,
+        FakeClient(containers=[FakeContainer(runtime.lab_id, s) for s in runtime.services()]),
+    )
     runtime.wait_healthy(timeout=5)
     assert {dockermod.LABEL + "=" + runtime.lab_id} == {f["label"] for f in client.filters_seen}
 
 
 def test_up_renders_validates_and_starts(runtime, monkeypatch):
-    use(monkeypatch, FakeClient(images=runtime.images(), containers=[
-        FakeContainer(runtime.lab_id, s) for s in runtime.services()]))
+    use(
+        monkeypatch,
+        FakeClient(
+            images=runtime.images(),
+            containers=[FakeContainer(runtime.lab_id, s) for s in runtime.services()],
+        ),
+    )
     calls = []
     real = dockermod.run_compose
 
     def fake_run(args, cwd=None, timeout=600.0):
         calls.append(args)
         if "config" in args or "version" in args:
-            return real(args, cwd=cwd, timeout=timeout)   # the real binary: no engine needed
+            return real(args, cwd=cwd, timeout=timeout)  # the real binary: no engine needed
         return dockermod.ComposeResult(0, "", "")
 
     monkeypatch.setattr(dockermod, "run_compose", fake_run)
@@ -192,7 +210,7 @@ def test_up_renders_validates_and_starts(runtime, monkeypatch):
     assert (runtime.project_dir / "docker-compose.yml").exists()
     assert (runtime.project_dir / ".env").exists()
     verbs = [a[a.index(str(runtime.project_dir)) + 1] for a in calls if "--project-directory" in a]
-    assert verbs == ["config", "up"]          # images present: no pull
+    assert verbs == ["config", "up"]  # images present: no pull
 
 
 def test_up_explains_an_image_that_cannot_be_pulled(runtime, monkeypatch):
@@ -202,8 +220,11 @@ def test_up_explains_an_image_that_cannot_be_pulled(runtime, monkeypatch):
     def fake_run(args, cwd=None, timeout=600.0):
         if "pull" in args:
             return dockermod.ComposeResult(
-                1, "", "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": "
-                "dial tcp: lookup registry-1.docker.io: no such host")
+                1,
+                "",
+                'Error response from daemon: Get "https://registry-1.docker.io/v2/": '
+                "dial tcp: lookup registry-1.docker.io: no such host",
+            )
         return real(args, cwd=cwd, timeout=timeout)
 
     monkeypatch.setattr(dockermod, "run_compose", fake_run)
@@ -220,9 +241,13 @@ def test_down_removes_exactly_the_labelled_things(runtime, monkeypatch):
     net, vol = FakeThing("proj_lab"), FakeThing("proj_primary-data")
     client = use(monkeypatch, FakeClient(containers=[left], networks=[net], volumes=[vol]))
     calls = []
-    monkeypatch.setattr(dockermod, "run_compose",
-                        lambda args, cwd=None, timeout=600.0: calls.append(args)
-                        or dockermod.ComposeResult(0, "", ""))
+    monkeypatch.setattr(
+        dockermod,
+        "run_compose",
+        lambda args, cwd=None, timeout=600.0: (
+            calls.append(args) or dockermod.ComposeResult(0, "", "")
+        ),
+    )
     render.write(render.compose_files(runtime.topology, lab), runtime.project_dir)
     done = dict(runtime.down())
     assert any("down" in a and "--volumes" in a for a in calls)
@@ -233,11 +258,16 @@ def test_down_removes_exactly_the_labelled_things(runtime, monkeypatch):
 
 def test_status_reads_health_and_exit_codes(runtime, monkeypatch):
     lab = runtime.lab_id
-    use(monkeypatch, FakeClient(containers=[
-        FakeContainer(lab, "primary"),
-        FakeContainer(lab, "secondary", health="starting"),
-        FakeContainer(lab, "ksqldb", status="exited", exit_code=137),
-    ]))
+    use(
+        monkeypatch,
+        FakeClient(
+            containers=[
+                FakeContainer(lab, "primary"),
+                FakeContainer(lab, "secondary", health="starting"),
+                FakeContainer(lab, "ksqldb", status="exited", exit_code=137),
+            ]
+        ),
+    )
     st = {c.name: c for c in runtime.status()}
     assert st["primary"].state == "running" and st["primary"].rss_mb == 700.0
     assert st["primary"].kind == f"cp-server {runtime.topology.confluent_platform}"

@@ -45,12 +45,15 @@ def test_split_keeps_the_comment_block_above_a_statement():
     assert st.comments == ["-- name: q", "-- says what"]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t)", "never closed"),
-    ("SELECT * FROM t", "does not end with `;`"),
-    ("SELECT 1;;", "empty statement"),
-    ("/* open", "never closed"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t)", "never closed"),
+        ("SELECT * FROM t", "does not end with `;`"),
+        ("SELECT 1;;", "empty statement"),
+        ("/* open", "never closed"),
+    ],
+)
 def test_split_refuses_broken_text(text, problem):
     with pytest.raises(LabError, match=re.escape(problem)):
         ksqldb.split_statements(text)
@@ -66,7 +69,8 @@ def test_statement_files_are_numbered_and_each_statement_is_whole():
         assert blanked.count("(") == blanked.count(")"), f"{st.file}:{st.line}: parentheses"
         if st.creates:
             assert re.search(r"\bIF\s+NOT\s+EXISTS\b", st.sql, re.I), (
-                f"{st.file}:{st.line}: CREATE without IF NOT EXISTS is not safe to run twice")
+                f"{st.file}:{st.line}: CREATE without IF NOT EXISTS is not safe to run twice"
+            )
 
 
 def test_names_are_created_before_they_are_used():
@@ -95,7 +99,8 @@ def test_nothing_writes_to_a_mirror_topic():
         assert st.verb != "INSERT", f"{st.file}:{st.line}: INSERT (mirrors are read-only)"
         if st.is_derived:
             assert (st.topic or st.creates[1]).lower() not in mirrors, (
-                f"{st.file}:{st.line}: a query would write to a read-only mirror topic")
+                f"{st.file}:{st.line}: a query would write to a read-only mirror topic"
+            )
 
 
 def test_columns_are_employee_fields_and_the_key_is_the_employee_id():
@@ -137,7 +142,8 @@ def test_push_queries_emit_changes_and_pull_queries_target_ctas_tables():
             assert re.search(r"EMIT\s+CHANGES\s*$", q.statement.sql, re.I), q.name
         else:
             assert target.creates[0] == "TABLE" and target.is_derived, (
-                f"{q.name}: pull queries run only on CREATE TABLE … AS SELECT tables")
+                f"{q.name}: pull queries run only on CREATE TABLE … AS SELECT tables"
+            )
             assert "EMIT" not in q.statement.sql.upper()
 
 
@@ -158,7 +164,7 @@ def test_demo_pull_query_exists_and_is_a_pull():
 
 # -- helpers: the little DDL reading the checks need -----------------------------------------
 def _columns(st: ksqldb.Statement) -> list[str]:
-    body = st.sql[st.sql.index("(") + 1: st.sql.upper().index(") WITH")]
+    body = st.sql[st.sql.index("(") + 1 : st.sql.upper().index(") WITH")]
     return [part.split()[0].lower() for part in body.split(",")]
 
 

@@ -27,9 +27,9 @@ from linklab.errors import LabError
 @dataclass
 class Answer:
     status: int = 200
-    body: list[bytes] = field(default_factory=list)   # sent as separate DATA frames
+    body: list[bytes] = field(default_factory=list)  # sent as separate DATA frames
     content_type: str = "application/json"
-    hold: str | None = None                            # a push query id: keep the stream open
+    hold: str | None = None  # a push query id: keep the stream open
 
 
 class FakeKsqlDB:
@@ -37,10 +37,10 @@ class FakeKsqlDB:
 
     def __init__(self):
         self.requests: list[tuple[str, str, dict]] = []
-        self.sources: dict[str, tuple[str, str]] = {}       # NAME -> (STREAM|TABLE, topic)
-        self.queries: dict[str, list[str]] = {}             # query id -> sinks
+        self.sources: dict[str, tuple[str, str]] = {}  # NAME -> (STREAM|TABLE, topic)
+        self.queries: dict[str, list[str]] = {}  # query id -> sinks
         self.seq = 0
-        self.fail: list[tuple[str, Answer]] = []            # (regex on the SQL, answer)
+        self.fail: list[tuple[str, Answer]] = []  # (regex on the SQL, answer)
         self.query_answer: Answer | None = None
         self.closed: list[str] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -58,8 +58,15 @@ class FakeKsqlDB:
     def answer(self, method: str, path: str, body: dict) -> Answer:
         self.requests.append((method, path, body))
         if path == "/info":
-            return _json({"KsqlServerInfo": {"version": "8.0.6", "kafkaClusterId": "x",
-                                             "ksqlServiceId": "linklab_"}})
+            return _json(
+                {
+                    "KsqlServerInfo": {
+                        "version": "8.0.6",
+                        "kafkaClusterId": "x",
+                        "ksqlServiceId": "linklab_",
+                    }
+                }
+            )
         if path == "/close-query":
             self.closed.append(body["queryId"])
             return _json({})
@@ -68,26 +75,59 @@ class FakeKsqlDB:
             if re.search(pattern, sql, re.I):
                 return ans
         if path == "/query-stream":
-            return self.query_answer or _lines({"queryId": None, "columnNames": [],
-                                                "columnTypes": []})
+            return self.query_answer or _lines(
+                {"queryId": None, "columnNames": [], "columnTypes": []}
+            )
         return self._statement(sql.strip().rstrip(";"))
 
     def _statement(self, sql: str) -> Answer:
         up = " ".join(sql.split()).upper()
         if up.startswith("SELECT"):
-            return _json({"@type": "statement_error", "error_code": 40002,
-                          "message": "SELECT queries must use the /query endpoint",
-                          "statementText": sql, "entities": []}, 400)
+            return _json(
+                {
+                    "@type": "statement_error",
+                    "error_code": 40002,
+                    "message": "SELECT queries must use the /query endpoint",
+                    "statementText": sql,
+                    "entities": [],
+                },
+                400,
+            )
         if up in ("SHOW STREAMS", "SHOW TABLES"):
             kind = up.split()[1][:-1]
-            items = [{"type": kind, "name": n, "topic": t, "keyFormat": "KAFKA",
-                      "valueFormat": "JSON", "isWindowed": False}
-                     for n, (k, t) in self.sources.items() if k == kind]
-            return _json([{"@type": kind.lower() + "s", "statementText": sql,
-                           kind.lower() + "s": items, "warnings": []}])
+            items = [
+                {
+                    "type": kind,
+                    "name": n,
+                    "topic": t,
+                    "keyFormat": "KAFKA",
+                    "valueFormat": "JSON",
+                    "isWindowed": False,
+                }
+                for n, (k, t) in self.sources.items()
+                if k == kind
+            ]
+            return _json(
+                [
+                    {
+                        "@type": kind.lower() + "s",
+                        "statementText": sql,
+                        kind.lower() + "s": items,
+                        "warnings": [],
+                    }
+                ]
+            )
         if up == "SHOW QUERIES":
-            items = [{"queryString": "CREATE …", "sinks": s, "id": i, "queryType": "PERSISTENT",
-                      "state": "RUNNING"} for i, s in self.queries.items()]
+            items = [
+                {
+                    "queryString": "CREATE …",
+                    "sinks": s,
+                    "id": i,
+                    "queryType": "PERSISTENT",
+                    "state": "RUNNING",
+                }
+                for i, s in self.queries.items()
+            ]
             return _json([{"@type": "queries", "statementText": sql, "queries": items}])
         m = re.match(r"CREATE (STREAM|TABLE) (?:IF NOT EXISTS )?(\w+)", up)
         if m:
@@ -105,16 +145,31 @@ class FakeKsqlDB:
         if m:
             self.queries.pop(m[1], None)
             return self._success(sql, "Query terminated.")
-        return _json({"@type": "statement_error", "error_code": 40001,
-                      "message": "line 1:1: Syntax Error", "statementText": sql,
-                      "entities": []}, 400)
+        return _json(
+            {
+                "@type": "statement_error",
+                "error_code": 40001,
+                "message": "line 1:1: Syntax Error",
+                "statementText": sql,
+                "entities": [],
+            },
+            400,
+        )
 
     def _success(self, sql: str, message: str) -> Answer:
         self.seq += 1
-        return _json([{"@type": "currentStatus", "statementText": sql + ";",
-                       "commandId": f"x/{self.seq}", "commandStatus": {
-                           "status": "SUCCESS", "message": message},
-                       "commandSequenceNumber": self.seq, "warnings": []}])
+        return _json(
+            [
+                {
+                    "@type": "currentStatus",
+                    "statementText": sql + ";",
+                    "commandId": f"x/{self.seq}",
+                    "commandStatus": {"status": "SUCCESS", "message": message},
+                    "commandSequenceNumber": self.seq,
+                    "warnings": [],
+                }
+            ]
+        )
 
     # -- HTTP/2 -----------------------------------------------------------------------------
     def _accept(self):
@@ -127,7 +182,8 @@ class FakeKsqlDB:
 
     def _serve(self, sock: socket.socket):
         h2c = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
         h2c.initiate_connection()
         sock.sendall(h2c.data_to_send())
         heads: dict[int, dict] = {}
@@ -151,11 +207,11 @@ class FakeKsqlDB:
                     elif isinstance(ev, h2.events.StreamEnded):
                         h = heads.pop(ev.stream_id)
                         raw = bytes(bodies.pop(ev.stream_id))
-                        ans = self.answer(h[":method"], h[":path"],
-                                          json.loads(raw) if raw else {})
+                        ans = self.answer(h[":method"], h[":path"], json.loads(raw) if raw else {})
                         sid = ev.stream_id
-                        h2c.send_headers(sid, [(":status", str(ans.status)),
-                                               ("content-type", ans.content_type)])
+                        h2c.send_headers(
+                            sid, [(":status", str(ans.status)), ("content-type", ans.content_type)]
+                        )
                         for chunk in ans.body:
                             h2c.send_data(sid, chunk)
                         if ans.hold:
@@ -196,9 +252,12 @@ def test_info_over_http2(fake):
 def test_apply_creates_in_order_from_earliest_and_waits_for_each(fake):
     results = ksqldb.apply_all(fake.url)
     assert [(r.name, r.outcome) for r in results] == [
-        ("EMPLOYEES_STREAM", "created"), ("EMPLOYEES_TABLE", "created"),
-        ("EMPLOYEES_LATEST", "created"), ("EMPLOYEES_BY_DEPARTMENT", "created"),
-        ("EMPLOYEES_BY_COUNTRY", "created")]
+        ("EMPLOYEES_STREAM", "created"),
+        ("EMPLOYEES_TABLE", "created"),
+        ("EMPLOYEES_LATEST", "created"),
+        ("EMPLOYEES_BY_DEPARTMENT", "created"),
+        ("EMPLOYEES_BY_COUNTRY", "created"),
+    ]
     creates = [b for _, p, b in fake.requests if p == "/ksql" and b["ksql"].startswith("CREATE")]
     assert all(b["streamsProperties"] == ksqldb.APPLY_PROPERTIES for b in creates)
     # each CREATE waits for the command before it
@@ -215,10 +274,21 @@ def test_apply_twice_changes_nothing(fake):
 
 
 def test_statement_error_shows_ksqldb_message_code_and_fix(fake):
-    fake.fail.append(("employees_by_country", _json({
-        "@type": "statement_error", "error_code": 40001,
-        "message": "Can't find any functions with the name 'ARRAY_MAX'",
-        "statementText": "CREATE TABLE …", "entities": []}, 400)))
+    fake.fail.append(
+        (
+            "employees_by_country",
+            _json(
+                {
+                    "@type": "statement_error",
+                    "error_code": 40001,
+                    "message": "Can't find any functions with the name 'ARRAY_MAX'",
+                    "statementText": "CREATE TABLE …",
+                    "entities": [],
+                },
+                400,
+            ),
+        )
+    )
     with pytest.raises(ksqldb.KsqlDBError) as e:
         ksqldb.apply_all(fake.url)
     assert e.value.error_code == 40001
@@ -227,10 +297,25 @@ def test_statement_error_shows_ksqldb_message_code_and_fix(fake):
 
 
 def test_error_status_inside_a_200_answer_is_an_error(fake):
-    fake.fail.append(("EMPLOYEES_STREAM", _json([{
-        "@type": "currentStatus", "statementText": "CREATE STREAM …", "commandId": "s/1",
-        "commandStatus": {"status": "ERROR", "message": "Topic 'employees' does not exist"},
-        "commandSequenceNumber": -1}])))
+    fake.fail.append(
+        (
+            "EMPLOYEES_STREAM",
+            _json(
+                [
+                    {
+                        "@type": "currentStatus",
+                        "statementText": "CREATE STREAM …",
+                        "commandId": "s/1",
+                        "commandStatus": {
+                            "status": "ERROR",
+                            "message": "Topic 'employees' does not exist",
+                        },
+                        "commandSequenceNumber": -1,
+                    }
+                ]
+            ),
+        )
+    )
     with pytest.raises(ksqldb.KsqlDBError) as e:
         ksqldb.apply_all(fake.url)
     assert "does not exist" in e.value.problem and "invoke status" in e.value.fix
@@ -252,17 +337,24 @@ def test_unreachable_names_the_url_and_the_fix():
 
 
 def test_native_runtime_says_so_and_runs_nothing():
-    for call in (lambda: ksqldb.apply_all(None), lambda: ksqldb.pull(None, "departments"),
-                 lambda: ksqldb.listing(None), lambda: ksqldb.reset(None),
-                 lambda: list(ksqldb.push(None, "new_hires"))):
+    for call in (
+        lambda: ksqldb.apply_all(None),
+        lambda: ksqldb.pull(None, "departments"),
+        lambda: ksqldb.listing(None),
+        lambda: ksqldb.reset(None),
+        lambda: list(ksqldb.push(None, "new_hires")),
+    ):
         with pytest.raises(LabError) as e:
             call()
         assert "cannot be obtained" in e.value.problem and "--runtime docker" in e.value.fix
 
 
 # -- queries --------------------------------------------------------------------------------
-HEADER = {"queryId": None, "columnNames": ["EMPLOYEE_ID", "FIRST_NAME", "SALARY"],
-          "columnTypes": ["STRING", "STRING", "INTEGER"]}
+HEADER = {
+    "queryId": None,
+    "columnNames": ["EMPLOYEE_ID", "FIRST_NAME", "SALARY"],
+    "columnTypes": ["STRING", "STRING", "INTEGER"],
+}
 
 
 def test_pull_by_key_returns_rows_with_the_key_quoted(fake):
@@ -282,26 +374,50 @@ def test_pull_uses_the_default_key(fake):
 
 
 def test_demo_pull_reads_a_whole_aggregate_table(fake):
-    fake.query_answer = _lines({"columnNames": ["DEPARTMENT", "HEADCOUNT"],
-                                "columnTypes": ["STRING", "BIGINT"]},
-                               ["Sales", 500], ["Engineering", 480])
+    fake.query_answer = _lines(
+        {"columnNames": ["DEPARTMENT", "HEADCOUNT"], "columnTypes": ["STRING", "BIGINT"]},
+        ["Sales", 500],
+        ["Engineering", 480],
+    )
     result = ksqldb.demo_pull(fake.url)
     assert result.rows == [["Sales", 500], ["Engineering", 480]]
     assert "FROM employees_by_department" in result.sql
 
 
 def test_pull_on_a_stream_shows_ksqldb_error_and_fix(fake):
-    fake.fail.append(("", _json({"@type": "generic_error", "error_code": 40001,
-                                 "message": "Pull queries are not supported on streams."}, 400)))
+    fake.fail.append(
+        (
+            "",
+            _json(
+                {
+                    "@type": "generic_error",
+                    "error_code": 40001,
+                    "message": "Pull queries are not supported on streams.",
+                },
+                400,
+            ),
+        )
+    )
     with pytest.raises(ksqldb.KsqlDBError) as e:
         ksqldb.pull(fake.url, "departments")
     assert "not supported on streams" in e.value.problem and "EMIT CHANGES" in e.value.fix
 
 
 def test_pull_on_a_plain_table_shows_the_ctas_fix(fake):
-    fake.fail.append(("", _json({"@type": "generic_error", "error_code": 40001, "message":
-                                 "The `EMPLOYEES_TABLE` table isn't queryable. To derive a "
-                                 "queryable table, you can do 'CREATE TABLE QUERYABLE_…'."}, 400)))
+    fake.fail.append(
+        (
+            "",
+            _json(
+                {
+                    "@type": "generic_error",
+                    "error_code": 40001,
+                    "message": "The `EMPLOYEES_TABLE` table isn't queryable. To derive a "
+                    "queryable table, you can do 'CREATE TABLE QUERYABLE_…'.",
+                },
+                400,
+            ),
+        )
+    )
     with pytest.raises(ksqldb.KsqlDBError) as e:
         ksqldb.pull(fake.url, "departments")
     assert "CREATE TABLE … AS SELECT" in e.value.fix
@@ -327,8 +443,12 @@ def test_push_from_earliest_when_the_query_says_so(fake):
 
 def test_error_in_the_middle_of_a_push_query(fake):
     fake.query_answer = _lines({**HEADER, "queryId": "q3"}, ["E1", "a", 1])
-    fake.query_answer.body.append(json.dumps({"@type": "generic_error", "error_code": 50000,
-                                              "message": "query terminated"}).encode() + b"\n")
+    fake.query_answer.body.append(
+        json.dumps(
+            {"@type": "generic_error", "error_code": 50000, "message": "query terminated"}
+        ).encode()
+        + b"\n"
+    )
     with pytest.raises(ksqldb.KsqlDBError) as e:
         list(ksqldb.push(fake.url, "new_hires"))
     assert "query terminated" in e.value.problem
@@ -352,8 +472,12 @@ def test_listing_shows_streams_tables_queries_and_named_queries(fake):
     ksqldb.apply_all(fake.url)
     ls = ksqldb.listing(fake.url)
     assert [s["name"] for s in ls.streams] == ["EMPLOYEES_STREAM"]
-    assert {t["name"] for t in ls.tables} == {"EMPLOYEES_TABLE", "EMPLOYEES_LATEST",
-                                              "EMPLOYEES_BY_DEPARTMENT", "EMPLOYEES_BY_COUNTRY"}
+    assert {t["name"] for t in ls.tables} == {
+        "EMPLOYEES_TABLE",
+        "EMPLOYEES_LATEST",
+        "EMPLOYEES_BY_DEPARTMENT",
+        "EMPLOYEES_BY_COUNTRY",
+    }
     assert len(ls.queries) == 3
     assert {q.name for q in ls.named} >= {"new_hires", "employee", "departments"}
 
@@ -366,7 +490,10 @@ def test_reset_drops_everything_but_never_the_mirror_topic(fake):
     drops = [s for s in fake.sql_sent() if s.startswith("DROP")]
     assert drops[-1] == "DROP STREAM IF EXISTS EMPLOYEES_STREAM;"
     assert "DROP TABLE IF EXISTS EMPLOYEES_TABLE;" in drops
-    assert all("DELETE TOPIC" in d for d in drops if "EMPLOYEES_STREAM" not in d
-               and "EMPLOYEES_TABLE;" not in d)
+    assert all(
+        "DELETE TOPIC" in d
+        for d in drops
+        if "EMPLOYEES_STREAM" not in d and "EMPLOYEES_TABLE;" not in d
+    )
     assert ("stream EMPLOYEES_STREAM", "dropped") in done
     assert ksqldb.reset(fake.url) == []  # nothing left: a second reset does nothing

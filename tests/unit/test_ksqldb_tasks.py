@@ -43,8 +43,9 @@ def test_apply_list_pull_push_reset(fake, capsys):
     fake.query_answer = _lines(HEADER, ["E000001", "Ada", 120000])
     tasks.ksql_pull(c, "employee", key="E000001")
     assert "Ada" in capsys.readouterr().out
-    fake.query_answer = _lines({**HEADER, "queryId": "q"}, ["E1", "Bo", 1], ["E2", "Cy", 2],
-                               hold="q")
+    fake.query_answer = _lines(
+        {**HEADER, "queryId": "q"}, ["E1", "Bo", 1], ["E2", "Cy", 2], hold="q"
+    )
     tasks.ksql_push(c, "new_hires", limit=1)
     out = capsys.readouterr().out
     assert "E1 | Bo | 1" in out and "Cy" not in out and fake.closed == ["q"]
@@ -58,10 +59,16 @@ def test_a_ksqldb_error_is_a_clean_exit(fake):
     assert "pull query" in str(e.value.message) and "ksql.pull" in str(e.value.message)
 
 
-@pytest.mark.parametrize("call", [
-    lambda c: tasks.ksql_apply(c), lambda c: tasks.ksql_list(c),
-    lambda c: tasks.ksql_pull(c, "departments"), lambda c: tasks.ksql_push(c, "new_hires"),
-    lambda c: tasks.ksql_reset(c)])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: tasks.ksql_apply(c),
+        lambda c: tasks.ksql_list(c),
+        lambda c: tasks.ksql_pull(c, "departments"),
+        lambda c: tasks.ksql_push(c, "new_hires"),
+        lambda c: tasks.ksql_reset(c),
+    ],
+)
 def test_native_runtime_says_so_in_one_line(monkeypatch, call):
     monkeypatch.setattr(linklab.lab, "open_lab", lambda *a, **k: _Lab(None))
     with pytest.raises(Exit) as e:

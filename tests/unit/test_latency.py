@@ -57,15 +57,27 @@ def test_difference_is_per_field_and_has_no_count():
 def test_schedule_is_fixed_and_does_not_drift():
     clock = FakeClock()
     seen = []
-    start = kafka.pace(5, 1000, lambda s, i, a: seen.append((s, i - clock.now)), clock=clock,
-                         sleep=clock.sleep)
+    start = kafka.pace(
+        5, 1000, lambda s, i, a: seen.append((s, i - clock.now)), clock=clock, sleep=clock.sleep
+    )
     assert [kafka.intended_ns(start, s, 1000) - start for s, _ in seen] == [
-        0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]
+        0,
+        1_000_000,
+        2_000_000,
+        3_000_000,
+        4_000_000,
+    ]
     assert all(lag == 0 for _, lag in seen)  # every message left exactly when it was due
 
 
-def synthetic_run(stall_at: int, stall_ms: int, pipeline_ms: int = 2, count: int = 2000,
-                  rate: int = 1000, warmup: int = 0) -> Samples:
+def synthetic_run(
+    stall_at: int,
+    stall_ms: int,
+    pipeline_ms: int = 2,
+    count: int = 2000,
+    rate: int = 1000,
+    warmup: int = 0,
+) -> Samples:
     """A run where send number `stall_at` blocks for `stall_ms` and the pipeline adds a steady
     `pipeline_ms` after each actual send."""
     clock = FakeClock()
@@ -123,8 +135,12 @@ def test_unacknowledged_messages_are_not_counted_lost():
 def test_result_summary_and_files(tmp_path):
     samples = synthetic_run(stall_at=-1, stall_ms=0, count=300, warmup=100)
     samples.link_duplicates = 2
-    result = latency.analyse(samples, Settings(rate=1000, duration=0.2, warmup=0.1),
-                             "linklab-latency-abc", {"versions": {"kafka": "4.0.2"}})
+    result = latency.analyse(
+        samples,
+        Settings(rate=1000, duration=0.2, warmup=0.1),
+        "linklab-latency-abc",
+        {"versions": {"kafka": "4.0.2"}},
+    )
     assert (result.sent, result.acknowledged, result.lost) == (300, 300, 0)
     assert result.difference.p50 == pytest.approx(1, abs=0.01)  # 2 ms link - 1 ms baseline
     assert result.link.duplicates == 2
@@ -138,10 +154,21 @@ def test_result_summary_and_files(tmp_path):
     assert (out / "samples.csv.gz").exists()
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"rate": 0}, {"rate": 10**6}, {"size": 4}, {"size": 10**8}, {"duration": 0},
-    {"duration": 10**5}, {"warmup": -1}, {"partitions": 0}, {"rate": "fast"}, {"rate": True},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate": 0},
+        {"rate": 10**6},
+        {"size": 4},
+        {"size": 10**8},
+        {"duration": 0},
+        {"duration": 10**5},
+        {"warmup": -1},
+        {"partitions": 0},
+        {"rate": "fast"},
+        {"rate": True},
+    ],
+)
 def test_bad_input_names_the_fix(kwargs):
     with pytest.raises(LabError) as e:
         Settings(**kwargs).validate()
@@ -182,15 +209,16 @@ def test_the_committed_notebook_has_no_outputs():
 def test_rows_give_link_baseline_and_difference():
     samples = synthetic_run(stall_at=-1, stall_ms=0, count=200)
     result = latency.analyse(samples, Settings(rate=1000, duration=0.2, warmup=0), "t", {})
-    link, base, diff = latency.rows(result)
-    assert [r[0] for r in (link, base, diff)] == ["link", "baseline", "difference"]
+    link, base, _, diff = latency.rows(result)
+    assert [r[0] for r in (link, base, diff)] == ["link", "baseline", "p(link) − p(baseline)"]
     assert link[1] == base[1] == 200 and diff[1] is None
     assert (link[-1], base[-1], diff[-1]) == (0, 0, None)
     assert len(link) == len(latency.COLUMNS)
     from linklab import latency_plots
 
     text = repr(latency_plots.table(result))
-    assert "difference" in text and "<table>" in latency_plots.table(result)._repr_html_()
+    assert "p(link) − p(baseline)" in text
+    assert "<table>" in latency_plots.table(result)._repr_html_()
 
 
 def test_current_link_settings_are_read_from_describe():
@@ -200,9 +228,51 @@ def test_current_link_settings_are_read_from_describe():
 
     topo = topology.load()
     shown = {"source consumer fetch.max.wait.ms": "250", "destination producer linger.ms": "3"}
-    lab = SimpleNamespace(topology=topo, link=SimpleNamespace(
-        describe=lambda: SimpleNamespace(settings=shown)))
+    lab = SimpleNamespace(
+        topology=topo, link=SimpleNamespace(describe=lambda: SimpleNamespace(settings=shown))
+    )
     assert latency._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
     shown.clear()
-    assert latency._tuned(lab) == {"fetch_wait_ms": topo.link.fetch_wait_ms,
-                                   "linger_ms": topo.link.linger_ms}
+    assert latency._tuned(lab) == {
+        "fetch_wait_ms": topo.link.fetch_wait_ms,
+        "linger_ms": topo.link.linger_ms,
+    }
+
+
+def test_the_links_cost_is_the_paired_difference_per_message():
+    # The baseline stalls on the first 2% of messages, the link on the last 2%: each path's p99
+    # is its stall, so the difference of percentiles says 1 ms, but per message the link costs
+    # 1 ms mostly and 51 ms on 2%, and comes first on another 2% (those the baseline read late).
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=2000)
+    for seq in range(40):
+        samples.baseline_ns[seq] += 50_000_000
+    for seq in range(1960, 2000):
+        samples.link_ns[seq] += 50_000_000
+    result = latency.analyse(samples, Settings(rate=1000, duration=2, warmup=0), "t", {})
+    assert result.difference.p99 == pytest.approx(1, abs=0.1)  # what the old row showed
+    paired = result.paired
+    assert paired.count == 2000
+    assert paired.p50 == pytest.approx(1, rel=1e-2)
+    assert paired.p99 == pytest.approx(51, rel=1e-2)
+    assert result.paired_negative == 40  # arrived on the mirror before the baseline saw them
+    assert result.to_dict()["paired_difference_ms"]["p99"] == paired.p99
+    assert result.to_dict()["paired_negative"] == 40
+
+
+def test_rows_label_the_difference_of_percentiles_for_what_it_is():
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=200)
+    result = latency.analyse(samples, Settings(rate=1000, duration=0.2, warmup=0), "t", {})
+    names = [r[0] for r in latency.rows(result)]
+    assert names == ["link", "baseline", "link cost (paired)", "p(link) − p(baseline)"]
+    paired = latency.rows(result)[2]
+    assert paired[1] == 200 and paired[4] == pytest.approx(1, rel=1e-2)
+
+
+def test_producer_behind_leaves_the_warm_up_out():
+    # The stall is in the warm-up (first 500 of 2000): the measured part never fell behind.
+    samples = synthetic_run(stall_at=10, stall_ms=300, warmup=500)
+    result = latency.analyse(samples, Settings(rate=1000, duration=1.5, warmup=0.5), "t", {})
+    assert result.producer_behind_max_ms == 0
+    samples = synthetic_run(stall_at=1000, stall_ms=300, warmup=500)
+    result = latency.analyse(samples, Settings(rate=1000, duration=1.5, warmup=0.5), "t", {})
+    assert result.producer_behind_max_ms == pytest.approx(300, abs=1)

@@ -18,8 +18,9 @@ BEGIN, END = "<!-- quickstart:begin -->", "<!-- quickstart:end -->"
 def quickstart(text: str | None = None) -> list[list[str]]:
     """The quick start's commands, in order, each as argv (comments and blank lines left out)."""
     text = README.read_text() if text is None else text
-    m = re.search(re.escape(BEGIN) + r"\s*```(?:bash|sh|console)?\n(.*?)```\s*" + re.escape(END),
-                  text, re.S)
+    m = re.search(
+        re.escape(BEGIN) + r"\s*```(?:bash|sh|console)?\n(.*?)```\s*" + re.escape(END), text, re.S
+    )
     if not m:
         raise AssertionError(f"README.md has no ```bash block between {BEGIN} and {END}")
     return [argv for line in m.group(1).splitlines() if (argv := shlex.split(line, comments=True))]
@@ -29,7 +30,7 @@ def invocation(argv: list[str]) -> tuple[str, list[str]] | None:
     """(task, its --options) of an `[scripts/dev] invoke TASK ...` command; None for others."""
     if "invoke" not in argv:
         return None
-    rest = argv[argv.index("invoke") + 1:]
+    rest = argv[argv.index("invoke") + 1 :]
     positional = [a for a in rest if not a.startswith("-")]
     return positional[0], [a.split("=")[0] for a in rest if a.startswith("--")]
 
@@ -63,8 +64,12 @@ def test_every_task_and_option_in_the_quick_start_exists():
 
 
 def test_the_parser_reads_only_the_marked_block():
-    text = (f"```bash\nscripts/dev invoke nope\n```\n{BEGIN}\n```bash\n"
-            "scripts/dev invoke up demo   # the lab\n\n# a comment\nscripts/dev invoke down\n"
-            f"```\n{END}\n")
-    assert quickstart(text) == [["scripts/dev", "invoke", "up", "demo"],
-                                ["scripts/dev", "invoke", "down"]]
+    text = (
+        f"```bash\nscripts/dev invoke nope\n```\n{BEGIN}\n```bash\n"
+        "scripts/dev invoke up demo   # the lab\n\n# a comment\nscripts/dev invoke down\n"
+        f"```\n{END}\n"
+    )
+    assert quickstart(text) == [
+        ["scripts/dev", "invoke", "up", "demo"],
+        ["scripts/dev", "invoke", "down"],
+    ]

@@ -35,8 +35,18 @@ def both(topo, tmp_path):
     native = render.runtime_files(topo, "native", tmp_path / "native")
     docker_dir = tmp_path / "docker"
     render.write(render.runtime_files(topo, "docker", docker_dir), docker_dir)
-    out = run_compose(["-f", render.COMPOSE_FILE, "--project-directory", str(docker_dir),
-                       "config", "--format", "json"], cwd=docker_dir)
+    out = run_compose(
+        [
+            "-f",
+            render.COMPOSE_FILE,
+            "--project-directory",
+            str(docker_dir),
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=docker_dir,
+    )
     assert out.returncode == 0, out.stderr
     return native, json.loads(out.stdout)
 
@@ -49,17 +59,24 @@ def test_same_clusters_ports_and_ids(topo, both):
         # the same node, roles and controller port
         assert server["node.id"] == env["KAFKA_NODE_ID"] == str(c.node_id)
         assert server["process.roles"] == env["KAFKA_PROCESS_ROLES"]
-        assert server["controller.quorum.voters"].split(":")[-1] == \
-            env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(":")[-1] == str(c.controller_port)
+        assert (
+            server["controller.quorum.voters"].split(":")[-1]
+            == env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(":")[-1]
+            == str(c.controller_port)
+        )
         # clients on this machine reach both runtimes at the same address
         native_adv = server["advertised.listeners"].split("://", 1)[1]
         docker_adv = re.search(r"HOST://([^,]+)", env["KAFKA_ADVERTISED_LISTENERS"]).group(1)
         assert native_adv == docker_adv == c.bootstrap
         # the native runtime formats storage with the id the docker runtime passes as CLUSTER_ID
         assert env["CLUSTER_ID"] == c.cluster_id
-        for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                    "default.replication.factor", "auto.create.topics.enable",
-                    "share.coordinator.state.topic.replication.factor"):
+        for key in (
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+            "default.replication.factor",
+            "auto.create.topics.enable",
+            "share.coordinator.state.topic.replication.factor",
+        ):
             docker_key = "KAFKA_" + key.upper().replace(".", "_")
             assert server[key] == env[docker_key], key
 
@@ -80,8 +97,11 @@ def test_same_link_topics_and_settings(topo, both):
         assert regex.fullmatch(m)
         assert topo.topic(m).cluster == src
     # the settings each runtime supports, from the same values
-    assert cl["consumer.offset.sync.enable"] == mm2["sync.group.offsets.enabled"] \
+    assert (
+        cl["consumer.offset.sync.enable"]
+        == mm2["sync.group.offsets.enabled"]
         == str(link.consumer_offset_sync).lower()
+    )
     if link.consumer_offset_sync:
         assert int(cl["consumer.offset.sync.ms"]) == link.consumer_offset_sync_ms
         interval_s = int(mm2["sync.group.offsets.interval.seconds"])
@@ -102,20 +122,27 @@ def test_same_link_topics_and_settings(topo, both):
 def test_ksqldb_reads_the_destination(topo, both):
     _, compose = both
     assert topo.ksqldb.cluster == topo.link.destination
-    assert compose["services"]["ksqldb"]["environment"]["KSQL_KSQL_SERVICE_ID"] == \
-        topo.ksqldb.service_id
+    assert (
+        compose["services"]["ksqldb"]["environment"]["KSQL_KSQL_SERVICE_ID"]
+        == topo.ksqldb.service_id
+    )
 
 
 def test_link_settings_follow_the_topology():
     raw = load().to_dict()
-    raw["link"].update(acl_sync=True, consumer_offset_sync=False, auto_create_mirror_topics=True,
-                       auto_create_topic_filters=[{"name": "lab-", "pattern_type": "PREFIXED"}])
+    raw["link"].update(
+        acl_sync=True,
+        consumer_offset_sync=False,
+        auto_create_mirror_topics=True,
+        auto_create_topic_filters=[{"name": "lab-", "pattern_type": "PREFIXED"}],
+    )
     t = from_dict(raw)
     cl = link_configs(t, "primary:29092")
     assert cl["acl.sync.enable"] == "true" and "acl.filters" in cl
     assert "consumer.offset.sync.ms" not in cl and "consumer.offset.group.filters" not in cl
-    assert json.loads(cl["auto.create.mirror.topics.filters"]) == {"topicFilters": [
-        {"name": "lab-", "patternType": "PREFIXED", "filterType": "INCLUDE"}]}
+    assert json.loads(cl["auto.create.mirror.topics.filters"]) == {
+        "topicFilters": [{"name": "lab-", "patternType": "PREFIXED", "filterType": "INCLUDE"}]
+    }
     mm2 = props(render.mm2_properties(t).replace(" = ", "="))
     assert mm2["sync.topic.acls.enabled"] == "true"
     assert re.compile(mm2["primary->secondary.topics"]).fullmatch("lab-orders")
@@ -123,9 +150,13 @@ def test_link_settings_follow_the_topology():
 
 def test_render_writes_files_without_starting_anything(tmp_path):
     t = load()
-    for runtime, expected in (("docker", {"docker-compose.yml", ".env"}),
-                              ("native", {"primary/server.properties",
-                                          "secondary/server.properties", "link/mm2.properties"})):
+    for runtime, expected in (
+        ("docker", {"docker-compose.yml", ".env"}),
+        (
+            "native",
+            {"primary/server.properties", "secondary/server.properties", "link/mm2.properties"},
+        ),
+    ):
         out = tmp_path / runtime
         written = render.write(render.runtime_files(t, runtime, out), out)
         assert {str(p.relative_to(out)) for p in written} == expected

@@ -19,11 +19,20 @@ from linklab.topology import default_topology_file, from_dict, load
 FIXTURE = [HealthCheck.function_scoped_fixture]  # the fixtures hold no state between examples
 VALID = yaml.safe_load(default_topology_file().read_text())
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
-                    st.floats(allow_nan=True), st.text(max_size=30))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-    max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _paths(node, prefix=()):
@@ -107,7 +116,8 @@ def cli(tmp_path, monkeypatch, capsys):
     def run(*args: str) -> str:
         try:
             Program(namespace=tasks.ns, name="invoke", binary="invoke").run(
-                ["invoke", *args], exit=False)
+                ["invoke", *args], exit=False
+            )
         except SystemExit:
             pass  # --help and friends
         assert not (tmp_path / "state").exists() or not os.listdir(tmp_path / "state")
@@ -117,11 +127,20 @@ def cli(tmp_path, monkeypatch, capsys):
 
 
 words = st.text(string.ascii_letters + string.digits + "-_.,:/ ", max_size=12)
-numbers_as_text = st.one_of(words, st.integers(-10**6, 10**6).map(str),
-                            st.floats(allow_nan=True, allow_infinity=True).map(str))
+numbers_as_text = st.one_of(
+    words,
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
 
-TOPIC_TASKS = ["mirror.create", "mirror.describe", "mirror.promote", "mirror.failover",
-               "mirror.pause", "mirror.resume"]
+TOPIC_TASKS = [
+    "mirror.create",
+    "mirror.describe",
+    "mirror.promote",
+    "mirror.failover",
+    "mirror.pause",
+    "mirror.resume",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE)
@@ -132,25 +151,46 @@ def test_mirror_tasks_without_a_lab_say_so(cli, task, topic):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE)
-@given(rate=numbers_as_text, updates=numbers_as_text, leavers=numbers_as_text,
-       partitions=numbers_as_text, cluster=st.sampled_from(["primary", "secondary", "nope"]))
+@given(
+    rate=numbers_as_text,
+    updates=numbers_as_text,
+    leavers=numbers_as_text,
+    partitions=numbers_as_text,
+    cluster=st.sampled_from(["primary", "secondary", "nope"]),
+)
 def test_produce_options_never_a_traceback(cli, rate, updates, leavers, partitions, cluster):
-    err = cli("produce", "--rate", rate, "--updates", updates, "--leavers", leavers,
-              "--partitions", partitions, "--cluster", cluster)
+    err = cli(
+        "produce",
+        "--rate",
+        rate,
+        "--updates",
+        updates,
+        "--leavers",
+        leavers,
+        "--partitions",
+        partitions,
+        "--cluster",
+        cluster,
+    )
     assert err.strip()  # a message (ours, or invoke's for an unknown flag), not a traceback
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE)
-@given(scenario=words.filter(lambda w: w != "demo"), runtime=st.sampled_from(
-    ["native", "docker", "auto", "kubernetes", ""]))
+@given(
+    scenario=words.filter(lambda w: w != "demo"),
+    runtime=st.sampled_from(["native", "docker", "auto", "kubernetes", ""]),
+)
 def test_up_with_a_wrong_scenario_starts_nothing(cli, scenario, runtime):
     err = cli("up", scenario or "x", "--runtime", runtime or "x")
     assert err.strip()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE)
-@given(only=words.filter(lambda w: w.strip(" ,") and w.strip() != "list"),
-       offset=numbers_as_text, rate=numbers_as_text)
+@given(
+    only=words.filter(lambda w: w.strip(" ,") and w.strip() != "list"),
+    offset=numbers_as_text,
+    rate=numbers_as_text,
+)
 def test_faults_options_never_a_traceback(cli, only, offset, rate):
     from linklab import faults
 
@@ -160,8 +200,9 @@ def test_faults_options_never_a_traceback(cli, only, offset, rate):
     assert err.strip()
 
 
-@pytest.mark.parametrize("args", [["status"], ["down"], ["doctor"], ["link.describe"],
-                                  ["link.restart"], ["mirror.list"]])
+@pytest.mark.parametrize(
+    "args", [["status"], ["down"], ["doctor"], ["link.describe"], ["link.restart"], ["mirror.list"]]
+)
 def test_tasks_without_a_lab_answer_cleanly(cli, args):
     cli(*args)
 
@@ -169,12 +210,17 @@ def test_tasks_without_a_lab_answer_cleanly(cli, args):
 # invoke would convert an option to the type of an int default while parsing, before the task's
 # LabError handling runs; numeric options therefore take text and name themselves when it is not
 # a number.
-@pytest.mark.parametrize("args", [["up", "demo", "--records", "many"],
-                                  ["up", "demo", "--seed", "x"],
-                                  ["produce", "--count", "lots"],
-                                  ["bench", "--count", "many"],
-                                  ["latency", "--rate", "fast"],
-                                  ["latency", "--duration", "long"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["up", "demo", "--records", "many"],
+        ["up", "demo", "--seed", "x"],
+        ["produce", "--count", "lots"],
+        ["bench", "--count", "many"],
+        ["latency", "--rate", "fast"],
+        ["latency", "--duration", "long"],
+    ],
+)
 def test_number_options_name_themselves(cli, args):
     err = cli(*args)
     assert "error:" in err
