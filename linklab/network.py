@@ -51,6 +51,8 @@ PROXY_NAME = "link"  # the one proxy: the link's path from the destination to th
 _PROFILE_TOXIC = "profile-"
 _CUT_TOXIC = "cut-"
 _COMPLETE = ".complete"
+# Go's own installer puts go here without touching PATH.
+GO_STANDARD = Path("/usr/local/go/bin/go")
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -355,9 +357,7 @@ def _go_binary() -> str | None:
     found = shutil.which("go")
     if found:
         return found
-    # Go's own installer puts it here without touching PATH.
-    standard = Path("/usr/local/go/bin/go")
-    return str(standard) if standard.exists() else None
+    return str(GO_STANDARD) if GO_STANDARD.exists() else None
 
 
 def toxiproxy_binary(say=print, build: bool = True) -> Path:
