@@ -471,8 +471,13 @@ class ToxiproxyClient:
         return resp.json() if resp.content else None
 
     def version(self) -> str:
-        resp = self._call("GET", "/version")
-        return resp["version"] if isinstance(resp, dict) else str(resp)
+        """The server's version (plain text, not JSON, in toxiproxy 2.5.0)."""
+        try:
+            return self._http.get("/version").raise_for_status().text.strip()
+        except httpx.HTTPError as e:
+            raise LabError(f"toxiproxy's API at {self.url} did not answer ({e}).",
+                           "Start the lab's network (`invoke up`), or check `invoke status`.") \
+                from None
 
     def answers(self) -> bool:
         try:
