@@ -134,21 +134,22 @@ def test_start_refuses_a_taken_port(tmp_path):
             ToxiproxyServer(spec, tmp_path / "state").start()
 
 
-def _api_versions(port: int, correlation_id: int = 7, timeout: float = 5.0) -> float:
-    """One Kafka ApiVersions v0 request/response on a fresh connection; seconds it took."""
+def _api_versions(port: int, requests: int = 5, timeout: float = 5.0) -> list[float]:
+    """Kafka ApiVersions v0 requests, one after another on one connection; seconds each took.
+    One connection, so that the broker's accepting a new connection (slow on a busy machine)
+    is not counted."""
     client = b"linklab-network-test"
-    body = struct.pack(">hhih", 18, 0, correlation_id, len(client)) + client
+    took = []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        start = time.perf_counter()
-        s.sendall(struct.pack(">i", len(body)) + body)
-        head = s.recv(4, socket.MSG_WAITALL)
-        (size,) = struct.unpack(">i", head)
-        response = b""
-        while len(response) < size:
-            response += s.recv(size - len(response))
-        took = time.perf_counter() - start
-    got_id, error = struct.unpack(">ih", response[:6])
-    assert (got_id, error) == (correlation_id, 0)
+        for correlation_id in range(requests):
+            body = struct.pack(">hhih", 18, 0, correlation_id, len(client)) + client
+            start = time.perf_counter()
+            s.sendall(struct.pack(">i", len(body)) + body)
+            (size,) = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))
+            response = s.recv(size, socket.MSG_WAITALL)
+            took.append(time.perf_counter() - start)
+            got_id, error = struct.unpack(">ih", response[:6])
+            assert (got_id, error) == (correlation_id, 0)
     return took
 
 
@@ -156,20 +157,20 @@ def test_a_kafka_exchange_with_the_real_primary_goes_through_the_proxy(lab, tmp_
     primary = lab.topology.source
     moved = NetworkSpec().with_port_offset(PORT_OFFSET + 320)
     # The real design puts the proxy in front of the primary's LINK listener; here it fronts the
-    # normal listener, which suffices for one request/response on the proxied connection.
+    # normal listener, which suffices for request/response on the proxied connection.
     spec = NetworkSpec(profile="continent", link_port=primary.broker_port,
                        proxy_port=moved.proxy_port, api_port=moved.api_port)
     server = ToxiproxyServer(spec, tmp_path / "state")
     try:
         server.start()
-        direct = _median([_api_versions(primary.broker_port) for _ in range(3)])
-        proxied = [_api_versions(spec.proxy_port) for _ in range(5)]
+        direct = _api_versions(primary.broker_port)
+        proxied = _api_versions(spec.proxy_port)
         assert min(proxied) >= 2 * (40 - 3) / 1000, proxied  # continent: 40 +/- 3 ms each way
-        assert direct < 0.020, direct  # the broker's own clients are untouched
+        assert min(direct) < 0.020, direct  # the broker's own clients are untouched
         server.cut()
         with pytest.raises(TimeoutError):
-            _api_versions(spec.proxy_port, timeout=1.0)
+            _api_versions(spec.proxy_port, requests=1, timeout=1.0)
         server.restore()
-        assert _api_versions(spec.proxy_port) >= 0.074
+        assert min(_api_versions(spec.proxy_port, requests=2)) >= 0.074
     finally:
         server.stop()
