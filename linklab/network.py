@@ -599,8 +599,11 @@ class ToxiproxyServer:
     def client(self) -> ToxiproxyClient:
         return ToxiproxyClient(self.spec.api_url)
 
-    def start(self, binary: Path | None = None, timeout: float = 30.0) -> NetworkStatus:
-        """Start toxiproxy (or reuse the one running), with the proxy and the active profile."""
+    def start(self, profile: str | None = None, binary: Path | None = None,
+              timeout: float = 30.0) -> NetworkStatus:
+        """Start toxiproxy (or reuse the one running), with the proxy and a profile: `profile`
+        when given (`invoke up --network NAME`), else the one last set on this lab, else the
+        topology's."""
         if not self.process.alive():
             for port in (self.spec.api_port, self.spec.proxy_port):
                 if port_in_use(port):
@@ -618,8 +621,7 @@ class ToxiproxyServer:
             wait_until(lambda: self._ready(api), timeout, "toxiproxy answers",
                        fix=f"See {self.log_file}.", on_fail=self._log_tail, quiet=True)
             api.ensure_proxy(PROXY_NAME, f"127.0.0.1:{self.spec.proxy_port}", self.spec.upstream)
-        self.set_profile(self.current_profile())
-        return self.status()
+        return self.set_profile(profile or self.current_profile())
 
     def _ready(self, api: ToxiproxyClient) -> bool:
         if self.process.exited():

@@ -86,9 +86,12 @@ def test_profiles_delay_both_ways_and_change_without_a_restart(echo_path):
     assert _median(region) >= 0.030 - 0.004
     assert lan < 0.010, lan
 
-    # The profile is the lab's: a second start (reuse) keeps it and the same process.
+    # The profile is the lab's: a second start (reuse) keeps it and the same process, unless
+    # the start names another.
     again = server.start()
     assert again.profile == "region" and again.pid == pid
+    assert server.start(profile="continent").profile == "continent"
+    assert _round_trip(spec.proxy_port) >= 2 * (40 - 3) / 1000
     server.set_profile("lan")
     assert _median([_round_trip(spec.proxy_port) for _ in range(5)]) < 0.010
 
