@@ -166,10 +166,12 @@ def test_a_kafka_exchange_with_the_real_primary_goes_through_the_proxy(lab, tmp_
     server = ToxiproxyServer(spec, tmp_path / "state")
     try:
         server.start()
-        direct = _api_versions(primary.broker_port)
-        proxied = _api_versions(spec.proxy_port)
+        direct = _api_versions(primary.broker_port, requests=10)
+        proxied = _api_versions(spec.proxy_port, requests=10)
         assert min(proxied) >= 2 * (40 - 3) / 1000, proxied  # continent: 40 +/- 3 ms each way
-        assert min(direct) < 0.020, direct  # the broker's own clients are untouched
+        # The broker's own listener is not delayed. Its absolute time is not asserted: on a
+        # busy machine one exchange with the JVM takes tens of milliseconds.
+        assert min(direct) < min(proxied), (direct, proxied)
         server.cut()
         with pytest.raises(TimeoutError):
             _api_versions(spec.proxy_port, requests=1, timeout=1.0)
