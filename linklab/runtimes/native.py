@@ -9,6 +9,7 @@ from pathlib import Path
 from linklab import jars, kafka, render
 from linklab.errors import LabError
 from linklab.links.base import Link
+from linklab.monitoring import MonitoringSpec
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import LabProcess, check_java, port_in_use, port_owner
 from linklab.runtimes.base import ComponentStatus, Runtime
@@ -30,6 +31,9 @@ def log_tail(path: Path, lines: int = 15, only_problems: bool = False) -> str:
 
 class NativeRuntime(Runtime):
     name = "native"
+    # Set by whoever opens the lab when the topology monitors: every JVM then carries the JMX
+    # exporter agent on the port the spec gives its component.
+    monitoring: MonitoringSpec | None = None
 
     # -- layout -----------------------------------------------------------------------------
     def component_dir(self, component: str) -> Path:
@@ -65,11 +69,24 @@ class NativeRuntime(Runtime):
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log_cfg}",
+            *self.agent_args(component),
             self.marker(component),
             "-cp",
             jars.classpath(self.topology.kafka_version),
             *main,
         ]
+
+    def agent_args(self, component: str) -> list[str]:
+        """The JMX exporter agent for `component`, when monitoring gives it a port."""
+        port = self.monitoring.exporter_port(component) if self.monitoring else None
+        if port is None:
+            return []
+        from linklab.monitoring import exporter
+
+        clusters = {c.name for c in self.topology.clusters}
+        kind = exporter.BROKER if component in clusters else exporter.MIRRORMAKER
+        config = exporter.write_exporter_config(kind, self.component_dir(component))
+        return exporter.javaagent_args(component, port, config, self.topology.kafka_version)
 
     # -- lifecycle --------------------------------------------------------------------------
     def preflight(self) -> None:
