@@ -14,10 +14,10 @@ from linklab.monitoring import (
     DEFAULT_EXPORTER_PORTS,
     check_components,
     check_ports,
+    exporter,
     parse_monitoring,
 )
 from linklab.monitoring import alerts as alerts_mod
-from linklab.monitoring import exporter
 from linklab.monitoring.prometheus import PrometheusClient, _time, render_config
 from linklab.monitoring.stack import link_view
 
