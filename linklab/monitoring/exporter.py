@@ -41,12 +41,17 @@ _BROKER_RULES = [
      "labels": {"request": "$1", "quantile": "$2"}},
 ]
 
+# The requests a link makes and serves. Every request type and API version has its own MBeans
+# (hundreds on a broker); reading them all made a scrape outlast a 1 s interval on a busy host.
+_REQUESTS = ("Produce", "Fetch", "FetchConsumer", "FetchFollower", "Metadata")
 _BROKER_BEANS = [
     "kafka.log:type=Log,name=LogEndOffset,*",
     "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions",
-    "kafka.server:type=BrokerTopicMetrics,*",
-    "kafka.network:type=RequestMetrics,name=RequestsPerSec,*",
-    "kafka.network:type=RequestMetrics,name=TotalTimeMs,*",
+    *(f"kafka.server:type=BrokerTopicMetrics,name={n},topic=*"
+      for n in ("MessagesInPerSec", "BytesInPerSec", "BytesOutPerSec")),
+    *(f"kafka.network:type=RequestMetrics,name=RequestsPerSec,request={r},*" for r in _REQUESTS),
+    *(f"kafka.network:type=RequestMetrics,name=TotalTimeMs,request={r}"
+      for r in ("Produce", "FetchConsumer", "FetchFollower")),
 ]
 
 # The agent matches each rule against "domain<bean keys><>attribute: value", unanchored: a
@@ -60,15 +65,15 @@ _MM2_SOURCE_ATTRS = (
     "|replication-latency-ms-min"
 )
 _MIRRORMAKER_RULES = [
-    {"pattern": r"kafka.connect.mirror<type=MirrorSourceConnector, target=(.+), topic=(.+), "
-                rf"partition=(\d+)><>({_MM2_SOURCE_ATTRS}):",
-     "name": "kafka_connect_mirror_source_$4", "type": "GAUGE",
-     "labels": {"target": "$1", "topic": "$2", "partition": "$3"}},
+    {"pattern": r"kafka.connect.mirror<type=MirrorSourceConnector, source=(.+), target=(.+), "
+                rf"topic=(.+), partition=(\d+)><>({_MM2_SOURCE_ATTRS}):",
+     "name": "kafka_connect_mirror_source_$5", "type": "GAUGE",
+     "labels": {"source": "$1", "target": "$2", "topic": "$3", "partition": "$4"}},
     {"pattern": r"kafka.connect.mirror<type=MirrorCheckpointConnector, source=(.+), target=(.+), "
                 r"group=(.+), topic=(.+), partition=(\d+)><>"
                 r"(checkpoint-latency-ms|checkpoint-latency-ms-avg|checkpoint-latency-ms-max"
                 r"|checkpoint-latency-ms-min):",
-     "name": "kafka_connect_mirror_checkpoint_$6", "type": "GAUGE",
+     "name": "kafka_connect_mirror_$6", "type": "GAUGE",
      "labels": {"source": "$1", "target": "$2", "group": "$3", "topic": "$4",
                 "partition": "$5"}},
     # Connect reports states as text: one series per state, value 1.

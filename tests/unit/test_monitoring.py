@@ -104,10 +104,11 @@ def test_exporter_configs_keep_the_named_metrics():
     for attr in ("record-count", "record-age-ms", "replication-latency-ms-avg",
                  "replication-latency-ms-max", "byte-rate"):
         # the agent matches "<attribute>: <value>"; the rule must take the exact attribute
-        line = f"kafka.connect.mirror<type=MirrorSourceConnector, target=secondary, " \
-               f"topic=employees, partition=3><>{attr}: 1.0"
+        # the bean as a Kafka 4.0 MirrorMaker 2 registers it (read from a running one)
+        line = f"kafka.connect.mirror<type=MirrorSourceConnector, source=primary, " \
+               f"target=secondary, topic=employees, partition=3><>{attr}: 1.0"
         m = re.search(source["pattern"], line)
-        assert m and m.group(4) == attr
+        assert m and m.group(5) == attr and m.group(3) == "employees"
     assert any("checkpoint-latency-ms" in r["pattern"] for r in mm2["rules"])
     with pytest.raises(ValueError):
         exporter.exporter_config("zookeeper")
