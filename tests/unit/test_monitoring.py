@@ -170,3 +170,28 @@ def test_a_prometheus_that_does_not_answer_is_a_lab_error():
     with pytest.raises(LabError, match="does not answer") as e:
         PrometheusClient("http://127.0.0.1:1", timeout=1).query("up")
     assert "invoke status" in e.value.fix
+
+
+def test_no_prometheus_anywhere_names_the_ways_to_get_it(tmp_path, monkeypatch):
+    from linklab.monitoring import prometheus
+
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LabError, match="Prometheus is not installed") as e:
+        prometheus.ensure_tools(build=False)
+    for way in ("apt-get install prometheus", "brew install prometheus", "go install",
+                "enabled: false"):
+        assert way in e.value.fix
+
+
+def test_a_cached_build_is_used_when_path_has_none(tmp_path, monkeypatch):
+    from linklab.monitoring import prometheus
+
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    built = prometheus.build_dir()
+    built.mkdir(parents=True)
+    for tool in ("prometheus", "promtool"):
+        (built / tool).touch()
+    found = prometheus.ensure_tools(build=False)
+    assert found.source == "cache" and found.prometheus == built / "prometheus"
