@@ -57,6 +57,7 @@ GO_STANDARD = Path("/usr/local/go/bin/go")
 
 # --- profiles -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NetworkProfile:
     """WAN conditions on the link's path. Times in milliseconds; `delay_ms` is one way."""
@@ -78,22 +79,47 @@ class NetworkProfile:
         out: list[dict[str, Any]] = []
         for stream in ("upstream", "downstream"):
             if self.delay_ms or self.jitter_ms:
-                out.append(_toxic(f"latency-{stream}", "latency", stream,
-                                  latency=self.delay_ms, jitter=self.jitter_ms))
+                out.append(
+                    _toxic(
+                        f"latency-{stream}",
+                        "latency",
+                        stream,
+                        latency=self.delay_ms,
+                        jitter=self.jitter_ms,
+                    )
+                )
             if self.bandwidth_kbps:
                 # toxiproxy's rate is in kilobytes per second.
-                out.append(_toxic(f"bandwidth-{stream}", "bandwidth", stream,
-                                  rate=max(1, round(self.bandwidth_kbps / 8))))
+                out.append(
+                    _toxic(
+                        f"bandwidth-{stream}",
+                        "bandwidth",
+                        stream,
+                        rate=max(1, round(self.bandwidth_kbps / 8)),
+                    )
+                )
         if self.loss:
             # toxicity is drawn once per connection when it opens: `loss` of them get the reset.
-            out.append(_toxic("reset-upstream", "reset_peer", "upstream",
-                              toxicity=self.loss, timeout=self.reset_after_ms))
+            out.append(
+                _toxic(
+                    "reset-upstream",
+                    "reset_peer",
+                    "upstream",
+                    toxicity=self.loss,
+                    timeout=self.reset_after_ms,
+                )
+            )
         return out
 
 
 def _toxic(name: str, kind: str, stream: str, toxicity: float = 1.0, **attributes: Any) -> dict:
-    return {"name": _PROFILE_TOXIC + name, "type": kind, "stream": stream,
-            "toxicity": toxicity, "attributes": attributes}
+    return {
+        "name": _PROFILE_TOXIC + name,
+        "type": kind,
+        "stream": stream,
+        "toxicity": toxicity,
+        "attributes": attributes,
+    }
 
 
 DEFAULT_PROFILES: dict[str, NetworkProfile] = {
@@ -101,21 +127,25 @@ DEFAULT_PROFILES: dict[str, NetworkProfile] = {
     for p in (
         NetworkProfile("lan", description="no added delay: two processes on one machine"),
         NetworkProfile("metro", delay_ms=1, description="two data centres in one city"),
-        NetworkProfile("region", delay_ms=15, jitter_ms=2,
-                       description="two regions on one continent"),
-        NetworkProfile("continent", delay_ms=40, jitter_ms=3,
-                       description="across a continent"),
-        NetworkProfile("intercontinental", delay_ms=75, jitter_ms=5,
-                       description="across an ocean"),
-        NetworkProfile("lossy", delay_ms=15, jitter_ms=2, loss=0.01,
-                       description="region, with 1 % of connections reset"),
+        NetworkProfile(
+            "region", delay_ms=15, jitter_ms=2, description="two regions on one continent"
+        ),
+        NetworkProfile("continent", delay_ms=40, jitter_ms=3, description="across a continent"),
+        NetworkProfile("intercontinental", delay_ms=75, jitter_ms=5, description="across an ocean"),
+        NetworkProfile(
+            "lossy",
+            delay_ms=15,
+            jitter_ms=2,
+            loss=0.01,
+            description="region, with 1 % of connections reset",
+        ),
     )
 }
 
 DEFAULT_PROFILE = "lan"
-DEFAULT_LINK_PORT = 9094   # the primary's LINK listener (broker 9092, controller 9093)
+DEFAULT_LINK_PORT = 9094  # the primary's LINK listener (broker 9092, controller 9093)
 DEFAULT_PROXY_PORT = 9095  # toxiproxy's listener on the link's path
-DEFAULT_API_PORT = 8474    # toxiproxy's HTTP API (its own default)
+DEFAULT_API_PORT = 8474  # toxiproxy's HTTP API (its own default)
 
 
 @dataclass(frozen=True)
@@ -136,22 +166,31 @@ class NetworkSpec:
         try:
             return self.profiles[name]
         except KeyError:
-            raise LabError(f"Unknown network profile {name!r}.",
-                           f"Use one of: {', '.join(self.profiles)}, or add it under "
-                           "network.profiles in topology.yaml.") from None
+            raise LabError(
+                f"Unknown network profile {name!r}.",
+                f"Use one of: {', '.join(self.profiles)}, or add it under "
+                "network.profiles in topology.yaml.",
+            ) from None
 
     def with_profile(self, name: str) -> NetworkSpec:
         self.profile_named(name)
         return replace(self, profile=name)
 
     def with_port_offset(self, offset: int) -> NetworkSpec:
-        return replace(self, link_port=self.link_port + offset,
-                       proxy_port=self.proxy_port + offset, api_port=self.api_port + offset)
+        return replace(
+            self,
+            link_port=self.link_port + offset,
+            proxy_port=self.proxy_port + offset,
+            api_port=self.api_port + offset,
+        )
 
     @property
     def ports(self) -> dict[str, int]:
-        return {"network.link": self.link_port, "network.proxy": self.proxy_port,
-                "network.api": self.api_port}
+        return {
+            "network.link": self.link_port,
+            "network.proxy": self.proxy_port,
+            "network.api": self.api_port,
+        }
 
     @property
     def link_bootstrap(self) -> str:
@@ -168,20 +207,28 @@ class NetworkSpec:
         return f"http://127.0.0.1:{self.api_port}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "link_port": self.link_port,
-                "proxy_port": self.proxy_port, "api_port": self.api_port,
-                "profiles": {n: _profile_dict(p) for n, p in self.profiles.items()}}
+        return {
+            "profile": self.profile,
+            "link_port": self.link_port,
+            "proxy_port": self.proxy_port,
+            "api_port": self.api_port,
+            "profiles": {n: _profile_dict(p) for n, p in self.profiles.items()},
+        }
 
 
 def _profile_dict(p: NetworkProfile) -> dict[str, Any]:
-    return {"delay_ms": p.delay_ms, "jitter_ms": p.jitter_ms, "loss": p.loss,
-            "bandwidth_kbps": p.bandwidth_kbps, "reset_after_ms": p.reset_after_ms,
-            "description": p.description}
+    return {
+        "delay_ms": p.delay_ms,
+        "jitter_ms": p.jitter_ms,
+        "loss": p.loss,
+        "bandwidth_kbps": p.bandwidth_kbps,
+        "reset_after_ms": p.reset_after_ms,
+        "description": p.description,
+    }
 
 
 _SPEC_KEYS = {"profile", "profiles", "link_port", "proxy_port", "api_port"}
-_PROFILE_KEYS = {"delay_ms", "jitter_ms", "loss", "bandwidth_kbps", "reset_after_ms",
-                 "description"}
+_PROFILE_KEYS = {"delay_ms", "jitter_ms", "loss", "bandwidth_kbps", "reset_after_ms", "description"}
 
 
 def parse_network(section: dict | None, where: str = "network") -> NetworkSpec:
@@ -192,37 +239,51 @@ def parse_network(section: dict | None, where: str = "network") -> NetworkSpec:
     if section is None:
         return NetworkSpec()
     if not isinstance(section, dict):
-        raise LabError(f"{where}: expected a mapping, got {type(section).__name__}.",
-                       "Write network: as a mapping, e.g. `network: {profile: region}`.")
+        raise LabError(
+            f"{where}: expected a mapping, got {type(section).__name__}.",
+            "Write network: as a mapping, e.g. `network: {profile: region}`.",
+        )
     _refuse_unknown(section, _SPEC_KEYS, where)
     profiles = dict(DEFAULT_PROFILES)
     custom = section.get("profiles") or {}
     if not isinstance(custom, dict):
-        raise LabError(f"{where}.profiles: expected a mapping of name -> settings.",
-                       "Write e.g. `profiles: {mars: {delay_ms: 600000}}`.")
+        raise LabError(
+            f"{where}.profiles: expected a mapping of name -> settings.",
+            "Write e.g. `profiles: {mars: {delay_ms: 600000}}`.",
+        )
     for name, raw in custom.items():
         profiles[str(name)] = _parse_profile(str(name), raw, f"{where}.profiles.{name}")
     ports = {}
-    for key, default in (("link_port", DEFAULT_LINK_PORT), ("proxy_port", DEFAULT_PROXY_PORT),
-                         ("api_port", DEFAULT_API_PORT)):
+    for key, default in (
+        ("link_port", DEFAULT_LINK_PORT),
+        ("proxy_port", DEFAULT_PROXY_PORT),
+        ("api_port", DEFAULT_API_PORT),
+    ):
         value = section.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= 65535:
-            raise LabError(f"{where}.{key}: {value!r} is not a port from 1024 to 65535.",
-                           f"Set {where}.{key} to a free port number (default {default}).")
+            raise LabError(
+                f"{where}.{key}: {value!r} is not a port from 1024 to 65535.",
+                f"Set {where}.{key} to a free port number (default {default}).",
+            )
         ports[key] = value
     if len(set(ports.values())) != len(ports):
-        raise LabError(f"{where}: link_port, proxy_port and api_port must differ ({ports}).",
-                       "Give each its own port.")
-    spec = NetworkSpec(profile=str(section.get("profile", DEFAULT_PROFILE)), profiles=profiles,
-                       **ports)
+        raise LabError(
+            f"{where}: link_port, proxy_port and api_port must differ ({ports}).",
+            "Give each its own port.",
+        )
+    spec = NetworkSpec(
+        profile=str(section.get("profile", DEFAULT_PROFILE)), profiles=profiles, **ports
+    )
     spec.active  # noqa: B018 - refuses an unknown active profile, naming the known ones
     return spec
 
 
 def _parse_profile(name: str, raw: Any, where: str) -> NetworkProfile:
     if not isinstance(raw, dict):
-        raise LabError(f"{where}: expected a mapping of profile settings.",
-                       "Write e.g. `{delay_ms: 15, jitter_ms: 2}`.")
+        raise LabError(
+            f"{where}: expected a mapping of profile settings.",
+            "Write e.g. `{delay_ms: 15, jitter_ms: 2}`.",
+        )
     _refuse_unknown(raw, _PROFILE_KEYS, where)
     delay = _number(raw, "delay_ms", where, int, 0)
     jitter = _number(raw, "jitter_ms", where, int, 0)
@@ -232,18 +293,30 @@ def _parse_profile(name: str, raw: Any, where: str) -> NetworkProfile:
     if bandwidth is not None:
         bandwidth = _number(raw, "bandwidth_kbps", where, int, 0)
         if bandwidth < 8:
-            raise LabError(f"{where}.bandwidth_kbps: {bandwidth} is below 8 kbit/s, the "
-                           "smallest rate the proxy can apply (1 kilobyte/s).",
-                           "Set bandwidth_kbps to 8 or more, or null for no limit.")
+            raise LabError(
+                f"{where}.bandwidth_kbps: {bandwidth} is below 8 kbit/s, the "
+                "smallest rate the proxy can apply (1 kilobyte/s).",
+                "Set bandwidth_kbps to 8 or more, or null for no limit.",
+            )
     if jitter > delay:
-        raise LabError(f"{where}: jitter_ms {jitter} exceeds delay_ms {delay}; the delay "
-                       "would go negative.", f"Set jitter_ms to at most {delay}.")
+        raise LabError(
+            f"{where}: jitter_ms {jitter} exceeds delay_ms {delay}; the delay would go negative.",
+            f"Set jitter_ms to at most {delay}.",
+        )
     if not 0.0 <= loss <= 1.0:
-        raise LabError(f"{where}.loss: {loss} is not a fraction from 0 to 1.",
-                       "Set loss to e.g. 0.01 for 1 % of connections reset.")
-    return NetworkProfile(name=name, delay_ms=delay, jitter_ms=jitter, loss=loss,
-                          bandwidth_kbps=bandwidth, reset_after_ms=reset_after,
-                          description=str(raw.get("description", "")))
+        raise LabError(
+            f"{where}.loss: {loss} is not a fraction from 0 to 1.",
+            "Set loss to e.g. 0.01 for 1 % of connections reset.",
+        )
+    return NetworkProfile(
+        name=name,
+        delay_ms=delay,
+        jitter_ms=jitter,
+        loss=loss,
+        bandwidth_kbps=bandwidth,
+        reset_after_ms=reset_after,
+        description=str(raw.get("description", "")),
+    )
 
 
 def _number(raw: dict, key: str, where: str, kind: type, default: Any) -> Any:
@@ -252,30 +325,36 @@ def _number(raw: dict, key: str, where: str, kind: type, default: Any) -> Any:
     if ok and kind is int and isinstance(value, float) and not value.is_integer():
         ok = False
     if not ok:
-        raise LabError(f"{where}.{key}: {value!r} is not a number.",
-                       f"Set {key} to a {'whole ' if kind is int else ''}number.")
+        raise LabError(
+            f"{where}.{key}: {value!r} is not a number.",
+            f"Set {key} to a {'whole ' if kind is int else ''}number.",
+        )
     if value < 0:
-        raise LabError(f"{where}.{key}: {value} is negative.",
-                       f"Set {key} to 0 or more (0 means none).")
+        raise LabError(
+            f"{where}.{key}: {value} is negative.", f"Set {key} to 0 or more (0 means none)."
+        )
     return kind(value)
 
 
 def _refuse_unknown(raw: dict, known: set[str], where: str) -> None:
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise LabError(f"{where}: unknown setting(s) {', '.join(unknown)}.",
-                       f"Use only: {', '.join(sorted(known))}.")
+        raise LabError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}.",
+            f"Use only: {', '.join(sorted(known))}.",
+        )
 
 
 # --- what the templates need -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LinkListener:
     """The primary's second listener, only the link uses it (see the module docstring)."""
 
-    bind_host: str       # where the broker binds it
-    port: int            # the link_port
-    advertised: str      # host:port clients of this listener are told to use: the proxy
+    bind_host: str  # where the broker binds it
+    port: int  # the link_port
+    advertised: str  # host:port clients of this listener are told to use: the proxy
     name: str = LINK_LISTENER
 
     @property
@@ -293,27 +372,35 @@ class LinkListener:
 
 def link_listener(spec: NetworkSpec) -> LinkListener:
     """The LINK listener of the native primary: bound on 127.0.0.1, advertised as the proxy."""
-    return LinkListener(bind_host="127.0.0.1", port=spec.link_port,
-                        advertised=spec.link_bootstrap)
+    return LinkListener(bind_host="127.0.0.1", port=spec.link_port, advertised=spec.link_bootstrap)
 
 
 def server_properties_fragment(spec: NetworkSpec) -> dict[str, str]:
     """What server.properties of the link's source adds, each appended to the existing value
     with a comma: `listeners`, `advertised.listeners`, `listener.security.protocol.map`."""
     ll = link_listener(spec)
-    return {"listeners": ll.listener, "advertised.listeners": ll.advertised_listener,
-            "listener.security.protocol.map": ll.protocol_map_entry}
+    return {
+        "listeners": ll.listener,
+        "advertised.listeners": ll.advertised_listener,
+        "listener.security.protocol.map": ll.protocol_map_entry,
+    }
 
 
-def proxy_definition(spec: NetworkSpec, listen_host: str = "127.0.0.1",
-                     upstream: str | None = None) -> dict[str, Any]:
+def proxy_definition(
+    spec: NetworkSpec, listen_host: str = "127.0.0.1", upstream: str | None = None
+) -> dict[str, Any]:
     """The proxy as toxiproxy's /populate and -config files describe it."""
-    return {"name": PROXY_NAME, "listen": f"{listen_host}:{spec.proxy_port}",
-            "upstream": upstream or spec.upstream, "enabled": True}
+    return {
+        "name": PROXY_NAME,
+        "listen": f"{listen_host}:{spec.proxy_port}",
+        "upstream": upstream or spec.upstream,
+        "enabled": True,
+    }
 
 
-def compose_service(spec: NetworkSpec, source_service: str = "primary",
-                    network: str = "lab") -> dict[str, Any]:
+def compose_service(
+    spec: NetworkSpec, source_service: str = "primary", network: str = "lab"
+) -> dict[str, Any]:
     """The docker runtime's toxiproxy service, as a compose mapping (for the template).
 
     On docker the proxy sits on the lab's bridge network, not the host's: the cluster link's
@@ -326,8 +413,7 @@ def compose_service(spec: NetworkSpec, source_service: str = "primary",
     return {
         "image": TOXIPROXY_IMAGE,
         "hostname": "toxiproxy",
-        "command": ["-host=0.0.0.0", f"-port={spec.api_port}",
-                    "-config=/config/toxiproxy.json"],
+        "command": ["-host=0.0.0.0", f"-port={spec.api_port}", "-config=/config/toxiproxy.json"],
         "ports": [f"127.0.0.1:{spec.api_port}:{spec.api_port}"],
         "volumes": ["./toxiproxy.json:/config/toxiproxy.json:ro"],
         "networks": [network],
@@ -337,17 +423,20 @@ def compose_service(spec: NetworkSpec, source_service: str = "primary",
 
 def docker_config(spec: NetworkSpec, source_service: str = "primary") -> list[dict[str, Any]]:
     """The proxy list for the docker toxiproxy's -config file."""
-    return [proxy_definition(spec, listen_host="0.0.0.0",
-                             upstream=f"{source_service}:{spec.link_port}")]
+    return [
+        proxy_definition(spec, listen_host="0.0.0.0", upstream=f"{source_service}:{spec.link_port}")
+    ]
 
 
 def docker_link_listener(spec: NetworkSpec) -> LinkListener:
     """The LINK listener of the docker primary (KAFKA_LISTENERS / KAFKA_ADVERTISED_LISTENERS)."""
-    return LinkListener(bind_host="0.0.0.0", port=spec.link_port,
-                        advertised=f"toxiproxy:{spec.proxy_port}")
+    return LinkListener(
+        bind_host="0.0.0.0", port=spec.link_port, advertised=f"toxiproxy:{spec.proxy_port}"
+    )
 
 
 # --- getting toxiproxy -----------------------------------------------------------------------
+
 
 def toxiproxy_cache() -> Path:
     return cache_dir() / f"toxiproxy-{TOXIPROXY_VERSION}"
@@ -379,8 +468,10 @@ def toxiproxy_binary(say=print, build: bool = True) -> Path:
             "github.com/Shopify/toxiproxy/releases) so that toxiproxy-server is on PATH.",
         )
     if not build:
-        raise LabError(f"toxiproxy {TOXIPROXY_VERSION} is not built yet.",
-                       "Run `invoke up` (or toxiproxy_binary()) once to build it.")
+        raise LabError(
+            f"toxiproxy {TOXIPROXY_VERSION} is not built yet.",
+            "Run `invoke up` (or toxiproxy_binary()) once to build it.",
+        )
     say(f"Building toxiproxy {TOXIPROXY_VERSION} with Go into {target} (once)…")
     build_toxiproxy(go, target)
     return target / TOXIPROXY_SERVER
@@ -393,23 +484,32 @@ def build_toxiproxy(go: str, target: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f"toxiproxy-{TOXIPROXY_VERSION}-", dir=target.parent))
     try:
         env = dict(os.environ, GOBIN=str(staging))
-        packages = [f"{TOXIPROXY_MODULE}/cmd/{cmd}@v{TOXIPROXY_VERSION}"
-                    for cmd in ("server", "cli")]
+        packages = [
+            f"{TOXIPROXY_MODULE}/cmd/{cmd}@v{TOXIPROXY_VERSION}" for cmd in ("server", "cli")
+        ]
         try:
             # The version is stamped the way toxiproxy's release build does, so /version
             # answers 2.5.0 rather than "git".
             stamp = f"-ldflags=-X {TOXIPROXY_MODULE}.Version={TOXIPROXY_VERSION}"
-            proc = subprocess.run([go, "install", stamp, *packages], env=env,
-                                  capture_output=True, text=True, timeout=900)
+            proc = subprocess.run(
+                [go, "install", stamp, *packages],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
         except subprocess.TimeoutExpired:
-            raise LabError("Building toxiproxy with Go took over 15 minutes.",
-                           "Check that the Go module proxy is reachable (GOPROXY), then run "
-                           "again.") from None
+            raise LabError(
+                "Building toxiproxy with Go took over 15 minutes.",
+                "Check that the Go module proxy is reachable (GOPROXY), then run again.",
+            ) from None
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
-            raise LabError(f"`go install` of toxiproxy {TOXIPROXY_VERSION} failed:\n{tail}",
-                           "Check that the Go module proxy is reachable (GOPROXY, "
-                           "`go env GOPROXY`), or put toxiproxy-server on PATH.")
+            raise LabError(
+                f"`go install` of toxiproxy {TOXIPROXY_VERSION} failed:\n{tail}",
+                "Check that the Go module proxy is reachable (GOPROXY, "
+                "`go env GOPROXY`), or put toxiproxy-server on PATH.",
+            )
         (staging / "server").rename(staging / TOXIPROXY_SERVER)
         (staging / "cli").rename(staging / TOXIPROXY_CLI)
         (staging / _COMPLETE).write_text(TOXIPROXY_VERSION)
@@ -423,6 +523,7 @@ def build_toxiproxy(go: str, target: Path) -> Path:
 
 
 # --- the HTTP API -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ProxyState:
@@ -459,15 +560,18 @@ class ToxiproxyClient:
         try:
             resp = self._http.request(method, path, json=body)
         except httpx.HTTPError as e:
-            raise LabError(f"toxiproxy's API at {self.url} did not answer ({e}).",
-                           "Start the lab's network (`invoke up`), or check `invoke status`.") \
-                from None
+            raise LabError(
+                f"toxiproxy's API at {self.url} did not answer ({e}).",
+                "Start the lab's network (`invoke up`), or check `invoke status`.",
+            ) from None
         if ok404 and resp.status_code == 404:
             return None
         if resp.status_code >= 400:
-            raise LabError(f"toxiproxy refused {method} {path}: HTTP {resp.status_code} "
-                           f"{resp.text.strip()[:300]}",
-                           "See the toxiproxy log in the lab folder (network/toxiproxy.log).")
+            raise LabError(
+                f"toxiproxy refused {method} {path}: HTTP {resp.status_code} "
+                f"{resp.text.strip()[:300]}",
+                "See the toxiproxy log in the lab folder (network/toxiproxy.log).",
+            )
         return resp.json() if resp.content else None
 
     def version(self) -> str:
@@ -475,9 +579,10 @@ class ToxiproxyClient:
         try:
             return self._http.get("/version").raise_for_status().text.strip()
         except httpx.HTTPError as e:
-            raise LabError(f"toxiproxy's API at {self.url} did not answer ({e}).",
-                           "Start the lab's network (`invoke up`), or check `invoke status`.") \
-                from None
+            raise LabError(
+                f"toxiproxy's API at {self.url} did not answer ({e}).",
+                "Start the lab's network (`invoke up`), or check `invoke status`.",
+            ) from None
 
     def answers(self) -> bool:
         try:
@@ -496,8 +601,11 @@ class ToxiproxyClient:
     def ensure_proxy(self, name: str, listen: str, upstream: str) -> ProxyState:
         """Create the proxy, or leave it be when it already listens and forwards as asked
         (toxiproxy's /populate replaces a proxy only when listen or upstream differ)."""
-        self._call("POST", "/populate",
-                   [{"name": name, "listen": listen, "upstream": upstream, "enabled": True}])
+        self._call(
+            "POST",
+            "/populate",
+            [{"name": name, "listen": listen, "upstream": upstream, "enabled": True}],
+        )
         return self._must(name)
 
     def delete_proxy(self, name: str = PROXY_NAME) -> None:
@@ -538,8 +646,16 @@ class ToxiproxyClient:
             name = f"{_CUT_TOXIC}{stream}"
             if name not in present:
                 # timeout 0: data is held, and the connection never closed, until removed.
-                self.add_toxic(proxy, {"name": name, "type": "timeout", "stream": stream,
-                                       "toxicity": 1.0, "attributes": {"timeout": 0}})
+                self.add_toxic(
+                    proxy,
+                    {
+                        "name": name,
+                        "type": "timeout",
+                        "stream": stream,
+                        "toxicity": 1.0,
+                        "attributes": {"timeout": 0},
+                    },
+                )
         return self._must(proxy)
 
     def restore(self, proxy: str = PROXY_NAME) -> ProxyState:
@@ -555,17 +671,25 @@ class ToxiproxyClient:
     def _must(self, name: str) -> ProxyState:
         state = self.proxy(name)
         if state is None:
-            raise LabError(f"toxiproxy at {self.url} has no proxy {name!r}.",
-                           "Restart the lab's network (`invoke up` recreates it).")
+            raise LabError(
+                f"toxiproxy at {self.url} has no proxy {name!r}.",
+                "Restart the lab's network (`invoke up` recreates it).",
+            )
         return state
 
 
 def _state(raw: dict[str, Any]) -> ProxyState:
-    return ProxyState(name=raw["name"], listen=raw["listen"], upstream=raw["upstream"],
-                      enabled=bool(raw["enabled"]), toxics=list(raw.get("toxics") or []))
+    return ProxyState(
+        name=raw["name"],
+        listen=raw["listen"],
+        upstream=raw["upstream"],
+        enabled=bool(raw["enabled"]),
+        toxics=list(raw.get("toxics") or []),
+    )
 
 
 # --- the toxiproxy-server process -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NetworkStatus:
@@ -576,7 +700,7 @@ class NetworkStatus:
     cut: bool
     running: bool
     pid: int | None
-    proxy: str        # listen -> upstream
+    proxy: str  # listen -> upstream
     api: str
 
 
@@ -599,34 +723,52 @@ class ToxiproxyServer:
     def client(self) -> ToxiproxyClient:
         return ToxiproxyClient(self.spec.api_url)
 
-    def start(self, profile: str | None = None, binary: Path | None = None,
-              timeout: float = 30.0) -> NetworkStatus:
+    def start(
+        self, profile: str | None = None, binary: Path | None = None, timeout: float = 30.0
+    ) -> NetworkStatus:
         """Start toxiproxy (or reuse the one running), with the proxy and a profile: `profile`
         when given (`invoke up --network NAME`), else the one last set on this lab, else the
         topology's."""
         if not self.process.alive():
             for port in (self.spec.api_port, self.spec.proxy_port):
                 if port_in_use(port):
-                    raise LabError(f"Port {port} (toxiproxy) is taken by {port_owner(port)}.",
-                                   "Stop that program, or move network ports in topology.yaml.")
+                    raise LabError(
+                        f"Port {port} (toxiproxy) is taken by {port_owner(port)}.",
+                        "Stop that program, or move network ports in topology.yaml.",
+                    )
             binary = binary or toxiproxy_binary()
             self.dir.mkdir(parents=True, exist_ok=True)
             self.config_file.write_text(json.dumps([proxy_definition(self.spec)], indent=2))
             self.process.start(
-                [str(binary), "-host", "127.0.0.1", "-port", str(self.spec.api_port),
-                 "-config", str(self.config_file)],
-                self.log_file, cwd=self.dir,
+                [
+                    str(binary),
+                    "-host",
+                    "127.0.0.1",
+                    "-port",
+                    str(self.spec.api_port),
+                    "-config",
+                    str(self.config_file),
+                ],
+                self.log_file,
+                cwd=self.dir,
             )
         with self.client() as api:
-            wait_until(lambda: self._ready(api), timeout, "toxiproxy answers",
-                       fix=f"See {self.log_file}.", on_fail=self._log_tail, quiet=True)
+            wait_until(
+                lambda: self._ready(api),
+                timeout,
+                "toxiproxy answers",
+                fix=f"See {self.log_file}.",
+                on_fail=self._log_tail,
+                quiet=True,
+            )
             api.ensure_proxy(PROXY_NAME, f"127.0.0.1:{self.spec.proxy_port}", self.spec.upstream)
         return self.set_profile(profile or self.current_profile())
 
     def _ready(self, api: ToxiproxyClient) -> bool:
         if self.process.exited():
-            raise LabError(f"toxiproxy exited at start:\n{self._log_tail()}",
-                           f"See {self.log_file}.")
+            raise LabError(
+                f"toxiproxy exited at start:\n{self._log_tail()}", f"See {self.log_file}."
+            )
         return api.answers()
 
     def _log_tail(self) -> str:
@@ -674,8 +816,12 @@ class ToxiproxyServer:
             with self.client() as api:
                 state = api.proxy() if api.answers() else None
             cut = state.cut if state else False
-        return NetworkStatus(profile=name, round_trip_ms=profile.round_trip_ms, cut=cut,
-                             running=running, pid=self.process.pid() if running else None,
-                             proxy=f"{self.spec.link_bootstrap} -> {self.spec.upstream}",
-                             api=self.spec.api_url)
-
+        return NetworkStatus(
+            profile=name,
+            round_trip_ms=profile.round_trip_ms,
+            cut=cut,
+            running=running,
+            pid=self.process.pid() if running else None,
+            proxy=f"{self.spec.link_bootstrap} -> {self.spec.upstream}",
+            api=self.spec.api_url,
+        )

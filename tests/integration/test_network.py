@@ -54,10 +54,14 @@ def _median(values: list[float]) -> float:
 def echo_path(tmp_path):
     """toxiproxy on the network ports of this session's offset, forwarding to an echo service
     that listens on the link port."""
-    spec = parse_network({"profiles": {
-        "wall": {"delay_ms": 0, "loss": 1.0},
-        "thin": {"bandwidth_kbps": 800},  # 100 kilobytes/s each way
-    }}).with_port_offset(PORT_OFFSET + 300)
+    spec = parse_network(
+        {
+            "profiles": {
+                "wall": {"delay_ms": 0, "loss": 1.0},
+                "thin": {"bandwidth_kbps": 800},  # 100 kilobytes/s each way
+            }
+        }
+    ).with_port_offset(PORT_OFFSET + 300)
     echo = _EchoServer(("127.0.0.1", spec.link_port), _Echo)
     threading.Thread(target=echo.serve_forever, daemon=True).start()
     server = ToxiproxyServer(spec, tmp_path / "state")
@@ -161,8 +165,12 @@ def test_a_kafka_exchange_with_the_real_primary_goes_through_the_proxy(lab, tmp_
     moved = NetworkSpec().with_port_offset(PORT_OFFSET + 320)
     # The real design puts the proxy in front of the primary's LINK listener; here it fronts the
     # normal listener, which suffices for request/response on the proxied connection.
-    spec = NetworkSpec(profile="continent", link_port=primary.broker_port,
-                       proxy_port=moved.proxy_port, api_port=moved.api_port)
+    spec = NetworkSpec(
+        profile="continent",
+        link_port=primary.broker_port,
+        proxy_port=moved.proxy_port,
+        api_port=moved.api_port,
+    )
     server = ToxiproxyServer(spec, tmp_path / "state")
     try:
         server.start()

@@ -50,3 +50,44 @@ def test_maven_unreachable_leaves_no_half_cache(cache, tmp_path, monkeypatch):
     assert "Maven Central" in err.value.fix
     assert not jars.jar_dir("9.9.9").exists()
     assert not list(cache.glob("kafka-9.9.9-*")), "a staging folder was left behind"
+
+
+def test_a_cache_without_the_agent_gets_it_off_the_classpath(cache, tmp_path, monkeypatch):
+    target = jars.jar_dir("9.9.9")
+    target.mkdir(parents=True)
+    (target / ".complete").write_text("9.9.9")  # a cache from before the agent joined the pom
+    agent = f"jmx_prometheus_javaagent-{jars.jmx_exporter_version()}.jar"
+    bin_dir = fake_mvn(
+        tmp_path / "bin",
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+        f'touch "$out/kafka_2.13-9.9.9.jar" "$out/{agent}"\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    path = jars.javaagent_path("9.9.9", say=lambda m: None)
+    assert path == target / "agents" / agent
+    assert path.exists()
+    assert not (target / agent).exists(), "the agent must not sit in the -cp folder"
+    assert not list(target.glob("agents-*")), "a staging folder was left behind"
+
+
+def test_a_fresh_fetch_puts_the_agent_in_agents(cache, tmp_path, monkeypatch):
+    agent = f"jmx_prometheus_javaagent-{jars.jmx_exporter_version()}.jar"
+    bin_dir = fake_mvn(
+        tmp_path / "bin",
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+        f'touch "$out/kafka_2.13-9.9.9.jar" "$out/{agent}"\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    target = jars.ensure_jars("9.9.9", say=lambda m: None)
+    assert (target / "agents" / agent).exists()
+    assert sorted(p.name for p in target.glob("*.jar")) == ["kafka_2.13-9.9.9.jar"]
+
+
+def test_a_complete_cache_with_the_agent_needs_no_maven(cache, monkeypatch):
+    target = jars.jar_dir("9.9.9")
+    agent = target / "agents" / f"jmx_prometheus_javaagent-{jars.jmx_exporter_version()}.jar"
+    agent.parent.mkdir(parents=True)
+    agent.touch()
+    (target / ".complete").write_text("9.9.9")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert jars.javaagent_path("9.9.9") == agent

@@ -17,8 +17,14 @@ def test_defaults_when_the_section_is_absent():
     spec = parse_network(None)
     assert spec.profile == "lan"
     assert spec.active.toxics() == []
-    assert set(spec.profiles) >= {"lan", "metro", "region", "continent", "intercontinental",
-                                  "lossy"}
+    assert set(spec.profiles) >= {
+        "lan",
+        "metro",
+        "region",
+        "continent",
+        "intercontinental",
+        "lossy",
+    }
 
 
 def test_shipped_profiles_match_the_issue():
@@ -47,26 +53,40 @@ def test_bandwidth_is_given_to_toxiproxy_in_kilobytes():
 
 
 def test_custom_profiles_join_the_shipped_ones():
-    spec = parse_network({"profile": "mars", "profiles": {
-        "mars": {"delay_ms": 600, "jitter_ms": 50, "bandwidth_kbps": 64, "description": "far"}}})
+    spec = parse_network(
+        {
+            "profile": "mars",
+            "profiles": {
+                "mars": {
+                    "delay_ms": 600,
+                    "jitter_ms": 50,
+                    "bandwidth_kbps": 64,
+                    "description": "far",
+                }
+            },
+        }
+    )
     assert spec.active == NetworkProfile("mars", 600, 50, 0.0, 64, 0, "far")
     assert "region" in spec.profiles
 
 
-@pytest.mark.parametrize("section, problem, fix", [
-    ({"profile": "moon"}, "Unknown network profile 'moon'", "lan, metro, region"),
-    ({"profiles": {"x": {"delay_ms": -5}}}, "delay_ms: -5 is negative", "0 or more"),
-    ({"profiles": {"x": {"loss": 1.5}}}, "loss: 1.5 is not a fraction", "0.01"),
-    ({"profiles": {"x": {"delay_ms": 2, "jitter_ms": 5}}}, "exceeds delay_ms", "at most 2"),
-    ({"profiles": {"x": {"delay_ms": "far"}}}, "'far' is not a number", "number"),
-    ({"profiles": {"x": {"delay_ms": 1.5}}}, "1.5 is not a number", "whole number"),
-    ({"profiles": {"x": {"bandwidth_kbps": 4}}}, "below 8 kbit/s", "8 or more"),
-    ({"profiles": {"x": {"latency": 5}}}, "unknown setting(s) latency", "delay_ms"),
-    ({"speed": 1}, "unknown setting(s) speed", "profile"),
-    ({"proxy_port": 80}, "not a port", "free port"),
-    ({"proxy_port": 9094}, "must differ", "its own port"),
-    ("region", "expected a mapping", "profile: region"),
-])
+@pytest.mark.parametrize(
+    "section, problem, fix",
+    [
+        ({"profile": "moon"}, "Unknown network profile 'moon'", "lan, metro, region"),
+        ({"profiles": {"x": {"delay_ms": -5}}}, "delay_ms: -5 is negative", "0 or more"),
+        ({"profiles": {"x": {"loss": 1.5}}}, "loss: 1.5 is not a fraction", "0.01"),
+        ({"profiles": {"x": {"delay_ms": 2, "jitter_ms": 5}}}, "exceeds delay_ms", "at most 2"),
+        ({"profiles": {"x": {"delay_ms": "far"}}}, "'far' is not a number", "number"),
+        ({"profiles": {"x": {"delay_ms": 1.5}}}, "1.5 is not a number", "whole number"),
+        ({"profiles": {"x": {"bandwidth_kbps": 4}}}, "below 8 kbit/s", "8 or more"),
+        ({"profiles": {"x": {"latency": 5}}}, "unknown setting(s) latency", "delay_ms"),
+        ({"speed": 1}, "unknown setting(s) speed", "profile"),
+        ({"proxy_port": 80}, "not a port", "free port"),
+        ({"proxy_port": 9094}, "must differ", "its own port"),
+        ("region", "expected a mapping", "profile: region"),
+    ],
+)
 def test_nonsense_is_refused_with_the_fix(section, problem, fix):
     with pytest.raises(LabError) as e:
         parse_network(section)
@@ -137,12 +157,19 @@ def test_a_complete_cached_build_is_used_without_go(tmp_path, monkeypatch):
     assert network.toxiproxy_binary() == cached / "toxiproxy-server"
 
 
-@pytest.mark.skipif(not os.environ.get("LINKLAB_BUILD_TOXIPROXY"),
-                    reason="builds toxiproxy with Go (set LINKLAB_BUILD_TOXIPROXY=1)")
+@pytest.mark.skipif(
+    not os.environ.get("LINKLAB_BUILD_TOXIPROXY"),
+    reason="builds toxiproxy with Go (set LINKLAB_BUILD_TOXIPROXY=1)",
+)
 def test_go_builds_toxiproxy_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PATH", os.pathsep.join(
-        p for p in os.environ["PATH"].split(os.pathsep)
-        if not (Path(p) / "toxiproxy-server").exists()))
+    monkeypatch.setenv(
+        "PATH",
+        os.pathsep.join(
+            p
+            for p in os.environ["PATH"].split(os.pathsep)
+            if not (Path(p) / "toxiproxy-server").exists()
+        ),
+    )
     server = network.toxiproxy_binary(say=lambda _: None)
     assert server.name == "toxiproxy-server" and (server.parent / "toxiproxy-cli").exists()
