@@ -78,6 +78,12 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
+    def __copy__(self) -> Secret:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict) -> Secret:
+        return self  # dataclasses.asdict deep-copies fields
+
     def __reduce__(self):  # pickling would write the value: refuse, as json does
         raise TypeError("a Secret is not pickled")
 
