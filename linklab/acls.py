@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -119,14 +119,42 @@ def _admin(bootstrap: str, client_conf: dict | None) -> AdminClient:
 
 def _kafka_error(what: str, bootstrap: str, e: KafkaException) -> LabError:
     err = e.args[0]
-    text = err.str() if hasattr(err, "str") else str(err)
-    if "AUTHORIZATION" in getattr(err, "name", lambda: "")() or "Authorization" in text:
-        fix = "List and change ACLs as the lab's admin user (a super user)."
-    elif "SASL" in text or "uthentication" in text:
-        fix = "Check the user and password in the client config (the lab's security folder)."
-    else:
-        fix = "Check that the cluster is up (`invoke status`) and its bootstrap address."
-    return LabError(f"{what} on {bootstrap} failed: {text}", fix)
+    code = err.code() if isinstance(err, KafkaError) else None
+    text = err.str() if isinstance(err, KafkaError) else str(err)
+    if code == KafkaError.SECURITY_DISABLED:
+        return LabError(f"{what} on {bootstrap}: the cluster has no authorizer, so it keeps no "
+                        "ACLs.", "Set `security: sasl_ssl` (or link.acl_sync: true) in "
+                        "topology.yaml and start the lab again.")
+    if code in (KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                KafkaError.GROUP_AUTHORIZATION_FAILED):
+        return LabError(f"{what} on {bootstrap} was denied ({err.name()}).",
+                        "List and change ACLs as the lab's admin user (a super user).")
+    if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        return LabError(f"{what} on {bootstrap}: {text}",
+                        "Check the user and password in the client config (the lab's "
+                        "security folder).")
+    return LabError(f"{what} on {bootstrap} failed: {text}",
+                    "Check that the cluster is up (`invoke status`) and its bootstrap address.")
+
+
+def _require_cluster_operation(client: AdminClient, bootstrap: str, operation: AclOperation,
+                               what: str, timeout: float) -> None:
+    """Refuse early when the client's principal may not do `operation` on the cluster.
+    confluent-kafka 2.16 returns an empty list, not an error, when DescribeAcls is denied
+    (Kafka's own AclCommand gets ClusterAuthorizationException): an empty listing must mean
+    "no ACLs", never "not allowed to look"."""
+    try:
+        allowed = client.describe_cluster(include_authorized_operations=True,
+                                          request_timeout=timeout).result(timeout=timeout)
+    except KafkaException as e:
+        raise _kafka_error(what, bootstrap, e) from None
+    # A cluster without an authorizer reports every operation; a principal allowed nothing on
+    # the cluster gets None from confluent-kafka.
+    ops = allowed.authorized_operations or []
+    if operation not in ops and AclOperation.ALL not in ops:
+        raise LabError(f"{what} on {bootstrap} is not allowed: the client's principal lacks "
+                       f"{operation.name} on the cluster.",
+                       "List and change ACLs as the lab's admin user (a super user).")
 
 
 def apply_acls(bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = None,
@@ -137,6 +165,7 @@ def apply_acls(bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = N
     if not acls:
         return 0
     client = _admin(bootstrap, client_conf)  # kept alive until every future is done
+    _require_cluster_operation(client, bootstrap, AclOperation.ALTER, "Creating ACLs", timeout)
     try:
         for fut in client.create_acls([a.binding() for a in acls],
                                       request_timeout=timeout).values():
@@ -152,6 +181,7 @@ def list_acls(bootstrap: str, client_conf: dict | None = None, principal: str | 
     flt = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
                            AclOperation.ANY, AclPermissionType.ANY)
     client = _admin(bootstrap, client_conf)
+    _require_cluster_operation(client, bootstrap, AclOperation.DESCRIBE, "Listing ACLs", timeout)
     try:
         found = client.describe_acls(flt, request_timeout=timeout).result(timeout=timeout)
     except KafkaException as e:

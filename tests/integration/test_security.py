@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from linklab import acls, jars, render, security, topology
@@ -182,15 +182,32 @@ def test_sa_demo_cannot_read_a_topic_without_an_acl(broker):
     p.produce(SECRET_TOPIC, "salary", "k")
     assert p.flush(30) == 0
     assert _read(admin_conf, SECRET_TOPIC, 1, 1) == [("k", "salary")]
-    with pytest.raises(KafkaException) as denied:
-        _read(_conf(broker, security.DEMO), SECRET_TOPIC, 1, 1, timeout=15)
-    assert "authoriz" in denied.value.args[0].str().lower()
+    demo = _conf(broker, security.DEMO)
+    md = AdminClient(demo).list_topics(topic=SECRET_TOPIC, timeout=15).topics[SECRET_TOPIC]
+    assert md.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    c = Consumer({**demo, "group.id": "linklab-test-denied", "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([SECRET_TOPIC])
+        m = wait_until(lambda: c.poll(0.5), 30, "the consumer's first answer", quiet=True)
+    finally:
+        c.close()
+    assert m.error() is not None and m.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # and it cannot write there either
+    p = Producer({**demo, "acks": "all", "message.timeout.ms": 10000})
+    failed = []
+    p.produce(SECRET_TOPIC, "x", "k", on_delivery=lambda err, _m: failed.append(err))
+    p.flush(20)
+    assert failed and failed[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 def test_sa_demo_cannot_list_or_change_acls(broker):
+    demo = security.client_config(broker.sec, security.DEMO)
     with pytest.raises(LabError) as e:
-        acls.list_acls(broker.bootstrap, security.client_config(broker.sec, security.DEMO))
-    assert "admin" in e.value.fix
+        acls.list_acls(broker.bootstrap, demo)
+    assert "lacks DESCRIBE" in e.value.problem and "admin" in e.value.fix
+    with pytest.raises(LabError) as e:
+        acls.apply_acls(broker.bootstrap, acls.demo_acls("User:sa-demo", [SECRET_TOPIC]), demo)
+    assert "lacks ALTER" in e.value.problem
 
 
 def test_list_acls_shows_the_demo_principal_rows(broker):
