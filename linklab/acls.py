@@ -32,6 +32,12 @@ _MIRROR_SIDE = ("CREATE", "WRITE", "READ", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTE
                 "ALTER")
 
 
+# confluent-kafka calls Kafka's CLUSTER resource type BROKER (both are 4 on the wire); the
+# rows use Kafka's and Confluent's word.
+_TO_CLIENT = {"CLUSTER": "BROKER"}
+_FROM_CLIENT = {"BROKER": "CLUSTER"}
+
+
 @dataclass(frozen=True, order=True)
 class Acl:
     """One ACL, in the words `confluent kafka acl list` uses."""
@@ -45,14 +51,16 @@ class Acl:
     host: str = "*"
 
     def binding(self) -> AclBinding:
-        return AclBinding(ResourceType[self.resource_type], self.name,
+        restype = ResourceType[_TO_CLIENT.get(self.resource_type, self.resource_type)]
+        return AclBinding(restype, self.name,
                           ResourcePatternType[self.pattern], self.principal, self.host,
                           AclOperation[self.operation], AclPermissionType[self.permission])
 
     @classmethod
     def from_binding(cls, b: AclBinding) -> Acl:
         return cls(principal=b.principal, operation=b.operation.name,
-                   resource_type=b.restype.name, name=b.name, pattern=b.resource_pattern_type.name,
+                   resource_type=_FROM_CLIENT.get(b.restype.name, b.restype.name), name=b.name,
+                   pattern=b.resource_pattern_type.name,
                    permission=b.permission_type.name, host=b.host)
 
     def as_row(self) -> dict[str, str]:

@@ -216,3 +216,9 @@ def test_link_acls_read_the_source_and_write_only_the_destination():
     synced = acls.mirrormaker_acls("User:sa-link", ["employees"], "primary", "secondary",
                                    acl_sync=True)
     assert acls.Acl("User:sa-link", "ALTER", "CLUSTER", "kafka-cluster") in synced.destination
+
+
+def test_cluster_acls_round_trip_through_confluent_kafkas_broker_type():
+    acl = acls.Acl("User:sa-link", "DESCRIBE", "CLUSTER", "kafka-cluster")
+    assert acl.binding().restype.name == "BROKER"
+    assert acls.Acl.from_binding(acl.binding()) == acl
