@@ -298,7 +298,7 @@ def check_certificates(sec: LabSecurity, clusters: Iterable[str],
 def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError | None:
     """Connect to a TLS listener as a client trusting `ca_file` would; return the error a user
     should see (expired, wrong CA, wrong host) or None when the handshake succeeds."""
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     ctx = ssl.create_default_context(cafile=str(ca_file))
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as raw:
@@ -397,28 +397,37 @@ def format_args(sec: LabSecurity) -> list[str]:
 
 
 def server_properties(sec: LabSecurity, cluster: str, broker_port: int,
-                      controller_port: int) -> dict[str, str]:
+                      controller_port: int, mounted_at: str | None = None,
+                      host: str = "127.0.0.1") -> dict[str, str]:
     """Broker settings for `security: sasl_ssl`, overriding the PLAINTEXT listener lines of
     server.properties. SASL_SSL (SCRAM-SHA-512) for clients and between brokers (as admin), TLS
     with client certificates between brokers and controllers, StandardAuthorizer denying what
     no ACL allows. No password is written here: the admin's is read from the secrets file by
-    Kafka's FileConfigProvider when the broker starts."""
+    Kafka's FileConfigProvider when the broker starts.
+
+    `mounted_at`: where a container sees the security folder (docker runtime), if not at its
+    host path."""
+
+    def where(path: Path) -> str:
+        return f"{mounted_at.rstrip('/')}/{path.relative_to(sec.dir)}" if mounted_at \
+            else str(path)
+
     jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{ADMIN}" password="${{file:{sec.secrets_file}:{ADMIN}.password}}";')
+            f'username="{ADMIN}" password="${{file:{where(sec.secrets_file)}:{ADMIN}.password}}";')
     client = CLIENT_LISTENER.lower()
     ctrl = CONTROLLER_LISTENER.lower()
     return {
-        "listeners": f"{CLIENT_LISTENER}://127.0.0.1:{broker_port},"
-                     f"{CONTROLLER_LISTENER}://127.0.0.1:{controller_port}",
+        "listeners": f"{CLIENT_LISTENER}://{host}:{broker_port},"
+                     f"{CONTROLLER_LISTENER}://{host}:{controller_port}",
         "advertised.listeners": f"{CLIENT_LISTENER}://127.0.0.1:{broker_port}",
         "listener.security.protocol.map": f"{CLIENT_LISTENER}:SASL_SSL,{CONTROLLER_LISTENER}:SSL",
         "inter.broker.listener.name": CLIENT_LISTENER,
         "controller.listener.names": CONTROLLER_LISTENER,
         # TLS on every listener, from PEM files (KIP-651).
         "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(sec.keystore(cluster)),
+        "ssl.keystore.location": where(sec.keystore(cluster)),
         "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(sec.ca_cert),
+        "ssl.truststore.location": where(sec.ca_cert),
         "ssl.endpoint.identification.algorithm": "https",
         f"listener.name.{ctrl}.ssl.client.auth": "required",
         # SCRAM on the client listener; the broker itself signs in as admin.

@@ -222,3 +222,13 @@ def test_cluster_acls_round_trip_through_confluent_kafkas_broker_type():
     acl = acls.Acl("User:sa-link", "DESCRIBE", "CLUSTER", "kafka-cluster")
     assert acl.binding().restype.name == "BROKER"
     assert acls.Acl.from_binding(acl.binding()) == acl
+
+
+def test_server_properties_for_a_container_name_the_mounted_folder(sec):
+    p = security.server_properties(sec, "primary", 9092, 9093, mounted_at="/etc/linklab/security",
+                                   host="0.0.0.0")
+    assert p["ssl.keystore.location"] == "/etc/linklab/security/primary-broker.pem"
+    assert p["ssl.truststore.location"] == "/etc/linklab/security/ca.pem"
+    assert "${file:/etc/linklab/security/secrets.properties:admin.password}" in \
+        p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert p["listeners"].startswith("SASL_SSL://0.0.0.0:9092")
