@@ -147,7 +147,7 @@ def main() -> None:
                 start = time.monotonic()
                 js = [lab.start_broker(c, extra=extra) for c in ("primary", "secondary")]
                 try:
-                    for c, j in zip(("primary", "secondary"), js):
+                    for c, j in zip(("primary", "secondary"), js, strict=True):
                         lab.wait_broker(c, j)
                     return time.monotonic() - start
                 finally:
