@@ -6,7 +6,7 @@ Prints each process's SIGTERM-to-exit time.
     .venv/bin/python benchmarks/down.py [--repeat 3] [--root /tmp/perf-lab/down]
 
 Runs its own bare lab (benchmarks/jvmlab.py: two brokers and MirrorMaker 2 with 3000 records
-mirrored) on LINKLAB_TEST_PORT_OFFSET (32200 by default). Figures are printed, never asserted.
+mirrored) on LINKLAB_TEST_PORT_OFFSET + 2400 (34600 by default), beside startup.py. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Series, load, print_table  # noqa: E402
-from benchmarks.jvmlab import BareLab, Jvm  # noqa: E402
+from benchmarks.jvmlab import PORT_OFFSET, BareLab, Jvm  # noqa: E402
 from datagen import EmployeeGenerator  # noqa: E402
 from linklab import kafka  # noqa: E402
 from linklab.processes import LabProcess, stop_all  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.root.exists():
         shutil.rmtree(args.root)
-    lab = BareLab(args.root)
+    lab = BareLab(args.root, offset=PORT_OFFSET + 2400)
     per = {n: Series(f"{n} SIGTERM→exit") for n in ("link", "secondary", "primary")}
     per_nc = {n: Series(f"{n} SIGTERM→exit, no controlled shutdown")
               for n in ("link", "secondary", "primary")}
