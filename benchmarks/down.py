@@ -6,7 +6,8 @@ Prints each process's SIGTERM-to-exit time.
     .venv/bin/python benchmarks/down.py [--repeat 3] [--root /tmp/perf-lab/down]
 
 Runs its own bare lab (benchmarks/jvmlab.py: two brokers and MirrorMaker 2 with 3000 records
-mirrored) on LINKLAB_TEST_PORT_OFFSET + 2400 (34600 by default), beside startup.py. Figures are printed, never asserted.
+mirrored) on LINKLAB_TEST_PORT_OFFSET + 2400 (34600 by default), beside startup.py.
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
