@@ -6,7 +6,7 @@ and that run's p99, so a smaller lab is not a slower one.
         [--warmup 3] [--only today,serial256]
 
 Runs the kit's own native lab (linklab.lab.up) in /tmp/perf-lab/memory on
-LINKLAB_TEST_PORT_OFFSET (32200 by default) and swaps the JVM flags per variant by wrapping
+LINKLAB_TEST_PORT_OFFSET + 3600 (35800 by default) and swaps the JVM flags per variant by wrapping
 NativeRuntime.java_command (the kit is not edited). Each round restarts both brokers and the link
 with the variant's flags, then runs `linklab.latency.run`. Figures are printed, never asserted.
 """
@@ -29,6 +29,7 @@ from linklab import latency, render, topology  # noqa: E402
 from linklab.runtimes.native import NativeRuntime  # noqa: E402
 
 PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "32200"))
+OFFSET_STEP = 3600  # beside startup.py (+0), producer_tuning.py (+1200) and down.py (+2400)
 G1 = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 LEAN = ["-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:ReservedCodeCacheSize=32m",
         "-XX:MaxMetaspaceSize=96m", "-XX:CICompilerCount=1"]
@@ -109,8 +110,7 @@ def measure(lab: labmod.Lab, variant: Variant, settings: latency.Settings, fig: 
     lab.link.proc.stop()
     for c in lab.topology.clusters:
         rt.stop_cluster(c.name)
-    for c in lab.topology.clusters:
-        rt.start_cluster(c.name)
+    rt.up()  # both brokers launched, then waited for (their storage is kept)
     lab.link.restart()
     labmod.wait_caught_up(lab)
     result = latency.run(lab, settings, write=False)
@@ -136,7 +136,7 @@ def main() -> None:
     render.mm2_properties = _mm2_with_tasks(render.mm2_properties)
     if args.state.exists():
         shutil.rmtree(args.state)
-    topo = topology.load().with_port_offset(PORT_OFFSET)
+    topo = topology.load().with_port_offset(PORT_OFFSET + OFFSET_STEP)
     lab = labmod.open_lab("native", topo, args.state)
     settings = latency.Settings(rate=args.rate, size=256, duration=args.duration,
                                 warmup=args.warmup)
