@@ -127,11 +127,11 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=3)
-    ap.add_argument("--only", default="", help="comma-separated variant-name prefixes")
+    ap.add_argument("--only", default="", help="comma-separated variant names")
     ap.add_argument("--state", type=Path, default=Path("/tmp/perf-lab/memory"))
     args = ap.parse_args()
     variants = {k: v for k, v in VARIANTS.items()
-                if not args.only or any(k.startswith(p) for p in args.only.split(","))}
+                if not args.only or k in args.only.split(",")}
     NativeRuntime.java_command = _patched(NativeRuntime.java_command)
     render.mm2_properties = _mm2_with_tasks(render.mm2_properties)
     if args.state.exists():
