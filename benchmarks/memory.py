@@ -54,7 +54,7 @@ VARIANTS = {
     "Serial 256": Variant(256, ("-XX:+UseSerialGC",), 256, ("-XX:+UseSerialGC",)),
     "Parallel 256, 1 GC thread": Variant(256, ("-XX:+UseParallelGC", "-XX:ParallelGCThreads=1"),
                                          256, ("-XX:+UseParallelGC", "-XX:ParallelGCThreads=1")),
-    "Serial 256 lean, MM2 Serial 192 lean 1 task": Variant(
+    "Serial 256 lean; MM2 Serial 192 lean 1 task": Variant(
         256, ("-XX:+UseSerialGC", *LEAN), 192, ("-XX:+UseSerialGC", *LEAN), 1),
     "Serial 256 C1-only": Variant(256, ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"),
                                   256, ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")),
