@@ -47,6 +47,8 @@ class Jvm:
     kind: str
     popen: subprocess.Popen
     started: float
+    argv: list[str] = field(default_factory=list)
+    cwd: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -106,9 +108,17 @@ class BareLab:
         with open(d / "stdout.log", "ab") as out:
             p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, cwd=d, start_new_session=True)
-        jvm = Jvm(kind, p, time.monotonic())
+        jvm = Jvm(kind, p, time.monotonic(), argv, d)
         self.running.append(jvm)
         return jvm
+
+    def relaunch(self, jvm: Jvm) -> None:
+        """Start the same JVM again, in place (the timing starts anew)."""
+        with open(jvm.cwd / "stdout.log", "ab") as out:
+            jvm.popen = subprocess.Popen(jvm.argv, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=jvm.cwd,
+                                         start_new_session=True)
+        jvm.started = time.monotonic()
 
     # -- brokers ---------------------------------------------------------------------------
     def properties(self, cluster: str, fresh: bool = True) -> Path:
@@ -144,8 +154,19 @@ class BareLab:
         """Seconds from launch until the broker answers a metadata request."""
         bootstrap = self.topo.cluster(cluster).bootstrap
         deadline = time.monotonic() + timeout
+        binds = 0
         while time.monotonic() < deadline:
             if jvm.popen.poll() is not None:
+                log = (self.cdir(cluster) / f"{cluster}.log").read_text(errors="replace")
+                # Lab ports above 32767 sit in Linux's ephemeral range: a client connection
+                # elsewhere on the machine may hold the port for a moment. Launch again.
+                if "failed to bind" in log[-20000:] and binds < 3:
+                    binds += 1
+                    (self.cdir(cluster) / f"{cluster}.log").write_text("")
+                    print(f"  ({cluster}: port taken by another connection; launched again)")
+                    time.sleep(1)
+                    self.relaunch(jvm)
+                    continue
                 raise RuntimeError(f"{cluster} broker exited; see {self.cdir(cluster)}")
             if kafka.reachable(bootstrap, timeout=0.5):
                 return time.monotonic() - jvm.started
