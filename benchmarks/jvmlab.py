@@ -150,7 +150,7 @@ class BareLab:
         flags = [f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m", *flags_for(extra or [])]
         return self._launch("broker", cluster, [BROKER_MAIN, str(props)], flags)
 
-    def wait_broker(self, cluster: str, jvm: Jvm, timeout: float = 120.0) -> float:
+    def wait_broker(self, cluster: str, jvm: Jvm, timeout: float = 400.0) -> float:
         """Seconds from launch until the broker answers a metadata request."""
         bootstrap = self.topo.cluster(cluster).bootstrap
         deadline = time.monotonic() + timeout
@@ -187,7 +187,7 @@ class BareLab:
                                            self.topo.link.destination], flags)
 
     def wait_mirrored(self, jvm: Jvm, topic: str, at_least: int,
-                      timeout: float = 120.0) -> float:
+                      timeout: float = 400.0) -> float:
         """Seconds from the link's launch until `at_least` records are on the mirror topic."""
         dst = self.topo.destination.bootstrap
         deadline = time.monotonic() + timeout
