@@ -144,6 +144,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--root", type=Path, default=Path("/tmp/perf-lab/producer"))
     ap.add_argument("--broker-heap", type=int, default=384)
+    ap.add_argument("--only", default="", help="variant names, separated by '|'")
     args = ap.parse_args()
     if args.root.exists():
         shutil.rmtree(args.root)
@@ -172,7 +173,8 @@ def main() -> None:
             "perf-test, batch.size=1000000 (librdkafka's)": bench.perf_test(
                 **{"batch.size": 1_000_000}),
         }
-        timed = {name: bench.timed(name, fn) for name, fn in variants.items()}
+        timed = {name: bench.timed(name, fn) for name, fn in variants.items()
+                 if not args.only or name in args.only.split("|")}
         bench.timed("warm-up", bench.kit(pre))()  # the broker's first topic and JIT
         series = {name: Series(name) for name in timed}
         for r in range(args.repeat):
