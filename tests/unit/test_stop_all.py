@@ -14,22 +14,21 @@ from linklab.processes import LabProcess, stop_all
 SLOW_EXIT = (
     "import signal, sys, time\n"
     "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2.0), sys.exit(0)))\n"
+    "print('ready', flush=True)\n"
     "while True: time.sleep(0.05)\n"
 )
 STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" \
-           "while True: time.sleep(0.05)\n"
+           "print('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
 
 
 def start(tmp: Path, name: str, code: str) -> tuple[LabProcess, subprocess.Popen]:
     marker = f"-Dlinklab.component={tmp}:{name}"
     proc = LabProcess(name, tmp / f"{name}.pid", marker)
     # The marker rides on the command line as a script argument, as on a JVM's.
-    popen = subprocess.Popen([sys.executable, "-c", code, marker])
+    popen = subprocess.Popen([sys.executable, "-c", code, marker], stdout=subprocess.PIPE,
+                             text=True)
     proc.pid_file.write_text(str(popen.pid))
-    deadline = time.monotonic() + 10
-    while not proc.alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # the handler is installed once the interpreter has run the first lines
+    assert popen.stdout.readline().strip() == "ready"  # the handler is installed
     return proc, popen
 
 
