@@ -28,8 +28,7 @@ GROUP_PREFIX = "linklab-"  # every consumer group the kit's own clients use star
 # the target (MirrorMakerConfig, MirrorClientConfig).
 _READ_SIDE = ("READ", "DESCRIBE", "DESCRIBE_CONFIGS")
 _OWN_TOPIC = ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
-_MIRROR_SIDE = ("CREATE", "WRITE", "READ", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
-                "ALTER")
+_MIRROR_SIDE = ("CREATE", "WRITE", "READ", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "ALTER")
 
 
 # confluent-kafka calls Kafka's CLUSTER resource type BROKER (both are 4 on the wire); the
@@ -52,16 +51,27 @@ class Acl:
 
     def binding(self) -> AclBinding:
         restype = ResourceType[_TO_CLIENT.get(self.resource_type, self.resource_type)]
-        return AclBinding(restype, self.name,
-                          ResourcePatternType[self.pattern], self.principal, self.host,
-                          AclOperation[self.operation], AclPermissionType[self.permission])
+        return AclBinding(
+            restype,
+            self.name,
+            ResourcePatternType[self.pattern],
+            self.principal,
+            self.host,
+            AclOperation[self.operation],
+            AclPermissionType[self.permission],
+        )
 
     @classmethod
     def from_binding(cls, b: AclBinding) -> Acl:
-        return cls(principal=b.principal, operation=b.operation.name,
-                   resource_type=_FROM_CLIENT.get(b.restype.name, b.restype.name), name=b.name,
-                   pattern=b.resource_pattern_type.name,
-                   permission=b.permission_type.name, host=b.host)
+        return cls(
+            principal=b.principal,
+            operation=b.operation.name,
+            resource_type=_FROM_CLIENT.get(b.restype.name, b.restype.name),
+            name=b.name,
+            pattern=b.resource_pattern_type.name,
+            permission=b.permission_type.name,
+            host=b.host,
+        )
 
     def as_row(self) -> dict[str, str]:
         return asdict(self)
@@ -71,13 +81,17 @@ class Acl:
 AclRow = Acl
 
 
-def _grant(principal: str, resource_type: str, name: str, operations: Iterable[str],
-           pattern: str = "LITERAL") -> list[Acl]:
+def _grant(
+    principal: str,
+    resource_type: str,
+    name: str,
+    operations: Iterable[str],
+    pattern: str = "LITERAL",
+) -> list[Acl]:
     return [Acl(principal, op, resource_type, name, pattern) for op in operations]
 
 
-def demo_acls(principal: str, topics: Iterable[str], group_prefix: str = GROUP_PREFIX
-              ) -> list[Acl]:
+def demo_acls(principal: str, topics: Iterable[str], group_prefix: str = GROUP_PREFIX) -> list[Acl]:
     """The demo's clients: produce to and consume the data topics (WRITE also lets an idempotent
     producer get its producer id, KIP-679), in groups named with the kit's prefix."""
     out = []
@@ -95,8 +109,9 @@ class LinkAcls:
     destination: list[Acl]
 
 
-def mirrormaker_acls(principal: str, mirrors: Iterable[str], source: str, destination: str,
-                     acl_sync: bool = False) -> LinkAcls:
+def mirrormaker_acls(
+    principal: str, mirrors: Iterable[str], source: str, destination: str, acl_sync: bool = False
+) -> LinkAcls:
     """The ACLs MirrorMaker 2 (dedicated mode, IdentityReplicationPolicy) needs, and no more:
     read and describe the mirrored topics and consumer groups on the source, write the mirrors,
     its internal topics and the groups' synced offsets on the destination."""
@@ -130,43 +145,58 @@ def _kafka_error(what: str, bootstrap: str, e: KafkaException) -> LabError:
     code = err.code() if isinstance(err, KafkaError) else None
     text = err.str() if isinstance(err, KafkaError) else str(err)
     if code == KafkaError.SECURITY_DISABLED:
-        return LabError(f"{what} on {bootstrap}: the cluster has no authorizer, so it keeps no "
-                        "ACLs.", "Set `security: sasl_ssl` (or link.acl_sync: true) in "
-                        "topology.yaml and start the lab again.")
-    if code in (KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                KafkaError.GROUP_AUTHORIZATION_FAILED):
-        return LabError(f"{what} on {bootstrap} was denied ({err.name()}).",
-                        "List and change ACLs as the lab's admin user (a super user).")
+        return LabError(
+            f"{what} on {bootstrap}: the cluster has no authorizer, so it keeps no ACLs.",
+            "Set `security: sasl_ssl` (or link.acl_sync: true) in "
+            "topology.yaml and start the lab again.",
+        )
+    if code in (
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    ):
+        return LabError(
+            f"{what} on {bootstrap} was denied ({err.name()}).",
+            "List and change ACLs as the lab's admin user (a super user).",
+        )
     if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
-        return LabError(f"{what} on {bootstrap}: {text}",
-                        "Check the user and password in the client config (the lab's "
-                        "security folder).")
-    return LabError(f"{what} on {bootstrap} failed: {text}",
-                    "Check that the cluster is up (`invoke status`) and its bootstrap address.")
+        return LabError(
+            f"{what} on {bootstrap}: {text}",
+            "Check the user and password in the client config (the lab's security folder).",
+        )
+    return LabError(
+        f"{what} on {bootstrap} failed: {text}",
+        "Check that the cluster is up (`invoke status`) and its bootstrap address.",
+    )
 
 
-def _require_cluster_operation(client: AdminClient, bootstrap: str, operation: AclOperation,
-                               what: str, timeout: float) -> None:
+def _require_cluster_operation(
+    client: AdminClient, bootstrap: str, operation: AclOperation, what: str, timeout: float
+) -> None:
     """Refuse early when the client's principal may not do `operation` on the cluster.
     confluent-kafka 2.16 returns an empty list, not an error, when DescribeAcls is denied
     (Kafka's own AclCommand gets ClusterAuthorizationException): an empty listing must mean
     "no ACLs", never "not allowed to look"."""
     try:
-        allowed = client.describe_cluster(include_authorized_operations=True,
-                                          request_timeout=timeout).result(timeout=timeout)
+        allowed = client.describe_cluster(
+            include_authorized_operations=True, request_timeout=timeout
+        ).result(timeout=timeout)
     except KafkaException as e:
         raise _kafka_error(what, bootstrap, e) from None
     # A cluster without an authorizer reports every operation; a principal allowed nothing on
     # the cluster gets None from confluent-kafka.
     ops = allowed.authorized_operations or []
     if operation not in ops and AclOperation.ALL not in ops:
-        raise LabError(f"{what} on {bootstrap} is not allowed: the client's principal lacks "
-                       f"{operation.name} on the cluster.",
-                       "List and change ACLs as the lab's admin user (a super user).")
+        raise LabError(
+            f"{what} on {bootstrap} is not allowed: the client's principal lacks "
+            f"{operation.name} on the cluster.",
+            "List and change ACLs as the lab's admin user (a super user).",
+        )
 
 
-def apply_acls(bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = None,
-               timeout: float = 30.0) -> int:
+def apply_acls(
+    bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = None, timeout: float = 30.0
+) -> int:
     """Create the ACLs (as a principal allowed to: the lab's admin). Creating an existing ACL
     is a no-op, so this can run on every `up`. Return how many were asked for."""
     acls = list(dict.fromkeys(acls))
@@ -175,19 +205,31 @@ def apply_acls(bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = N
     client = _admin(bootstrap, client_conf)  # kept alive until every future is done
     _require_cluster_operation(client, bootstrap, AclOperation.ALTER, "Creating ACLs", timeout)
     try:
-        for fut in client.create_acls([a.binding() for a in acls],
-                                      request_timeout=timeout).values():
+        for fut in client.create_acls(
+            [a.binding() for a in acls], request_timeout=timeout
+        ).values():
             fut.result(timeout=timeout)
     except KafkaException as e:
         raise _kafka_error("Creating ACLs", bootstrap, e) from None
     return len(acls)
 
 
-def list_acls(bootstrap: str, client_conf: dict | None = None, principal: str | None = None,
-              timeout: float = 30.0) -> list[AclRow]:
+def list_acls(
+    bootstrap: str,
+    client_conf: dict | None = None,
+    principal: str | None = None,
+    timeout: float = 30.0,
+) -> list[AclRow]:
     """Every ACL of the cluster (or one principal's), sorted by principal then resource."""
-    flt = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
-                           AclOperation.ANY, AclPermissionType.ANY)
+    flt = AclBindingFilter(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        principal,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
     client = _admin(bootstrap, client_conf)
     _require_cluster_operation(client, bootstrap, AclOperation.DESCRIBE, "Listing ACLs", timeout)
     try:
@@ -195,5 +237,7 @@ def list_acls(bootstrap: str, client_conf: dict | None = None, principal: str | 
     except KafkaException as e:
         raise _kafka_error("Listing ACLs", bootstrap, e) from None
     rows = [Acl.from_binding(b) for b in found]
-    return sorted(rows, key=lambda r: (r.principal, r.resource_type, r.name, r.pattern,
-                                       r.operation, r.permission))
+    return sorted(
+        rows,
+        key=lambda r: (r.principal, r.resource_type, r.name, r.pattern, r.operation, r.permission),
+    )

@@ -197,3 +197,49 @@ def _gone(proc: psutil.Process, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)  # polling an exit, not a readiness check
+
+
+def stop_all(procs: list[LabProcess], grace: float = 20.0) -> list[tuple[str, str]]:
+    """Stop every process at once: SIGTERM to all, then wait for all together, SIGKILL to those
+    still running after `grace`. Return (component, what was done) in the order given.
+
+    A lab's JVMs shut down independently (each broker is its own single-node cluster, the link a
+    client of both), so the whole stop costs the slowest one, not the sum.
+    """
+    live: dict[str, psutil.Process] = {}
+    done: dict[str, str] = {}
+    for p in procs:
+        proc = p.process()
+        if proc is None:
+            stale = p.pid_file.exists()
+            p.pid_file.unlink(missing_ok=True)
+            done[p.component] = "not running (stale pid file removed)" if stale else "not running"
+            continue
+        try:
+            proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            proc.terminate()
+            live[p.component] = proc
+        except psutil.NoSuchProcess:
+            done[p.component] = "stopped"
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        for name in [n for n, proc in live.items() if _gone(proc, 0)]:
+            done[name] = "stopped"
+            del live[name]
+        if live:
+            time.sleep(0.05)  # polling exits, not a readiness check
+    for name, proc in live.items():
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+        if not _gone(proc, 10):
+            raise LabError(
+                f"{name} (pid {proc.pid}) survived SIGKILL.",
+                "Check the machine (a process stuck in the kernel).",
+            )
+        done[name] = f"killed after {grace:.0f}s"
+    for p in procs:
+        if done.get(p.component, "").startswith(("stopped", "killed")):
+            p.pid_file.unlink(missing_ok=True)
+    return [(p.component, done[p.component]) for p in procs]

@@ -135,8 +135,10 @@ class LabSecurity:
         try:
             return self.users[name]
         except KeyError:
-            raise LabError(f"The lab has no user {name!r} (it has {', '.join(self.users)}).",
-                           f"Use one of {', '.join(self.users)}.") from None
+            raise LabError(
+                f"The lab has no user {name!r} (it has {', '.join(self.users)}).",
+                f"Use one of {', '.join(self.users)}.",
+            ) from None
 
 
 def broker_cn(cluster: str) -> str:
@@ -194,8 +196,9 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
 def _key_pem(key) -> bytes:
     # Unencrypted PKCS#8: what Kafka's PEM keystore reads without ssl.key.password; the file is
     # 0600 in a folder the lab owns.
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
@@ -206,8 +209,12 @@ def make_ca(days: int = CA_DAYS, now: dt.datetime | None = None):
     """A new lab CA: (private key, self-signed certificate)."""
     now = now or _now()
     key = _new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "linklab lab CA"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "linklab")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "linklab lab CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "linklab"),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -217,18 +224,33 @@ def make_ca(days: int = CA_DAYS, now: dt.datetime | None = None):
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return key, cert
 
 
-def make_broker_cert(cluster: str, ca_key, ca_cert: x509.Certificate, days: int = CERT_DAYS,
-                     now: dt.datetime | None = None):
+def make_broker_cert(
+    cluster: str,
+    ca_key,
+    ca_cert: x509.Certificate,
+    days: int = CERT_DAYS,
+    now: dt.datetime | None = None,
+):
     """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1 and
     localhost, usable as a TLS server (its listeners) and client (to its controllers)."""
     now = now or _now()
@@ -241,14 +263,22 @@ def make_broker_cert(cluster: str, ca_key, ca_cert: x509.Certificate, days: int 
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
@@ -263,14 +293,17 @@ def read_certs(path: Path) -> list[x509.Certificate]:
         raise LabError(f"{path} holds no readable PEM certificate ({e}).", NEW_LAB_FIX) from None
 
 
-def certificate_problem(cert: x509.Certificate, ca: x509.Certificate,
-                        now: dt.datetime | None = None) -> str | None:
+def certificate_problem(
+    cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime | None = None
+) -> str | None:
     """Why `cert` would be refused by a client trusting only `ca`, or None when it would not."""
     now = now or _now()
     who = cert.subject.rfc4514_string()
     if cert.issuer != ca.subject:
-        return (f"{who} was issued by {cert.issuer.rfc4514_string()}, not by the CA clients "
-                f"trust ({ca.subject.rfc4514_string()})")
+        return (
+            f"{who} was issued by {cert.issuer.rfc4514_string()}, not by the CA clients "
+            f"trust ({ca.subject.rfc4514_string()})"
+        )
     try:
         cert.verify_directly_issued_by(ca)
     except (InvalidSignature, ValueError, TypeError):
@@ -283,16 +316,18 @@ def certificate_problem(cert: x509.Certificate, ca: x509.Certificate,
     return None
 
 
-def check_certificates(sec: LabSecurity, clusters: Iterable[str],
-                       now: dt.datetime | None = None) -> None:
+def check_certificates(
+    sec: LabSecurity, clusters: Iterable[str], now: dt.datetime | None = None
+) -> None:
     """Raise a LabError naming the fix when a broker certificate is expired or not from the CA."""
     ca = read_certs(sec.ca_cert)[0]
     for cluster in clusters:
         chain = read_certs(sec.keystore(cluster))
         problem = certificate_problem(chain[0], ca, now)
         if problem:
-            raise LabError(f"The {cluster} broker's certificate is unusable: {problem}.",
-                           NEW_LAB_FIX)
+            raise LabError(
+                f"The {cluster} broker's certificate is unusable: {problem}.", NEW_LAB_FIX
+            )
 
 
 def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError | None:
@@ -309,15 +344,19 @@ def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError |
         if "expired" in reason:
             fix = "The broker's certificate expired. " + NEW_LAB_FIX
         elif "issuer" in reason or "self-signed" in reason or "self signed" in reason:
-            fix = (f"The broker's certificate is not from the CA in {ca_file}: point "
-                   "ssl.ca.location at the CA that signed it (the lab's is "
-                   f"<lab>/{SECURITY_DIR}/{CA_CERT}).")
+            fix = (
+                f"The broker's certificate is not from the CA in {ca_file}: point "
+                "ssl.ca.location at the CA that signed it (the lab's is "
+                f"<lab>/{SECURITY_DIR}/{CA_CERT})."
+            )
         else:
             fix = "Check the address against the certificate's names (127.0.0.1, localhost)."
         return LabError(f"TLS to {bootstrap} refused the broker's certificate: {reason}.", fix)
     except ssl.SSLError as e:
-        return LabError(f"TLS to {bootstrap} failed: {e.reason or e}.",
-                        "Check that this address is a TLS (SASL_SSL) listener.")
+        return LabError(
+            f"TLS to {bootstrap} failed: {e.reason or e}.",
+            "Check that this address is a TLS (SASL_SSL) listener.",
+        )
     except OSError as e:
         return LabError(f"Nothing answers on {bootstrap}: {e}.", "Start the lab (`invoke up`).")
 
@@ -325,8 +364,7 @@ def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError |
 # -- making and loading the material --------------------------------------------------------
 
 
-def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = None
-           ) -> LabSecurity:
+def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = None) -> LabSecurity:
     """Make (once) the lab CA, a certificate per cluster's broker and the users' passwords in
     `<state_dir>/security/`; later calls reuse them, renewing a certificate near its expiry."""
     now = now or _now()
@@ -337,9 +375,11 @@ def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = N
     if ca_cert_path.exists() and ca_key_path.exists():
         ca_cert = read_certs(ca_cert_path)[0]
         if ca_cert.not_valid_after_utc - now < _RENEW_WITHIN:
-            raise LabError(f"The lab CA in {ca_cert_path} expires on "
-                           f"{ca_cert.not_valid_after_utc:%Y-%m-%d}; every certificate with it.",
-                           NEW_LAB_FIX)
+            raise LabError(
+                f"The lab CA in {ca_cert_path} expires on "
+                f"{ca_cert.not_valid_after_utc:%Y-%m-%d}; every certificate with it.",
+                NEW_LAB_FIX,
+            )
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     else:
         ca_key, ca_cert = make_ca(now=now)
@@ -359,8 +399,10 @@ def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = N
     if not wanted <= known.keys():
         for k in wanted - known.keys():
             known[k] = Secret.generate().reveal()
-        lines = ["# SCRAM passwords of the lab's users (made by linklab; never commit this).",
-                 *(f"{k}={known[k]}" for k in sorted(known))]
+        lines = [
+            "# SCRAM passwords of the lab's users (made by linklab; never commit this).",
+            *(f"{k}={known[k]}" for k in sorted(known)),
+        ]
         _write_private(secrets_path, "\n".join(lines) + "\n")
     return load(state_dir)
 
@@ -370,9 +412,11 @@ def load(state_dir: Path) -> LabSecurity:
     d = security_dir(state_dir)
     path = d / SECRETS_FILE
     if not path.exists():
-        raise LabError(f"The secured lab's passwords are missing ({path}).",
-                       "Start the lab (`invoke up`), which makes them; or `invoke down` first "
-                       "if the lab folder is half made.")
+        raise LabError(
+            f"The secured lab's passwords are missing ({path}).",
+            "Start the lab (`invoke up`), which makes them; or `invoke down` first "
+            "if the lab folder is half made.",
+        )
     known = _read_properties(path)
     users = {}
     for name in USERS:
@@ -396,9 +440,14 @@ def format_args(sec: LabSecurity) -> list[str]:
     return out
 
 
-def server_properties(sec: LabSecurity, cluster: str, broker_port: int,
-                      controller_port: int, mounted_at: str | None = None,
-                      host: str = "127.0.0.1") -> dict[str, str]:
+def server_properties(
+    sec: LabSecurity,
+    cluster: str,
+    broker_port: int,
+    controller_port: int,
+    mounted_at: str | None = None,
+    host: str = "127.0.0.1",
+) -> dict[str, str]:
     """Broker settings for `security: sasl_ssl`, overriding the PLAINTEXT listener lines of
     server.properties. SASL_SSL (SCRAM-SHA-512) for clients and between brokers (as admin), TLS
     with client certificates between brokers and controllers, StandardAuthorizer denying what
@@ -409,16 +458,17 @@ def server_properties(sec: LabSecurity, cluster: str, broker_port: int,
     host path."""
 
     def where(path: Path) -> str:
-        return f"{mounted_at.rstrip('/')}/{path.relative_to(sec.dir)}" if mounted_at \
-            else str(path)
+        return f"{mounted_at.rstrip('/')}/{path.relative_to(sec.dir)}" if mounted_at else str(path)
 
-    jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{ADMIN}" password="${{file:{where(sec.secrets_file)}:{ADMIN}.password}}";')
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="${{file:{where(sec.secrets_file)}:{ADMIN}.password}}";'
+    )
     client = CLIENT_LISTENER.lower()
     ctrl = CONTROLLER_LISTENER.lower()
     return {
         "listeners": f"{CLIENT_LISTENER}://{host}:{broker_port},"
-                     f"{CONTROLLER_LISTENER}://{host}:{controller_port}",
+        f"{CONTROLLER_LISTENER}://{host}:{controller_port}",
         "advertised.listeners": f"{CLIENT_LISTENER}://127.0.0.1:{broker_port}",
         "listener.security.protocol.map": f"{CLIENT_LISTENER}:SASL_SSL,{CONTROLLER_LISTENER}:SSL",
         "inter.broker.listener.name": CLIENT_LISTENER,
@@ -436,8 +486,7 @@ def server_properties(sec: LabSecurity, cluster: str, broker_port: int,
         "sasl.mechanism.inter.broker.protocol": MECHANISM,
         f"listener.name.{client}.{MECHANISM.lower()}.sasl.jaas.config": jaas,
         "config.providers": "file",
-        "config.providers.file.class":
-            "org.apache.kafka.common.config.provider.FileConfigProvider",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
         # Authorization: what no ACL allows is denied; admin and the brokers (by certificate,
         # on the controller listener) are super users.
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
@@ -490,7 +539,7 @@ def java_client_config(sec: LabSecurity, user: str, bootstrap: str | None = None
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": MECHANISM,
         "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                            f'username="{u.name}" password="{u.password.reveal()}";',
+        f'username="{u.name}" password="{u.password.reveal()}";',
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(sec.ca_cert),
     }
@@ -509,33 +558,44 @@ class ClientFiles:
     java: Path  # kafka-*.sh --command-config
 
 
-def write_client_files(sec: LabSecurity, cluster: str, bootstrap: str,
-                       users: Iterable[str] = (DEMO, ADMIN)) -> list[ClientFiles]:
+def write_client_files(
+    sec: LabSecurity, cluster: str, bootstrap: str, users: Iterable[str] = (DEMO, ADMIN)
+) -> list[ClientFiles]:
     """Write `<security>/clients/<cluster>-<user>.properties` (librdkafka) and
     `...-<user>.java.properties` (Java) for each user."""
     out = []
     for user in users:
         base = sec.dir / "clients" / f"{cluster}-{user}"
-        files = ClientFiles(cluster, user, base.with_suffix(".properties"),
-                            base.with_name(base.name + ".java.properties"))
+        files = ClientFiles(
+            cluster,
+            user,
+            base.with_suffix(".properties"),
+            base.with_name(base.name + ".java.properties"),
+        )
         head = f"# {cluster} as {user}, written by linklab: it holds a password, keep it 0600.\n"
-        for path, conf in ((files.librdkafka, client_config(sec, user, bootstrap)),
-                           (files.java, java_client_config(sec, user, bootstrap))):
+        for path, conf in (
+            (files.librdkafka, client_config(sec, user, bootstrap)),
+            (files.java, java_client_config(sec, user, bootstrap)),
+        ):
             _write_private(path, head + "".join(f"{k}={v}\n" for k, v in conf.items()))
         out.append(files)
     return out
 
 
-def mm2_properties(sec: LabSecurity, source: str, destination: str, user: str = LINK
-                   ) -> dict[str, str]:
+def mm2_properties(
+    sec: LabSecurity, source: str, destination: str, user: str = LINK
+) -> dict[str, str]:
     """MirrorMaker 2 settings for a link between two secured clusters, signing in to both as the
     link's service account. The password is read by Kafka's FileConfigProvider at start."""
     u = sec.user(user)
-    jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{u.name}" password="${{file:{sec.secrets_file}:{u.name}.password}}";')
-    out = {"config.providers": "file",
-           "config.providers.file.class":
-               "org.apache.kafka.common.config.provider.FileConfigProvider"}
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{u.name}" password="${{file:{sec.secrets_file}:{u.name}.password}}";'
+    )
+    out = {
+        "config.providers": "file",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+    }
     for cluster in (source, destination):
         out |= {
             f"{cluster}.security.protocol": "SASL_SSL",

@@ -37,13 +37,17 @@ class SecuredBroker:
         self.bootstrap = self.cluster.bootstrap
         self.dir = state / cluster
         self.sec = security.ensure(state, [cluster])
-        self.proc = LabProcess(cluster, state / "pids" / f"{cluster}.pid",
-                               marker=f"-Dlinklab.component={state}:{cluster}")
+        self.proc = LabProcess(
+            cluster,
+            state / "pids" / f"{cluster}.pid",
+            marker=f"-Dlinklab.component={state}:{cluster}",
+        )
 
     def properties(self) -> str:
         base = render.server_properties(self.topo, self.name, self.dir / "data")
-        extra = security.server_properties(self.sec, self.name, self.cluster.broker_port,
-                                           self.cluster.controller_port)
+        extra = security.server_properties(
+            self.sec, self.name, self.cluster.broker_port, self.cluster.controller_port
+        )
         return security.override_properties(base, extra)
 
     def start(self) -> None:
@@ -57,15 +61,41 @@ class SecuredBroker:
         props = self.dir / "server.properties"
         props.write_text(self.properties())
         fmt = subprocess.run(
-            [java, "-Xmx128m", "-cp", cp, "kafka.tools.StorageTool", "format", "-t",
-             self.cluster.cluster_id, "-c", str(props), *security.format_args(self.sec)],
-            capture_output=True, text=True, timeout=120)
+            [
+                java,
+                "-Xmx128m",
+                "-cp",
+                cp,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self.cluster.cluster_id,
+                "-c",
+                str(props),
+                *security.format_args(self.sec),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
         log_cfg = self.dir / "log4j2.yaml"
         log_cfg.write_text(render.log4j2_config(self.name, self.dir / f"{self.name}.log"))
-        self.proc.start([java, "-Xms256m", "-Xmx256m", f"-Dlog4j2.configurationFile={log_cfg}",
-                         self.proc.marker, "-cp", cp, "kafka.Kafka", str(props)],
-                        self.dir / "stdout.log", cwd=self.dir)
+        self.proc.start(
+            [
+                java,
+                "-Xms256m",
+                "-Xmx256m",
+                f"-Dlog4j2.configurationFile={log_cfg}",
+                self.proc.marker,
+                "-cp",
+                cp,
+                "kafka.Kafka",
+                str(props),
+            ],
+            self.dir / "stdout.log",
+            cwd=self.dir,
+        )
 
     def wait_ready(self) -> None:
         admin_conf = security.client_config(self.sec, security.ADMIN)
@@ -76,8 +106,9 @@ class SecuredBroker:
             if security.probe_tls(self.bootstrap, self.sec.ca_cert, timeout=1) is not None:
                 return False
             try:
-                AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0,
-                             **admin_conf}).list_topics(timeout=2)
+                AdminClient(
+                    {"bootstrap.servers": self.bootstrap, "log_level": 0, **admin_conf}
+                ).list_topics(timeout=2)
                 return True
             except KafkaException:
                 return False
@@ -87,8 +118,11 @@ class SecuredBroker:
 
     def log_tail(self) -> str:
         log = self.dir / f"{self.name}.log"
-        return "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() \
+        return (
+            "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            if log.exists()
             else "(no log)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +132,34 @@ def broker(tmp_path_factory):
         b.start()
         admin_conf = security.client_config(b.sec, security.ADMIN)
         client = AdminClient({"bootstrap.servers": b.bootstrap, **admin_conf})
-        for fut in client.create_topics([NewTopic(TOPIC, 3, 1), NewTopic(SECRET_TOPIC, 1, 1)]
-                                        ).values():
+        for fut in client.create_topics(
+            [NewTopic(TOPIC, 3, 1), NewTopic(SECRET_TOPIC, 1, 1)]
+        ).values():
             fut.result(timeout=30)
-        acls.apply_acls(b.bootstrap, acls.demo_acls(f"User:{security.DEMO}", [TOPIC]),
-                        admin_conf)
+        acls.apply_acls(b.bootstrap, acls.demo_acls(f"User:{security.DEMO}", [TOPIC]), admin_conf)
         yield b
     finally:
         b.proc.stop()
 
 
 def _conf(b: SecuredBroker, user: str, **extra) -> dict:
-    return {"bootstrap.servers": b.bootstrap, "log_level": 0,
-            **security.client_config(b.sec, user), **extra}
+    return {
+        "bootstrap.servers": b.bootstrap,
+        "log_level": 0,
+        **security.client_config(b.sec, user),
+        **extra,
+    }
 
 
 def _read(conf: dict, topic: str, partitions: int, want: int, timeout: float = 30) -> list:
-    c = Consumer({**conf, "group.id": f"linklab-test-{uuid.uuid4().hex[:6]}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            **conf,
+            "group.id": f"linklab-test-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         got = []
@@ -136,8 +180,14 @@ def test_sa_demo_produces_and_consumes_records_by_content(broker):
     conf = _conf(broker, security.DEMO)
     sent = [(f"emp-{i}", f'{{"id":{i},"name":"n{i}"}}') for i in range(200)]
     errors = []
-    p = Producer({**conf, "acks": "all", "enable.idempotence": True,
-                  "on_delivery": lambda err, _m: err and errors.append(err)})
+    p = Producer(
+        {
+            **conf,
+            "acks": "all",
+            "enable.idempotence": True,
+            "on_delivery": lambda err, _m: err and errors.append(err),
+        }
+    )
     for k, v in sent:
         p.produce(TOPIC, v, k)
     assert p.flush(30) == 0
@@ -162,8 +212,12 @@ def _refused(conf: dict, timeout: float = 15) -> str:
 
 def test_a_client_without_credentials_is_refused(broker):
     # TLS but no SASL: the broker expects a SASL handshake and drops the connection.
-    no_sasl = {"bootstrap.servers": broker.bootstrap, "log_level": 0,
-               "security.protocol": "SSL", "ssl.ca.location": str(broker.sec.ca_cert)}
+    no_sasl = {
+        "bootstrap.servers": broker.bootstrap,
+        "log_level": 0,
+        "security.protocol": "SSL",
+        "ssl.ca.location": str(broker.sec.ca_cert),
+    }
     assert _refused(no_sasl)
     plaintext = {"bootstrap.servers": broker.bootstrap, "log_level": 0}
     assert _refused(plaintext)
@@ -220,8 +274,11 @@ def test_sa_demo_cannot_list_or_change_acls(broker):
 
 def test_list_acls_shows_the_demo_principal_rows(broker):
     rows = acls.list_acls(broker.bootstrap, security.client_config(broker.sec, security.ADMIN))
-    demo = {(r.permission, r.operation, r.resource_type, r.name, r.pattern)
-            for r in rows if r.principal == "User:sa-demo"}
+    demo = {
+        (r.permission, r.operation, r.resource_type, r.name, r.pattern)
+        for r in rows
+        if r.principal == "User:sa-demo"
+    }
     assert demo == {
         ("ALLOW", "READ", "TOPIC", TOPIC, "LITERAL"),
         ("ALLOW", "WRITE", "TOPIC", TOPIC, "LITERAL"),
@@ -231,10 +288,14 @@ def test_list_acls_shows_the_demo_principal_rows(broker):
         ("ALLOW", "DESCRIBE", "GROUP", "linklab-", "PREFIXED"),
     }
     # Applying again changes nothing.
-    acls.apply_acls(broker.bootstrap, acls.demo_acls("User:sa-demo", [TOPIC]),
-                    security.client_config(broker.sec, security.ADMIN))
-    assert acls.list_acls(broker.bootstrap,
-                          security.client_config(broker.sec, security.ADMIN)) == rows
+    acls.apply_acls(
+        broker.bootstrap,
+        acls.demo_acls("User:sa-demo", [TOPIC]),
+        security.client_config(broker.sec, security.ADMIN),
+    )
+    assert (
+        acls.list_acls(broker.bootstrap, security.client_config(broker.sec, security.ADMIN)) == rows
+    )
 
 
 def test_no_password_in_the_broker_files(broker):
@@ -256,9 +317,21 @@ def test_client_files_work_for_kafka_tools_and_confluent_kafka(broker):
     # Kafka's own CLI (kafka-topics.sh) with the Java-style file, as admin.
     admin = next(f for f in files if f.user == security.ADMIN)
     out = subprocess.run(
-        [check_java(), "-Xmx128m", "-cp", jars.classpath(broker.topo.kafka_version),
-         "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", broker.bootstrap,
-         "--command-config", str(admin.java), "--list"],
-        capture_output=True, text=True, timeout=120)
+        [
+            check_java(),
+            "-Xmx128m",
+            "-cp",
+            jars.classpath(broker.topo.kafka_version),
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server",
+            broker.bootstrap,
+            "--command-config",
+            str(admin.java),
+            "--list",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert {TOPIC, SECRET_TOPIC} <= set(out.stdout.split())

@@ -55,17 +55,31 @@ def test_mirrormaker_2_mirrors_every_record_as_sa_link(two_clusters):
     d = src.state / "mm2"
     d.mkdir(parents=True, exist_ok=True)
     props = d / "mm2.properties"
-    props.write_text(security.override_properties(
-        render.mm2_properties(src.topo),
-        security.mm2_properties(sec, "primary", "secondary")))
+    props.write_text(
+        security.override_properties(
+            render.mm2_properties(src.topo), security.mm2_properties(sec, "primary", "secondary")
+        )
+    )
     for user in sec.users.values():
         assert user.password.reveal() not in props.read_text()
     log_cfg = d / "log4j2.yaml"
     log_cfg.write_text(render.log4j2_config("mm2", d / "mm2.log"))
-    mm2.start([check_java(), "-Xmx384m", f"-Dlog4j2.configurationFile={log_cfg}", mm2.marker,
-               "-cp", jars.classpath(src.topo.kafka_version),
-               "org.apache.kafka.connect.mirror.MirrorMaker", str(props), "--clusters",
-               "secondary"], d / "stdout.log", cwd=d)
+    mm2.start(
+        [
+            check_java(),
+            "-Xmx384m",
+            f"-Dlog4j2.configurationFile={log_cfg}",
+            mm2.marker,
+            "-cp",
+            jars.classpath(src.topo.kafka_version),
+            "org.apache.kafka.connect.mirror.MirrorMaker",
+            str(props),
+            "--clusters",
+            "secondary",
+        ],
+        d / "stdout.log",
+        cwd=d,
+    )
 
     reader = _conf(dst, security.DEMO)
 
@@ -73,14 +87,18 @@ def test_mirrormaker_2_mirrors_every_record_as_sa_link(two_clusters):
         if mm2.exited():
             raise LabError("MirrorMaker 2 exited; see " + str(d / "mm2.log"))
         try:
-            return AdminClient(reader).list_topics(topic=TOPIC, timeout=5).topics[TOPIC].error \
-                is None
+            return (
+                AdminClient(reader).list_topics(topic=TOPIC, timeout=5).topics[TOPIC].error is None
+            )
         except KafkaException:
             return False
 
     wait_until(mirrored, 180, "the mirror topic on the secondary")
-    got = wait_until(lambda: (r := _read(reader, TOPIC, 3, len(sent), timeout=10)) and
-                     len(r) >= len(sent) and r, 120, "every record on the secondary")
+    got = wait_until(
+        lambda: (r := _read(reader, TOPIC, 3, len(sent), timeout=10)) and len(r) >= len(sent) and r,
+        120,
+        "every record on the secondary",
+    )
     assert sorted(got) == sorted(sent)
     rows = acls.list_acls(dst.bootstrap, admin, principal=f"User:{security.LINK}")
     assert {r.name for r in rows} >= {TOPIC, "heartbeats", "mm2-"}

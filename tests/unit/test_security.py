@@ -44,11 +44,25 @@ def test_openssl_verifies_the_chain_and_the_names(sec, tmp_path):
     leaf = tmp_path / "leaf.pem"
     leaf.write_bytes(security._cert_pem(security.read_certs(sec.keystore("primary"))[0]))
     for check in (["-verify_ip", "127.0.0.1"], ["-verify_hostname", "localhost"]):
-        out = subprocess.run(["openssl", "verify", "-CAfile", str(sec.ca_cert), *check,
-                              str(leaf)], capture_output=True, text=True)
+        out = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(sec.ca_cert), *check, str(leaf)],
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
-    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(sec.ca_cert), "-verify_hostname",
-                            "example.com", str(leaf)], capture_output=True, text=True)
+    wrong = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(sec.ca_cert),
+            "-verify_hostname",
+            "example.com",
+            str(leaf),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert wrong.returncode != 0
 
 
@@ -98,10 +112,16 @@ def test_every_user_has_its_own_generated_password(sec):
 def test_secrets_never_show_in_repr_str_or_json(sec, tmp_path):
     passwords = [u.password.reveal() for u in sec.users.values()]
     user = sec.user(security.DEMO)
-    shown = [repr(sec), str(sec), repr(user), str(user), f"{user.password}",
-             json.dumps(dataclasses.asdict(sec), default=str),
-             json.dumps(dataclasses.asdict(user), default=str),
-             repr(security.format_args.__doc__)]
+    shown = [
+        repr(sec),
+        str(sec),
+        repr(user),
+        str(user),
+        f"{user.password}",
+        json.dumps(dataclasses.asdict(sec), default=str),
+        json.dumps(dataclasses.asdict(user), default=str),
+        repr(security.format_args.__doc__),
+    ]
     for text in shown:
         for p in passwords:
             assert p not in text
@@ -131,17 +151,24 @@ def test_server_properties_secure_every_listener(sec):
     assert p["listener.name.controller.ssl.client.auth"] == "required"
     assert p["allow.everyone.if.no.acl.found"] == "false"
     assert p["super.users"] == "User:admin;User:CN=linklab-primary-broker"
-    assert f"${{file:{sec.secrets_file}:admin.password}}" in \
-        p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert (
+        f"${{file:{sec.secrets_file}:admin.password}}"
+        in p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    )
 
 
 def test_override_properties_replaces_in_place_and_appends_the_rest():
     text = "# head\nlisteners=PLAINTEXT://x:1\nlog.dirs=/d\nsuper.users=User:ANONYMOUS\n"
-    out = security.override_properties(text, {"listeners": "SASL_SSL://x:1",
-                                              "super.users": "User:admin", "new.key": "v"})
+    out = security.override_properties(
+        text, {"listeners": "SASL_SSL://x:1", "super.users": "User:admin", "new.key": "v"}
+    )
     lines = out.splitlines()
-    assert lines[:4] == ["# head", "listeners=SASL_SSL://x:1", "log.dirs=/d",
-                         "super.users=User:admin"]
+    assert lines[:4] == [
+        "# head",
+        "listeners=SASL_SSL://x:1",
+        "log.dirs=/d",
+        "super.users=User:admin",
+    ]
     assert lines[-1] == "new.key=v" and out.count("listeners=") == 1
 
 
@@ -149,9 +176,13 @@ def test_client_config_files_are_librdkafka_and_java_style(sec):
     files = security.write_client_files(sec, "primary", "127.0.0.1:9092")
     demo = next(f for f in files if f.user == "sa-demo")
     rd = demo.librdkafka.read_text()
-    for line in ("security.protocol=SASL_SSL", "sasl.mechanisms=SCRAM-SHA-512",
-                 "sasl.username=sa-demo", f"ssl.ca.location={sec.ca_cert}",
-                 f"sasl.password={sec.user('sa-demo').password.reveal()}"):
+    for line in (
+        "security.protocol=SASL_SSL",
+        "sasl.mechanisms=SCRAM-SHA-512",
+        "sasl.username=sa-demo",
+        f"ssl.ca.location={sec.ca_cert}",
+        f"sasl.password={sec.user('sa-demo').password.reveal()}",
+    ):
         assert line in rd.splitlines()
     java = demo.java.read_text()
     assert "sasl.mechanism=SCRAM-SHA-512" in java and "ssl.truststore.type=PEM" in java
@@ -178,8 +209,9 @@ def test_ensure_renews_a_certificate_close_to_expiry(tmp_path):
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=security.CERT_DAYS - 3)
     security.ensure(tmp_path / "lab", ["primary"], now=old)
     sec = security.ensure(tmp_path / "lab", ["primary"])
-    security.check_certificates(sec, ["primary"],
-                                now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    security.check_certificates(
+        sec, ["primary"], now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    )
 
 
 def test_missing_material_says_how_to_make_it(tmp_path):
@@ -209,12 +241,16 @@ def test_link_acls_read_the_source_and_write_only_the_destination():
     assert ("TOPIC", "employees", "READ") in src_ops
     assert ("TOPIC", "employees", "WRITE") not in src_ops
     dst_ops = {(r.resource_type, r.name, r.operation) for r in link.destination}
-    assert {("TOPIC", "employees", "WRITE"), ("TOPIC", "employees", "CREATE"),
-            ("TOPIC", "primary.checkpoints.internal", "WRITE"),
-            ("TOPIC", "heartbeats", "WRITE")} <= dst_ops
+    assert {
+        ("TOPIC", "employees", "WRITE"),
+        ("TOPIC", "employees", "CREATE"),
+        ("TOPIC", "primary.checkpoints.internal", "WRITE"),
+        ("TOPIC", "heartbeats", "WRITE"),
+    } <= dst_ops
     assert ("CLUSTER", "kafka-cluster", "ALTER") not in dst_ops
-    synced = acls.mirrormaker_acls("User:sa-link", ["employees"], "primary", "secondary",
-                                   acl_sync=True)
+    synced = acls.mirrormaker_acls(
+        "User:sa-link", ["employees"], "primary", "secondary", acl_sync=True
+    )
     assert acls.Acl("User:sa-link", "ALTER", "CLUSTER", "kafka-cluster") in synced.destination
 
 
@@ -225,10 +261,13 @@ def test_cluster_acls_round_trip_through_confluent_kafkas_broker_type():
 
 
 def test_server_properties_for_a_container_name_the_mounted_folder(sec):
-    p = security.server_properties(sec, "primary", 9092, 9093, mounted_at="/etc/linklab/security",
-                                   host="0.0.0.0")
+    p = security.server_properties(
+        sec, "primary", 9092, 9093, mounted_at="/etc/linklab/security", host="0.0.0.0"
+    )
     assert p["ssl.keystore.location"] == "/etc/linklab/security/primary-broker.pem"
     assert p["ssl.truststore.location"] == "/etc/linklab/security/ca.pem"
-    assert "${file:/etc/linklab/security/secrets.properties:admin.password}" in \
-        p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert (
+        "${file:/etc/linklab/security/secrets.properties:admin.password}"
+        in p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    )
     assert p["listeners"].startswith("SASL_SSL://0.0.0.0:9092")

@@ -1,0 +1,71 @@
+"""Class-data sharing (AppCDS) archives for the lab's JVMs, kept beside the Kafka jars.
+
+A JVM started with `-XX:SharedArchiveFile=<archive>` maps the classes a training run loaded
+instead of reading and verifying them from the jars again. Java 17 writes such an archive when a
+JVM started with `-XX:ArchiveClassesAtExit=<file>` exits. An archive is only good for the exact
+classpath and JVM build that made it, so it is keyed by Kafka version (its folder), JVM kind and
+a fingerprint of the java binary; a JVM given an archive it cannot use runs without it.
+
+The lab writes an archive at most once per key: the first JVM of a kind that finds none dumps
+into a file of its own (`<archive>.<pid>.tmp`), and `adopt` moves a finished one into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from pathlib import Path
+
+from linklab import jars
+
+KINDS = ("broker", "storage", "mm2")
+MIN_BYTES = 64 << 10  # smaller than any real dump: one cut short (a SIGKILL during the exit)
+
+
+def fingerprint(java: str) -> str:
+    """A short id of the java binary's build: its real path, size and modification time."""
+    real = Path(java).resolve()
+    st = real.stat()
+    return hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+
+
+def archive_file(kind: str, java: str, version: str | None = None) -> Path:
+    if kind not in KINDS:
+        raise ValueError(f"unknown JVM kind {kind!r}, expected one of {KINDS}")
+    return jars.jar_dir(version) / f"cds-{kind}-{fingerprint(java)}.jsa"
+
+
+def jvm_flags(kind: str, java: str, version: str | None = None) -> list[str]:
+    """Flags for a JVM of `kind`: use the archive when there is one, else dump one at exit into
+    a file of this JVM's own (adopted by the next `jvm_flags` call after the JVM has exited)."""
+    archive = archive_file(kind, java, version)
+    adopt(archive)
+    if archive.exists():
+        # -Xshare:auto (the default): an archive this JVM cannot map is skipped, not fatal.
+        return [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+    if not archive.parent.is_dir():
+        return []  # no jar folder yet: nothing to key an archive by
+    return [f"-XX:ArchiveClassesAtExit={archive}.{uuid.uuid4().hex[:12]}.tmp"]
+
+
+def adopt(archive: Path) -> Path | None:
+    """Move a finished dump for `archive` into place; remove the ones cut short. A dump is
+    finished once no process is writing it: its writer (a JVM, pid unknown here) is gone when
+    the file has not grown for a second. Returns the archive, if there is one now."""
+    for tmp in sorted(archive.parent.glob(f"{archive.name}.*.tmp")):
+        try:
+            st = tmp.stat()
+        except FileNotFoundError:
+            continue
+        if time.time() - st.st_mtime < 1.0:
+            continue  # still being written
+        if archive.exists() or st.st_size < MIN_BYTES:  # a second dump, or one cut short
+            tmp.unlink(missing_ok=True)
+            continue
+        try:
+            os.replace(tmp, archive)  # atomic: a JVM sees the whole archive or none
+        except FileNotFoundError:
+            continue  # another lab adopted it first
+    return archive if archive.exists() else None

@@ -1,0 +1,74 @@
+"""linklab.cds with a real JVM: the first run dumps an archive of its own, `adopt` moves it into
+place, and a JVM started with the returned flags maps it (-Xshare:on fails if it cannot)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from linklab import cds
+from linklab.processes import java_binary
+
+VERSION = "9.9.9-test"
+# A JDK tool's main: a real JVM run that loads classes, without compiling anything.
+TOOL = ["-m", "jdk.jartool/sun.tools.jar.Main", "--version"]
+
+
+@pytest.fixture
+def java(tmp_path, monkeypatch) -> str:
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path))
+    (tmp_path / f"kafka-{VERSION}").mkdir()
+    try:
+        return java_binary()
+    except Exception:  # noqa: BLE001
+        pytest.skip("no java here")
+
+
+def run(java: str, flags: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([java, *flags, *TOOL], capture_output=True, text=True, timeout=120)
+
+
+def age(path, seconds: float = 5) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_first_jvm_dumps_the_next_one_maps_the_archive(java):
+    archive = cds.archive_file("storage", java, VERSION)
+    first = cds.jvm_flags("storage", java, VERSION)
+    assert len(first) == 1 and first[0].startswith("-XX:ArchiveClassesAtExit=")
+    assert run(java, first).returncode == 0
+    dumps = list(archive.parent.glob(f"{archive.name}.*.tmp"))
+    assert len(dumps) == 1 and not archive.exists()
+    age(dumps[0])
+    second = cds.jvm_flags("storage", java, VERSION)
+    assert second[0] == f"-XX:SharedArchiveFile={archive}"
+    assert archive.exists() and not dumps[0].exists()
+    used = run(java, [*second, "-Xshare:on"])
+    assert used.returncode == 0, used.stderr
+
+
+def test_a_dump_cut_short_or_a_second_one_is_removed(java):
+    archive = cds.archive_file("broker", java, VERSION)
+    short = archive.with_name(archive.name + ".cut.tmp")
+    short.write_bytes(b"\0" * 1000)
+    age(short)
+    assert cds.adopt(archive) is None and not short.exists()
+    writing = archive.with_name(archive.name + ".now.tmp")
+    writing.write_bytes(b"\0" * (cds.MIN_BYTES + 1))  # just written: left alone
+    assert cds.adopt(archive) is None and writing.exists()
+    age(writing)
+    assert cds.adopt(archive) == archive
+    second = archive.with_name(archive.name + ".late.tmp")
+    second.write_bytes(b"\0" * (cds.MIN_BYTES + 1))
+    age(second)
+    assert cds.adopt(archive) == archive and not second.exists()
+
+
+def test_an_archive_is_keyed_by_kind_and_java(java):
+    assert cds.archive_file("mm2", java, VERSION) != cds.archive_file("broker", java, VERSION)
+    with pytest.raises(ValueError):
+        cds.archive_file("ksqldb", java, VERSION)
