@@ -393,3 +393,20 @@ def restore(lab: Lab) -> NetworkStatus:
     """Heal a cut; the profile stays as it was."""
     _path(lab).restore()
     return network_status(lab)
+
+
+def change_network(
+    lab: Lab, profile: str | None = None, sever: bool = False, heal: bool = False
+) -> NetworkStatus:
+    """`invoke network`: set a profile, cut (`sever`) or restore (`heal`) the path; with none
+    of them, the path as it is. Cut and restore together are refused."""
+    if sever and heal:
+        raise LabError("--cut and --restore together.", "Pass one of them.")
+    require_running(lab)
+    if profile is not None:
+        set_network(lab, profile)
+    if sever:
+        return cut(lab)
+    if heal:
+        return restore(lab)
+    return network_status(lab)
