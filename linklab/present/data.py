@@ -275,6 +275,7 @@ def faults(results: list[Any], rate: float, written: str | None) -> dict:
                 "duplicated_records": r.duplicated,
                 "outage_s": _num(r.outage_s, 1),
                 "catch_up_s": _num(r.catch_up_s, 1),
+                "drain_s": _num(r.drain_s, 1),
                 "recovery": r.recovery,
                 "note": r.note,
                 "error": r.error,
