@@ -213,10 +213,16 @@ def test_a_profile_delays_the_link_and_not_the_direct_clients(lab, tmp_path):
     finally:
         assert linklab.lab.set_network(lab, "lan").profile == "lan"
     assert (result.link.lost, result.baseline.lost) == (0, 0)
-    # Every record crosses the path at least one way (the fetch response) at the profile's delay.
+    # Every record on the mirror crossed the path at least one way (the fetch response), so
+    # none arrived sooner than the profile's delay less its jitter, and the median not sooner
+    # than the delay itself.
+    floor = region.delay_ms - region.jitter_ms
+    assert result.link.latency.min >= 0.99 * floor, result.link.latency
     assert result.link.latency.p50 >= region.delay_ms, result.link.latency
-    # Direct clients of the primary never see the proxy.
-    assert result.baseline.latency.p50 < region.delay_ms, result.baseline.latency
+    # Direct clients of the primary never cross the proxy: their fastest message beat the
+    # floor, which no message through the proxy can. (Their median is not compared with a
+    # figure: on a loaded 2-core machine it is tens of ms without any profile.)
+    assert result.baseline.latency.min < floor, result.baseline.latency
 
 
 def test_a_cut_stops_the_flow_and_a_restore_delivers_every_record(lab):
