@@ -13,9 +13,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from rich.console import Console
 
 from linklab import doctor, faults, kafka
+from linklab.present import tables, to_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -30,9 +30,11 @@ class _Table:
         if not self.results:
             return
         path = faults.write_results(self.results)
-        console = Console(file=sys.stdout, width=160, force_terminal=False)
         terminalreporter.write_sep("=", "faults survived, every acknowledged record counted")
-        console.print(faults.table(self.results))
+        # faults.table moved to the presentation layer (present.tables.faults).
+        terminalreporter.write_line(
+            to_text(tables.faults(self.results, faults.RATE), width=160).rstrip()
+        )
         terminalreporter.write_line(f"written to {path}")
 
 
