@@ -398,7 +398,7 @@ def faults(results: list[Any], rate: float) -> Sheet:
     )
     for r in results:
         recovery: Any = r.recovery + (f" ({r.note})" if r.note else "")
-        if getattr(r, "drain_s", None) is not None:
+        if r.drain_s is not None:
             recovery += f"; lag drained in {r.drain_s:.1f} s"
         if r.error:
             recovery = Styled(f"failed: {r.error.splitlines()[0]}", "red")
