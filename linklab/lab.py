@@ -38,7 +38,14 @@ class Lab:
         return make_link(self.runtime)
 
     def bootstrap(self, cluster: str) -> str:
+        """The cluster's address, for display; clients connect with `client_config`."""
         return self.runtime.bootstrap(cluster)
+
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        """librdkafka settings reaching `cluster` (bootstrap.servers, and in a secured lab the
+        credentials of `user`, the lab's admin by default): the one way a lab-holding caller
+        connects a client."""
+        return self.runtime.client_config(cluster, user)
 
 
 def open_lab(
@@ -90,7 +97,17 @@ def make_link(runtime: Runtime) -> Link:
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link
 
-        return MirrorMaker2Link(t, runtime.jvm)
+        def mm2_security(source: str, destination: str) -> dict[str, str]:
+            from linklab import security
+
+            return security.mm2_properties(runtime.security(), source, destination)
+
+        return MirrorMaker2Link(
+            t,
+            runtime.jvm,
+            client_config=runtime.client_config,
+            security_properties=mm2_security if t.secured else None,
+        )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
         from linklab.rest import AdminRest
@@ -182,11 +199,12 @@ def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
         lab.runtime.up()
         produced = None
         for t in lab.topology.topics:
-            created = kafka.ensure_topic(lab.bootstrap(t.cluster), t.name, t.partitions, t.config)
+            conn = lab.client_config(t.cluster)
+            created = kafka.ensure_topic(conn, t.name, t.partitions, t.config)
             if created and t.name in lab.topology.link.mirrors and records:
                 gen = EmployeeGenerator(seed)
                 say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                produced = kafka.produce(lab.bootstrap(t.cluster), t.name, gen.records(records))
+                produced = kafka.produce(conn, t.name, gen.records(records))
                 if produced.failed or produced.acknowledged != records:
                     raise LabError(
                         f"{produced.failed} of {records} records were not acknowledged: "
@@ -288,6 +306,9 @@ class Status:
     components: list[ComponentStatus] = field(default_factory=list)
     link: LinkInfo | None = None
     mirrors: list[MirrorInfo] = field(default_factory=list)
+    security: str = "none"
+    # A secured lab's client config files: {cluster: [{"user", "librdkafka", "java"}]}
+    client_files: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -303,4 +324,23 @@ def status(lab: Lab) -> Status:
         comps.append(link_component)
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
-    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors)
+    return Status(
+        lab.runtime.name,
+        str(lab.state_dir),
+        clusters_up,
+        comps,
+        link_info,
+        mirrors,
+        lab.topology.security,
+        client_files(lab),
+    )
+
+
+def client_files(lab: Lab) -> dict[str, list[dict[str, str]]]:
+    """Paths of each cluster's client config files (a secured lab's; none otherwise)."""
+    return {
+        cluster: [
+            {"user": f.user, "librdkafka": str(f.librdkafka), "java": str(f.java)} for f in fs
+        ]
+        for cluster, fs in lab.runtime.client_files().items()
+    }

@@ -31,8 +31,13 @@ def template_environment() -> Environment:
 _templates = template_environment()
 
 
-def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
+def server_properties(
+    topology: Topology, cluster: str, data_dir: Path, security: dict[str, str] | None = None
+) -> str:
+    """A broker's server.properties; `security` (linklab.security.server_properties) replaces
+    the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
     return _templates.get_template("server.properties.j2").render(
+        security=security or {},
         cluster=topology.cluster(cluster),
         data_dir=data_dir,
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist

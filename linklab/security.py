@@ -559,13 +559,18 @@ class ClientFiles:
 
 
 def write_client_files(
-    sec: LabSecurity, cluster: str, bootstrap: str, users: Iterable[str] = (DEMO, ADMIN)
+    sec: LabSecurity,
+    cluster: str,
+    bootstrap: str,
+    users: Iterable[str] = (DEMO, ADMIN),
+    out_dir: Path | None = None,
 ) -> list[ClientFiles]:
-    """Write `<security>/clients/<cluster>-<user>.properties` (librdkafka) and
-    `...-<user>.java.properties` (Java) for each user."""
+    """Write `<out_dir>/<cluster>-<user>.properties` (librdkafka) and
+    `...-<user>.java.properties` (Java) for each user; `out_dir` is `<security>/clients` unless
+    given."""
     out = []
     for user in users:
-        base = sec.dir / "clients" / f"{cluster}-{user}"
+        base = (out_dir or sec.dir / "clients") / f"{cluster}-{user}"
         files = ClientFiles(
             cluster,
             user,
