@@ -307,8 +307,8 @@ class Status:
     link: LinkInfo | None = None
     mirrors: list[MirrorInfo] = field(default_factory=list)
     security: str = "none"
-    # A secured lab's client config files: {cluster: [{"user", "librdkafka", "java"}]}
-    client_files: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # A secured lab's client config files: [{"cluster", "user", "librdkafka", "java"}]
+    client_files: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -336,11 +336,28 @@ def status(lab: Lab) -> Status:
     )
 
 
-def client_files(lab: Lab) -> dict[str, list[dict[str, str]]]:
-    """Paths of each cluster's client config files (a secured lab's; none otherwise)."""
-    return {
-        cluster: [
-            {"user": f.user, "librdkafka": str(f.librdkafka), "java": str(f.java)} for f in fs
-        ]
+def acl_list(lab: Lab, cluster: str | None = None) -> dict[str, list]:
+    """Every ACL of each cluster (or of `cluster`), as linklab.acls.Acl rows by cluster,
+    read as the lab's admin."""
+    from linklab import acls
+
+    names = (
+        [lab.topology.cluster(cluster).name] if cluster else [c.name for c in lab.topology.clusters]
+    )
+    if lab.runtime.name != "native":
+        raise LabError(
+            f"Listing ACLs on the {lab.runtime.name} runtime is not wired yet.",
+            "Use a native lab (`invoke up demo --runtime native`), or list them with "
+            "`kafka-acls --bootstrap-server ... --list` inside the broker container.",
+        )
+    return {n: acls.list_acls(lab.bootstrap(n), lab.client_config(n)) for n in names}
+
+
+def client_files(lab: Lab) -> list[dict[str, str]]:
+    """Each cluster's client config files, a row per cluster and user (a secured lab's; none
+    otherwise)."""
+    return [
+        {"cluster": cluster, "user": f.user, "librdkafka": str(f.librdkafka), "java": str(f.java)}
         for cluster, fs in lab.runtime.client_files().items()
-    }
+        for f in fs
+    ]

@@ -58,7 +58,24 @@ def status() -> Status:
             151.9,
         ),
     ]
-    return Status("native", "/tmp/lab", True, comps, link(), mirrors())
+    files = [
+        {
+            "cluster": "primary",
+            "user": "sa-demo",
+            "librdkafka": "/tmp/lab/clients/primary-sa-demo.properties",
+            "java": "/tmp/lab/clients/primary-sa-demo.java.properties",
+        }
+    ]
+    return Status("native", "/tmp/lab", True, comps, link(), mirrors(), "sasl_ssl", files)
+
+
+def acl_rows() -> dict:
+    from linklab.acls import Acl
+
+    return {
+        "primary": [Acl("User:sa-demo", "READ", "TOPIC", "employees")],
+        "secondary": [Acl("User:sa-link", "CREATE", "TOPIC", "mm2-", "PREFIXED")],
+    }
 
 
 def produced() -> kafka.ProduceResult:

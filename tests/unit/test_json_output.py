@@ -52,6 +52,7 @@ PAYLOADS = {
     ),
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
     "down": lambda: data.steps([("link", "stopped")]),
+    "acl.list": lambda: data.acl_list(results.acl_rows()),
 }
 
 
