@@ -33,7 +33,7 @@ def test_every_record_is_mirrored_and_read_back_by_the_demo_principal(secured_la
     sent, mirrored = _records(src, TOPIC), _records(dst, TOPIC)
     assert len(sent) == 1000
     assert mirrored == sent  # every record, same key, same content
-    assert all(k and v and json.loads(v)["id"] for k, v in mirrored)
+    assert all(json.loads(v)["employee_id"] == k.decode() for k, v in mirrored)
 
 
 def test_a_client_without_credentials_is_refused(secured_lab):
