@@ -138,3 +138,17 @@ def test_no_password_in_logs_rendered_files_or_output(secured_lab):
         for pw in passwords:
             assert pw not in out.stdout + out.stderr
     assert {r["principal"] for r in json.loads(out.stdout)["acls"]} >= {"User:sa-demo"}
+
+
+def test_a_wrong_or_missing_ca_gives_the_fix(secured_lab, tmp_path):
+    bootstrap = secured_lab.bootstrap("primary")
+    assert security.probe_tls(bootstrap, security.load(secured_lab.state_dir).ca_cert) is None
+    _, other = security.make_ca()
+    wrong = tmp_path / "other-ca.pem"
+    wrong.write_bytes(security._cert_pem(other))
+    err = security.probe_tls(bootstrap, wrong)
+    assert err is not None and "ssl.ca.location" in err.fix
+    conf = {**secured_lab.client_config("primary", security.DEMO), "ssl.ca.location": str(wrong)}
+    assert not kafka.reachable(conf, timeout=5)  # a client trusting another CA is refused too
+    with pytest.raises(FileNotFoundError):
+        security.probe_tls(bootstrap, tmp_path / "missing.pem")
