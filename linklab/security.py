@@ -334,7 +334,16 @@ def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError |
     """Connect to a TLS listener as a client trusting `ca_file` would; return the error a user
     should see (expired, wrong CA, wrong host) or None when the handshake succeeds."""
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
-    ctx = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        return LabError(
+            f"The CA file {ca_file} is missing.",
+            "Point ssl.ca.location at the lab's CA "
+            f"(<lab>/{SECURITY_DIR}/{CA_CERT}), or `invoke up` to make it.",
+        )
+    except ssl.SSLError as e:
+        return LabError(f"{ca_file} holds no readable CA certificate ({e}).", NEW_LAB_FIX)
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=host):

@@ -150,5 +150,5 @@ def test_a_wrong_or_missing_ca_gives_the_fix(secured_lab, tmp_path):
     assert err is not None and "ssl.ca.location" in err.fix
     conf = {**secured_lab.client_config("primary", security.DEMO), "ssl.ca.location": str(wrong)}
     assert not kafka.reachable(conf, timeout=5)  # a client trusting another CA is refused too
-    with pytest.raises(FileNotFoundError):
-        security.probe_tls(bootstrap, tmp_path / "missing.pem")
+    missing = security.probe_tls(bootstrap, tmp_path / "missing.pem")
+    assert missing is not None and "missing" in missing.problem and "ssl.ca.location" in missing.fix
