@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from linklab import security
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import GroupFilter, Topology
 
@@ -118,6 +119,44 @@ def compose_project(lab_id: str) -> str:
     return "linklab-" + hashlib.sha1(lab_id.encode()).hexdigest()[:8]
 
 
+SECURITY_MOUNT = "/etc/linklab/security"  # where a secured lab's containers see its security folder
+
+
+def env_name(key: str) -> str:
+    """The cp images' env var for a property: the inverse of their `ub` helper's ConvertKey
+    (`_` -> `__`, `-` -> `___`, `.` -> `_`, upper case, KAFKA_ prefix)."""
+    return "KAFKA_" + key.replace("_", "__").replace("-", "___").replace(".", "_").upper()
+
+
+def compose_security_env(topology: Topology, cluster: str, lab_id: str) -> dict[str, str]:
+    """cp-server env vars of a `security: sasl_ssl` broker: linklab.security's broker settings
+    with the compose listeners (INTERNAL for the lab's containers, HOST for this machine, both
+    SASL_SSL; CONTROLLER on mutual TLS). Paths point into the mounted security folder; no value
+    holds a password (the admin's is read from the mounted secrets file at start)."""
+    c = topology.cluster(cluster)
+    sec = security.LabSecurity(dir=security.security_dir(Path(lab_id)), users={})
+    props = security.server_properties(
+        sec, cluster, c.broker_port, c.controller_port, mounted_at=SECURITY_MOUNT
+    )
+    client = security.CLIENT_LISTENER.lower()
+    jaas = props.pop(f"listener.name.{client}.{security.MECHANISM.lower()}.sasl.jaas.config")
+    props.pop(f"listener.name.{client}.sasl.enabled.mechanisms")
+    for key in (
+        "listeners",
+        "advertised.listeners",
+        "listener.security.protocol.map",
+        "controller.listener.names",
+    ):
+        props.pop(key)  # the compose project's own listener lines stay
+    props["inter.broker.listener.name"] = "INTERNAL"
+    for listener in ("internal", "host"):
+        props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = security.MECHANISM
+        props[f"listener.name.{listener}.{security.MECHANISM.lower()}.sasl.jaas.config"] = jaas
+    env = {env_name(k): v for k, v in props.items()}
+    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = "CONTROLLER:SSL,INTERNAL:SASL_SSL,HOST:SASL_SSL"
+    return env
+
+
 def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     """The compose project of the docker runtime: {relative path: text}.
 
@@ -139,6 +178,15 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "acl_sync": topology.link.acl_sync,
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
+        "secured": topology.secured,
+        "security_dir": str(Path(lab_id) / "security"),
+        "security_mount": SECURITY_MOUNT,
+        "security_env": {
+            c.name: compose_security_env(topology, c.name, lab_id) if topology.secured else {}
+            for c in topology.clusters
+        },
+        "scram_mechanism": security.MECHANISM,
+        "scram_users": security.USERS,
     }
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),

@@ -251,8 +251,9 @@ def make_broker_cert(
     days: int = CERT_DAYS,
     now: dt.datetime | None = None,
 ):
-    """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1 and
-    localhost, usable as a TLS server (its listeners) and client (to its controllers)."""
+    """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1,
+    localhost and the cluster's name (its container's host name), usable as a TLS server (its
+    listeners) and client (to its controllers)."""
     now = now or _now()
     key = _new_key()
     cert = (
@@ -265,7 +266,11 @@ def make_broker_cert(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    x509.DNSName(cluster),  # its host name inside a compose network
+                ]
             ),
             critical=False,
         )
