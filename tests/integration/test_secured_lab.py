@@ -94,6 +94,14 @@ def test_acl_list_shows_each_principals_rows_on_both_clusters(secured_lab):
     }
     assert ("WRITE", TOPIC, "LITERAL") in link_dst
     assert ("CREATE", "mm2-", "PREFIXED") in link_dst
+    assert {n for _, n, _ in link_dst} >= {TOPIC, "heartbeats", "mm2-"}
+    # One principal's rows only, when asked for (as tests/integration/test_security_link had it)
+    only = acls.list_acls(
+        secured_lab.bootstrap("secondary"),
+        secured_lab.client_config("secondary"),
+        principal="User:sa-link",
+    )
+    assert only and all(r.principal == "User:sa-link" for r in only)
     link_src = {(r.operation, r.name) for r in listed["primary"] if r.principal.endswith("link")}
     assert ("READ", TOPIC) in link_src and ("WRITE", TOPIC) not in link_src
 
