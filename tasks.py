@@ -306,6 +306,13 @@ def ksql_reset(c):
     present.show(tables.steps(done) if done else "Nothing to drop: ksqlDB has none of it.")
 
 
+@task(name="list", help={"cluster": "only this cluster's ACLs (default: both)"})
+def acl_list(c, cluster=None, json_=False):
+    """List the ACLs of each cluster (like `confluent kafka acl list`), read as the lab's admin."""
+    listed = labs.acl_list(cli.running_lab(), cluster)
+    _show(json_, data.acl_list(listed), *tables.acl_list(listed))
+
+
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
 def _link():
     return cli.running_lab().link
@@ -460,6 +467,7 @@ ns = Collection(
     figures,
     network,
 )
+ns.add_collection(Collection("acl", acl_list))
 ns.add_collection(Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset))
 ns.add_collection(
     Collection("link", link_create, link_describe, link_list, link_delete, link_restart)

@@ -256,7 +256,7 @@ def clusters(lab: Lab) -> list[Check]:
     out = []
     for c in lab.topology.clusters:
         bootstrap = lab.bootstrap(c.name)
-        if kafka.reachable(bootstrap, timeout=2.0):
+        if kafka.reachable(lab.client_config(c.name), timeout=2.0):
             out.append(Check(f"cluster {c.name}", True, f"answers on {bootstrap}"))
         else:
             out.append(
@@ -436,7 +436,7 @@ def checkpoints_topic(lab: Lab) -> str:
     return f"{lab.topology.link.source}.checkpoints.internal"
 
 
-def last_timestamp(bootstrap: str, topic: str) -> int | None:
+def last_timestamp(bootstrap: kafka.Conn, topic: str) -> int | None:
     """Timestamp (ms) of the newest record of a topic, None if it has none."""
     parts = [p for p in kafka.watermarks(bootstrap, topic, timeout=5) if p.records]
     if not parts:
@@ -468,7 +468,7 @@ def offset_sync(lab: Lab) -> Check:
     if isinstance(lab.link, ClusterLink):
         return _cluster_link_offset_sync(lab)
     topic = checkpoints_topic(lab)
-    dst = lab.bootstrap(lab.topology.link.destination)
+    dst = lab.client_config(lab.topology.link.destination)
     ts = last_timestamp(dst, topic)
     if ts is None:
         return Check(

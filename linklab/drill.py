@@ -306,10 +306,13 @@ def run(
         )
     start_time = time.monotonic()
     topo = lab.topology
-    src, dst = lab.bootstrap(topo.link.source), lab.bootstrap(topo.link.destination)
+    src, dst = lab.client_config(topo.link.source), lab.client_config(topo.link.destination)
     link = lab.link
     if not kafka.reachable(src):
-        raise LabError(f"The primary ({src}) does not answer.", "`invoke status` shows the lab.")
+        raise LabError(
+            f"The primary ({lab.bootstrap(topo.link.source)}) does not answer.",
+            "`invoke status` shows the lab.",
+        )
     if link.mirror_describe(TOPIC).status != ACTIVE:
         raise LabError(
             f"{TOPIC} is not an ACTIVE mirror topic of link {link.name}.",
@@ -522,7 +525,7 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     start_time = time.monotonic()
     topo = lab.topology
     src_name, dst_name = topo.link.source, topo.link.destination
-    src, dst = lab.bootstrap(src_name), lab.bootstrap(dst_name)
+    src, dst = lab.client_config(src_name), lab.client_config(dst_name)
     forward = lab.link
     if forward.mirror_states().get(TOPIC) != STOPPED:
         raise LabError(

@@ -47,7 +47,14 @@ class Lab:
         return ToxiproxyServer(self.topology.network, self.state_dir)
 
     def bootstrap(self, cluster: str) -> str:
+        """The cluster's address, for display; clients connect with `client_config`."""
         return self.runtime.bootstrap(cluster)
+
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        """librdkafka settings reaching `cluster` (bootstrap.servers, and in a secured lab the
+        credentials of `user`, the lab's admin by default): the one way a lab-holding caller
+        connects a client."""
+        return self.runtime.client_config(cluster, user)
 
 
 def open_lab(
@@ -99,7 +106,17 @@ def make_link(runtime: Runtime) -> Link:
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link
 
-        return MirrorMaker2Link(t, runtime.jvm)
+        def mm2_security(source: str, destination: str) -> dict[str, str]:
+            from linklab import security
+
+            return security.mm2_properties(runtime.security(), source, destination)
+
+        return MirrorMaker2Link(
+            t,
+            runtime.jvm,
+            client_config=runtime.client_config,
+            security_properties=mm2_security if t.secured else None,
+        )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
         from linklab.network import docker_link_listener
@@ -202,11 +219,12 @@ def up(
         start_network(lab, network, binary)
         produced = None
         for t in lab.topology.topics:
-            created = kafka.ensure_topic(lab.bootstrap(t.cluster), t.name, t.partitions, t.config)
+            conn = lab.client_config(t.cluster)
+            created = kafka.ensure_topic(conn, t.name, t.partitions, t.config)
             if created and t.name in lab.topology.link.mirrors and records:
                 gen = EmployeeGenerator(seed)
                 say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                produced = kafka.produce(lab.bootstrap(t.cluster), t.name, gen.records(records))
+                produced = kafka.produce(conn, t.name, gen.records(records))
                 if produced.failed or produced.acknowledged != records:
                     raise LabError(
                         f"{produced.failed} of {records} records were not acknowledged: "
@@ -324,6 +342,9 @@ class Status:
     link: LinkInfo | None = None
     mirrors: list[MirrorInfo] = field(default_factory=list)
     network: NetworkStatus | None = None
+    security: str = "none"
+    # A secured lab's client config files: [{"cluster", "user", "librdkafka", "java"}]
+    client_files: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -341,7 +362,17 @@ def status(lab: Lab) -> Status:
     comps.append(network_component(lab, net))
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
-    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors, net)
+    return Status(
+        lab.runtime.name,
+        str(lab.state_dir),
+        clusters_up,
+        comps,
+        link_info,
+        mirrors,
+        net,
+        lab.topology.security,
+        client_files(lab),
+    )
 
 
 # -- the link's network path (docs/network.md) ---------------------------------------------
@@ -410,3 +441,30 @@ def change_network(
     if heal:
         return restore(lab)
     return network_status(lab)
+
+
+def acl_list(lab: Lab, cluster: str | None = None) -> dict[str, list]:
+    """Every ACL of each cluster (or of `cluster`), as linklab.acls.Acl rows by cluster,
+    read as the lab's admin."""
+    from linklab import acls
+
+    names = (
+        [lab.topology.cluster(cluster).name] if cluster else [c.name for c in lab.topology.clusters]
+    )
+    if lab.runtime.name != "native":
+        raise LabError(
+            f"Listing ACLs on the {lab.runtime.name} runtime is not wired yet.",
+            "Use a native lab (`invoke up demo --runtime native`), or list them with "
+            "`kafka-acls --bootstrap-server ... --list` inside the broker container.",
+        )
+    return {n: acls.list_acls(lab.bootstrap(n), lab.client_config(n)) for n in names}
+
+
+def client_files(lab: Lab) -> list[dict[str, str]]:
+    """Each cluster's client config files, a row per cluster and user (a secured lab's; none
+    otherwise)."""
+    return [
+        {"cluster": cluster, "user": f.user, "librdkafka": str(f.librdkafka), "java": str(f.java)}
+        for cluster, fs in lab.runtime.client_files().items()
+        for f in fs
+    ]

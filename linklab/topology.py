@@ -105,7 +105,12 @@ class Topology:
     link: LinkSpec
     ksqldb: KsqldbSpec
     network: NetworkSpec = field(default_factory=NetworkSpec)
+    security: str = "none"  # none | sasl_ssl (TLS, SCRAM users, ACLs: linklab.security)
     source_file: str | None = None
+
+    @property
+    def secured(self) -> bool:
+        return self.security == "sasl_ssl"
 
     def cluster(self, name: str) -> ClusterSpec:
         for c in self.clusters:
@@ -273,7 +278,21 @@ def validate(t: Topology) -> Topology:
     _validate_link(t)
     _validate_ksqldb(t)
     _validate_versions(t)
+    _validate_security(t)
     return t
+
+
+SECURITY_MODES = ("none", "sasl_ssl")
+
+
+def _validate_security(t: Topology) -> None:
+    # With sasl_ssl the brokers always run the authorizer (every principal needs its ACLs), so
+    # acl_sync on or off only decides whether the link copies ACLs, never whether they exist.
+    if t.security not in SECURITY_MODES:
+        raise LabError(
+            f"security {t.security!r} is not one of {', '.join(SECURITY_MODES)}.",
+            "Use `security: none` (the default) or `security: sasl_ssl`.",
+        )
 
 
 def _validate_clusters(t: Topology) -> None:

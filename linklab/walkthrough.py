@@ -72,7 +72,7 @@ def status(lab: linklab.lab.Lab) -> View:
 
 # -- 2. the data ------------------------------------------------------------------------------
 def first_records(
-    bootstrap: str, topic: str, n: int = 5, partition: int = 0, timeout: float = 30.0
+    bootstrap: kafka.Conn, topic: str, n: int = 5, partition: int = 0, timeout: float = 30.0
 ) -> list[kafka.Record]:
     """The first `n` records of one partition (fewer if it holds fewer)."""
     ends = {p.partition: p for p in kafka.watermarks(bootstrap, topic)}
@@ -114,7 +114,7 @@ def employees(
     """The first Employee records of the data topic, one column per field."""
     cluster = cluster or lab.topology.link.source
     topic = topic or lab.topology.link.mirrors[0]
-    recs = first_records(lab.bootstrap(cluster), topic, n)
+    recs = first_records(lab.client_config(cluster), topic, n)
     rows = []
     for r in recs:
         value = json.loads(r.value) if r.value else {}
@@ -225,8 +225,8 @@ def watch_lag(
         except BaseException as e:  # shown in the caller's thread
             failure.append(e)
 
-    src = Counter(lab.bootstrap(lab.topology.link.source), topic)
-    dst = Counter(lab.bootstrap(lab.topology.link.destination), topic)
+    src = Counter(lab.client_config(lab.topology.link.source), topic)
+    dst = Counter(lab.client_config(lab.topology.link.destination), topic)
     producer = threading.Thread(target=produce, name="walkthrough-producer", daemon=True)
     start = time.monotonic()
     producer.start()
@@ -274,7 +274,7 @@ class Counter:
     """Records per partition of one topic, asked often: one consumer kept open, where
     `kafka.watermarks` opens one per call (too slow to sample a few times a second)."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, bootstrap: kafka.Conn, topic: str):
         self.topic = topic
         self.partitions = kafka.partitions(bootstrap, topic)
         self.consumer = Consumer(kafka.consumer_config(bootstrap, "linklab-counter"))
@@ -414,7 +414,7 @@ def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWri
     writable = lab.link.caveats.get("writable")
     if writable:
         return MirrorWrite(topic, False, True, "", writable)
-    dest = lab.bootstrap(lab.topology.link.destination)
+    dest = lab.client_config(lab.topology.link.destination)
     # Not idempotent: a refused append is then a plain delivery error, not a fatal producer state.
     r = kafka.produce(
         dest,

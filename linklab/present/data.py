@@ -71,6 +71,16 @@ def status(st: Any) -> dict:
         "link": link(st.link) if st.link else None,
         "mirrors": [mirror(m) for m in st.mirrors],
         "network": network_state(st.network) if st.network else None,
+        "security": st.security,
+        "client_files": [
+            {
+                "cluster": f["cluster"],
+                "user": f["user"],
+                "librdkafka_file": f["librdkafka"],
+                "java_file": f["java"],
+            }
+            for f in st.client_files
+        ],
     }
 
 
@@ -318,5 +328,26 @@ def ksql_applied(results: list[Any]) -> dict:
     return {
         "statements": [
             {"file": r.file, "kind": r.kind, "name": r.name, "outcome": r.outcome} for r in results
+        ]
+    }
+
+
+# -- ACLs -----------------------------------------------------------------------------------------
+def acl_list(listed: dict[str, list[Any]]) -> dict:
+    """`acl.list`: every ACL by cluster, in `confluent kafka acl list`'s words."""
+    return {
+        "acls": [
+            {
+                "cluster": cluster,
+                "principal": a.principal,
+                "permission": a.permission,
+                "operation": a.operation,
+                "resource_type": a.resource_type,
+                "resource_name": a.name,
+                "pattern_type": a.pattern,
+                "host": a.host,
+            }
+            for cluster, rows in listed.items()
+            for a in rows
         ]
     }

@@ -78,6 +78,30 @@ def status(st: Any) -> list[Sheet]:
                 state(x.status),
             )
         out.append(m)
+    if st.client_files:
+        files = sheet("client config files (security: sasl_ssl)", "cluster", "user", "file")
+        for f in st.client_files:
+            files.add(f["cluster"], f["user"], f["librdkafka"])
+        out.append(files)
+    return out
+
+
+def acl_list(listed: dict[str, list[Any]]) -> list[Sheet]:
+    """One table per cluster, with `confluent kafka acl list`'s columns."""
+    out = []
+    for cluster, rows in listed.items():
+        t = sheet(
+            f"ACLs on {cluster}",
+            "principal",
+            "permission",
+            "operation",
+            "resource type",
+            "resource name",
+            "pattern type",
+        )
+        for a in rows:
+            t.add(a.principal, a.permission, a.operation, a.resource_type, a.name, a.pattern)
+        out.append(t)
     return out
 
 

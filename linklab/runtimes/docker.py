@@ -155,6 +155,16 @@ class DockerRuntime(Runtime):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def preflight(self) -> None:
+        if self.topology.secured:
+            # The brokers render (docs/docker.md), but the link's and ksqlDB's sign-in are not
+            # wired: refuse before anything starts rather than bring up a lab half secured.
+            raise LabError(
+                "The docker runtime renders a `security: sasl_ssl` project "
+                "(`invoke render --runtime docker`) but cannot start one yet: Cluster "
+                "Linking's and ksqlDB's credentials are not wired.",
+                "Use the native runtime for a secured lab (`invoke up demo --runtime native`), "
+                "or set `security: none` in topology.yaml.",
+            )
         client = docker_client()
         api = client.version().get("ApiVersion", "0.0")
         if tuple(int(p) for p in api.split(".")[:2]) < MIN_API_VERSION:

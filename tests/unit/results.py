@@ -59,7 +59,17 @@ def status() -> Status:
             151.9,
         ),
     ]
-    return Status("native", "/tmp/lab", True, comps, link(), mirrors(), network_status())
+    files = [
+        {
+            "cluster": "primary",
+            "user": "sa-demo",
+            "librdkafka": "/tmp/lab/clients/primary-sa-demo.properties",
+            "java": "/tmp/lab/clients/primary-sa-demo.java.properties",
+        }
+    ]
+    return Status(
+        "native", "/tmp/lab", True, comps, link(), mirrors(), network_status(), "sasl_ssl", files
+    )
 
 
 def network_status() -> NetworkStatus:
@@ -72,6 +82,15 @@ def network_status() -> NetworkStatus:
         proxy="127.0.0.1:19095 -> 127.0.0.1:19094",
         api="http://127.0.0.1:18474",
     )
+
+
+def acl_rows() -> dict:
+    from linklab.acls import Acl
+
+    return {
+        "primary": [Acl("User:sa-demo", "READ", "TOPIC", "employees")],
+        "secondary": [Acl("User:sa-link", "CREATE", "TOPIC", "mm2-", "PREFIXED")],
+    }
 
 
 def produced() -> kafka.ProduceResult:

@@ -193,3 +193,61 @@ def test_security_settings_are_the_same_on_both_runtimes(topo, tmp_path, acl_syn
         assert native == docker, c.name
         # ACL sync needs ACLs, and ACLs need an authorizer, on the docker runtime too.
         assert ("authorizer.class.name" in docker) == acl_sync
+
+
+# -- security: sasl_ssl ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def secured_topo(topo):
+    import dataclasses
+
+    return dataclasses.replace(topo, security="sasl_ssl")
+
+
+def test_a_secured_project_passes_compose_config(secured_topo, tmp_path):
+    out = validate_compose(rendered(secured_topo, tmp_path))
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_secured_broker_speaks_only_sasl_ssl_and_tls(secured_topo, tmp_path):
+    cfg = normalized(rendered(secured_topo, tmp_path))
+    for c in secured_topo.clusters:
+        svc = cfg["services"][c.name]
+        env = svc["environment"]
+        protocols = {
+            p.split(":")[1] for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+        }
+        assert protocols == {"SASL_SSL", "SSL"}
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert env["KAFKA_SUPER_USERS"] == f"User:admin;User:CN=linklab-{c.name}-broker"
+        assert "User:ANONYMOUS" not in json.dumps(svc)
+        # The admin's password is read in the container through the config provider ($ kept).
+        jaas = env["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+        assert "${file:/etc/linklab/security/secrets.properties:admin.password}" in jaas
+        assert any(v["target"] == render.SECURITY_MOUNT for v in svc["volumes"])
+        # The storage is formatted first, with every SCRAM user, by a one-shot service.
+        fmt = cfg["services"][f"{c.name}-format"]
+        assert svc["depends_on"][f"{c.name}-format"]["condition"] == (
+            "service_completed_successfully"
+        )
+        script = " ".join(fmt["command"])
+        assert all(f"name={u}," in script for u in ("admin", "sa-link", "sa-demo"))
+        assert "--ignore-formatted" in script
+
+
+def test_a_secured_projects_env_vars_are_in_the_docs_table(secured_topo, tmp_path):
+    cfg = normalized(rendered(secured_topo, tmp_path))
+    used = {
+        k
+        for svc in cfg["services"].values()
+        for k in svc.get("environment", {})
+        if k[:6] == "KAFKA_"
+    }
+    table = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", DOCS.read_text(), flags=re.M))
+    assert not used - table, f"missing from docs/docker.md: {sorted(used - table)}"
+
+
+def test_env_names_invert_the_images_key_conversion():
+    assert render.env_name("listener.name.host.scram-sha-512.sasl.jaas.config") == (
+        "KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"
+    )
+    assert render.env_name("a_b.c") == "KAFKA_A__B_C"

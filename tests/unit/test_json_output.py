@@ -54,6 +54,7 @@ PAYLOADS = {
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
     "down": lambda: data.steps([("link", "stopped")]),
     "network": lambda: data.network(results.network_status(), DEFAULT_PROFILES),
+    "acl.list": lambda: data.acl_list(results.acl_rows()),
 }
 
 
