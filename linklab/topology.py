@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from linklab.errors import LabError
+from linklab.monitoring import MonitoringSpec, check_components, parse_monitoring
 from linklab.paths import PROJECT_ROOT, default_topology_file
 
 KAFKA_POM = PROJECT_ROOT / "scripts" / "kafka-jars.pom.xml"
@@ -103,6 +104,7 @@ class Topology:
     topics: list[TopicSpec]
     link: LinkSpec
     ksqldb: KsqldbSpec
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
     source_file: str | None = None
 
     def cluster(self, name: str) -> ClusterSpec:
@@ -134,6 +136,8 @@ class Topology:
     def all_ports(self) -> dict[str, int]:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
+        if self.monitoring.enabled:
+            ports.update(self.monitoring.ports())
         return ports
 
     def with_port_offset(self, offset: int) -> Topology:
@@ -148,7 +152,10 @@ class Topology:
             for c in self.clusters
         ]
         ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
-        return validate(dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb))
+        monitoring = self.monitoring.with_port_offset(offset)
+        return validate(
+            dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb, monitoring=monitoring)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -224,6 +231,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = getattr(hint, "__origin__", None)
     args = getattr(hint, "__args__", ())
+    if hint is MonitoringSpec:  # its own parser: thresholds are numbers, ports checked there
+        return parse_monitoring(value, where)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is list:
@@ -263,6 +272,7 @@ def validate(t: Topology) -> Topology:
     _validate_topics(t)
     _validate_link(t)
     _validate_ksqldb(t)
+    _validate_monitoring(t)
     _validate_versions(t)
     return t
 
@@ -399,6 +409,11 @@ def _validate_ksqldb(t: Topology) -> None:
             f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
             f"Use one of: {', '.join(names)}.",
         )
+
+
+def _validate_monitoring(t: Topology) -> None:
+    # Exporters sit on the brokers (by cluster name) and on the link's process.
+    check_components(t.monitoring, [c.name for c in t.clusters] + ["link"])
 
 
 def _validate_versions(t: Topology) -> None:
