@@ -428,6 +428,33 @@ def figures(c, out="docs/img", rate=500, duration=10, records=20000):
     )
 
 
+@task
+def alerts(c, json_=False):
+    """The lab's alert rules (from topology.yaml, monitoring.alerts) and their state: inactive,
+    pending or firing, since when, and the value that made it so. Exit 1 when one fires."""
+    from linklab.monitoring import watch
+
+    rules = watch.rules(labs.open_lab())
+    _show(json_, data.alerts(rules), tables.alerts(rules))
+    if any(r.state == "firing" for r in rules):
+        raise Exit(code=1)
+
+
+@task(help={"once": "print one frame and leave (for scripts and tests)", "refresh": "seconds"})
+def monitor(c, once=False, refresh=1.0, json_=False):
+    """A live dashboard of the link from the lab's Prometheus: per mirror the lag, records/s in
+    and out, replication latency, the link's state and the alerts pending or firing. Ctrl-C
+    leaves."""
+    from linklab.monitoring import watch
+
+    lab = labs.open_lab()
+    if once or json_:
+        f = watch.frame(lab)
+        return _show(json_, data.monitor(f), *tables.monitor(f))
+    watch.prometheus(lab)  # refused with the fix before the screen is taken
+    present.live(lambda: tables.monitor(watch.frame(lab)), refresh_s=refresh)
+
+
 ns = Collection(
     up,
     status,
@@ -441,6 +468,8 @@ ns = Collection(
     faults_task,
     drill,
     figures,
+    alerts,
+    monitor,
 )
 ns.add_collection(Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset))
 ns.add_collection(

@@ -70,9 +70,11 @@ def make_runtime(name: str, topology: Topology, state_dir: Path) -> Runtime:
     """The runtime called `name` for this topology and state folder."""
     if name == "native":
         from linklab.jvm import JvmLauncher
+        from linklab.monitoring import stack
         from linklab.runtimes.native import NativeRuntime
 
-        return NativeRuntime(topology, state_dir, JvmLauncher(state_dir, topology.kafka_version))
+        jvm = JvmLauncher(state_dir, topology.kafka_version, stack.jvm_exporters(topology))
+        return NativeRuntime(topology, state_dir, jvm)
     if name == "docker":
         from linklab.runtimes.docker import DockerRuntime
 
@@ -159,6 +161,7 @@ class UpResult:
     already_up: bool
     ksql_applied: list = field(default_factory=list)
     ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
+    warnings: list[str] = field(default_factory=list)
 
 
 def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
@@ -196,13 +199,25 @@ def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
         lab.link.create()
         wait_caught_up(lab)
         applied, demo = run_ksql(lab)
+        warnings = monitoring_up(lab, say)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
             down(lab)
         raise
-    return UpResult(produced, time.monotonic() - start, already, applied, demo)
+    return UpResult(produced, time.monotonic() - start, already, applied, demo, warnings)
+
+
+def monitoring_up(lab: Lab, say=print) -> list[str]:
+    """Start Prometheus after the clusters and the link (native runtime: the JVMs carry the
+    exporter agents). A missing Prometheus is a warning: the rest of the lab stays up."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return []
+    from linklab.monitoring import stack
+
+    warning = stack.up(lab.state_dir, lab.topology.monitoring, lab.topology, say=say)
+    return [warning] if warning else []
 
 
 def run_ksql(lab: Lab) -> tuple[list, object | None]:
@@ -268,6 +283,10 @@ def down(lab: Lab) -> list[tuple[str, str]]:
             )
         return []
     done = []
+    from linklab.monitoring import stack
+
+    if stack.started(lab.state_dir, lab.topology.monitoring):  # first: it would see the rest go
+        done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
     try:
         lab.link.delete(force=True)
         done.append(("link", "stopped"))
@@ -301,6 +320,10 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
+    if lab.topology.monitoring.enabled and lab.runtime.name == "native":
+        from linklab.monitoring import stack
+
+        comps.append(stack.component(lab.state_dir, lab.topology.monitoring))
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
     return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors)

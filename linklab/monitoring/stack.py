@@ -3,13 +3,38 @@ The lab calls `start` after its JVMs are up and `stop` before it removes the sta
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from linklab.components import ComponentStatus
+from linklab.errors import LabError
+from linklab.jvm import Exporter
 from linklab.monitoring import MonitoringSpec
 from linklab.monitoring.alerts import LinkView
-from linklab.monitoring.prometheus import Prometheus, ensure_tools, promtool_check
+from linklab.monitoring.exporter import BROKER, MIRRORMAKER
+from linklab.monitoring.prometheus import (
+    COMPONENT,
+    Prometheus,
+    ensure_tools,
+    find_tools,
+    promtool_check,
+)
 
 LINK_COMPONENT = "link"
+NOT_INSTALLED = "not installed"
+
+
+def jvm_exporters(topology) -> dict[str, Exporter]:
+    """The JVMs that carry the exporter agent, by component name: each broker (its cluster's
+    name) with broker rules, the link's MirrorMaker 2 with its own rules."""
+    spec: MonitoringSpec = topology.monitoring
+    if not spec.enabled:
+        return {}
+    clusters = {c.name for c in topology.clusters}
+    return {
+        name: Exporter(port, BROKER if name in clusters else MIRRORMAKER)
+        for name, port in spec.exporter_ports.items()
+    }
 
 
 def link_view(topology, mirrormaker: bool = True) -> LinkView:
@@ -29,11 +54,18 @@ def link_view(topology, mirrormaker: bool = True) -> LinkView:
 
 
 def start(
-    state_dir: Path, spec: MonitoringSpec, topology, mirrormaker: bool = True, say=print
+    state_dir: Path,
+    spec: MonitoringSpec,
+    topology,
+    mirrormaker: bool = True,
+    say=print,
+    build: bool = False,
 ) -> Prometheus:
-    """Render config and rules (checked by promtool), start Prometheus, wait until ready."""
+    """Render config and rules (checked by promtool), start Prometheus, wait until ready.
+
+    Prometheus comes from PATH; `build` allows the (long) Go build into the cache instead."""
     prom = Prometheus(state_dir, spec)
-    tools = ensure_tools(say=say)
+    tools = ensure_tools(build=build, say=say)
     prom.render(
         link_view(topology, mirrormaker), [c.name for c in topology.clusters], LINK_COMPONENT
     )
@@ -44,3 +76,56 @@ def start(
 
 def stop(state_dir: Path, spec: MonitoringSpec) -> str:
     return Prometheus(state_dir, spec).stop()
+
+
+def started(state_dir: Path, spec: MonitoringSpec) -> bool:
+    """Whether the lab ever started a Prometheus in this folder (its pid file is there)."""
+    return Prometheus(state_dir, spec).proc.pid_file.exists()
+
+
+def version() -> str:
+    """`prometheus --version`'s first line, shortened ("Prometheus 2.42.0"), or "" without it."""
+    tools = find_tools()
+    if tools is None:
+        return ""
+    try:
+        out = subprocess.run(
+            [str(tools.prometheus), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "Prometheus"
+    words = (out.stdout or out.stderr).split()
+    return f"Prometheus {words[2]}" if len(words) > 2 and words[0] == "prometheus" else "Prometheus"
+
+
+def component(state_dir: Path, spec: MonitoringSpec) -> ComponentStatus:
+    """Prometheus's status row: where it listens, or why it is not there."""
+    prom = Prometheus(state_dir, spec)
+    alive = prom.alive()
+    if alive:
+        state = "running"
+    elif find_tools() is None:
+        state = NOT_INSTALLED
+    else:
+        state = "stopped"
+    return ComponentStatus(
+        name=COMPONENT,
+        kind=version() or "Prometheus",
+        address=prom.url,
+        state=state,
+        pid=prom.proc.pid() if alive else None,
+        rss_mb=round(prom.rss_bytes() / 2**20, 1) if alive else 0.0,
+        log=str(prom.log),
+    )
+
+
+def up(state_dir: Path, spec: MonitoringSpec, topology, say=print) -> str | None:
+    """Start monitoring for a native lab; return a warning instead of raising when Prometheus is
+    missing or refuses to start, so the rest of the lab stays up."""
+    if not spec.enabled:
+        return None
+    try:
+        start(state_dir, spec, topology, mirrormaker=True, say=say)
+    except LabError as e:
+        return f"Monitoring is not running: {e.problem} {e.fix}"
+    return None
