@@ -95,7 +95,11 @@ def version() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "Prometheus"
     words = (out.stdout or out.stderr).split()
-    return f"Prometheus {words[2]}" if len(words) > 2 and words[0] == "prometheus" else "Prometheus"
+    return (
+        f"Prometheus {words[2]}"
+        if len(words) > 2 and words[0].rstrip(",") == "prometheus"
+        else "Prometheus"
+    )
 
 
 def component(state_dir: Path, spec: MonitoringSpec) -> ComponentStatus:
