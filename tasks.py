@@ -358,9 +358,10 @@ def link_restart(c, json_=False):
 @task(name="create")
 def mirror_create(c, topic, json_=False):
     """Mirror a source topic into a mirror topic of the same name on the destination."""
-    link = _link()
-    link.mirror_create(topic)
-    _mirrors(json_, [link.mirror_describe(topic)])
+    lab = cli.running_lab()
+    lab.link.mirror_create(topic)
+    labs.refresh_monitoring(lab)  # its lag series and alert rules, where Prometheus runs
+    _mirrors(json_, [lab.link.mirror_describe(topic)])
 
 
 @task(name="list")

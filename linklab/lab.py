@@ -272,6 +272,16 @@ def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     )
 
 
+def refresh_monitoring(lab: Lab) -> bool:
+    """After a mirror is created or deleted: Prometheus's rules follow the link's mirrors."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return False
+    from linklab.monitoring import stack
+
+    sources = sorted({m.source_topic for m in lab.link.mirrors()})
+    return stack.refresh(lab.state_dir, lab.topology.monitoring, lab.topology, sources)
+
+
 # -- down -----------------------------------------------------------------------------------
 def down(lab: Lab) -> list[tuple[str, str]]:
     """Stop what the lab started and remove its state folder. Nothing else is touched."""

@@ -37,7 +37,7 @@ def jvm_exporters(topology) -> dict[str, Exporter]:
     }
 
 
-def link_view(topology, mirrormaker: bool = True) -> LinkView:
+def link_view(topology, mirrormaker: bool = True, mirrors: list[str] | None = None) -> LinkView:
     """The link as the rules see it. MirrorMaker 2 (native) keeps its offset syncs in
     mm2-offset-syncs.<destination>.internal on the source; mirrors keep their source names
     unless the topology gives a prefix."""
@@ -47,7 +47,7 @@ def link_view(topology, mirrormaker: bool = True) -> LinkView:
         name=link.name,
         source=link.source,
         destination=link.destination,
-        mirrors={t: f"{prefix}{t}" for t in link.mirrors},
+        mirrors={t: f"{prefix}{t}" for t in (link.mirrors if mirrors is None else mirrors)},
         mirrormaker=mirrormaker,
         offset_syncs_topic=f"mm2-offset-syncs.{link.destination}.internal" if mirrormaker else None,
     )
@@ -72,6 +72,17 @@ def start(
     promtool_check(tools, "config", prom.config_file)  # checks the rule file it names too
     prom.start(tools)
     return prom
+
+
+def refresh(state_dir: Path, spec: MonitoringSpec, topology, mirrors: list[str]) -> bool:
+    """Re-render the rules for the link's mirrors now (source topic names: a mirror created
+    after `up` gets its lag series and alerts too) and reload a running Prometheus."""
+    prom = Prometheus(state_dir, spec)
+    if not prom.alive():
+        return False
+    prom.render(link_view(topology, True, mirrors), [c.name for c in topology.clusters])
+    prom.reload()
+    return True
 
 
 def stop(state_dir: Path, spec: MonitoringSpec) -> str:
