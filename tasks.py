@@ -89,6 +89,9 @@ def test(c, marker=None, k=None, docker=False):
         return
     c.run("ruff check .", pty=False)
     c.run("ruff format --check .", pty=False)
+    from linklab.monitoring import prometheus
+
+    present.note(prometheus.ensure_for_tests()[1])  # apt-get on a root Debian CI, else skips
     args = (
         ["pytest"]
         + (["-m", shlex.quote(marker)] if marker else [])
@@ -435,7 +438,7 @@ def alerts(c, json_=False):
     pending or firing, since when, and the value that made it so. Exit 1 when one fires."""
     from linklab.monitoring import watch
 
-    rules = watch.rules(labs.open_lab())
+    rules = watch.rules(cli.running_lab())
     _show(json_, data.alerts(rules), tables.alerts(rules))
     if any(r.state == "firing" for r in rules):
         raise Exit(code=1)
@@ -448,7 +451,7 @@ def monitor(c, once=False, refresh=1.0, json_=False):
     leaves."""
     from linklab.monitoring import watch
 
-    lab = labs.open_lab()
+    lab = cli.running_lab()
     if once or json_:
         f = watch.frame(lab)
         return _show(json_, data.monitor(f), *tables.monitor(f))
