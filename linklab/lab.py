@@ -330,10 +330,13 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
-    if lab.topology.monitoring.enabled and lab.runtime.name == "native":
+    if lab.topology.monitoring.enabled:
         from linklab.monitoring import stack
 
-        comps.append(stack.component(lab.state_dir, lab.topology.monitoring))
+        if lab.runtime.name == "native":
+            comps.append(stack.component(lab.state_dir, lab.topology.monitoring))
+        else:
+            comps += stack.docker_components(lab.topology.monitoring)
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
     return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors)

@@ -144,3 +144,26 @@ def up(state_dir: Path, spec: MonitoringSpec, topology, say=print) -> str | None
     except LabError as e:
         return f"Monitoring is not running: {e.problem} {e.fix}"
     return None
+
+
+def docker_components(spec: MonitoringSpec) -> list[ComponentStatus]:
+    """The docker runtime's Prometheus and Grafana rows: where they listen, and whether they
+    answer there (they are compose services; the runtime's own rows cover the containers)."""
+    import httpx
+
+    from linklab.monitoring import compose
+
+    def answers(url: str) -> str:
+        try:
+            return "running" if httpx.get(url, timeout=2).status_code == 200 else "unreachable"
+        except httpx.HTTPError:
+            return "stopped"
+
+    prom = f"http://127.0.0.1:{spec.prometheus_port}"
+    grafana = f"http://127.0.0.1:{spec.grafana_port}"
+    return [
+        ComponentStatus(COMPONENT, compose.PROMETHEUS_IMAGE, prom, answers(f"{prom}/-/ready")),
+        ComponentStatus(
+            "grafana", compose.GRAFANA_IMAGE, grafana, answers(f"{grafana}/api/health")
+        ),
+    ]
