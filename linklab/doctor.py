@@ -123,7 +123,30 @@ def check_lab(lab: Lab) -> list[Check]:
         )
     checks += _guard("config", lambda: config(lab))
     checks += _guard("logs", lambda: logs(lab))
+    if lab.topology.monitoring.enabled and lab.runtime.name == "native":
+        checks += _guard("alerts", lambda: alert_checks(lab))
     return checks
+
+
+def alert_checks(lab: Lab) -> list[Check]:
+    """The signals the dashboard shows: each firing alert is a failed check with its rule's fix.
+    No Prometheus only warns: the lab works without it."""
+    from linklab.monitoring import watch
+
+    try:
+        rules = watch.rules(lab)
+    except LabError as e:
+        return [Check("alerts", False, e.problem, e.fix or "", warn=True)]
+    out = []
+    for r in rules:
+        for a in r.alerts:
+            if a.state == "firing":
+                summary = a.annotations.get("summary", r.expr)
+                out.append(Check(f"alert {r.name}", False, summary, a.annotations.get("fix", "")))
+    if not out:
+        pending = sum(r.state == "pending" for r in rules)
+        out.append(Check("alerts", True, f"none of {len(rules)} firing ({pending} pending)"))
+    return out
 
 
 # -- environment ----------------------------------------------------------------------------

@@ -86,9 +86,11 @@ def make_runtime(name: str, topology: Topology, state_dir: Path) -> Runtime:
     """The runtime called `name` for this topology and state folder."""
     if name == "native":
         from linklab.jvm import JvmLauncher
+        from linklab.monitoring import stack
         from linklab.runtimes.native import NativeRuntime
 
-        return NativeRuntime(topology, state_dir, JvmLauncher(state_dir, topology.kafka_version))
+        jvm = JvmLauncher(state_dir, topology.kafka_version, stack.jvm_exporters(topology))
+        return NativeRuntime(topology, state_dir, jvm)
     if name == "docker":
         from linklab.runtimes.docker import DockerRuntime
 
@@ -187,6 +189,7 @@ class UpResult:
     already_up: bool
     ksql_applied: list = field(default_factory=list)
     ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
+    warnings: list[str] = field(default_factory=list)
 
 
 def up(
@@ -234,13 +237,25 @@ def up(
         lab.link.create()
         wait_caught_up(lab)
         applied, demo = run_ksql(lab)
+        warnings = monitoring_up(lab, say)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
             down(lab)
         raise
-    return UpResult(produced, time.monotonic() - start, already, applied, demo)
+    return UpResult(produced, time.monotonic() - start, already, applied, demo, warnings)
+
+
+def monitoring_up(lab: Lab, say=print) -> list[str]:
+    """Start Prometheus after the clusters and the link (native runtime: the JVMs carry the
+    exporter agents). A missing Prometheus is a warning: the rest of the lab stays up."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return []
+    from linklab.monitoring import stack
+
+    warning = stack.up(lab.state_dir, lab.topology.monitoring, lab.topology, say=say)
+    return [warning] if warning else []
 
 
 def start_network(lab: Lab, profile: str | None = None, binary: Path | None = None) -> None:
@@ -307,6 +322,16 @@ def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     )
 
 
+def refresh_monitoring(lab: Lab) -> bool:
+    """After a mirror is created or deleted: Prometheus's rules follow the link's mirrors."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return False
+    from linklab.monitoring import stack
+
+    sources = sorted({m.source_topic for m in lab.link.mirrors()})
+    return stack.refresh(lab.state_dir, lab.topology.monitoring, lab.topology, sources)
+
+
 # -- down -----------------------------------------------------------------------------------
 def down(lab: Lab) -> list[tuple[str, str]]:
     """Stop what the lab started and remove its state folder. Nothing else is touched."""
@@ -318,6 +343,10 @@ def down(lab: Lab) -> list[tuple[str, str]]:
             )
         return []
     done = []
+    from linklab.monitoring import stack
+
+    if stack.started(lab.state_dir, lab.topology.monitoring):  # first: it would see the rest go
+        done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
     try:
         lab.link.delete(force=True)
         done.append(("link", "stopped"))
@@ -360,6 +389,13 @@ def status(lab: Lab) -> Status:
         comps.append(link_component)
     net = network_status(lab)
     comps.append(network_component(lab, net))
+    if lab.topology.monitoring.enabled:
+        from linklab.monitoring import stack
+
+        if lab.runtime.name == "native":
+            comps.append(stack.component(lab.state_dir, lab.topology.monitoring))
+        else:
+            comps += stack.docker_components(lab.topology.monitoring)
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
     return Status(

@@ -222,6 +222,22 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "scram_mechanism": security.MECHANISM,
         "scram_users": security.USERS,
     }
+    extra: dict[str, str] = {}
+    ctx["monitoring"] = None
+    if topology.monitoring.enabled:
+        from linklab.monitoring import compose as monitoring
+
+        ctx.update(
+            monitoring=topology.monitoring,
+            kafka_opts=monitoring.kafka_opts(),
+            agent_on_host=monitoring.agent_on_host(topology.kafka_version),
+            agent_in_container=monitoring.AGENT_IN_CONTAINER,
+            exporter_config_in_container=monitoring.EXPORTER_CONFIG_IN_CONTAINER,
+            prometheus_image=monitoring.PROMETHEUS_IMAGE,
+            alertmanager_image=monitoring.ALERTMANAGER_IMAGE,
+            grafana_image=monitoring.GRAFANA_IMAGE,
+        )
+        extra = monitoring.files(topology)
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
@@ -229,6 +245,7 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
             network.docker_config(topology.network, topology.link.source), indent=2
         )
         + "\n",
+        **extra,
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from linklab.errors import LabError
+from linklab.monitoring import MonitoringSpec, check_components, parse_monitoring
 from linklab.network import NetworkSpec, parse_network
 from linklab.paths import PROJECT_ROOT, default_topology_file
 
@@ -106,6 +107,7 @@ class Topology:
     ksqldb: KsqldbSpec
     network: NetworkSpec = field(default_factory=NetworkSpec)
     security: str = "none"  # none | sasl_ssl (TLS, SCRAM users, ACLs: linklab.security)
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
     source_file: str | None = None
 
     @property
@@ -142,6 +144,8 @@ class Topology:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
         ports.update(self.network.ports)
+        if self.monitoring.enabled:
+            ports.update(self.monitoring.ports())
         return ports
 
     def with_port_offset(self, offset: int) -> Topology:
@@ -157,8 +161,15 @@ class Topology:
         ]
         ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
         network = self.network.with_port_offset(offset)
+        monitoring = self.monitoring.with_port_offset(offset)
         return validate(
-            dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb, network=network)
+            dataclasses.replace(
+                self,
+                clusters=clusters,
+                ksqldb=ksqldb,
+                network=network,
+                monitoring=monitoring,
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,6 +249,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     args = getattr(hint, "__args__", ())
     if hint is NetworkSpec:  # its own parser: profiles, ranges, ports (linklab.network)
         return parse_network(value, where)
+    if hint is MonitoringSpec:  # its own parser: thresholds are numbers, ports checked there
+        return parse_monitoring(value, where)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is list:
@@ -277,6 +290,7 @@ def validate(t: Topology) -> Topology:
     _validate_topics(t)
     _validate_link(t)
     _validate_ksqldb(t)
+    _validate_monitoring(t)
     _validate_versions(t)
     _validate_security(t)
     return t
@@ -427,6 +441,11 @@ def _validate_ksqldb(t: Topology) -> None:
             f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
             f"Use one of: {', '.join(names)}.",
         )
+
+
+def _validate_monitoring(t: Topology) -> None:
+    # Exporters sit on the brokers (by cluster name) and on the link's process.
+    check_components(t.monitoring, [c.name for c in t.clusters] + ["link"])
 
 
 def _validate_versions(t: Topology) -> None:

@@ -437,3 +437,67 @@ def faults(results: list[Any], rate: float) -> Sheet:
             recovery,
         )
     return t
+
+
+# -- monitoring ---------------------------------------------------------------------------------
+ALERT_STATES = {"inactive": "green", "pending": "yellow", "firing": "red"}
+
+
+def since(at: dt.datetime | None) -> str:
+    return "-" if at is None else at.astimezone().strftime("%H:%M:%S")
+
+
+def number(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None or v != v else f"{v:,.{digits}f}"
+
+
+def alerts(rules: list[Any]) -> Sheet:
+    """Each alert rule: its state, since when, the value that made it so, and its `for`."""
+    t = sheet("alert rules", "alert", "state", "since", "value", "for s", right=("value", "for s"))
+    for r in rules:
+        t.add(
+            r.name,
+            Styled(r.state, ALERT_STATES.get(r.state, "yellow")),
+            since(r.since),
+            number(r.value, 1),
+            f"{r.for_s:g}",
+        )
+    return t
+
+
+def monitor(f: Any) -> list[Sheet]:
+    """One frame of `invoke monitor`: the mirrors' signals, then the alerts pending or firing."""
+    at = dt.datetime.fromtimestamp(f.at).strftime("%H:%M:%S")
+    m = sheet(
+        f"link {f.link}: {f.link_state} · targets up {f.targets_up}/{f.targets} · {at}",
+        "mirror",
+        "lag",
+        "in rec/s",
+        "out rec/s",
+        "latency max ms",
+        "latency avg ms",
+        right=("lag", "in rec/s", "out rec/s", "latency max ms", "latency avg ms"),
+        caption=f"Prometheus {f.url} · Ctrl-C to leave",
+    )
+    for w in f.mirrors:
+        lag = number(w.lag_records)
+        m.add(
+            w.mirror,
+            Styled(lag, "green" if w.lag_records == 0 else "yellow"),
+            number(w.records_in_per_s, 1),
+            number(w.records_out_per_s, 1),
+            number(w.latency_max_ms, 1),
+            number(w.latency_avg_ms, 1),
+        )
+    a = sheet("alerts", "alert", "state", "since", "value", "summary", right=("value",))
+    for alert in [*f.firing, *f.pending]:
+        a.add(
+            alert.name,
+            Styled(alert.state, ALERT_STATES.get(alert.state, "yellow")),
+            since(alert.since),
+            number(alert.value, 1),
+            alert.annotations.get("summary", ""),
+        )
+    if not a.rows:
+        a.add("none", Styled("inactive", "green"), "-", "-", "no alert pending or firing")
+    return [m, a]

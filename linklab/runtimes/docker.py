@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from linklab import render
+from linklab import jars, render
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.processes import port_in_use, port_owner
@@ -129,6 +129,8 @@ class DockerRuntime(Runtime):
     # -- compose --------------------------------------------------------------------------------
     def render(self) -> list[Path]:
         """Write the compose project into the lab state folder and check it with Compose."""
+        if self.topology.monitoring.enabled:  # cp-server mounts the exporter agent from the cache
+            jars.javaagent_path(self.topology.kafka_version, say=lambda _: None)
         written = render.write(render.compose_files(self.topology, self.lab_id), self.project_dir)
         checked = validate_compose(self.project_dir)
         if checked.returncode != 0:

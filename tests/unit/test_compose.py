@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from linklab import render
 from linklab.runtimes.docker import compose_binary, run_compose, validate_compose
@@ -77,7 +79,11 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     cfg = normalized(project)
     lab_id = str(tmp_path / ".lab")
     services = cfg["services"]
-    assert set(services) == {c.name for c in topo.clusters} | {"ksqldb", "toxiproxy"}
+    assert set(services) == {c.name for c in topo.clusters} | {
+        "ksqldb",
+        "toxiproxy",
+        *MONITORING_SERVICES,
+    }
     tag = topo.confluent_platform
     assert tag not in (project / render.COMPOSE_FILE).read_text()  # spelled only in .env
     assert (project / ".env").read_text().count(tag) == 1
@@ -122,6 +128,44 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     )
 
 
+MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana")
+
+
+def test_monitoring_services_are_pinned_on_loopback_with_the_agent_on_cp_server(topo, tmp_path):
+    from linklab.monitoring import compose as monitoring
+
+    project = rendered(topo, tmp_path)
+    services = normalized(project)["services"]
+    lab_id = str(tmp_path / ".lab")
+    m = topo.monitoring
+    for name in MONITORING_SERVICES:
+        svc = services[name]
+        image, _, tag = svc["image"].partition(":")
+        assert (
+            tag
+            and tag != "latest"
+            and image in ("prom/prometheus", "prom/alertmanager", "grafana/grafana")
+        )
+        assert svc["labels"] == {"dev.linklab.lab": lab_id, "dev.linklab.component": name}
+        assert all(p["host_ip"] == "127.0.0.1" for p in svc.get("ports", []))
+    assert [int(p["published"]) for p in services["prometheus"]["ports"]] == [m.prometheus_port]
+    assert [int(p["published"]) for p in services["grafana"]["ports"]] == [m.grafana_port]
+    for c in topo.clusters:
+        assert "-javaagent:" in services[c.name]["environment"]["KAFKA_OPTS"]
+    prom = yaml.safe_load((project / "monitoring" / "prometheus.yml").read_text())
+    targets = [t for sc in prom["scrape_configs"][0]["static_configs"] for t in sc["targets"]]
+    assert targets == [f"{c.name}:{monitoring.EXPORTER_CONTAINER_PORT}" for c in topo.clusters]
+    rules = (project / "monitoring" / "jmx-exporter.yaml").read_text()
+    assert "ClusterLinkFetcherManager, name=MaxLag" in rules
+    dashboard = json.loads((project / "monitoring" / "grafana" / "linklab.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert any("linklab:mirror_lag_records" in e for e in exprs)
+    off = dataclasses.replace(topo, monitoring=dataclasses.replace(m, enabled=False))
+    assert not set(MONITORING_SERVICES) & set(
+        normalized(rendered(off, tmp_path / "off"))["services"]
+    )
+
+
 def test_two_labs_get_two_projects(topo):
     assert render.compose_project("/a/.lab") != render.compose_project("/b/.lab")
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", render.compose_project("/a/.lab"))
@@ -133,7 +177,7 @@ def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
         k
         for svc in cfg["services"].values()
         for k in svc.get("environment", {})
-        if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"
+        if k.startswith(("KAFKA_", "KSQL_", "GF_")) or k == "CLUSTER_ID"
     }
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))
     assert used, "no env vars rendered"
