@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from linklab import jars, kafka, render
+from linklab import cds, jars, kafka, render
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import JvmLauncher, log_tail
 from linklab.paths import LAB_FREE_MB, free_mb
-from linklab.processes import LabProcess, port_in_use, port_owner
+from linklab.processes import LabProcess, port_in_use, port_owner, stop_all
 from linklab.runtimes.base import Runtime
 from linklab.topology import Topology
 from linklab.waiting import wait_until
@@ -55,28 +59,70 @@ class NativeRuntime(Runtime):
                     )
 
     def up(self) -> None:
+        """Format every new cluster (at once), launch every broker (at once), then wait for all:
+        the start costs the slowest broker, not the sum."""
         self.preflight()
-        starting = []
-        for c in self.topology.clusters:
-            proc = self.jvm.process(c.name)
-            if proc.alive():
-                continue
-            cdir = self.jvm.component_dir(c.name)
-            cdir.mkdir(parents=True, exist_ok=True)
-            props = cdir / "server.properties"
-            props.write_text(render.server_properties(self.topology, c.name, cdir / "data"))
-            if not (cdir / "data" / "meta.properties").exists():
-                self.format_storage(c.name, props)
-            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props)])
-            starting.append(c)
+        starting = [c for c in self.topology.clusters if not self.jvm.process(c.name).alive()]
+        props = {c.name: self._write_properties(c.name) for c in starting}
+        unformatted = [
+            c.name for c in starting if not (self._data_dir(c.name) / "meta.properties").exists()
+        ]
+        if unformatted:
+            with ThreadPoolExecutor(len(unformatted)) as pool:
+                # list(): a failed format raises here, before any broker starts
+                list(pool.map(lambda name: self.format_storage(name, props[name]), unformatted))
+        for c in starting:
+            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props[c.name])], "broker")
         for c in starting:
             self.wait_ready(c.name)
 
-    def format_storage(self, cluster: str, props: Path) -> None:
+    def _data_dir(self, cluster: str) -> Path:
+        return self.jvm.component_dir(cluster) / "data"
+
+    def _write_properties(self, cluster: str) -> Path:
+        cdir = self.jvm.component_dir(cluster)
+        cdir.mkdir(parents=True, exist_ok=True)
+        props = cdir / "server.properties"
+        props.write_text(render.server_properties(self.topology, cluster, self._data_dir(cluster)))
+        return props
+
+    def formatted_template(self, cluster: str) -> Path:
+        """Where a storage formatted once for this cluster is kept: the jar cache, keyed by
+        Kafka version, cluster id and node id (the only inputs of a format without extra
+        arguments)."""
         c = self.topology.cluster(cluster)
+        return (
+            jars.jar_dir(self.topology.kafka_version) / "formatted" / f"{c.cluster_id}-{c.node_id}"
+        )
+
+    def format_storage(self, cluster: str, props: Path, extra_args: tuple[str, ...] = ()) -> None:
+        """Format a cluster's storage. Without `extra_args`, a copy of the template formatted
+        once per (Kafka version, cluster id, node id) does (no JVM); with them (SCRAM users
+        written into the bootstrap checkpoint, say), the StorageTool runs every time."""
+        data = self._data_dir(cluster)
+        template = self.formatted_template(cluster)
+        if not extra_args and (template / "meta.properties").exists():
+            shutil.copytree(template, data, dirs_exist_ok=True)
+            return
+        self._run_storage_tool(cluster, props, extra_args)
+        if not extra_args and not template.exists():
+            # Copied aside then renamed: a lab formatting at the same time sees all or nothing.
+            partial = template.with_name(f"{template.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+            shutil.copytree(data, partial)
+            try:
+                partial.rename(template)
+            except OSError:  # another lab put its template in place first
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def _run_storage_tool(self, cluster: str, props: Path, extra_args: tuple[str, ...]) -> None:
+        c = self.topology.cluster(cluster)
+        java = self.jvm.java
         cmd = [
-            self.jvm.java,
+            java,
             "-Xmx128m",
+            # A short-lived tool: the C1 compiler and a class-data archive halve its start.
+            "-XX:TieredStopAtLevel=1",
+            *cds.jvm_flags("storage", java, self.topology.kafka_version),
             "-cp",
             self.jvm.classpath(),
             "kafka.tools.StorageTool",
@@ -86,6 +132,7 @@ class NativeRuntime(Runtime):
             "-c",
             str(props),
             "--ignore-formatted",
+            *extra_args,
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
@@ -128,19 +175,18 @@ class NativeRuntime(Runtime):
         if proc.alive():
             return
         props = self.jvm.component_dir(cluster) / "server.properties"
-        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)])
+        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)], "broker")
         self.wait_ready(cluster)
 
     def down(self) -> list[tuple[str, str]]:
-        done = []
-        # Any other process the lab started (a reverse link during failback, say) goes first.
+        """Stop every process of the lab at once (the brokers, the link, a reverse link: all
+        that has a pid file) and wait for them together."""
         clusters = {c.name for c in self.topology.clusters}
-        for name, proc in self.jvm.processes().items():
-            if name not in clusters:
-                done.append((name, proc.stop()))
-        for c in reversed(self.topology.clusters):
-            done.append((f"{c.name} broker", self.jvm.process(c.name).stop()))
-        return done
+        procs = self.processes()
+        return [
+            (f"{name} broker" if name in clusters else name, how)
+            for name, how in stop_all(list(procs.values()))
+        ]
 
     def status(self) -> list[ComponentStatus]:
         out = []
