@@ -34,9 +34,10 @@ def _show(as_json: bool, payload: dict, *items) -> None:
     help={
         "scenario": "what to bring up (only: demo)",
         "records": "Employee records to produce to a new topic",
+        "timings": "print each start-up step's start and end (JSON: a timeline list)",
     }
 )
-def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=False):
+def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, timings=False, json_=False):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
     lab = labs.open_lab(runtime, topology)
@@ -44,8 +45,9 @@ def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=Fa
     st = labs.status(lab)
     _show(
         json_,
-        data.status(st),
+        {**data.status(st), **(data.timeline(result.timeline) if timings else {})},
         *tables.status(st),
+        *([tables.timeline(result.timeline)] if timings else []),
         *present.up_lines(result),
         *present.next_steps(lab.topology),
     )

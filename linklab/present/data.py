@@ -85,6 +85,15 @@ def steps(done: list[tuple[str, str]]) -> dict:
     return {"steps": [{"what": what, "done": how} for what, how in done]}
 
 
+def timeline(steps: list[Any]) -> dict:
+    """`up --timings`: each start-up step's start and end, seconds since `up` began."""
+    return {
+        "timeline": [
+            {"step": s.name, "start_s": _num(s.start_s), "end_s": _num(s.end_s)} for s in steps
+        ]
+    }
+
+
 # -- records --------------------------------------------------------------------------------------
 def produced(r: Any, cluster: str, topic: str) -> dict:
     return {

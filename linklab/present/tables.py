@@ -149,6 +149,14 @@ def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:
     return t
 
 
+def timeline(steps: list[Any]) -> Sheet:
+    """`up --timings`: each step's start and end (steps overlap where they ran together)."""
+    t = sheet("Start-up timeline (seconds since `up` began)", "step", "start s", "end s", "took s")
+    for s in sorted(steps, key=lambda s: (s.start_s, s.end_s)):
+        t.add(s.name, f"{s.start_s:.2f}", f"{s.end_s:.2f}", f"{s.end_s - s.start_s:.2f}")
+    return t
+
+
 def query(title: str, columns: list[str], rows: list[list[Any]]) -> Sheet:
     """Rows of a query (ksqlDB pull or push results, or any listing)."""
     t = sheet(title, *columns)

@@ -14,6 +14,7 @@ import pytest
 
 import tasks
 from benchmarks import producer as benchmark
+from linklab.lab import Step
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
 from tests.unit import results
@@ -52,6 +53,10 @@ PAYLOADS = {
     ),
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
     "down": lambda: data.steps([("link", "stopped")]),
+    "up --timings": lambda: {
+        **data.status(results.status()),
+        **data.timeline([Step("clusters up", 0.0, 4.1), Step("link created", 4.4, 8.9)]),
+    },
 }
 
 
