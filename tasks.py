@@ -309,7 +309,9 @@ def ksql_reset(c):
 
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
 def _link():
-    return cli.running_lab().link
+    lab = labs.open_lab()
+    labs.require_running(lab)
+    return lab.link
 
 
 def _mirrors(json_: bool, mirrors: list, link=None) -> None:

@@ -143,18 +143,6 @@ def task(*args: Any, **kwargs: Any) -> Any:
     return lambda fn: invoke_task(friendly(fn), *args, **kwargs)
 
 
-def running_lab(runtime: str | None = None) -> Any:
-    """The lab, refused (exit 2) when none is running."""
-    from linklab import lab
-
-    opened = lab.open_lab(runtime)
-    if lab.read_state(opened.state_dir) is None:
-        raise LabError(
-            f"No lab is running in {opened.state_dir}.", "Start one with `invoke up demo`."
-        )
-    return opened
-
-
 SCENARIOS = ("demo",)
 
 
