@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from linklab import doctor, faults, kafka
+from linklab.present import tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -32,7 +33,7 @@ class _Table:
         path = faults.write_results(self.results)
         console = Console(file=sys.stdout, width=160, force_terminal=False)
         terminalreporter.write_sep("=", "faults survived, every acknowledged record counted")
-        console.print(faults.table(self.results))
+        console.print(tables.faults(self.results, faults.RATE))
         terminalreporter.write_line(f"written to {path}")
 
 
