@@ -30,13 +30,7 @@ def _show(as_json: bool, payload: dict, *items) -> None:
     present.emit_json(payload) if as_json else present.show(*items)
 
 
-@task(
-    help={
-        "scenario": "what to bring up (only: demo)",
-        "records": "Employee records to produce to a new topic",
-        "timings": "print each start-up step's start and end (JSON: a timeline list)",
-    }
-)
+@task
 def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, timings=False, json_=False):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
@@ -77,13 +71,7 @@ def down(c, json_=False):
     )
 
 
-@task(
-    help={
-        "marker": "pytest -m expression ('not integration' for the quick loop)",
-        "k": "pytest -k expression",
-        "docker": "run the docker-runtime tests against real Confluent Server and ksqlDB",
-    }
-)
+@task
 def test(c, marker=None, k=None, docker=False):
     """Lint and format check, then the test suite (real brokers and MirrorMaker 2)."""
     if docker:
@@ -99,15 +87,7 @@ def test(c, marker=None, k=None, docker=False):
     c.run(" ".join(args), pty=False)
 
 
-@task(
-    help={
-        "count": "records to produce",
-        "rate": "at most this many records/s (a number)",
-        "updates": "fraction of records that change an employee (a number)",
-        "leavers": "fraction of records that are leavers, sent as tombstones (a number)",
-        "partitions": "create the topic with this many partitions if it does not exist",
-    }
-)
+@task
 def produce(
     c,
     count=10000,
@@ -151,7 +131,7 @@ def produce(
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
 
-@task(help={"count": "records per measurement (the JVM needs a few seconds to warm up)"})
+@task
 def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
     """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
 
@@ -161,23 +141,14 @@ def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 
 
-@task(help={"runtime": "docker or native", "out": "folder to write into (created if missing)"})
+@task
 def render(c, runtime, out, topology=None):
     """Write what a runtime would run, without starting anything: to read, adapt or review."""
     files = rendering.runtime_files(topologies.load(topology), runtime, Path(out))
     present.show(*(str(p) for p in rendering.write(files, Path(out))))
 
 
-@task(
-    help={
-        "rate": "messages per second, sent on a fixed schedule",
-        "size": "bytes per message",
-        "duration": "seconds measured after the warm-up",
-        "warmup": "seconds sent first and left out of the percentiles (the link was just "
-        "restarted to mirror the test topic)",
-        "partitions": "partitions of the temporary topic",
-    }
-)
+@task
 def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
     """Latency through the link and, side by side, without it (baseline on the source topic).
     Exit 1 when a message was lost."""
@@ -194,15 +165,7 @@ def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=
         raise cli.failure(f"{r.lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
-@task(
-    help={
-        "failback": "the way back: start the primary, bring back what was written on the "
-        "secondary, mirror primary -> secondary again",
-        "records": "new records the drill writes to the primary first",
-        "behind": "of those, how many the group has not read when the primary dies",
-        "after": "records written to the secondary after the failover",
-    }
-)
+@task
 def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
     """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
     Exit 1 when a record was lost or missed."""
@@ -237,12 +200,6 @@ def doctor_task(c, json_=False):
 
 @task(
     name="faults",
-    help={
-        "only": "faults to run, comma-separated (default: all; "
-        "`invoke faults --only list` names them)",
-        "port_offset": "move every port of the scratch labs by this much",
-        "rate": "records/s produced during each fault",
-    },
 )
 def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
     """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
@@ -274,7 +231,7 @@ def ksql_apply(c, json_=False):
     _show(json_, data.ksql_applied(done), tables.ksql_applied(done))
 
 
-@task(name="push", help={"limit": "stop after this many rows (0: run until Ctrl-C)"})
+@task(name="push")
 def ksql_push(c, name, limit=0):
     """Stream a push query's rows (EMIT CHANGES) until --limit rows or Ctrl-C."""
     with closing(ksqldb.push(_ksql(), name, limit or None)) as items:
@@ -282,7 +239,7 @@ def ksql_push(c, name, limit=0):
             present.show(present.push_line(item, isinstance(item, ksqldb.Header)))
 
 
-@task(name="pull", help={"key": "the key to look up, for queries with ${key} (default: theirs)"})
+@task(name="pull")
 def ksql_pull(c, name, key=None, json_=False):
     """Run a pull query and print the rows a table holds now."""
     r = ksqldb.pull(_ksql(), name, key)
@@ -343,7 +300,7 @@ def link_list(c, json_=False):
     _show(json_, data.links(infos), tables.links(infos))
 
 
-@task(name="delete", help={"force": "delete even while mirror topics are still active"})
+@task(name="delete")
 def link_delete(c, force=False):
     """Delete the link; refused while mirrors are active (promote or fail them over first)."""
     link = _link()
@@ -379,39 +336,29 @@ def mirror_describe(c, topic, json_=False):
     _mirrors(json_, [_link().mirror_describe(topic)])
 
 
-@task(name="promote")
-def mirror_promote(c, topics, json_=False):
-    """Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."""
-    link = _link()
-    _mirrors(json_, link.promote(cli.topics(topics)), link)
+def _verb(verb: str, doc: str):
+    """A mirror.* task: the link's `verb` on the named mirror topics."""
+
+    def run(c, topics, json_=False):
+        link = _link()
+        done = getattr(link, verb)(cli.topics(topics))
+        _mirrors(json_, done, link if verb == "promote" else None)
+
+    run.__doc__ = doc
+    return task(name=verb)(run)
 
 
-@task(name="failover")
-def mirror_failover(c, topics, json_=False):
-    """Stop mirroring now, whatever the lag (the source may be gone)."""
-    _mirrors(json_, _link().failover(cli.topics(topics)))
-
-
-@task(name="pause")
-def mirror_pause(c, topics, json_=False):
-    """Pause mirroring; records wait on the source until resume."""
-    _mirrors(json_, _link().pause(cli.topics(topics)))
-
-
-@task(name="resume")
-def mirror_resume(c, topics, json_=False):
-    """Resume paused mirrors; they catch up from where they stopped."""
-    _mirrors(json_, _link().resume(cli.topics(topics)))
-
-
-@task(
-    help={
-        "out": "folder for the PNGs (default docs/img)",
-        "rate": "messages/s measured",
-        "duration": "seconds measured",
-        "records": "records for the lag-draining figure",
-    }
+mirror_promote = _verb(
+    "promote", "Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."
 )
+mirror_failover = _verb(
+    "failover", "Stop mirroring now, whatever the lag (the source may be gone)."
+)
+mirror_pause = _verb("pause", "Pause mirroring; records wait on the source until resume.")
+mirror_resume = _verb("resume", "Resume paused mirrors; they catch up from where they stopped.")
+
+
+@task
 def figures(c, out="docs/img", rate=500, duration=10, records=20000):
     """The README's figures from a real run on the running lab: latency over time, percentiles
     against the baseline, and the lag draining; the caption names date, machine and settings."""
