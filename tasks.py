@@ -132,12 +132,13 @@ def produce(
 
 
 @task
-def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
-    """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
+def bench(c, count=1000000, seed=42, cluster="primary", repeat=3, json_=False):
+    """Producer records/s: generation, generation + produce, produce of records made beforehand,
+    kafka-producer-perf-test; the median and spread of --repeat rounds.
 
-    Measured on the running lab, side by side at the same record size and producer settings,
-    on two topics made for it and deleted after."""
-    r = benchmark.run(labs.open_lab(), count, seed, cluster, say=present.note)
+    Measured on the running lab, side by side at the same values and producer settings, on two
+    topics made for it and deleted after."""
+    r = benchmark.run(labs.open_lab(), count, seed, cluster, repeat, say=present.note)
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 
 

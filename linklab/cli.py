@@ -38,6 +38,7 @@ EXAMPLES = {
     "after": "100",
     "limit": "5",
     "port-offset": "20000",
+    "repeat": "3",
 }
 
 
@@ -131,6 +132,7 @@ OPTIONS = {
     "produce.updates": "fraction of records that change an employee (a number)",
     "produce.leavers": "fraction of records that are leavers, sent as tombstones (a number)",
     "produce.partitions": "create the topic with this many partitions if it does not exist",
+    "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
     "render.runtime": "docker or native",
     "render.out": "folder to write into (created if missing)",

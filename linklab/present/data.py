@@ -122,6 +122,9 @@ def bench(result: Any, perf_name: str) -> dict:
                 "elapsed_s": _num(m.seconds),
                 "value_bytes": _num(m.value_bytes, 1),
                 "rate_records_per_s": _num(m.rate, 1),
+                "rate_min_records_per_s": _num(m.rate_spread[0], 1),
+                "rate_max_records_per_s": _num(m.rate_spread[1], 1),
+                "runs_s": [_num(x) for x in m.runs_s],
                 "mb_per_s": _num(m.mb_per_s, 2),
                 "vs_perf_test": _num(m.rate / perf.rate if perf.rate else None, 3),
             }

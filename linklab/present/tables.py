@@ -224,19 +224,22 @@ def bench(result: Any, perf_name: str) -> Sheet:
     settings = ", ".join(
         f"{k}={v}" for k, v in result.producer_settings.items() if k != "bootstrap.servers"
     )
-    cols = ("measurement", "value B", "seconds", "records/s", "MB/s", "× perf-test")
+    runs = max(len(m.runs_s) for m in result.measurements) or 1
+    cols = ("measurement", "value B", "seconds", "records/s", "slowest–fastest", "MB/s", "× perf")
     t = sheet(
-        f"{n:,} records to {result.cluster} ({result.bootstrap})",
+        f"{n:,} records to {result.cluster} ({result.bootstrap}), median of {runs} runs",
         *cols,
         right=cols[1:],
         caption=f"both producers: {settings}",
     )
     for m in result.measurements:
+        slow, fast = m.rate_spread
         t.add(
             m.what,
             f"{m.value_bytes:.0f}",
             f"{m.seconds:.2f}",
             f"{m.rate:,.0f}",
+            f"{slow:,.0f}–{fast:,.0f}",
             f"{m.mb_per_s:.1f}",
             f"{m.rate / perf.rate:.2f}",
         )

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import producer as benchmark
 from linklab import drill
+from linklab.lab import Step
 from linklab.present import View, tables, to_text
 from linklab.present.layout import Sheet, fits
 from tests.unit import results
@@ -30,6 +31,9 @@ SHEETS = {
     ],
     "ksql.apply": lambda: [tables.ksql_applied(results.ksql_applied())],
     "down": lambda: [tables.steps([("link", "stopped"), ("/tmp/lab", "removed")])],
+    "up --timings": lambda: [
+        tables.timeline([Step("clusters up", 0.0, 4.1), Step("link created", 4.4, 8.9)])
+    ],
 }
 
 
