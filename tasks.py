@@ -150,20 +150,22 @@ def render(c, runtime, out, topology=None):
 
 
 @task
-def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
-    """Latency through the link and, side by side, without it (baseline on the source topic).
-    Exit 1 when a message was lost."""
-    r = measuring.run(
-        labs.open_lab(), measuring.Settings(rate, size, float(duration), float(warmup), partitions)
-    )
+def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, repeat=1, json_=False):
+    """Latency through the link and, side by side, without it (baseline on the source topic);
+    with --repeat N, each percentile's median and spread over N runs. Exit 1 when a message was
+    lost."""
+    settings = measuring.Settings(rate, size, float(duration), float(warmup), partitions)
+    rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
+    r = rep.last
     _show(
         json_,
-        data.latency(r),
+        data.latency_repeated(rep),
         tables.latency(r),
+        *([tables.latency_spread(rep)] if repeat > 1 else []),
         f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
     )
-    if r.lost:
-        raise cli.failure(f"{r.lost:,} acknowledged messages never arrived.", "invoke doctor")
+    if rep.lost:
+        raise cli.failure(f"{rep.lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
 @task

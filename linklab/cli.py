@@ -141,6 +141,7 @@ OPTIONS = {
     "latency.duration": "seconds measured after the warm-up",
     "latency.warmup": "seconds sent first and left out of the percentiles (the link was just "
     "restarted to mirror the test topic)",
+    "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
     "latency.partitions": "partitions of the temporary topic",
     "drill.failback": "the way back: start the primary, bring back what was written on the "
     "secondary, mirror primary -> secondary again",

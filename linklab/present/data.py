@@ -182,6 +182,28 @@ def latency(result: Any) -> dict:
     }
 
 
+SPREAD = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99_9"))
+
+
+def latency_repeated(rep: Any) -> dict:
+    """`latency --repeat N`: the last run's figures, and each percentile's median and spread
+    over the N runs."""
+
+    def spread(path: str) -> dict:
+        out = {}
+        for f, key in SPREAD:
+            median, low, high = rep.spread(path, f)
+            out[key] = {"median_ms": _num(median), "min_ms": _num(low), "max_ms": _num(high)}
+        return out
+
+    return {
+        **latency(rep.last),
+        "runs": len(rep.runs),
+        "lost_messages_all_runs": rep.lost,
+        "spread": {p: spread(p) for p in ("link", "baseline", "difference")},
+    }
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any) -> dict:
     return {

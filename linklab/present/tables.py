@@ -274,6 +274,25 @@ def latency(result: Any) -> Sheet:
     return t
 
 
+def latency_spread(rep: Any) -> Sheet:
+    """`latency --repeat N`: each percentile's median [min–max] over the runs, in ms."""
+    fields = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
+    t = sheet(
+        f"Latency in ms over {len(rep.runs)} runs: median [min–max]",
+        "path",
+        *(name for _, name in fields),
+        right=[name for _, name in fields],
+        simple=True,
+    )
+    for path in ("link", "baseline", "difference"):
+        cells = []
+        for f, _ in fields:
+            median, low, high = rep.spread(path, f)
+            cells.append(f"{ms(median)} [{ms(low)}–{ms(high)}]")
+        t.add(path, *cells)
+    return t
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
     t = sheet(

@@ -15,6 +15,7 @@ import pytest
 import tasks
 from benchmarks import producer as benchmark
 from linklab.lab import Step
+from linklab.latency import Repeated
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
 from tests.unit import results
@@ -42,7 +43,7 @@ PAYLOADS = {
     "mirror.list": lambda: data.mirrors(results.mirrors()),
     "produce": lambda: data.produced(results.produced(), "primary", "employees"),
     "bench": lambda: data.bench(results.bench(), benchmark.PERF_NAME),
-    "latency": lambda: data.latency(results.latency_result()),
+    "latency": lambda: data.latency_repeated(Repeated([results.latency_result()] * 2)),
     "drill": lambda: data.drill(results.drill()),
     "drill --failback": lambda: data.failback(results.failback()),
     "doctor": lambda: data.doctor(results.checks()),

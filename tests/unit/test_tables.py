@@ -9,6 +9,7 @@ import pytest
 from benchmarks import producer as benchmark
 from linklab import drill
 from linklab.lab import Step
+from linklab.latency import Repeated
 from linklab.present import View, tables, to_text
 from linklab.present.layout import Sheet, fits
 from tests.unit import results
@@ -21,6 +22,9 @@ SHEETS = {
     "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
     "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
     "latency": lambda: [tables.latency(results.latency_result())],
+    "latency --repeat": lambda: [
+        tables.latency_spread(Repeated([results.latency_result(), results.latency_result()]))
+    ],
     "drill": lambda: tables.drill(results.drill(), drill.MISSED_REASON, drill.RE_READ_REASON),
     "drill --failback": lambda: tables.failback(results.failback()),
     "doctor": lambda: [tables.doctor(results.checks())],
