@@ -275,10 +275,10 @@ def latency(result: Any) -> Sheet:
 
 
 def latency_spread(rep: Any) -> Sheet:
-    """`latency --repeat N`: each percentile's median [min–max] over the runs, in ms."""
+    """`latency --repeat N`: each percentile's median (min–max) over the runs, in ms."""
     fields = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
     t = sheet(
-        f"Latency in ms over {len(rep.runs)} runs: median [min–max]",
+        f"Latency in ms over {len(rep.runs)} runs: median (min–max)",
         "path",
         *(name for _, name in fields),
         right=[name for _, name in fields],
@@ -288,7 +288,7 @@ def latency_spread(rep: Any) -> Sheet:
         cells = []
         for f, _ in fields:
             median, low, high = rep.spread(path, f)
-            cells.append(f"{ms(median)} [{ms(low)}–{ms(high)}]")
+            cells.append(f"{ms(median)} ({ms(low)}–{ms(high)})")
         t.add(path, *cells)
     return t
 
