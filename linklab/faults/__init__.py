@@ -27,12 +27,10 @@ from linklab.faults.catalogue import (
 )
 from linklab.faults.harness import (
     CATCH_UP_TIMEOUT,
-    COLUMNS,
     RECOVERS_BY_ITSELF,
     FaultResult,
     FaultRun,
     lab_processes,
-    rows,
     scratch_lab,
     write_results,
 )

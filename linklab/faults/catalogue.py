@@ -33,6 +33,15 @@ LID_CLOSED_S = 30.0  # how long the "laptop lid" stays closed (a fault's length,
 OUTAGE_S = 5.0  # how long a killed process stays dead before it is started again
 
 
+def _repaired_with_link(run: FaultRun, how: str) -> None:
+    """A broker is back; the link too, restarted by the kit if it had exited meanwhile."""
+    if run.lab.link.component().state != "running":
+        run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
+        how += ", then link.restart (MirrorMaker 2 had exited)"
+    run.repaired(how)
+
+
 # -- the faults ---------------------------------------------------------------------------------
 def link_kill(run: FaultRun) -> None:
     """MirrorMaker 2 SIGKILLed mid-stream, then started again with `invoke link.restart`."""
@@ -53,12 +62,7 @@ def secondary_kill(run: FaultRun) -> None:
     run.diagnose()
     run.steady(OUTAGE_S)
     run.lab.runtime.start_cluster("secondary")
-    how = "secondary started again (invoke up demo)"
-    if run.lab.link.component().state != "running":
-        run.lab.link.restart()
-        run.restarted_link("MirrorMaker 2 had exited")
-        how += ", then link.restart (MirrorMaker 2 had exited)"
-    run.repaired(how)
+    _repaired_with_link(run, "secondary started again (invoke up demo)")
 
 
 def primary_restart(run: FaultRun) -> None:
@@ -68,12 +72,7 @@ def primary_restart(run: FaultRun) -> None:
     run.lab.runtime.stop_cluster("primary")
     run.diagnose()
     run.lab.runtime.start_cluster("primary")
-    how = "primary started again (invoke up demo)"
-    if run.lab.link.component().state != "running":
-        run.lab.link.restart()
-        run.restarted_link("MirrorMaker 2 had exited")
-        how += ", then link.restart (MirrorMaker 2 had exited)"
-    run.repaired(how)
+    _repaired_with_link(run, "primary started again (invoke up demo)")
 
 
 def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:

@@ -188,34 +188,6 @@ def scratch_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
     return linklab.lab.open_lab("native", topo, state_dir)
 
 
-COLUMNS = (
-    "fault",
-    "produced",
-    "mirrored",
-    "lost",
-    "duplicated",
-    "outage s",
-    "catch-up s",
-    "recovery",
-)
-
-
-def rows(results: list[FaultResult]) -> list[list]:
-    return [
-        [
-            r.fault,
-            r.produced,
-            r.mirrored,
-            r.lost,
-            r.duplicated,
-            r.outage_s,
-            r.catch_up_s,
-            r.recovery + (f" ({r.note})" if r.note else ""),
-        ]
-        for r in results
-    ]
-
-
 def write_results(results: list[FaultResult], path: Path | None = None, rate: float = RATE) -> Path:
     """results/faults.json: every row with what doctor said during the fault."""
     path = path or PROJECT_ROOT / "results" / "faults.json"
