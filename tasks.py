@@ -30,14 +30,18 @@ def _show(as_json: bool, payload: dict, *items) -> None:
     present.emit_json(payload) if as_json else present.show(*items)
 
 
-@task(
-    help={
-        "scenario": "what to bring up (only: demo)",
-        "records": "Employee records to produce to a new topic",
-        "network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
-    }
-)
-def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, network=None, json_=False):
+@task
+def up(
+    c,
+    scenario,
+    runtime=None,
+    records=3000,
+    seed=42,
+    topology=None,
+    network=None,
+    timings=False,
+    json_=False,
+):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
     lab = labs.open_lab(runtime, topology)
@@ -45,8 +49,9 @@ def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, network=
     st = labs.status(lab)
     _show(
         json_,
-        data.status(st),
+        {**data.status(st), **(data.timeline(result.timeline) if timings else {})},
         *tables.status(st),
+        *([tables.timeline(result.timeline)] if timings else []),
         *present.up_lines(result),
         *present.next_steps(lab.topology),
     )
@@ -76,13 +81,7 @@ def down(c, json_=False):
     )
 
 
-@task(
-    help={
-        "marker": "pytest -m expression ('not integration' for the quick loop)",
-        "k": "pytest -k expression",
-        "docker": "run the docker-runtime tests against real Confluent Server and ksqlDB",
-    }
-)
+@task
 def test(c, marker=None, k=None, docker=False):
     """Lint and format check, then the test suite (real brokers and MirrorMaker 2)."""
     if docker:
@@ -101,15 +100,7 @@ def test(c, marker=None, k=None, docker=False):
     c.run(" ".join(args), pty=False)
 
 
-@task(
-    help={
-        "count": "records to produce",
-        "rate": "at most this many records/s (a number)",
-        "updates": "fraction of records that change an employee (a number)",
-        "leavers": "fraction of records that are leavers, sent as tombstones (a number)",
-        "partitions": "create the topic with this many partitions if it does not exist",
-    }
-)
+@task
 def produce(
     c,
     count=10000,
@@ -153,58 +144,44 @@ def produce(
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
 
-@task(help={"count": "records per measurement (the JVM needs a few seconds to warm up)"})
-def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
-    """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
+@task
+def bench(c, count=1000000, seed=42, cluster="primary", repeat=3, json_=False):
+    """Producer records/s: generation, generation + produce, produce of records made beforehand,
+    kafka-producer-perf-test; the median and spread of --repeat rounds.
 
-    Measured on the running lab, side by side at the same record size and producer settings,
-    on two topics made for it and deleted after."""
-    r = benchmark.run(labs.open_lab(), count, seed, cluster, say=present.note)
+    Measured on the running lab, side by side at the same values and producer settings, on two
+    topics made for it and deleted after."""
+    r = benchmark.run(labs.open_lab(), count, seed, cluster, repeat, say=present.note)
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 
 
-@task(help={"runtime": "docker or native", "out": "folder to write into (created if missing)"})
+@task
 def render(c, runtime, out, topology=None):
     """Write what a runtime would run, without starting anything: to read, adapt or review."""
     files = rendering.runtime_files(topologies.load(topology), runtime, Path(out))
     present.show(*(str(p) for p in rendering.write(files, Path(out))))
 
 
-@task(
-    help={
-        "rate": "messages per second, sent on a fixed schedule",
-        "size": "bytes per message",
-        "duration": "seconds measured after the warm-up",
-        "warmup": "seconds sent first and left out of the percentiles (the link was just "
-        "restarted to mirror the test topic)",
-        "partitions": "partitions of the temporary topic",
-    }
-)
-def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
-    """Latency through the link and, side by side, without it (baseline on the source topic).
-    Exit 1 when a message was lost."""
-    r = measuring.run(
-        labs.open_lab(), measuring.Settings(rate, size, float(duration), float(warmup), partitions)
-    )
+@task
+def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, repeat=1, json_=False):
+    """Latency through the link and, side by side, without it (baseline on the source topic);
+    with --repeat N, each percentile's median and spread over N runs. Exit 1 when a message was
+    lost."""
+    settings = measuring.Settings(rate, size, float(duration), float(warmup), partitions)
+    rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
+    r = rep.last
     _show(
         json_,
-        data.latency(r),
+        data.latency_repeated(rep),
         tables.latency(r),
+        *([tables.latency_spread(rep)] if repeat > 1 else []),
         f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
     )
-    if r.lost:
-        raise cli.failure(f"{r.lost:,} acknowledged messages never arrived.", "invoke doctor")
+    if rep.lost:
+        raise cli.failure(f"{rep.lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
-@task(
-    help={
-        "failback": "the way back: start the primary, bring back what was written on the "
-        "secondary, mirror primary -> secondary again",
-        "records": "new records the drill writes to the primary first",
-        "behind": "of those, how many the group has not read when the primary dies",
-        "after": "records written to the secondary after the failover",
-    }
-)
+@task
 def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
     """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
     Exit 1 when a record was lost or missed."""
@@ -239,12 +216,6 @@ def doctor_task(c, json_=False):
 
 @task(
     name="faults",
-    help={
-        "only": "faults to run, comma-separated (default: all; "
-        "`invoke faults --only list` names them)",
-        "port_offset": "move every port of the scratch labs by this much",
-        "rate": "records/s produced during each fault",
-    },
 )
 def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
     """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
@@ -276,7 +247,7 @@ def ksql_apply(c, json_=False):
     _show(json_, data.ksql_applied(done), tables.ksql_applied(done))
 
 
-@task(name="push", help={"limit": "stop after this many rows (0: run until Ctrl-C)"})
+@task(name="push")
 def ksql_push(c, name, limit=0):
     """Stream a push query's rows (EMIT CHANGES) until --limit rows or Ctrl-C."""
     with closing(ksqldb.push(_ksql(), name, limit or None)) as items:
@@ -284,7 +255,7 @@ def ksql_push(c, name, limit=0):
             present.show(present.push_line(item, isinstance(item, ksqldb.Header)))
 
 
-@task(name="pull", help={"key": "the key to look up, for queries with ${key} (default: theirs)"})
+@task(name="pull")
 def ksql_pull(c, name, key=None, json_=False):
     """Run a pull query and print the rows a table holds now."""
     r = ksqldb.pull(_ksql(), name, key)
@@ -312,13 +283,19 @@ def ksql_reset(c):
 @task(name="list", help={"cluster": "only this cluster's ACLs (default: both)"})
 def acl_list(c, cluster=None, json_=False):
     """List the ACLs of each cluster (like `confluent kafka acl list`), read as the lab's admin."""
-    listed = labs.acl_list(cli.running_lab(), cluster)
+    listed = labs.acl_list(_running(), cluster)
     _show(json_, data.acl_list(listed), *tables.acl_list(listed))
 
 
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
+def _running() -> labs.Lab:
+    lab = labs.open_lab()
+    labs.require_running(lab)
+    return lab
+
+
 def _link():
-    return cli.running_lab().link
+    return _running().link
 
 
 def _mirrors(json_: bool, mirrors: list, link=None) -> None:
@@ -350,7 +327,7 @@ def link_list(c, json_=False):
     _show(json_, data.links(infos), tables.links(infos))
 
 
-@task(name="delete", help={"force": "delete even while mirror topics are still active"})
+@task(name="delete")
 def link_delete(c, force=False):
     """Delete the link; refused while mirrors are active (promote or fail them over first)."""
     link = _link()
@@ -369,7 +346,7 @@ def link_restart(c, json_=False):
 @task(name="create")
 def mirror_create(c, topic, json_=False):
     """Mirror a source topic into a mirror topic of the same name on the destination."""
-    lab = cli.running_lab()
+    lab = _running()
     lab.link.mirror_create(topic)
     labs.refresh_monitoring(lab)  # its lag series and alert rules, where Prometheus runs
     _mirrors(json_, [lab.link.mirror_describe(topic)])
@@ -387,29 +364,26 @@ def mirror_describe(c, topic, json_=False):
     _mirrors(json_, [_link().mirror_describe(topic)])
 
 
-@task(name="promote")
-def mirror_promote(c, topics, json_=False):
-    """Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."""
-    link = _link()
-    _mirrors(json_, link.promote(cli.topics(topics)), link)
+def _verb(verb: str, doc: str):
+    """A mirror.* task: the link's `verb` on the named mirror topics."""
+
+    def run(c, topics, json_=False):
+        link = _link()
+        done = getattr(link, verb)(cli.topics(topics))
+        _mirrors(json_, done, link if verb == "promote" else None)
+
+    run.__doc__ = doc
+    return task(name=verb)(run)
 
 
-@task(name="failover")
-def mirror_failover(c, topics, json_=False):
-    """Stop mirroring now, whatever the lag (the source may be gone)."""
-    _mirrors(json_, _link().failover(cli.topics(topics)))
-
-
-@task(name="pause")
-def mirror_pause(c, topics, json_=False):
-    """Pause mirroring; records wait on the source until resume."""
-    _mirrors(json_, _link().pause(cli.topics(topics)))
-
-
-@task(name="resume")
-def mirror_resume(c, topics, json_=False):
-    """Resume paused mirrors; they catch up from where they stopped."""
-    _mirrors(json_, _link().resume(cli.topics(topics)))
+mirror_promote = _verb(
+    "promote", "Wait for lag 0, then stop mirroring: the mirror becomes the writable copy."
+)
+mirror_failover = _verb(
+    "failover", "Stop mirroring now, whatever the lag (the source may be gone)."
+)
+mirror_pause = _verb("pause", "Pause mirroring; records wait on the source until resume.")
+mirror_resume = _verb("resume", "Resume paused mirrors; they catch up from where they stopped.")
 
 
 @task(
@@ -428,14 +402,7 @@ def network(c, profile=None, cut=False, restore=False, json_=False):
     _show(json_, data.network(st, profiles), *tables.network(st, profiles))
 
 
-@task(
-    help={
-        "out": "folder for the PNGs (default docs/img)",
-        "rate": "messages/s measured",
-        "duration": "seconds measured",
-        "records": "records for the lag-draining figure",
-    }
-)
+@task
 def figures(c, out="docs/img", rate=500, duration=10, records=20000):
     """The README's figures from a real run on the running lab: latency over time, percentiles
     against the baseline, and the lag draining; the caption names date, machine and settings."""
@@ -462,7 +429,7 @@ def alerts(c, json_=False):
     pending or firing, since when, and the value that made it so. Exit 1 when one fires."""
     from linklab.monitoring import watch
 
-    rules = watch.rules(cli.running_lab())
+    rules = watch.rules(_running())
     _show(json_, data.alerts(rules), tables.alerts(rules))
     if any(r.state == "firing" for r in rules):
         raise Exit(code=1)
@@ -475,7 +442,7 @@ def monitor(c, once=False, refresh=1.0, json_=False):
     leaves."""
     from linklab.monitoring import watch
 
-    lab = cli.running_lab()
+    lab = _running()
     if once or json_:
         f = watch.frame(lab)
         return _show(json_, data.monitor(f), *tables.monitor(f))

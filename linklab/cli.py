@@ -38,6 +38,7 @@ EXAMPLES = {
     "after": "100",
     "limit": "5",
     "port-offset": "20000",
+    "repeat": "3",
 }
 
 
@@ -107,7 +108,8 @@ class TypedArgument(Argument):
             raise failure(e.problem, e.fix, USER_MISTAKE) from None
 
 
-# Help for options many tasks share; a task's own `help=` wins.
+# Help for the options: shared ones by name, a task's own as "task.option" (which wins); a
+# task's `help=` wins over both.
 OPTIONS = {
     "json": "print the result as JSON on stdout (docs/json.md); notes go to stderr",
     "topics": "mirror topics, comma-separated",
@@ -118,6 +120,46 @@ OPTIONS = {
     "engine answers, else native",
     "topology": "topology file (default topology.yaml)",
     "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
+    # One task's own options, as "task.option".
+    "up.scenario": "what to bring up (only: demo)",
+    "up.records": "Employee records to produce to a new topic",
+    "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
+    "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
+    "test.marker": "pytest -m expression ('not integration' for the quick loop)",
+    "test.k": "pytest -k expression",
+    "test.docker": "run the docker-runtime tests against real Confluent Server and ksqlDB",
+    "produce.count": "records to produce",
+    "produce.rate": "at most this many records/s (a number)",
+    "produce.updates": "fraction of records that change an employee (a number)",
+    "produce.leavers": "fraction of records that are leavers, sent as tombstones (a number)",
+    "produce.partitions": "create the topic with this many partitions if it does not exist",
+    "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
+    "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
+    "render.runtime": "docker or native",
+    "render.out": "folder to write into (created if missing)",
+    "latency.rate": "messages per second, sent on a fixed schedule",
+    "latency.size": "bytes per message",
+    "latency.duration": "seconds measured after the warm-up",
+    "latency.warmup": "seconds sent first and left out of the percentiles (the link was just "
+    "restarted to mirror the test topic)",
+    "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
+    "latency.partitions": "partitions of the temporary topic",
+    "drill.failback": "the way back: start the primary, bring back what was written on the "
+    "secondary, mirror primary -> secondary again",
+    "drill.records": "new records the drill writes to the primary first",
+    "drill.behind": "of those, how many the group has not read when the primary dies",
+    "drill.after": "records written to the secondary after the failover",
+    "faults.only": "faults to run, comma-separated (default: all; "
+    "`invoke faults --only list` names them)",
+    "faults.port_offset": "move every port of the scratch labs by this much",
+    "faults.rate": "records/s produced during each fault",
+    "push.limit": "stop after this many rows (0: run until Ctrl-C)",
+    "pull.key": "the key to look up, for queries with ${key} (default: theirs)",
+    "delete.force": "delete even while mirror topics are still active",
+    "figures.out": "folder for the PNGs (default docs/img)",
+    "figures.rate": "messages/s measured",
+    "figures.duration": "seconds measured",
+    "figures.records": "records for the lag-draining figure",
 }
 
 
@@ -129,7 +171,8 @@ class TypedTask(Task):
         args = super().get_arguments(ignore_unknown_help)
         for arg in args:
             arg.__class__ = TypedArgument
-            arg.help = arg.help or OPTIONS.get(arg.name.strip("_"))
+            name = arg.name.strip("_")
+            arg.help = arg.help or OPTIONS.get(f"{self.name}.{name}") or OPTIONS.get(name)
             if arg.default not in (None, False, "") and "default" not in (arg.help or ""):
                 arg.help = f"{arg.help or ''} (default {arg.default})".strip()
         return args
@@ -141,18 +184,6 @@ def task(*args: Any, **kwargs: Any) -> Any:
     if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"klass"}:
         return invoke_task(friendly(args[0]), **kwargs)
     return lambda fn: invoke_task(friendly(fn), *args, **kwargs)
-
-
-def running_lab(runtime: str | None = None) -> Any:
-    """The lab, refused (exit 2) when none is running."""
-    from linklab import lab
-
-    opened = lab.open_lab(runtime)
-    if lab.read_state(opened.state_dir) is None:
-        raise LabError(
-            f"No lab is running in {opened.state_dir}.", "Start one with `invoke up demo`."
-        )
-    return opened
 
 
 SCENARIOS = ("demo",)

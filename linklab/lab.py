@@ -10,6 +10,8 @@ import contextlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -183,6 +185,32 @@ def write_state(lab: Lab, **extra) -> None:
 
 # -- up -------------------------------------------------------------------------------------
 @dataclass
+class Step:
+    """One step of a start-up, in seconds since it began."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+class Timeline:
+    """The steps of one start-up, each timed as it runs (steps may overlap: two threads)."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.steps: list[Step] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.monotonic() - self.began
+        try:
+            yield
+        finally:
+            end = time.monotonic() - self.began
+            self.steps.append(Step(name, round(start, 3), round(end, 3)))
+
+
+@dataclass
 class UpResult:
     produced: kafka.ProduceResult | None
     seconds: float
@@ -190,6 +218,7 @@ class UpResult:
     ksql_applied: list = field(default_factory=list)
     ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
     warnings: list[str] = field(default_factory=list)
+    timeline: list[Step] = field(default_factory=list)
 
 
 def up(
@@ -201,6 +230,7 @@ def up(
 
     Idempotent: whatever already runs is reused, and records are produced only into a topic
     that was created now. Interrupted (Ctrl-C) or failed half-way, it stops what it started.
+    The link starts while the demo records are produced; the mirrors are waited for after both.
     """
     if records < 0:
         raise LabError(f"records must be 0 or more, got {records}.", "Pass --records 3000.")
@@ -208,7 +238,7 @@ def up(
         lab.topology.network.profile_named(network)  # an unknown name is refused up front
     # toxiproxy found (or built once into the cache) before anything starts.
     binary = toxiproxy_binary(say=say) if lab.network is not None else None
-    start = time.monotonic()
+    timeline = Timeline()
     fresh = read_state(lab.state_dir) is None
     if fresh and lab.state_dir.exists() and any(lab.state_dir.iterdir()):
         raise LabError(
@@ -218,33 +248,41 @@ def up(
     already = not fresh and _healthy(lab)
     try:
         write_state(lab)
-        lab.runtime.up()
-        start_network(lab, network, binary)
-        produced = None
-        for t in lab.topology.topics:
-            conn = lab.client_config(t.cluster)
-            created = kafka.ensure_topic(conn, t.name, t.partitions, t.config)
-            if created and t.name in lab.topology.link.mirrors and records:
-                gen = EmployeeGenerator(seed)
+        with timeline.step("clusters up"):
+            lab.runtime.up()
+        with timeline.step("network path"):
+            start_network(lab, network, binary)
+        with timeline.step("topics"):
+            to_fill = [
+                t
+                for t in lab.topology.topics
+                if kafka.ensure_topic(lab.client_config(t.cluster), t.name, t.partitions, t.config)
+                and t.name in lab.topology.link.mirrors
+                and records
+            ]
+        link = lab.link
+        with ThreadPoolExecutor(1) as pool:
+            linking = pool.submit(_timed, timeline, "link created", link.create)
+            produced = None
+            for t in to_fill:
                 say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                produced = kafka.produce(conn, t.name, gen.records(records))
-                if produced.failed or produced.acknowledged != records:
-                    raise LabError(
-                        f"{produced.failed} of {records} records were not acknowledged: "
-                        f"{'; '.join(produced.errors)}",
-                        "Check the primary broker with `invoke doctor`.",
-                    )
-        lab.link.create()
-        wait_caught_up(lab)
-        applied, demo = run_ksql(lab)
-        warnings = monitoring_up(lab, say)
+                with timeline.step(f"produce {records} records to {t.name}"):
+                    produced = _produce(lab, t.cluster, t.name, records, seed)
+            linking.result()
+        with timeline.step("mirrors caught up"):
+            wait_caught_up(lab)
+        with timeline.step("ksqlDB"):
+            applied, demo = run_ksql(lab)
+        with timeline.step("monitoring"):
+            warnings = monitoring_up(lab, say)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
             down(lab)
         raise
-    return UpResult(produced, time.monotonic() - start, already, applied, demo, warnings)
+    seconds = time.monotonic() - timeline.began
+    return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
 
 
 def monitoring_up(lab: Lab, say=print) -> list[str]:
@@ -268,6 +306,23 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     with server.client() as api:
         wait_until(api.answers, 120, f"toxiproxy's API at {server.spec.api_url}")
     server.set_profile(profile or server.current_profile())
+
+
+def _timed(timeline: Timeline, name: str, fn) -> None:
+    with timeline.step(name):
+        fn()
+
+
+def _produce(lab: Lab, cluster: str, topic: str, records: int, seed: int) -> kafka.ProduceResult:
+    gen = EmployeeGenerator(seed)
+    produced = kafka.produce(lab.client_config(cluster), topic, gen.records(records))
+    if produced.failed or produced.acknowledged != records:
+        raise LabError(
+            f"{produced.failed} of {records} records were not acknowledged: "
+            f"{'; '.join(produced.errors)}",
+            "Check the primary broker with `invoke doctor`.",
+        )
+    return produced
 
 
 def run_ksql(lab: Lab) -> tuple[list, object | None]:
@@ -347,15 +402,22 @@ def down(lab: Lab) -> list[tuple[str, str]]:
 
     if stack.started(lab.state_dir, lab.topology.monitoring):  # first: it would see the rest go
         done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
-    try:
-        lab.link.delete(force=True)
-        done.append(("link", "stopped"))
-    except LabError as e:
-        done.append(("link", f"not stopped: {e.problem}"))
+    if lab.runtime.processes():
+        # A runtime of processes: the link is one of them; all stop at once, then the link
+        # (its process gone) only forgets its state.
+        done += lab.runtime.down()
+        with contextlib.suppress(LabError):
+            lab.link.delete(force=True)
+    else:
+        try:
+            lab.link.delete(force=True)
+            done.append(("link", "stopped"))
+        except LabError as e:
+            done.append(("link", f"not stopped: {e.problem}"))
+        done += lab.runtime.down()
     if lab.network is not None:
         # Whatever else is half-made: a toxiproxy with a pid file is stopped.
         done.append(("network", lab.network.stop()))
-    done += lab.runtime.down()
     shutil.rmtree(lab.state_dir)
     done.append((str(lab.state_dir), "removed"))
     return done

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import platform
+import statistics
 import struct
 import threading
 import time
@@ -698,6 +699,44 @@ def _cleanup(lab: Lab, topic: str, quiet: bool) -> None:
             f"Could not remove the temporary topic {topic}: {'; '.join(problems)}",
             f"Delete {topic} on both clusters by hand.",
         )
+
+
+# -- the same run repeated ------------------------------------------------------------------
+@dataclass
+class Repeated:
+    """`repeat` runs of one test: each run's result, and per path and percentile the median and
+    the spread over the runs (a single run is one point of a noisy machine, not a figure)."""
+
+    runs: list[LatencyResult]
+
+    @property
+    def last(self) -> LatencyResult:
+        return self.runs[-1]
+
+    @property
+    def lost(self) -> int:
+        return sum(r.lost for r in self.runs)
+
+    def spread(self, path: str, percentile: str) -> tuple[float, float, float]:
+        """(median, min, max) in ms of one percentile ("p99") of one path ("link", "baseline",
+        "difference") over the runs."""
+        values = []
+        for r in self.runs:
+            p = r.difference if path == "difference" else getattr(r, path).latency
+            values.append(getattr(p, percentile))
+        return statistics.median(values), min(values), max(values)
+
+
+def repeat(lab: Lab, settings: Settings | None = None, runs: int = 3, say=print) -> Repeated:
+    """Run the test `runs` times, one after the other, each on a topic of its own."""
+    if runs < 1:
+        raise LabError(f"repeat must be 1 or more, got {runs}.", "Pass --repeat 3.")
+    done = []
+    for i in range(runs):
+        if runs > 1:
+            say(f"Latency run {i + 1} of {runs}…")
+        done.append(run(lab, settings))
+    return Repeated(done)
 
 
 # -- a sweep of the link's latency settings -------------------------------------------------

@@ -104,31 +104,3 @@ def check_target(
         n = partitions or declared[0].partitions
         kafka.ensure_topic(conn, topic, n, config)  # returns once every partition has a leader
     return bootstrap  # the address, for display; clients connect with lab.client_config
-
-
-def number(text: str | float | None, option: str, kind: type = float) -> float | int | None:
-    """An option's value as a number (None stays None), or LabError naming the option."""
-    if text is None:
-        return None
-    try:
-        return kind(text)
-    except (TypeError, ValueError):
-        example = _EXAMPLES.get(option, "1")
-        raise LabError(
-            f"--{option} takes a number, got {text!r}.",
-            f"Pass a number, e.g. --{option} {example}.",
-        ) from None
-
-
-_EXAMPLES = {
-    "count": "10000",
-    "rate": "1000",
-    "seed": "42",
-    "updates": "0.2",
-    "leavers": "0.02",
-    "partitions": "6",
-    "records": "3000",
-    "size": "256",
-    "duration": "30",
-    "warmup": "10",
-}

@@ -61,16 +61,6 @@ def note(text: str) -> None:
     _reporter.note(text)
 
 
-class _Notes:
-    """`console.print(text)` for callers written before the reporter (runtimes/docker.py)."""
-
-    def print(self, text: str) -> None:
-        note(text)
-
-
-console = _Notes()
-
-
 def wait_until(
     condition: Callable[[], T],
     timeout: float,

@@ -129,6 +129,15 @@ def steps(done: list[tuple[str, str]]) -> dict:
     return {"steps": [{"what": what, "done": how} for what, how in done]}
 
 
+def timeline(steps: list[Any]) -> dict:
+    """`up --timings`: each start-up step's start and end, seconds since `up` began."""
+    return {
+        "timeline": [
+            {"step": s.name, "start_s": _num(s.start_s), "end_s": _num(s.end_s)} for s in steps
+        ]
+    }
+
+
 # -- records --------------------------------------------------------------------------------------
 def produced(r: Any, cluster: str, topic: str) -> dict:
     return {
@@ -157,6 +166,9 @@ def bench(result: Any, perf_name: str) -> dict:
                 "elapsed_s": _num(m.seconds),
                 "value_bytes": _num(m.value_bytes, 1),
                 "rate_records_per_s": _num(m.rate, 1),
+                "rate_min_records_per_s": _num(m.rate_spread[0], 1),
+                "rate_max_records_per_s": _num(m.rate_spread[1], 1),
+                "runs_s": [_num(x) for x in m.runs_s],
                 "mb_per_s": _num(m.mb_per_s, 2),
                 "vs_perf_test": _num(m.rate / perf.rate if perf.rate else None, 3),
             }
@@ -211,6 +223,28 @@ def latency(result: Any) -> dict:
         "difference": percentiles(result.difference),
         "lost_messages": result.lost,
         "results_dir": str(result.results_dir) if result.results_dir else None,
+    }
+
+
+SPREAD = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99_9"))
+
+
+def latency_repeated(rep: Any) -> dict:
+    """`latency --repeat N`: the last run's figures, and each percentile's median and spread
+    over the N runs."""
+
+    def spread(path: str) -> dict:
+        out = {}
+        for f, key in SPREAD:
+            median, low, high = rep.spread(path, f)
+            out[key] = {"median_ms": _num(median), "min_ms": _num(low), "max_ms": _num(high)}
+        return out
+
+    return {
+        **latency(rep.last),
+        "runs": len(rep.runs),
+        "lost_messages_all_runs": rep.lost,
+        "spread": {p: spread(p) for p in ("link", "baseline", "difference")},
     }
 
 

@@ -208,6 +208,14 @@ def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:
     return t
 
 
+def timeline(steps: list[Any]) -> Sheet:
+    """`up --timings`: each step's start and end (steps overlap where they ran together)."""
+    t = sheet("Start-up timeline (seconds since `up` began)", "step", "start s", "end s", "took s")
+    for s in sorted(steps, key=lambda s: (s.start_s, s.end_s)):
+        t.add(s.name, f"{s.start_s:.2f}", f"{s.end_s:.2f}", f"{s.end_s - s.start_s:.2f}")
+    return t
+
+
 def query(title: str, columns: list[str], rows: list[list[Any]]) -> Sheet:
     """Rows of a query (ksqlDB pull or push results, or any listing)."""
     t = sheet(title, *columns)
@@ -275,19 +283,22 @@ def bench(result: Any, perf_name: str) -> Sheet:
     settings = ", ".join(
         f"{k}={v}" for k, v in result.producer_settings.items() if k != "bootstrap.servers"
     )
-    cols = ("measurement", "value B", "seconds", "records/s", "MB/s", "× perf-test")
+    runs = max(len(m.runs_s) for m in result.measurements) or 1
+    cols = ("measurement", "value B", "seconds", "records/s", "slowest–fastest", "MB/s", "× perf")
     t = sheet(
-        f"{n:,} records to {result.cluster} ({result.bootstrap})",
+        f"{n:,} records to {result.cluster} ({result.bootstrap}), median of {runs} runs",
         *cols,
         right=cols[1:],
         caption=f"both producers: {settings}",
     )
     for m in result.measurements:
+        slow, fast = m.rate_spread
         t.add(
             m.what,
             f"{m.value_bytes:.0f}",
             f"{m.seconds:.2f}",
             f"{m.rate:,.0f}",
+            f"{slow:,.0f}–{fast:,.0f}",
             f"{m.mb_per_s:.1f}",
             f"{m.rate / perf.rate:.2f}",
         )
@@ -319,6 +330,25 @@ def latency(result: Any) -> Sheet:
             *(ms(getattr(p, f)) for f in ("min", "mean", "p50", "p90", "p99", "p999", "max")),
             "" if lost is None else zero_good(lost),
         )
+    return t
+
+
+def latency_spread(rep: Any) -> Sheet:
+    """`latency --repeat N`: each percentile's median (min–max) over the runs, in ms."""
+    fields = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
+    t = sheet(
+        f"Latency in ms over {len(rep.runs)} runs: median (min–max)",
+        "path",
+        *(name for _, name in fields),
+        right=[name for _, name in fields],
+        simple=True,
+    )
+    for path in ("link", "baseline", "difference"):
+        cells = []
+        for f, _ in fields:
+            median, low, high = rep.spread(path, f)
+            cells.append(f"{ms(median)} ({ms(low)}–{ms(high)})")
+        t.add(path, *cells)
     return t
 
 

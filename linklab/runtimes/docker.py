@@ -17,8 +17,7 @@ from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.processes import port_in_use, port_owner
 from linklab.runtimes.base import Runtime
-from linklab.waiting import console as progress
-from linklab.waiting import wait_until
+from linklab.waiting import note, wait_until
 
 LABEL = "dev.linklab.lab"
 COMPONENT_LABEL = "dev.linklab.component"
@@ -223,7 +222,7 @@ class DockerRuntime(Runtime):
         missing = self.missing_images()
         if not missing:
             return
-        progress.print(f"Pulling {', '.join(missing)} (first run only; about 1 GB or more each)…")
+        note(f"Pulling {', '.join(missing)} (first run only; about 1 GB or more each)…")
         out = self.compose("pull", "--quiet", timeout=PULL_TIMEOUT)
         if out.returncode != 0:
             raise LabError(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from linklab import acls, jars, kafka, render, security
+from linklab import acls, cds, jars, kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import JvmLauncher, log_tail
 from linklab.paths import LAB_FREE_MB, free_mb
-from linklab.processes import LabProcess, port_in_use, port_owner
+from linklab.processes import LabProcess, port_in_use, port_owner, stop_all
 from linklab.runtimes.base import Runtime
 from linklab.topology import Topology
 from linklab.waiting import wait_until
@@ -119,38 +123,87 @@ class NativeRuntime(Runtime):
         )
 
     def up(self) -> None:
+        """Format every new cluster (at once), launch every broker (at once), then wait for all:
+        the start costs the slowest broker, not the sum."""
         self.preflight()
         sec = self._secure()
-        starting = []
-        for c in self.topology.clusters:
-            proc = self.jvm.process(c.name)
-            if proc.alive():
-                continue
-            cdir = self.jvm.component_dir(c.name)
-            cdir.mkdir(parents=True, exist_ok=True)
-            props = cdir / "server.properties"
-            extra = (
-                security.server_properties(sec, c.name, c.broker_port, c.controller_port)
-                if sec
-                else None
-            )
-            props.write_text(render.server_properties(self.topology, c.name, cdir / "data", extra))
-            if not (cdir / "data" / "meta.properties").exists():
-                self.format_storage(c.name, props, security.format_args(sec) if sec else [])
-            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props)])
-            starting.append(c)
+        starting = [c for c in self.topology.clusters if not self.jvm.process(c.name).alive()]
+        props = {c.name: self._write_properties(c.name, sec) for c in starting}
+        unformatted = [
+            c.name for c in starting if not (self._data_dir(c.name) / "meta.properties").exists()
+        ]
+        # SCRAM users go in at format time; their arguments hold passwords (never logged).
+        scram = tuple(security.format_args(sec)) if sec else ()
+        if unformatted:
+            with ThreadPoolExecutor(len(unformatted)) as pool:
+                # list(): a failed format raises here, before any broker starts
+                list(
+                    pool.map(
+                        lambda name: self.format_storage(name, props[name], scram), unformatted
+                    )
+                )
+        for c in starting:
+            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props[c.name])], "broker")
         for c in starting:
             self.wait_ready(c.name)
         if sec:
             self.apply_acls()
 
-    def format_storage(self, cluster: str, props: Path, extra: list[str] | None = None) -> None:
-        """Format a broker's storage; `extra` (SCRAM users) holds passwords: it goes to the
-        process only, never into an error or a log."""
+    def _data_dir(self, cluster: str) -> Path:
+        return self.jvm.component_dir(cluster) / "data"
+
+    def _write_properties(self, cluster: str, sec: security.LabSecurity | None = None) -> Path:
         c = self.topology.cluster(cluster)
+        cdir = self.jvm.component_dir(cluster)
+        cdir.mkdir(parents=True, exist_ok=True)
+        props = cdir / "server.properties"
+        extra = (
+            security.server_properties(sec, c.name, c.broker_port, c.controller_port)
+            if sec
+            else None
+        )
+        props.write_text(
+            render.server_properties(self.topology, cluster, self._data_dir(cluster), extra)
+        )
+        return props
+
+    def formatted_template(self, cluster: str) -> Path:
+        """Where a storage formatted once for this cluster is kept: the jar cache, keyed by
+        Kafka version, cluster id and node id (the only inputs of a format without extra
+        arguments)."""
+        c = self.topology.cluster(cluster)
+        return (
+            jars.jar_dir(self.topology.kafka_version) / "formatted" / f"{c.cluster_id}-{c.node_id}"
+        )
+
+    def format_storage(self, cluster: str, props: Path, extra_args: tuple[str, ...] = ()) -> None:
+        """Format a cluster's storage. Without `extra_args`, a copy of the template formatted
+        once per (Kafka version, cluster id, node id) does (no JVM); with them (SCRAM users
+        written into the bootstrap checkpoint, say), the StorageTool runs every time."""
+        data = self._data_dir(cluster)
+        template = self.formatted_template(cluster)
+        if not extra_args and (template / "meta.properties").exists():
+            shutil.copytree(template, data, dirs_exist_ok=True)
+            return
+        self._run_storage_tool(cluster, props, extra_args)
+        if not extra_args and not template.exists():
+            # Copied aside then renamed: a lab formatting at the same time sees all or nothing.
+            partial = template.with_name(f"{template.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+            shutil.copytree(data, partial)
+            try:
+                partial.rename(template)
+            except OSError:  # another lab put its template in place first
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def _run_storage_tool(self, cluster: str, props: Path, extra_args: tuple[str, ...]) -> None:
+        c = self.topology.cluster(cluster)
+        java = self.jvm.java
         cmd = [
-            self.jvm.java,
+            java,
             "-Xmx128m",
+            # A short-lived tool: the C1 compiler and a class-data archive halve its start.
+            "-XX:TieredStopAtLevel=1",
+            *cds.jvm_flags("storage", java, self.topology.kafka_version),
             "-cp",
             self.jvm.classpath(),
             "kafka.tools.StorageTool",
@@ -160,7 +213,7 @@ class NativeRuntime(Runtime):
             "-c",
             str(props),
             "--ignore-formatted",
-            *(extra or []),
+            *extra_args,
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
@@ -204,19 +257,19 @@ class NativeRuntime(Runtime):
         if proc.alive():
             return
         props = self.jvm.component_dir(cluster) / "server.properties"
-        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)])
+        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)], "broker")
         self.wait_ready(cluster)
 
     def down(self) -> list[tuple[str, str]]:
-        done = []
-        # Any other process the lab started (a reverse link during failback, say) goes first.
+        """Stop every process of the lab (all that has a pid file) in two waves, each all at
+        once: the clients (the link, a reverse link), then the brokers. A link stopped beside
+        its brokers waits out its whole grace period for brokers that are gone (measured: 20 s,
+        then SIGKILL), so the clients go first while they can still say goodbye."""
         clusters = {c.name for c in self.topology.clusters}
-        for name, proc in self.jvm.processes().items():
-            if name not in clusters:
-                done.append((name, proc.stop()))
-        for c in reversed(self.topology.clusters):
-            done.append((f"{c.name} broker", self.jvm.process(c.name).stop()))
-        return done
+        procs = self.processes()
+        clients = [p for name, p in procs.items() if name not in clusters]
+        brokers = [p for name, p in procs.items() if name in clusters]
+        return [*stop_all(clients), *((f"{n} broker", how) for n, how in stop_all(brokers))]
 
     def status(self) -> list[ComponentStatus]:
         out = []

@@ -14,6 +14,8 @@ import pytest
 
 import tasks
 from benchmarks import producer as benchmark
+from linklab.lab import Step
+from linklab.latency import Repeated
 from linklab.network import DEFAULT_PROFILES
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
@@ -46,7 +48,7 @@ PAYLOADS = {
     "mirror.list": lambda: data.mirrors(results.mirrors()),
     "produce": lambda: data.produced(results.produced(), "primary", "employees"),
     "bench": lambda: data.bench(results.bench(), benchmark.PERF_NAME),
-    "latency": lambda: data.latency(results.latency_result()),
+    "latency": lambda: data.latency_repeated(Repeated([results.latency_result()] * 2)),
     "drill": lambda: data.drill(results.drill()),
     "drill --failback": lambda: data.failback(results.failback()),
     "doctor": lambda: data.doctor(results.checks()),
@@ -61,6 +63,10 @@ PAYLOADS = {
     "acl.list": lambda: data.acl_list(results.acl_rows()),
     "alerts": lambda: data.alerts(results.alert_rules()),
     "monitor": lambda: data.monitor(results.monitor_frame()),
+    "up --timings": lambda: {
+        **data.status(results.status()),
+        **data.timeline([Step("clusters up", 0.0, 4.1), Step("link created", 4.4, 8.9)]),
+    },
 }
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks import producer as benchmark
 from linklab import drill
+from linklab.lab import Step
+from linklab.latency import Repeated
 from linklab.network import DEFAULT_PROFILES
 from linklab.present import View, tables, to_text
 from linklab.present.layout import Sheet, fits
@@ -21,6 +23,9 @@ SHEETS = {
     "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
     "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
     "latency": lambda: [tables.latency(results.latency_result())],
+    "latency --repeat": lambda: [
+        tables.latency_spread(Repeated([results.latency_result(), results.latency_result()]))
+    ],
     "drill": lambda: tables.drill(results.drill(), drill.MISSED_REASON, drill.RE_READ_REASON),
     "drill --failback": lambda: tables.failback(results.failback()),
     "doctor": lambda: [tables.doctor(results.checks())],
@@ -34,6 +39,9 @@ SHEETS = {
     "ksql.apply": lambda: [tables.ksql_applied(results.ksql_applied())],
     "down": lambda: [tables.steps([("link", "stopped"), ("/tmp/lab", "removed")])],
     "network": lambda: tables.network(results.network_status(), DEFAULT_PROFILES),
+    "up --timings": lambda: [
+        tables.timeline([Step("clusters up", 0.0, 4.1), Step("link created", 4.4, 8.9)])
+    ],
 }
 
 

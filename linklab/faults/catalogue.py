@@ -1,0 +1,265 @@
+"""The catalogue of faults: each a function of a FaultRun (the streaming ones, registered in
+`STREAMING` by name) or of a lab (down twice, Ctrl-C during up), and the suite that runs each
+on a lab of its own.
+
+A new fault: a function below and a line in `STREAMING`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+import linklab.lab
+from linklab.errors import LabError
+from linklab.faults.harness import (
+    CATCH_UP_TIMEOUT,
+    RATE,
+    FaultResult,
+    FaultRun,
+    _join,
+    lab_processes,
+    scratch_lab,
+)
+from linklab.paths import PROJECT_ROOT
+from linklab.waiting import wait_until
+
+LID_CLOSED_S = 30.0  # how long the "laptop lid" stays closed (a fault's length, not a wait)
+PARTITION_S = 60.0  # how long the link's path stays cut (a fault's length, not a wait)
+OUTAGE_S = 5.0  # how long a killed process stays dead before it is started again
+
+
+def _repaired_with_link(run: FaultRun, how: str) -> None:
+    """A broker is back; the link too, restarted by the kit if it had exited meanwhile."""
+    if run.lab.link.component().state != "running":
+        run.lab.link.restart()
+        run.restarted_link("MirrorMaker 2 had exited")
+        how += ", then link.restart (MirrorMaker 2 had exited)"
+    run.repaired(how)
+
+
+# -- the faults ---------------------------------------------------------------------------------
+def link_kill(run: FaultRun) -> None:
+    """MirrorMaker 2 SIGKILLed mid-stream, then started again with `invoke link.restart`."""
+    run.steady(5)
+    run.fault("SIGKILL MirrorMaker 2")
+    run.lab.runtime.kill("link")
+    run.diagnose()
+    run.steady(OUTAGE_S)
+    run.lab.link.restart()
+    run.repaired("invoke link.restart")
+
+
+def secondary_kill(run: FaultRun) -> None:
+    """The destination broker SIGKILLed, then started again on its data."""
+    run.steady(5)
+    run.fault("SIGKILL the secondary broker")
+    run.lab.runtime.kill("secondary")
+    run.diagnose()
+    run.steady(OUTAGE_S)
+    run.lab.runtime.start_cluster("secondary")
+    _repaired_with_link(run, "secondary started again (invoke up demo)")
+
+
+def primary_restart(run: FaultRun) -> None:
+    """The source broker stopped (SIGTERM, a clean shutdown) and started again."""
+    run.steady(5)
+    run.fault("restart the primary broker")
+    run.lab.runtime.stop_cluster("primary")
+    run.diagnose()
+    run.lab.runtime.start_cluster("primary")
+    _repaired_with_link(run, "primary started again (invoke up demo)")
+
+
+def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
+    """The pid of every lab process running now (clusters and the link)."""
+    comps = list(lab.runtime.status())
+    link = lab.link.component()
+    if link:
+        comps.append(link)
+    return {c.name: c.pid for c in comps if c.pid}
+
+
+def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
+    """ "Laptop lid closed": every lab process stopped (SIGSTOP) for 30 s, then resumed."""
+    run.steady(5)
+    pids = lab_pids(run.lab)
+    run.fault(f"SIGSTOP {', '.join(f'{n} ({p})' for n, p in pids.items())} for {seconds:.0f}s")
+    try:
+        for name in pids:
+            run.lab.runtime.pause(name)
+        run.diagnose()
+        # The fault's length: the lid stays closed this long, whatever the doctor took.
+        time.sleep(max(0.0, run.fault_at + seconds - time.monotonic()))
+    finally:
+        for name in pids:
+            run.lab.runtime.resume(name)
+    run.repaired("SIGCONT (lid opened)")
+
+
+def link_partitioned(run: FaultRun, seconds: float = PARTITION_S) -> None:
+    """The link's network path cut for 60 s (a partition: every process keeps running), then
+    restored; the link must drain its lag by itself. `drain_s`: restore to lag 0."""
+    run.steady(5)
+    run.fault(f"cut the link's path for {seconds:.0f}s (invoke network --cut)")
+    try:
+        linklab.lab.cut(run.lab)
+        run.diagnose()
+        time.sleep(max(0.0, run.fault_at + seconds - time.monotonic()))
+    finally:
+        linklab.lab.restore(run.lab)
+    run.repaired("invoke network --restore")
+    healed = time.monotonic()
+    try:
+        wait_until(run.lab.link.caught_up, CATCH_UP_TIMEOUT, "the link's lag drained", interval=0.5)
+        run.result.drain_s = round(time.monotonic() - healed, 1)
+    except LabError:
+        run.result.note = _join(run.result.note, "lag not drained after the restore")
+
+
+def up_again(run: FaultRun) -> None:
+    """`invoke up demo` while the lab is already up: nothing restarts, nothing is produced."""
+    run.steady(5)
+    before = lab_pids(run.lab)
+    run.fault("invoke up demo on the running lab")
+    result = linklab.lab.up(run.lab, records=500, seed=11, say=run.say)
+    after = lab_pids(run.lab)
+    if not result.already_up or result.produced is not None or before != after:
+        raise LabError(
+            f"up on a running lab changed it: already_up={result.already_up}, "
+            f"produced={result.produced}, pids {before} -> {after}",
+            "A bug in `invoke up`: it must reuse a running lab untouched; see linklab/lab.py up().",
+        )
+    run.result.note = "already up; same pids, nothing produced"
+    run.repaired("none needed")
+
+
+STREAMING: dict[str, Callable[[FaultRun], None]] = {
+    "link-kill": link_kill,
+    "secondary-kill": secondary_kill,
+    "primary-restart": primary_restart,
+    "lid-closed-30s": lid_closed,
+    "link-partitioned-60s": link_partitioned,
+    "up-while-up": up_again,
+}
+
+
+def run_streaming(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+    """Inject fault `name` into a running lab while records flow; count what the mirror got."""
+    run = FaultRun(lab, name, rate, say)
+    try:
+        STREAMING[name](run)
+    except LabError as e:
+        run.abandon()
+        run.result.error = e.problem
+        return run.result
+    return run.finish()
+
+
+def down_twice(lab: linklab.lab.Lab, rate: float = RATE, say=print) -> FaultResult:
+    """Records counted on a running lab, then `invoke down` twice: the second finds nothing to
+    do, and no process of the lab is left."""
+    run = FaultRun(lab, "down-twice", rate, say)
+    run.steady(5)
+    result = run.finish(steady_after=0)
+    run.fault("invoke down, twice")
+    first = linklab.lab.down(lab)
+    second = linklab.lab.down(lab)
+    left = lab_processes(lab.state_dir)
+    run.repaired("none needed")
+    result.note = f"first down: {len(first)} steps; second: {second or 'nothing to do'}"
+    if second or left or lab.state_dir.exists():
+        result.error = f"left behind: processes {left}, folder exists {lab.state_dir.exists()}"
+    return result
+
+
+# -- Ctrl-C during `invoke up demo` -------------------------------------------------------------
+def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResult:
+    """Run `invoke up demo` for a lab not yet up and press Ctrl-C (SIGINT) once `when` (a
+    component: primary, secondary or link) has started; nothing of the lab may be left."""
+    result = FaultResult(f"ctrl-c-during-up ({when} starting)")
+    topo_file = lab.state_dir.parent / f"{lab.state_dir.name}-topology.yaml"
+    topo_file.write_text(yaml.safe_dump(lab.topology.to_dict(), sort_keys=False))
+    env = {**os.environ, "LINKLAB_STATE": str(lab.state_dir), "LINKLAB_TOPOLOGY": str(topo_file)}
+    cmd = [sys.executable, "-m", "invoke", "up", "demo", "--runtime", "native"]
+    say(f"fault: Ctrl-C during `invoke up demo` once {when} starts")
+    up = subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    pid_file = lab.state_dir / "pids" / f"{when}.pid"
+    try:
+        wait_until(
+            lambda: pid_file.exists() or up.poll() is not None,
+            120,
+            f"{when} started by `invoke up demo`",
+        )
+        if up.poll() is not None:
+            raise LabError(
+                f"`invoke up demo` ended before {when} started:\n{up.stdout.read()}",
+                "Its output above says why; run `invoke doctor`.",
+            )
+        start = time.monotonic()
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=120)
+        result.outage_s = round(time.monotonic() - start, 1)
+    except (LabError, subprocess.TimeoutExpired) as e:
+        up.kill()
+        result.error = str(e)
+        return result
+    left = lab_processes(lab.state_dir)
+    result.recovery = "none needed: up stopped what it started"
+    result.note = (
+        f"exit code {up.returncode}; processes left {len(left)}; "
+        f"lab folder {'left' if lab.state_dir.exists() else 'removed'}"
+    )
+    if left or lab.state_dir.exists() or up.returncode == 0:
+        result.error = (
+            f"after Ctrl-C: processes {left} left, folder exists "
+            f"{lab.state_dir.exists()}, exit code {up.returncode}\n{out[-1500:]}"
+        )
+    return result
+
+
+# -- the whole suite, one lab per fault ----------------------------------------------------------
+ALL = [*STREAMING, "down-twice", "ctrl-c-during-up"]
+
+
+def run_one(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
+    """Fault `name` on `lab`: brought up first unless the fault is Ctrl-C during up."""
+    if name == "ctrl-c-during-up":
+        return ctrl_c_up(lab, say=say)
+    linklab.lab.up(lab, records=500, seed=11, say=say)
+    if name == "down-twice":
+        return down_twice(lab, rate, say)
+    return run_streaming(lab, name, rate, say)
+
+
+def run_suite(
+    names: list[str] | None = None, port_offset: int = 20000, rate: float = RATE, say=print
+) -> list[FaultResult]:
+    """Each fault on a lab of its own, in a temporary folder, on ports moved by `port_offset`;
+    every lab is torn down after its fault, whatever happened."""
+    names = names or ALL
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        raise LabError(
+            f"Unknown fault {', '.join(map(repr, unknown))}.", f"Choose from: {', '.join(ALL)}."
+        )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="linklab-faults-") as tmp:
+        for i, name in enumerate(names):
+            lab = scratch_lab(Path(tmp) / f"lab{i}", port_offset)
+            try:
+                results.append(run_one(lab, name, rate, say))
+            except LabError as e:
+                results.append(FaultResult(name, error=e.problem))
+            finally:
+                linklab.lab.down(lab)
+    return results

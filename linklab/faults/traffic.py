@@ -1,0 +1,143 @@
+"""Background traffic for a fault run: a steady producer whose every acknowledged record is
+known, and a watcher that reads the mirror topic from its start."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from datagen import EmployeeGenerator
+from linklab import kafka
+from linklab.errors import LabError
+
+RATE = 200  # records/s: steady, and light on a 2-core laptop
+# The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s), so
+# records sent during a fault are delivered after it rather than given up on.
+MESSAGE_TIMEOUT_MS = 180_000
+
+
+class SteadyProducer:
+    """Employee hires at a fixed rate in a thread, remembering what was sent when and what the
+    broker acknowledged. Ids start at `next_id`, so no other run's records share a key."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        rate: float = RATE,
+        seed: int = 9,
+        next_id: int | None = None,
+    ):
+        self.topic = topic
+        self.rate = rate
+        self.gen = EmployeeGenerator(seed, next_id or _run_ids())
+        self.sent_at: dict[tuple[bytes, bytes], float] = {}
+        self.acked: set[tuple[bytes, bytes]] = set()
+        self.failed = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._producer = Producer(
+            {**kafka.producer_config(bootstrap, **{"message.timeout.ms": MESSAGE_TIMEOUT_MS})}
+        )
+        self._thread = threading.Thread(target=self._run, name="fault-producer", daemon=True)
+
+    def _delivered(self, err, msg) -> None:
+        if err is None:
+            self.acked.add((msg.key(), msg.value()))
+        else:
+            self.failed += 1
+            if len(self.errors) < 3:
+                self.errors.append(err.str())
+
+    def _send(self, _seq: int, _intended: int, _now: int) -> None:
+        key, value = next(self.gen.records(1))
+        record = (key.encode(), value.encode())
+        self.sent_at[record] = time.monotonic()
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, record[1], record[0], on_delivery=self._delivered
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _run(self) -> None:
+        # Between records, the producer's poll serves deliveries until the next one is due.
+        kafka.pace(
+            None,
+            self.rate,
+            self._send,
+            sleep=lambda s: self._producer.poll(min(s, 0.1)),
+            stop=self._stop,
+        )
+
+    def start(self) -> SteadyProducer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending and wait for the broker's answer about every record sent."""
+        self._stop.set()
+        self._thread.join()
+        left = self._producer.flush(MESSAGE_TIMEOUT_MS / 1000 + 10)
+        self.failed += left
+
+
+class MirrorWatcher:
+    """Reads the mirror topic from its start in a thread: how often each (key, value) arrived,
+    and when it first did."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.seen: dict[tuple[bytes, bytes], list] = {}  # record -> [copies, first seen]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            kafka.consumer_config(
+                bootstrap, f"linklab-faults-{time.time_ns()}", auto_offset_reset="earliest"
+            )
+        )
+        n = kafka.partitions(bootstrap, topic)
+        if not n:
+            raise LabError(
+                f"Mirror topic {topic} does not exist on {kafka.address(bootstrap)}.",
+                "Start the lab with `invoke up demo` first.",
+            )
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(n)])
+        self._thread = threading.Thread(target=self._run, name="mirror-watcher", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, timeout=0.2):
+                if msg.error():
+                    continue  # transient while a broker restarts; the consumer retries
+                now = time.monotonic()
+                with self._lock:
+                    entry = self.seen.setdefault((msg.key(), msg.value()), [0, now])
+                    entry[0] += 1
+        self._consumer.close()
+
+    def start(self) -> MirrorWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def missing(self, records) -> int:
+        with self._lock:
+            return sum(1 for r in records if r not in self.seen)
+
+    def copies(self, record) -> tuple[int, float | None]:
+        with self._lock:
+            entry = self.seen.get(record)
+            return (entry[0], entry[1]) if entry else (0, None)
+
+
+def _run_ids() -> int:
+    """First employee id of a run: a block of 100,000 ids of its own, so records of runs on one
+    lab never share a key (ids of `invoke up demo` start at 1)."""
+    return 10**9 + (time.time_ns() // 10**9 % 10**6) * 10**5
