@@ -10,6 +10,7 @@ import pytest
 from linklab import kafka, latency
 from linklab.errors import LabError
 from linklab.latency import Percentiles, Samples, Settings
+from linklab.latency import sweeps as latency_sweep
 from linklab.paths import PROJECT_ROOT
 
 
@@ -231,9 +232,9 @@ def test_current_link_settings_are_read_from_describe():
     lab = SimpleNamespace(
         topology=topo, link=SimpleNamespace(describe=lambda: SimpleNamespace(settings=shown))
     )
-    assert latency._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
+    assert latency_sweep._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
     shown.clear()
-    assert latency._tuned(lab) == {
+    assert latency_sweep._tuned(lab) == {
         "fetch_wait_ms": topo.link.fetch_wait_ms,
         "linger_ms": topo.link.linger_ms,
     }

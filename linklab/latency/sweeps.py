@@ -1,0 +1,71 @@
+"""Sweeps: the latency test once per set of the link's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from confluent_kafka import KafkaException
+
+from linklab.errors import LabError
+from linklab.latency.measure import LatencyResult, Settings
+from linklab.latency.runner import run
+
+if TYPE_CHECKING:
+    from linklab.lab import Lab
+
+
+# -- a sweep of the link's latency settings -------------------------------------------------
+@dataclass
+class SweepPoint:
+    settings: dict[str, int]  # the link's settings for this run, e.g. fetch_wait_ms, linger_ms
+    result: LatencyResult
+
+
+def sweep(
+    lab: Lab,
+    variants: list[dict[str, int]],
+    settings: Settings | None = None,
+    results_root: Path | None = None,
+) -> list[SweepPoint]:
+    """Run the test once per set of link settings (`lab.link.tune(**variant)`), then put the
+    link back to the settings it had before. A link that cannot be tuned is refused first."""
+    if not lab.link.tunable:
+        raise LabError(
+            f"The {lab.link.kind} link cannot be tuned by the kit, so there is nothing to sweep.",
+            "Run the sweep on the native runtime (MirrorMaker 2): `invoke down`, then "
+            "`invoke up demo --runtime native`.",
+        )
+    before = _tuned(lab)
+    points = []
+    try:
+        for variant in variants:
+            lab.link.tune(**variant)
+            points.append(SweepPoint(dict(variant), run(lab, settings, results_root)))
+    except BaseException:
+        try:
+            lab.link.tune(**before)
+        except (LabError, KafkaException):
+            pass  # the error that ended the sweep is the one to show
+        raise
+    lab.link.tune(**before)
+    return points
+
+
+def _tuned(lab: Lab) -> dict[str, int]:
+    """The link's current latency settings, in tune()'s names, read from what describe() shows
+    (keys ending in the Kafka property names), else the topology's."""
+    shown = lab.link.describe().settings
+    link = lab.topology.link
+
+    def find(prop: str, default: int) -> int:
+        for key, value in shown.items():
+            if key.endswith(prop) and str(value).strip().isdigit():
+                return int(value)
+        return default
+
+    return {
+        "fetch_wait_ms": find("fetch.max.wait.ms", link.fetch_wait_ms),
+        "linger_ms": find("linger.ms", link.linger_ms),
+    }
