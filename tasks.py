@@ -174,22 +174,42 @@ def render(c, runtime, out, topology=None):
         "warmup": "seconds sent first and left out of the percentiles (the link was just "
         "restarted to mirror the test topic)",
         "partitions": "partitions of the temporary topic",
+        "network_sweep": "run once per network profile on the link's path (a lab started "
+        "with --network)",
+        "profiles": "with --network-sweep: comma-separated profiles (default: those that "
+        "only delay)",
     }
 )
-def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=False):
-    """Latency through the link and, side by side, without it (baseline on the source topic).
+def latency(
+    c,
+    rate=1000,
+    size=256,
+    duration=30,
+    warmup=10,
+    partitions=1,
+    network_sweep=False,
+    profiles=None,
+    json_=False,
+):
+    """Latency through the link and, side by side, without it (baseline on the source topic);
+    --network-sweep: under each network profile, over the floor distance sets.
     Exit 1 when a message was lost."""
-    r = measuring.run(
-        labs.open_lab(), measuring.Settings(rate, size, float(duration), float(warmup), partitions)
-    )
-    _show(
-        json_,
-        data.latency(r),
-        tables.latency(r),
-        f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
-    )
-    if r.lost:
-        raise cli.failure(f"{r.lost:,} acknowledged messages never arrived.", "invoke doctor")
+    settings = measuring.Settings(rate, size, float(duration), float(warmup), partitions)
+    if network_sweep:
+        points = measuring.network_sweep(labs.open_lab(), cli.names(profiles), settings)
+        _show(json_, data.latency_network_sweep(points), tables.latency_network_sweep(points))
+        lost = sum(p.result.lost for p in points)
+    else:
+        r = measuring.run(labs.open_lab(), settings)
+        _show(
+            json_,
+            data.latency(r),
+            tables.latency(r),
+            f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
+        )
+        lost = r.lost
+    if lost:
+        raise cli.failure(f"{lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
 @task(
@@ -199,18 +219,36 @@ def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, json_=
         "records": "new records the drill writes to the primary first",
         "behind": "of those, how many the group has not read when the primary dies",
         "after": "records written to the secondary after the failover",
+        "rate": "records/s flowing into the primary when it stops (0: none), for the RPO",
+        "network": "network profile on the link's path for the drill (a lab started with "
+        "--network)",
     }
 )
-def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
-    """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
-    Exit 1 when a record was lost or missed."""
+def drill(
+    c,
+    failback=False,
+    records=1200,
+    behind=150,
+    after=100,
+    rate=0,
+    network=None,
+    json_=False,
+):
+    """Disaster-recovery drill: a group fails over from the primary to the secondary (native),
+    with its RPO and RTO. Exit 1 when a record was lost or missed."""
     if failback:
         back = drills.failback(labs.open_lab(), say=present.say)
         _show(json_, data.failback(back), *tables.failback(back), present.FAILBACK_NEXT)
         ok = back.lost == 0
     else:
         r = drills.run(
-            labs.open_lab(), records=records, behind=behind, written_after=after, say=present.say
+            labs.open_lab(),
+            records=records,
+            behind=behind,
+            written_after=after,
+            say=present.say,
+            rate=rate,
+            network=network,
         )
         _show(
             json_,
@@ -218,7 +256,7 @@ def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
             *tables.drill(r, drills.MISSED_REASON, drills.RE_READ_REASON),
             present.DRILL_NEXT.format(seconds=r.seconds, topic=r.topic),
         )
-        ok = r.missed == 0 and r.not_mirrored == 0
+        ok = r.missed == 0 and r.not_mirrored == 0 and r.lost_records == 0
     if not ok:
         raise cli.failure("the drill lost records; see the table.", "invoke doctor")
 

@@ -32,7 +32,7 @@ from linklab.latency.measure import (
 )
 from linklab.latency.results import load_summary, write_results
 from linklab.latency.runner import check_lab, run, versions
-from linklab.latency.sweeps import SweepPoint, sweep
+from linklab.latency.sweeps import ProfilePoint, SweepPoint, network_sweep, sweep
 
 __all__ = [
     "COLUMNS",
@@ -46,6 +46,7 @@ __all__ = [
     "E2EResult",
     "LatencyResult",
     "PathResult",
+    "ProfilePoint",
     "Percentiles",
     "Samples",
     "Settings",
@@ -57,6 +58,7 @@ __all__ = [
     "encode",
     "kafka_e2e_latency",
     "load_summary",
+    "network_sweep",
     "new_histogram",
     "paired_difference",
     "rows",

@@ -1,4 +1,5 @@
-"""Sweeps: the latency test once per set of the link's settings."""
+"""Sweeps: the latency test once per set of the link's settings, and once per network profile
+(what distance does to the link's latency, over the floor distance itself sets)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 
+from linklab import distance
 from linklab.errors import LabError
 from linklab.latency.measure import LatencyResult, Settings
 from linklab.latency.runner import run
@@ -69,3 +71,57 @@ def _tuned(lab: Lab) -> dict[str, int]:
         "fetch_wait_ms": find("fetch.max.wait.ms", link.fetch_wait_ms),
         "linger_ms": find("linger.ms", link.linger_ms),
     }
+
+
+# -- a sweep of the network profiles --------------------------------------------------------
+@dataclass
+class ProfilePoint:
+    """One latency run under one network profile on the link's path."""
+
+    profile: str
+    delay_ms: int  # one way
+    jitter_ms: int
+    round_trip_ms: int
+    result: LatencyResult
+
+    @property
+    def floor_p50_ms(self) -> float:
+        """What no link can beat: the record reaches the source (baseline), then crosses the
+        distance once (the mirror's fetch is already waiting at the source)."""
+        return round(self.result.baseline.latency.p50 + self.delay_ms, 3)
+
+    @property
+    def floor_p99_ms(self) -> float:
+        return round(self.result.baseline.latency.p99 + self.delay_ms + self.jitter_ms, 3)
+
+    @property
+    def overhead_p50_ms(self) -> float:
+        """The link's own cost at p50, over the floor rather than over 0."""
+        return round(self.result.link.latency.p50 - self.floor_p50_ms, 3)
+
+    @property
+    def overhead_p99_ms(self) -> float:
+        return round(self.result.link.latency.p99 - self.floor_p99_ms, 3)
+
+
+def network_sweep(
+    lab: Lab,
+    profiles: list[str] | None = None,
+    settings: Settings | None = None,
+    results_root: Path | None = None,
+) -> list[ProfilePoint]:
+    """Run the latency test once under each network profile (default: every profile that only
+    delays, nearest first), then put the link's path back under the profile it had."""
+    net = distance.require(lab, "The network sweep changes the link's network profile")
+    names = profiles or distance.sweepable(lab)
+    chosen = [net.spec.profile_named(n) for n in names]  # unknown names refused before any run
+    before = net.current_profile()
+    points = []
+    try:
+        for p in chosen:
+            net.set_profile(p.name)
+            r = run(lab, settings, results_root)
+            points.append(ProfilePoint(p.name, p.delay_ms, p.jitter_ms, p.round_trip_ms, r))
+    finally:
+        net.set_profile(before)
+    return points

@@ -263,6 +263,41 @@ def latency(result: Any) -> Sheet:
     return t
 
 
+def latency_network_sweep(points: list[Any]) -> Sheet:
+    """Per network profile: through-link and baseline p50/p99, the floor (baseline + one-way
+    delay) and the link's overhead over it, in ms."""
+    cols = (
+        "profile",
+        "round trip",
+        "link p50",
+        "link p99",
+        "baseline p50",
+        "baseline p99",
+        "floor p50",
+        "over floor p50",
+        "over floor p99",
+        "lost",
+    )
+    st = points[0].result.settings if points else None
+    what = f", {st.rate:,} msgs/s of {st.size} B for {st.duration:g} s each" if st else ""
+    t = sheet(f"Latency in ms against distance{what}", *cols, right=cols[1:], simple=True)
+    for p in points:
+        r = p.result
+        t.add(
+            p.profile,
+            f"{p.round_trip_ms:,}",
+            ms(r.link.latency.p50),
+            ms(r.link.latency.p99),
+            ms(r.baseline.latency.p50),
+            ms(r.baseline.latency.p99),
+            ms(p.floor_p50_ms),
+            ms(p.overhead_p50_ms),
+            ms(p.overhead_p99_ms),
+            zero_good(r.lost),
+        )
+    return t
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
     t = sheet(
@@ -313,7 +348,37 @@ def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
             f"{p.re_read:,}",
             f"{p.bound:,}",
         )
-    return [t, parts]
+    return [t, parts, *drill_dr(r)]
+
+
+def drill_dr(r: Any) -> list[Sheet]:
+    """The DR figures (RPO, RTO and its parts) and the timeline around the primary's stop."""
+    dr = sheet(
+        "RPO and RTO: what was at risk, how long until the group read again",
+        "figure",
+        "value",
+        "what it is",
+        right=("value",),
+    )
+    dr.add(
+        "RPO",
+        f"{r.rpo_records:,} records",
+        "acknowledged by the primary, not on the secondary when the primary stopped",
+    )
+    dr.add("RPO in production time", f"{r.rpo_ms:,.1f} ms", "from the oldest of those to the stop")
+    dr.add(
+        "lost (must be 0)",
+        zero_good(r.lost_records),
+        "acknowledged, still not on the secondary after the failover",
+    )
+    dr.add("RTO", f"{r.rto_s:.3f} s", "the stop to the group's first record on the secondary")
+    dr.add("  detection", f"{r.detection_s:.3f} s", "the stop to a probe finding the primary gone")
+    dr.add("  failover", f"{r.failover_s:.3f} s", "detection to the mirror topic failed over")
+    dr.add("  consumer restart", f"{r.consumer_restart_s:.3f} s", "failover to the first record")
+    tl = sheet("timeline (s from the primary's stop)", "at", "event", right=("at",))
+    for e in r.timeline:
+        tl.add(f"{e.at_s:+.3f}", e.event)
+    return [dr, tl]
 
 
 def failback(r: Any) -> list[Sheet]:
