@@ -277,3 +277,30 @@ def test_producer_behind_leaves_the_warm_up_out():
     samples = synthetic_run(stall_at=1000, stall_ms=300, warmup=500)
     result = latency.analyse(samples, Settings(rate=1000, duration=1.5, warmup=0.5), "t", {})
     assert result.producer_behind_max_ms == pytest.approx(300, abs=1)
+
+
+def test_network_sweep_reports_the_link_over_the_floor():
+    from tests.unit import results
+
+    lan, region, continent = results.network_sweep()
+    r = continent.result
+    assert continent.floor_p50_ms == pytest.approx(r.baseline.latency.p50 + 40)
+    assert continent.overhead_p50_ms == pytest.approx(
+        r.link.latency.p50 - r.baseline.latency.p50 - 40
+    )
+    assert lan.overhead_p50_ms - continent.overhead_p50_ms == pytest.approx(40)
+    assert continent.floor_p99_ms == pytest.approx(r.baseline.latency.p99 + 43)
+    from linklab import latency_plots
+
+    fig = latency_plots.distance([continent, lan, region])
+    [ax] = fig.axes
+    assert list(ax.lines[2].get_xdata()) == [0, 30, 80]  # sorted by round trip
+    assert "floor" in ax.lines[2].get_label()
+
+
+def test_a_network_sweep_needs_a_lab_with_a_network_proxy():
+    from types import SimpleNamespace
+
+    with pytest.raises(LabError, match="no network proxy") as e:
+        latency.network_sweep(SimpleNamespace(network=None))
+    assert "--network" in e.value.fix
