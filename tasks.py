@@ -12,6 +12,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit
 
+from benchmarks import link_throughput as link_bench
 from benchmarks import producer as benchmark
 from linklab import cli, doctor, faults, ksqldb, present
 from linklab import drill as drills
@@ -149,12 +150,34 @@ def produce(
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
 
-@task(help={"count": "records per measurement (the JVM needs a few seconds to warm up)"})
-def bench(c, count=1000000, seed=42, cluster="primary", json_=False):
-    """Producer records/s: generation, generation + produce, kafka-producer-perf-test.
+@task(
+    help={
+        "count": "records per measurement (the JVM needs a few seconds to warm up)",
+        "backlog": "with --link: records produced while the mirror is paused",
+        "link": "the link draining a backlog, per network profile, beside the produce rate",
+        "profiles": "with --link: comma-separated network profiles (default: those that "
+        "only delay)",
+    }
+)
+def bench(
+    c,
+    count=1000000,
+    seed=42,
+    cluster="primary",
+    link=False,
+    backlog=200000,
+    profiles=None,
+    json_=False,
+):
+    """Producer records/s: generation, generation + produce, kafka-producer-perf-test; --link:
+    records/s and MB/s the link sustains draining a backlog, per network profile.
 
     Measured on the running lab, side by side at the same record size and producer settings,
-    on two topics made for it and deleted after."""
+    on topics made for it and deleted after. Printed, never asserted."""
+    if link:
+        pts = link_bench.run(labs.open_lab(), backlog, cli.names(profiles), seed, say=present.note)
+        _show(json_, data.link_throughput(pts), tables.link_throughput(pts))
+        return
     r = benchmark.run(labs.open_lab(), count, seed, cluster, say=present.note)
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 

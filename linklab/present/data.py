@@ -121,6 +121,31 @@ def bench(result: Any, perf_name: str) -> dict:
     }
 
 
+def link_throughput(points: list[Any]) -> dict:
+    """`bench --link`: per network profile, the link draining a backlog beside the source's
+    produce rate."""
+    return {
+        "profiles": [
+            {
+                "profile": p.profile,
+                "round_trip_ms": p.round_trip_ms,
+                "records": p.records,
+                "bytes": p.bytes,
+                "produce_s": _num(p.produce_s),
+                "produce_records_per_s": _num(p.produce_rate, 1),
+                "produce_mb_per_s": _num(p.produce_mb_per_s, 2),
+                "restart_s": _num(p.restart_s),
+                "drain_s": _num(p.drain_s),
+                "drain_records_per_s": _num(p.drain_rate, 1),
+                "drain_mb_per_s": _num(p.drain_mb_per_s, 2),
+                "load_before": [_num(x, 2) for x in p.load_before],
+                "load_after": [_num(x, 2) for x in p.load_after],
+            }
+            for p in points
+        ]
+    }
+
+
 # -- latency --------------------------------------------------------------------------------------
 PERCENTILES = (
     ("min", "min_ms"),

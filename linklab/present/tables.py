@@ -298,6 +298,36 @@ def latency_network_sweep(points: list[Any]) -> Sheet:
     return t
 
 
+def link_throughput(points: list[Any]) -> Sheet:
+    """`bench --link`: the link draining a backlog per network profile, beside the source's
+    own produce rate (records/s, MB/s) and the load average."""
+    cols = (
+        "profile",
+        "round trip ms",
+        "records",
+        "produce rec/s",
+        "produce MB/s",
+        "link rec/s",
+        "link MB/s",
+        "link restart s",
+        "load 1m",
+    )
+    t = sheet("Link throughput draining a backlog", *cols, right=cols[1:], simple=True)
+    for p in points:
+        t.add(
+            p.profile or "(no proxy)",
+            f"{p.round_trip_ms:,}",
+            f"{p.records:,}",
+            f"{p.produce_rate:,.0f}",
+            f"{p.produce_mb_per_s:.2f}",
+            f"{p.drain_rate:,.0f}",
+            f"{p.drain_mb_per_s:.2f}",
+            f"{p.restart_s:.1f}",
+            f"{p.load_after[0]:.2f}" if p.load_after else "",
+        )
+    return t
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
     t = sheet(

@@ -5,6 +5,7 @@ purpose, so a table that cut one would be caught."""
 from __future__ import annotations
 
 from benchmarks import producer as benchmark
+from benchmarks.link_throughput import LinkThroughput
 from linklab import kafka, latency
 from linklab.doctor import Check
 from linklab.drill import DrillResult, FailbackResult, PartitionRow, TimelineEvent
@@ -101,6 +102,17 @@ def latency_result() -> latency.LatencyResult:
             s.link_ns[seq] = t + 5_000_000 + seq * 1000
     info = {"link": {"name": LINK, "kind": "MirrorMaker 2", "settings": {}}}
     return latency.analyse(s, settings, "linklab-latency-test-topic", info)
+
+
+def link_throughput() -> list[LinkThroughput]:
+    return [
+        LinkThroughput(
+            "lan", 0, 200_000, 61_400_000, 9.8, 4.1, 6.2, [3.1, 2.8, 2.5], [3.4, 2.9, 2.5]
+        ),
+        LinkThroughput(
+            "continent", 80, 200_000, 61_400_000, 9.9, 4.3, 11.7, [3.2, 2.9, 2.6], [3.5, 3.0, 2.6]
+        ),
+    ]
 
 
 def network_sweep() -> list[ProfilePoint]:

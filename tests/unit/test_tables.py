@@ -20,6 +20,7 @@ SHEETS = {
     "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
     "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
     "latency": lambda: [tables.latency(results.latency_result())],
+    "bench --link": lambda: [tables.link_throughput(results.link_throughput())],
     "latency --network-sweep": lambda: [tables.latency_network_sweep(results.network_sweep())],
     "drill": lambda: tables.drill(results.drill(), drill.MISSED_REASON, drill.RE_READ_REASON),
     "drill --failback": lambda: tables.failback(results.failback()),
