@@ -77,18 +77,17 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
     """The real timeout path: the link's process is stopped (SIGSTOP) while messages are sent,
     so none reaches the mirror; the run waits its catch-up timeout, writes what arrived and
     says how many were lost on the link."""
-    link = lab.runtime.process("link")
     real_produce, real_wait = runner._produce, runner._wait_delivered
 
     def produce_with_link_stopped(*args, **kwargs):
-        link.signal(signal.SIGSTOP)
+        lab.runtime.pause("link")
         real_produce(*args, **kwargs)
 
     def wait_then_resume(*args, **kwargs):
         try:
             real_wait(*args, **kwargs)
         finally:
-            link.signal(signal.SIGCONT)
+            lab.runtime.resume("link")
 
     monkeypatch.setattr(runner, "_produce", produce_with_link_stopped)
     monkeypatch.setattr(runner, "_wait_delivered", wait_then_resume)
@@ -99,7 +98,7 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
                 lab, latency.Settings(rate=100, duration=1, warmup=0, catch_up_timeout=3), tmp_path
             )
     finally:
-        link.signal(signal.SIGCONT)
+        lab.runtime.resume("link")
     assert e.value.fix
     [written] = tmp_path.glob("latency-*")
     assert str(written) in e.value.problem
