@@ -39,6 +39,9 @@ STREAM_IDS = 200_000  # the steady stream's hires start this far above FIRST_ID
 STREAM_LEAD_S = 3.0  # the stream runs this long before the stop
 MAX_RATE = 20_000
 STREAM_TIMEOUT_MS = 5_000
+# The link's checkpoints come every few seconds, but on a loaded 2-core machine (load 30) a
+# round can take a minute.
+TRANSLATE_TIMEOUT_S = 240
 DETECT_PROBE_S = 0.5  # an operator's health check: one metadata request, this timeout
 
 Say = Callable[[str], None]
@@ -446,7 +449,7 @@ def _wait_translated(d: _Drill) -> None:
 
     d.translated = wait_until(
         translated_now,
-        90,
+        TRANSLATE_TIMEOUT_S,
         f"offsets of {d.group} synced to the secondary",
         fix="Is the link running? `invoke link.describe`.",
     )
