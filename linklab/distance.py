@@ -17,8 +17,17 @@ if TYPE_CHECKING:
 
 
 def server(lab: Lab) -> ToxiproxyServer | None:
-    """The lab's toxiproxy on the link's path, or None."""
-    return getattr(lab, "network", None)
+    """The lab's toxiproxy on the link's path, or None.
+
+    `lab.network` where the lab carries it; else the server a topology with a `network:`
+    section would have in the lab's folder, when it runs."""
+    if hasattr(lab, "network"):
+        return lab.network
+    spec = getattr(getattr(lab, "topology", None), "network", None)
+    if spec is None:
+        return None
+    found = ToxiproxyServer(spec, lab.state_dir)
+    return found if found.process.alive() else None
 
 
 def require(lab: Lab, purpose: str) -> ToxiproxyServer:

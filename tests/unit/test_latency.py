@@ -304,3 +304,17 @@ def test_a_network_sweep_needs_a_lab_with_a_network_proxy():
     with pytest.raises(LabError, match="no network proxy") as e:
         latency.network_sweep(SimpleNamespace(network=None))
     assert "--network" in e.value.fix
+
+
+def test_a_lab_without_a_network_section_has_no_proxy(tmp_path):
+    from types import SimpleNamespace
+
+    from linklab import distance
+    from linklab.network import NetworkSpec
+
+    assert distance.server(SimpleNamespace(topology=SimpleNamespace(), state_dir=tmp_path)) is None
+    # A network section but no toxiproxy running in the lab's folder: none either.
+    lab = SimpleNamespace(topology=SimpleNamespace(network=NetworkSpec()), state_dir=tmp_path)
+    assert distance.server(lab) is None
+    with pytest.raises(LabError, match="no network proxy"):
+        distance.use(lab, "region")
