@@ -476,8 +476,9 @@ def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> Ste
         d.say(f"Records flow into the primary at {rate:,}/s, as an application writes them.")
         time.sleep(STREAM_LEAD_S)  # the link reaches its steady pace behind the stream
     if before_stop is not None:
+        d.event("before the stop: the caller's step starts (e.g. the link held back)")
         before_stop()
-        d.event("before the stop: the caller's step (e.g. the link held back)")
+        d.event("before the stop: the caller's step done")
         if stream is not None:
             time.sleep(STREAM_LEAD_S)
     return stream
