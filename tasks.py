@@ -35,13 +35,14 @@ def _show(as_json: bool, payload: dict, *items) -> None:
     help={
         "scenario": "what to bring up (only: demo)",
         "records": "Employee records to produce to a new topic",
+        "network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
     }
 )
-def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, json_=False):
+def up(c, scenario, runtime=None, records=3000, seed=42, topology=None, network=None, json_=False):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
     lab = labs.open_lab(runtime, topology)
-    result = labs.up(lab, records=records, seed=seed, say=present.note)
+    result = labs.up(lab, records=records, seed=seed, say=present.note, network=network)
     st = labs.status(lab)
     _show(
         json_,
@@ -463,6 +464,22 @@ def mirror_resume(c, topics, json_=False):
 
 @task(
     help={
+        "profile": "switch the link's path to this profile (lan, metro, region, ...)",
+        "cut": "partition the link's path (the link stalls; nothing is killed)",
+        "restore": "heal a cut",
+    }
+)
+def network(c, profile=None, cut=False, restore=False, json_=False):
+    """Show or change the link's network path on the running lab, without a restart: its
+    profile (one-way delay, jitter, loss), or cut and restore it (docs/network.md)."""
+    lab = labs.open_lab()
+    st = labs.change_network(lab, profile=profile, sever=cut, heal=restore)
+    profiles = lab.topology.network.profiles
+    _show(json_, data.network(st, profiles), *tables.network(st, profiles))
+
+
+@task(
+    help={
         "out": "folder for the PNGs (default docs/img)",
         "rate": "messages/s measured",
         "duration": "seconds measured",
@@ -502,6 +519,7 @@ ns = Collection(
     faults_task,
     drill,
     figures,
+    network,
 )
 ns.add_collection(Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset))
 ns.add_collection(

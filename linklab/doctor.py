@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from linklab import kafka, runtimes
 from linklab.errors import LabError
-from linklab.lab import Lab, open_lab, read_state
+from linklab.lab import Lab, network_status, open_lab, read_state
 from linklab.links.base import ACTIVE, PAUSED, STOPPED
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import check_java
@@ -95,6 +95,7 @@ def check_lab(lab: Lab) -> list[Check]:
     reach = _guard("clusters", lambda: clusters(lab))
     checks += reach
     checks += _guard("ports", lambda: ports(lab))
+    checks += _guard("network", lambda: [network_path(lab)])
     dest_up = any(c.name == f"cluster {lab.topology.link.destination}" and c.ok for c in reach)
     if dest_up:
         checks += _guard("link", lambda: link(lab))
@@ -293,6 +294,26 @@ def _describe_pid(pid: int | None) -> str:
         return f"{psutil.Process(pid).name()} (pid {pid})"
     except psutil.NoSuchProcess:
         return f"pid {pid}"
+
+
+def network_path(lab: Lab) -> Check:
+    """The link's network path: toxiproxy answers, and the path is not cut."""
+    st = network_status(lab)
+    if not st.running:
+        return Check(
+            "network",
+            False,
+            f"toxiproxy is not running on the link's path ({st.proxy})",
+            f"{UP}.",
+        )
+    if st.cut:
+        return Check(
+            "network",
+            False,
+            f"the link's path is cut (profile {st.profile}): the link cannot fetch",
+            "Heal it: `invoke network --restore`.",
+        )
+    return Check("network", True, f"profile {st.profile}, {st.round_trip_ms} ms round trip")
 
 
 def ports(lab: Lab) -> list[Check]:

@@ -35,6 +35,7 @@ from linklab.waiting import wait_until
 
 RATE = 200  # records/s: steady, and light on a 2-core laptop
 LID_CLOSED_S = 30.0  # how long the "laptop lid" stays closed (a fault's length, not a wait)
+PARTITION_S = 60.0  # how long the link's path stays cut (a fault's length, not a wait)
 OUTAGE_S = 5.0  # how long a killed process stays dead before it is started again
 CATCH_UP_TIMEOUT = 120.0
 # Faults after whose repair the link must carry on by itself: the kit restarting it is a
@@ -42,7 +43,9 @@ CATCH_UP_TIMEOUT = 120.0
 # A broker killed or restarted is repaired by `invoke up demo`, which starts the link again if it
 # exited: a restart there is shown, not a failure. The kit's restart after CATCH_UP_TIMEOUT is
 # part of no repair: it always fails the fault (`caught_up_by_restart`).
-RECOVERS_BY_ITSELF = frozenset({"lid-closed-30s", "up-while-up", "down-twice"})
+RECOVERS_BY_ITSELF = frozenset(
+    {"lid-closed-30s", "up-while-up", "down-twice", "link-partitioned-60s"}
+)
 # The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s), so
 # records sent during a fault are delivered after it rather than given up on.
 MESSAGE_TIMEOUT_MS = 180_000
@@ -68,6 +71,8 @@ class FaultResult:
     doctor: list[str] = field(default_factory=list)  # failed checks while the fault lasted
     note: str = ""
     error: str = ""  # the run itself failed (a LabError), the figures are partial
+    # From a healed partition until the link's lag was 0 again (link-partitioned-60s only).
+    drain_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -394,6 +399,26 @@ def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
     run.repaired("SIGCONT (lid opened)")
 
 
+def link_partitioned(run: FaultRun, seconds: float = PARTITION_S) -> None:
+    """The link's network path cut for 60 s (a partition: every process keeps running), then
+    restored; the link must drain its lag by itself. `drain_s`: restore to lag 0."""
+    run.steady(5)
+    run.fault(f"cut the link's path for {seconds:.0f}s (invoke network --cut)")
+    try:
+        linklab.lab.cut(run.lab)
+        run.diagnose()
+        time.sleep(max(0.0, run.fault_at + seconds - time.monotonic()))
+    finally:
+        linklab.lab.restore(run.lab)
+    run.repaired("invoke network --restore")
+    healed = time.monotonic()
+    try:
+        wait_until(run.lab.link.caught_up, CATCH_UP_TIMEOUT, "the link's lag drained", interval=0.5)
+        run.result.drain_s = round(time.monotonic() - healed, 1)
+    except LabError:
+        run.result.note = _join(run.result.note, "lag not drained after the restore")
+
+
 def up_again(run: FaultRun) -> None:
     """`invoke up demo` while the lab is already up: nothing restarts, nothing is produced."""
     run.steady(5)
@@ -416,6 +441,7 @@ STREAMING: dict[str, Callable[[FaultRun], None]] = {
     "secondary-kill": secondary_kill,
     "primary-restart": primary_restart,
     "lid-closed-30s": lid_closed,
+    "link-partitioned-60s": link_partitioned,
     "up-while-up": up_again,
 }
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from datagen import EmployeeGenerator
@@ -18,6 +18,7 @@ from linklab import kafka, runtimes
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.links.base import Link, LinkInfo, MirrorInfo
+from linklab.network import TOXIPROXY_VERSION, NetworkStatus, ToxiproxyServer, toxiproxy_binary
 from linklab.paths import default_state_dir
 from linklab.runtimes.base import Runtime
 from linklab.topology import Topology, from_dict, load
@@ -36,6 +37,14 @@ class Lab:
     @property
     def link(self) -> Link:
         return make_link(self.runtime)
+
+    @property
+    def network(self) -> ToxiproxyServer | None:
+        """The native lab's toxiproxy-server on the link's path (docs/network.md); None on
+        docker, where toxiproxy is a container of the compose project."""
+        if self.runtime.name != "native":
+            return None
+        return ToxiproxyServer(self.topology.network, self.state_dir)
 
     def bootstrap(self, cluster: str) -> str:
         return self.runtime.bootstrap(cluster)
@@ -93,12 +102,14 @@ def make_link(runtime: Runtime) -> Link:
         return MirrorMaker2Link(t, runtime.jvm)
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
+        from linklab.network import docker_link_listener
         from linklab.rest import AdminRest
 
         return ClusterLink(
             t,
             AdminRest(runtime.rest_url(t.link.destination)),
-            source_bootstrap=runtime.internal_bootstrap(t.link.source),
+            # Through the toxiproxy container: the network profile's path.
+            source_bootstrap=docker_link_listener(t.network).advertised,
             host_bootstraps=(
                 runtime.bootstrap(t.link.source),
                 runtime.bootstrap(t.link.destination),
@@ -161,14 +172,22 @@ class UpResult:
     ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
 
 
-def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
-    """Bring the whole demo up: clusters, topics, Employee records, the link, caught-up mirrors.
+def up(
+    lab: Lab, records: int = 3000, seed: int = 42, say=print, network: str | None = None
+) -> UpResult:
+    """Bring the whole demo up: clusters, topics, Employee records, the link's network path,
+    the link, caught-up mirrors. `network` names the profile to start with (else the one last
+    set on this lab, else the topology's).
 
     Idempotent: whatever already runs is reused, and records are produced only into a topic
     that was created now. Interrupted (Ctrl-C) or failed half-way, it stops what it started.
     """
     if records < 0:
         raise LabError(f"records must be 0 or more, got {records}.", "Pass --records 3000.")
+    if network is not None:
+        lab.topology.network.profile_named(network)  # an unknown name is refused up front
+    # toxiproxy found (or built once into the cache) before anything starts.
+    binary = toxiproxy_binary(say=say) if lab.network is not None else None
     start = time.monotonic()
     fresh = read_state(lab.state_dir) is None
     if fresh and lab.state_dir.exists() and any(lab.state_dir.iterdir()):
@@ -180,6 +199,7 @@ def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
     try:
         write_state(lab)
         lab.runtime.up()
+        start_network(lab, network, binary)
         produced = None
         for t in lab.topology.topics:
             created = kafka.ensure_topic(lab.bootstrap(t.cluster), t.name, t.partitions, t.config)
@@ -203,6 +223,18 @@ def up(lab: Lab, records: int = 3000, seed: int = 42, say=print) -> UpResult:
             down(lab)
         raise
     return UpResult(produced, time.monotonic() - start, already, applied, demo)
+
+
+def start_network(lab: Lab, profile: str | None = None, binary: Path | None = None) -> None:
+    """Start the link's path (native: toxiproxy-server; docker: its container is up already)
+    and set its profile."""
+    if lab.network is not None:
+        lab.network.start(profile=profile, binary=binary)
+        return
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    with server.client() as api:
+        wait_until(api.answers, 120, f"toxiproxy's API at {server.spec.api_url}")
+    server.set_profile(profile or server.current_profile())
 
 
 def run_ksql(lab: Lab) -> tuple[list, object | None]:
@@ -273,6 +305,9 @@ def down(lab: Lab) -> list[tuple[str, str]]:
         done.append(("link", "stopped"))
     except LabError as e:
         done.append(("link", f"not stopped: {e.problem}"))
+    if lab.network is not None:
+        # Whatever else is half-made: a toxiproxy with a pid file is stopped.
+        done.append(("network", lab.network.stop()))
     done += lab.runtime.down()
     shutil.rmtree(lab.state_dir)
     done.append((str(lab.state_dir), "removed"))
@@ -288,6 +323,7 @@ class Status:
     components: list[ComponentStatus] = field(default_factory=list)
     link: LinkInfo | None = None
     mirrors: list[MirrorInfo] = field(default_factory=list)
+    network: NetworkStatus | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -301,6 +337,76 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
+    net = network_status(lab)
+    comps.append(network_component(lab, net))
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
-    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors)
+    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors, net)
+
+
+# -- the link's network path (docs/network.md) ---------------------------------------------
+def network_status(lab: Lab) -> NetworkStatus:
+    """The profile in force on the link's path, its round trip, and whether it is cut."""
+    if lab.network is not None:
+        return lab.network.status()
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    st = server.status()  # on docker: no pid of ours; ask the container's API
+    with server.client() as api:
+        running = api.answers()
+        proxy = api.proxy() if running else None
+    return replace(st, running=running, cut=bool(proxy and proxy.cut))
+
+
+def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
+    """The `network` row of status: toxiproxy, its profile and its address."""
+    proc = lab.network.process if lab.network is not None else None
+    cut_note = ", cut" if net.cut else ""
+    return ComponentStatus(
+        name="network",
+        kind=f"toxiproxy {TOXIPROXY_VERSION}: {net.profile} ({net.round_trip_ms} ms RTT{cut_note})",
+        address=net.proxy,
+        state="running" if net.running else "stopped",
+        pid=net.pid,
+        rss_mb=round(proc.rss_bytes() / 2**20, 1) if proc and net.running else 0.0,
+        log=str(lab.network.log_file) if lab.network is not None else "",
+    )
+
+
+def _path(lab: Lab) -> ToxiproxyServer:
+    require_running(lab)
+    return lab.network or ToxiproxyServer(lab.topology.network, lab.state_dir)
+
+
+def set_network(lab: Lab, profile: str) -> NetworkStatus:
+    """Change the link path's profile on the running lab, without a restart."""
+    _path(lab).set_profile(profile)
+    return network_status(lab)
+
+
+def cut(lab: Lab, how: str = "blackhole") -> NetworkStatus:
+    """Partition the link's path (not a process kill): the link's connections stall."""
+    _path(lab).cut(how)
+    return network_status(lab)
+
+
+def restore(lab: Lab) -> NetworkStatus:
+    """Heal a cut; the profile stays as it was."""
+    _path(lab).restore()
+    return network_status(lab)
+
+
+def change_network(
+    lab: Lab, profile: str | None = None, sever: bool = False, heal: bool = False
+) -> NetworkStatus:
+    """`invoke network`: set a profile, cut (`sever`) or restore (`heal`) the path; with none
+    of them, the path as it is. Cut and restore together are refused."""
+    if sever and heal:
+        raise LabError("--cut and --restore together.", "Pass one of them.")
+    require_running(lab)
+    if profile is not None:
+        set_network(lab, profile)
+    if sever:
+        return cut(lab)
+    if heal:
+        return restore(lab)
+    return network_status(lab)

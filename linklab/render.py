@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from linklab import network
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import GroupFilter, Topology
 
@@ -38,6 +40,10 @@ def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
         authorizer=AUTHORIZER,
         super_users=SUPER_USERS,
+        # The link's source gets the LINK listener, advertised as the proxy (docs/network.md).
+        link_listener=(
+            network.link_listener(topology.network) if cluster == topology.link.source else None
+        ),
     )
 
 
@@ -45,8 +51,12 @@ def log4j2_config(component: str, log_file: Path) -> str:
     return _templates.get_template("log4j2.yaml.j2").render(component=component, log_file=log_file)
 
 
-def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
-    """MirrorMaker 2 settings for the link; `mirrors` overrides the topology's mirror list."""
+def mm2_properties(
+    topology: Topology, mirrors: list[str] | None = None, through_proxy: bool = True
+) -> str:
+    """MirrorMaker 2 settings for the link; `mirrors` overrides the topology's mirror list.
+    `through_proxy`: the source is reached through the network profile's proxy (the forward
+    link); False for a link whose source has no LINK listener (the drill's reverse flow)."""
     link = topology.link
     mirrors = link.mirrors if mirrors is None else mirrors
     topic_filters = [GroupFilter(name=m) for m in mirrors]
@@ -62,6 +72,10 @@ def mm2_properties(topology: Topology, mirrors: list[str] | None = None) -> str:
     return _templates.get_template("mm2.properties.j2").render(
         link=link,
         source=topology.source,
+        # The link reaches its source through the proxy; the kit's own calls stay direct.
+        source_bootstrap=(
+            topology.network.link_bootstrap if through_proxy else topology.source.bootstrap
+        ),
         destination=topology.destination,
         # An empty include list must match nothing: a regex that can never match a topic name.
         topics_regex=filters_to_regex(includes) or "(?!)",
@@ -104,6 +118,8 @@ KSQLDB_CONTAINER_PORT = 8088
 KSQLDB_HEAP_MB = 512  # ksqlDB's own default heap is 3 GB, too much for a laptop lab
 COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_ENV_FILE = ".env"
+# Mounted into the toxiproxy container (network.compose_service).
+TOXIPROXY_CONFIG = "toxiproxy.json"
 
 
 def compose_project(lab_id: str) -> str:
@@ -134,10 +150,17 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "acl_sync": topology.link.acl_sync,
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
+        "link_source": topology.link.source,
+        "link_listener": network.docker_link_listener(topology.network),
+        "toxiproxy": network.compose_service(topology.network, topology.link.source),
     }
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
+        TOXIPROXY_CONFIG: json.dumps(
+            network.docker_config(topology.network, topology.link.source), indent=2
+        )
+        + "\n",
     }
 
 

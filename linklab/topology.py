@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from linklab.errors import LabError
+from linklab.network import NetworkSpec, parse_network
 from linklab.paths import PROJECT_ROOT, default_topology_file
 
 KAFKA_POM = PROJECT_ROOT / "scripts" / "kafka-jars.pom.xml"
@@ -103,6 +104,7 @@ class Topology:
     topics: list[TopicSpec]
     link: LinkSpec
     ksqldb: KsqldbSpec
+    network: NetworkSpec = field(default_factory=NetworkSpec)
     source_file: str | None = None
 
     def cluster(self, name: str) -> ClusterSpec:
@@ -134,6 +136,7 @@ class Topology:
     def all_ports(self) -> dict[str, int]:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
+        ports.update(self.network.ports)
         return ports
 
     def with_port_offset(self, offset: int) -> Topology:
@@ -148,11 +151,15 @@ class Topology:
             for c in self.clusters
         ]
         ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
-        return validate(dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb))
+        network = self.network.with_port_offset(offset)
+        return validate(
+            dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb, network=network)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("source_file")
+        data["network"] = self.network.to_dict()
         return data
 
 
@@ -224,6 +231,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = getattr(hint, "__origin__", None)
     args = getattr(hint, "__args__", ())
+    if hint is NetworkSpec:  # its own parser: profiles, ranges, ports (linklab.network)
+        return parse_network(value, where)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is list:

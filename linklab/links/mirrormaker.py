@@ -97,7 +97,11 @@ class MirrorMaker2Link(Link):
     def _start(self, state: dict) -> None:
         active = [t for t, s in state["mirrors"].items() if s == ACTIVE]
         topo = self._effective_topology(state)
-        self.properties_file.write_text(render.mm2_properties(topo, mirrors=active))
+        # Only the forward link's source has the LINK listener behind the proxy.
+        forward = self.component_name == COMPONENT
+        self.properties_file.write_text(
+            render.mm2_properties(topo, mirrors=active, through_proxy=forward)
+        )
         since = self._status_ends()
         self.jvm.start(
             self.component_name,

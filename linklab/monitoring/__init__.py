@@ -13,8 +13,8 @@ from typing import Any
 
 from linklab.errors import LabError
 
-# Ports inside the lab's own span (8088..9196), so the test suite's port offsets keep labs apart.
-DEFAULT_EXPORTER_PORTS = {"primary": 9094, "secondary": 9194, "link": 9196}
+# Ports inside the lab's own span (8088..9197), so the test suite's port offsets keep labs apart.
+DEFAULT_EXPORTER_PORTS = {"primary": 9097, "secondary": 9197, "link": 9098}
 MAX_SCRAPE_INTERVAL_S = 5
 
 

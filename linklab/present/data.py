@@ -70,6 +70,40 @@ def status(st: Any) -> dict:
         "rss_mib": _num(sum(c.rss_mb or 0 for c in st.components), 1),
         "link": link(st.link) if st.link else None,
         "mirrors": [mirror(m) for m in st.mirrors],
+        "network": network_state(st.network) if st.network else None,
+    }
+
+
+def network_state(ns: Any) -> dict:
+    """The link's network path: its profile, round trip, and whether it is cut."""
+    return {
+        "profile": ns.profile,
+        "round_trip_ms": ns.round_trip_ms,
+        "cut": ns.cut,
+        "running": ns.running,
+        "pid": ns.pid,
+        "proxy": ns.proxy,
+        "api_url": ns.api,
+    }
+
+
+def network(ns: Any, profiles: dict[str, Any]) -> dict:
+    """`invoke network`: the path's state and every profile it can take."""
+    return {
+        **network_state(ns),
+        "profiles": [
+            {
+                "name": p.name,
+                "delay_ms": p.delay_ms,
+                "jitter_ms": p.jitter_ms,
+                "loss_fraction": p.loss,
+                "bandwidth_kbps": p.bandwidth_kbps,
+                "round_trip_ms": p.round_trip_ms,
+                "description": p.description,
+                "active": p.name == ns.profile,
+            }
+            for p in profiles.values()
+        ],
     }
 
 
@@ -311,6 +345,7 @@ def faults(results: list[Any], rate: float, written: str | None) -> dict:
                 "duplicated_records": r.duplicated,
                 "outage_s": _num(r.outage_s, 1),
                 "catch_up_s": _num(r.catch_up_s, 1),
+                "drain_s": _num(r.drain_s, 1),
                 "recovery": r.recovery,
                 "note": r.note,
                 "error": r.error,

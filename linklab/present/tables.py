@@ -142,6 +142,41 @@ def mirrors(infos: list[Any]) -> Sheet:
     return t
 
 
+def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
+    """The link's network path (its state), and the profiles it can take, the active marked."""
+    path = sheet("the link's network path", "profile", "round trip", "path", "proxy", "state")
+    path.add(
+        ns.profile,
+        f"{ns.round_trip_ms} ms",
+        Styled("cut", "red") if ns.cut else Styled("open", "green"),
+        ns.proxy,
+        state("running" if ns.running else "stopped"),
+    )
+    table = sheet(
+        "network profiles (invoke network --profile NAME)",
+        "profile",
+        "one-way delay",
+        "jitter",
+        "loss",
+        "bandwidth",
+        "round trip",
+        "stands for",
+        right=("one-way delay", "jitter", "round trip"),
+    )
+    for p in profiles.values():
+        name = Styled(f"{p.name} (active)", "green") if p.name == ns.profile else p.name
+        table.add(
+            name,
+            f"{p.delay_ms} ms",
+            f"{p.jitter_ms} ms",
+            f"{p.loss:.0%}" if p.loss else "0",
+            f"{p.bandwidth_kbps:,} kbit/s" if p.bandwidth_kbps else "unlimited",
+            f"{p.round_trip_ms} ms",
+            p.description,
+        )
+    return [path, table]
+
+
 def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:
     t = sheet(title, "what", "done")
     for what, how in done:
@@ -458,6 +493,8 @@ def faults(results: list[Any], rate: float) -> Sheet:
     )
     for r in results:
         recovery: Any = r.recovery + (f" ({r.note})" if r.note else "")
+        if r.drain_s is not None:
+            recovery += f"; lag drained in {r.drain_s:.1f} s"
         if r.error:
             recovery = Styled(f"failed: {r.error.splitlines()[0]}", "red")
         t.add(

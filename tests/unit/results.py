@@ -14,6 +14,7 @@ from linklab.ksqldb import Applied, Listing, NamedQuery, QueryResult, Statement
 from linklab.lab import Status
 from linklab.latency import ProfilePoint
 from linklab.links.base import LinkInfo, MirrorInfo
+from linklab.network import NetworkStatus
 from linklab.runtimes.base import ComponentStatus
 
 LINK = "disaster-recovery-link-eu-west"
@@ -60,7 +61,19 @@ def status() -> Status:
             151.9,
         ),
     ]
-    return Status("native", "/tmp/lab", True, comps, link(), mirrors())
+    return Status("native", "/tmp/lab", True, comps, link(), mirrors(), network_status())
+
+
+def network_status() -> NetworkStatus:
+    return NetworkStatus(
+        profile="region",
+        round_trip_ms=30,
+        cut=False,
+        running=True,
+        pid=4444,
+        proxy="127.0.0.1:19095 -> 127.0.0.1:19094",
+        api="http://127.0.0.1:18474",
+    )
 
 
 def produced() -> kafka.ProduceResult:

@@ -77,7 +77,7 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     cfg = normalized(project)
     lab_id = str(tmp_path / ".lab")
     services = cfg["services"]
-    assert set(services) == {c.name for c in topo.clusters} | {"ksqldb"}
+    assert set(services) == {c.name for c in topo.clusters} | {"ksqldb", "toxiproxy"}
     tag = topo.confluent_platform
     assert tag not in (project / render.COMPOSE_FILE).read_text()  # spelled only in .env
     assert (project / ".env").read_text().count(tag) == 1
@@ -132,7 +132,7 @@ def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
     used = {
         k
         for svc in cfg["services"].values()
-        for k in svc["environment"]
+        for k in svc.get("environment", {})
         if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"
     }
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))

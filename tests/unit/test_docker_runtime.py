@@ -111,7 +111,8 @@ def test_make_docker_gives_the_docker_runtime_and_a_cluster_link(runtime):
     link = make_link(runtime)
     assert isinstance(link, ClusterLink)
     assert link.rest.base_url == f"http://127.0.0.1:{t.destination.rest_port}/kafka"
-    assert link.source_bootstrap == f"{t.link.source}:{render.INTERNAL_PORT}"
+    # the link fetches through the toxiproxy container (the network profile's path)
+    assert link.source_bootstrap == f"toxiproxy:{t.network.proxy_port}"
     assert link.host_bootstraps == (t.source.bootstrap, t.destination.bootstrap)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 import tasks
 from benchmarks import producer as benchmark
+from linklab.network import DEFAULT_PROFILES
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
 from tests.unit import results
@@ -54,6 +55,7 @@ PAYLOADS = {
     ),
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
     "down": lambda: data.steps([("link", "stopped")]),
+    "network": lambda: data.network(results.network_status(), DEFAULT_PROFILES),
 }
 
 

@@ -90,7 +90,7 @@ def test_the_defaults_stay_clear_of_a_moved_lab():
 
 
 def test_exporter_ports_must_name_a_component():
-    spec = parse_monitoring({"exporter_ports": {"primray": 9094}})
+    spec = parse_monitoring({"exporter_ports": {"primray": 9097}})
     with pytest.raises(LabError, match="'primray'") as e:
         check_components(spec, ["primary", "secondary", "link"])
     assert "'primary'" in e.value.fix
@@ -144,7 +144,7 @@ def test_prometheus_config_scrapes_every_exporter_on_loopback_within_5s(tmp_path
     targets = [
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     ]
-    assert targets == ["127.0.0.1:9094", "127.0.0.1:9194", "127.0.0.1:9196", "127.0.0.1:9090"]
+    assert targets == ["127.0.0.1:9097", "127.0.0.1:9197", "127.0.0.1:9098", "127.0.0.1:9090"]
     assert "alerting" not in config
     with_am = yaml.safe_load(
         render_config(

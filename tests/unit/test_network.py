@@ -173,3 +173,18 @@ def test_go_builds_toxiproxy_into_the_cache(tmp_path, monkeypatch):
     )
     server = network.toxiproxy_binary(say=lambda _: None)
     assert server.name == "toxiproxy-server" and (server.parent / "toxiproxy-cli").exists()
+
+
+def test_up_refuses_before_anything_starts_without_toxiproxy_or_go(tmp_path, monkeypatch):
+    import linklab.lab
+    from linklab import topology
+
+    _bare_path(tmp_path, monkeypatch)
+    state = tmp_path / "state"
+    lab = linklab.lab.open_lab("native", topology.load().with_port_offset(23000), state)
+    with pytest.raises(LabError) as e:
+        linklab.lab.up(lab, records=0)
+    assert "brew install toxiproxy" in e.value.fix and "install Go" in e.value.fix
+    assert not state.exists()  # no lab folder, so no process was started either
+    with pytest.raises(LabError, match="Unknown network profile 'moon'"):
+        linklab.lab.up(lab, network="moon")

@@ -65,7 +65,7 @@ def test_same_clusters_ports_and_ids(topo, both):
             == str(c.controller_port)
         )
         # clients on this machine reach both runtimes at the same address
-        native_adv = server["advertised.listeners"].split("://", 1)[1]
+        native_adv = re.search(r"PLAINTEXT://([^,]+)", server["advertised.listeners"]).group(1)
         docker_adv = re.search(r"HOST://([^,]+)", env["KAFKA_ADVERTISED_LISTENERS"]).group(1)
         assert native_adv == docker_adv == c.bootstrap
         # the native runtime formats storage with the id the docker runtime passes as CLUSTER_ID
@@ -90,7 +90,8 @@ def test_same_link_topics_and_settings(topo, both):
     # direction: from the source to the destination, the link beside the destination
     assert mm2["clusters"] == f"{src}, {dst}"
     assert mm2[f"{src}->{dst}.enabled"] == "true"
-    assert mm2[f"{src}.bootstrap.servers"] == topo.source.bootstrap
+    # MirrorMaker 2 reaches its source through the proxy (docs/network.md)
+    assert mm2[f"{src}.bootstrap.servers"] == topo.network.link_bootstrap
     # the mirror topics, by name, on both
     regex = re.compile(mm2[f"{src}->{dst}.topics"])
     for m in link.mirrors:
@@ -151,7 +152,7 @@ def test_link_settings_follow_the_topology():
 def test_render_writes_files_without_starting_anything(tmp_path):
     t = load()
     for runtime, expected in (
-        ("docker", {"docker-compose.yml", ".env"}),
+        ("docker", {"docker-compose.yml", ".env", "toxiproxy.json"}),
         (
             "native",
             {"primary/server.properties", "secondary/server.properties", "link/mm2.properties"},
@@ -174,3 +175,39 @@ def test_invoke_render_task(tmp_path):
     assert (tmp_path / "docker-compose.yml").exists() and (tmp_path / ".env").exists()
     tag = load().confluent_platform
     assert Path(tmp_path / ".env").read_text().strip().endswith(tag)
+
+
+def test_only_the_link_uses_the_proxy_on_both_runtimes(topo, both):
+    """The source's LINK listener is advertised as the proxy; clients keep the direct one."""
+    native, compose = both
+    net, src = topo.network, topo.link.source
+    server = props(native[f"{src}/server.properties"])
+    assert f"LINK://127.0.0.1:{net.link_port}" in server["listeners"]
+    assert f"LINK://127.0.0.1:{net.proxy_port}" in server["advertised.listeners"]
+    assert "LINK:PLAINTEXT" in server["listener.security.protocol.map"]
+    assert "LINK" not in native[f"{topo.link.destination}/server.properties"]
+    mm2 = props(native["link/mm2.properties"].replace(" = ", "="))
+    assert mm2[f"{src}.bootstrap.servers"] == f"127.0.0.1:{net.proxy_port}"
+    assert mm2[f"{topo.link.destination}.bootstrap.servers"] == topo.destination.bootstrap
+    # The drill's reverse flow has no proxy in front of its source.
+    back = props(render.mm2_properties(topo, through_proxy=False).replace(" = ", "="))
+    assert back[f"{src}.bootstrap.servers"] == topo.source.bootstrap
+    # docker: a pinned toxiproxy on the lab network, only its API published, forwarding to the
+    # source's LINK listener, which is advertised as the proxy.
+    proxy = compose["services"]["toxiproxy"]
+    assert proxy["image"] == "ghcr.io/shopify/toxiproxy:2.5.0"
+    assert [(p["host_ip"], int(p["published"])) for p in proxy["ports"]] == [
+        ("127.0.0.1", net.api_port)
+    ]
+    env = compose["services"][src]["environment"]
+    assert f"LINK://0.0.0.0:{net.link_port}" in env["KAFKA_LISTENERS"]
+    assert f"LINK://toxiproxy:{net.proxy_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert (
+        "LINK" not in compose["services"][topo.link.destination]["environment"]["KAFKA_LISTENERS"]
+    )
+    [definition] = json.loads(render.compose_files(topo, "/lab")[render.TOXIPROXY_CONFIG])
+    assert definition["listen"] == f"0.0.0.0:{net.proxy_port}"
+    assert definition["upstream"] == f"{src}:{net.link_port}"
+    assert link_configs(topo, f"toxiproxy:{net.proxy_port}")["bootstrap.servers"] == (
+        f"toxiproxy:{net.proxy_port}"
+    )

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import producer as benchmark
 from linklab import drill
+from linklab.network import DEFAULT_PROFILES
 from linklab.present import View, tables, to_text
 from linklab.present.layout import Sheet, fits
 from tests.unit import results
@@ -32,6 +33,7 @@ SHEETS = {
     ],
     "ksql.apply": lambda: [tables.ksql_applied(results.ksql_applied())],
     "down": lambda: [tables.steps([("link", "stopped"), ("/tmp/lab", "removed")])],
+    "network": lambda: tables.network(results.network_status(), DEFAULT_PROFILES),
 }
 
 

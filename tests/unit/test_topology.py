@@ -54,6 +54,11 @@ def test_the_shipped_topology_loads():
         (lambda r: r["link"]["consumer_group_filters"][0].update(pattern_type="GLOB"), "LITERAL"),
         (lambda r: r.pop("link"), "missing setting 'link'"),
         (lambda r: r.update(clusters=r["clusters"][:1]), "two clusters"),
+        (lambda r: r["network"].update(profile="moon"), "Unknown network profile 'moon'"),
+        (lambda r: r["network"]["profiles"]["region"].update(delay_ms=-1), "is negative"),
+        (lambda r: r["network"]["profiles"]["lossy"].update(loss=2), "fraction from 0 to 1"),
+        (lambda r: r["network"].update(link_port=9192), "Port 9192 is given to both"),
+        (lambda r: r["network"].update(colour="blue"), "unknown setting"),
     ],
 )
 def test_contradictions_are_refused_with_a_fix(change, message):
@@ -130,3 +135,24 @@ def test_group_filters_become_regexes():
     f = topology.GroupFilter
     assert render.filters_to_regex([f("*")]) == ".*"
     assert render.filters_to_regex([f("app-", "PREFIXED"), f("x.y")]) == "app\\-.*|x\\.y"
+
+
+def test_the_network_section_ships_the_profiles_and_moves_with_the_lab():
+    t = topology.load()
+    net = t.network
+    assert net.profile == "lan"
+    assert {"lan", "metro", "region", "continent", "intercontinental", "lossy"} <= set(net.profiles)
+    assert (net.profiles["region"].delay_ms, net.profiles["region"].jitter_ms) == (15, 2)
+    assert {k: v for k, v in t.all_ports().items() if k.startswith("network.")} == {
+        "network.link": 9094,
+        "network.proxy": 9095,
+        "network.api": 8474,
+    }
+    moved = t.with_port_offset(10000).network
+    assert (moved.link_port, moved.proxy_port, moved.api_port) == (19094, 19095, 18474)
+    # The saved lab (lab.json) reads back the same network, custom profiles included.
+    assert topology.from_dict(t.to_dict()).network == net
+    raw = with_change(lambda r: r["network"]["profiles"].update(mars={"delay_ms": 600}))
+    assert topology.from_dict(raw).network.profiles["mars"].round_trip_ms == 1200
+    # A topology without the section gets the shipped defaults.
+    assert topology.from_dict(with_change(lambda r: r.pop("network"))).network.profile == "lan"
