@@ -511,7 +511,9 @@ def _at_risk(d: _Drill, stream: SteadyProducer | None) -> tuple[int, float]:
     if stream is None:
         return 0, 0.0
     stream.stop()  # the primary is gone: every record's answer is in
-    acked = Counter(r for r in stream.acked if stream.sent_at[r] < d.stopped_at)
+    # A broker being stopped still acknowledges what reaches it before it closes: every
+    # acknowledged record counts, not only those sent before the stop was issued.
+    acked = Counter(stream.acked)
     on_secondary = Counter((r.key, r.value) for r in kafka.read_all(d.dst, TOPIC))
     missing = acked - on_secondary
     if not missing:
