@@ -91,6 +91,9 @@ def test(c, marker=None, k=None, docker=False):
         return
     c.run("ruff check .", pty=False)
     c.run("ruff format --check .", pty=False)
+    from linklab.monitoring import prometheus
+
+    present.note(prometheus.ensure_for_tests()[1])  # apt-get on a root Debian CI, else skips
     args = (
         ["pytest"]
         + (["-m", shlex.quote(marker)] if marker else [])
@@ -367,6 +370,13 @@ def ksql_reset(c):
     present.show(tables.steps(done) if done else "Nothing to drop: ksqlDB has none of it.")
 
 
+@task(name="list", help={"cluster": "only this cluster's ACLs (default: both)"})
+def acl_list(c, cluster=None, json_=False):
+    """List the ACLs of each cluster (like `confluent kafka acl list`), read as the lab's admin."""
+    listed = labs.acl_list(cli.running_lab(), cluster)
+    _show(json_, data.acl_list(listed), *tables.acl_list(listed))
+
+
 # -- link.* and mirror.*: Cluster Linking's verbs on either runtime ------------------------------
 def _link():
     return cli.running_lab().link
@@ -420,9 +430,10 @@ def link_restart(c, json_=False):
 @task(name="create")
 def mirror_create(c, topic, json_=False):
     """Mirror a source topic into a mirror topic of the same name on the destination."""
-    link = _link()
-    link.mirror_create(topic)
-    _mirrors(json_, [link.mirror_describe(topic)])
+    lab = cli.running_lab()
+    lab.link.mirror_create(topic)
+    labs.refresh_monitoring(lab)  # its lag series and alert rules, where Prometheus runs
+    _mirrors(json_, [lab.link.mirror_describe(topic)])
 
 
 @task(name="list")
@@ -506,6 +517,33 @@ def figures(c, out="docs/img", rate=500, duration=10, records=20000):
     )
 
 
+@task
+def alerts(c, json_=False):
+    """The lab's alert rules (from topology.yaml, monitoring.alerts) and their state: inactive,
+    pending or firing, since when, and the value that made it so. Exit 1 when one fires."""
+    from linklab.monitoring import watch
+
+    rules = watch.rules(cli.running_lab())
+    _show(json_, data.alerts(rules), tables.alerts(rules))
+    if any(r.state == "firing" for r in rules):
+        raise Exit(code=1)
+
+
+@task(help={"once": "print one frame and leave (for scripts and tests)", "refresh": "seconds"})
+def monitor(c, once=False, refresh=1.0, json_=False):
+    """A live dashboard of the link from the lab's Prometheus: per mirror the lag, records/s in
+    and out, replication latency, the link's state and the alerts pending or firing. Ctrl-C
+    leaves."""
+    from linklab.monitoring import watch
+
+    lab = cli.running_lab()
+    if once or json_:
+        f = watch.frame(lab)
+        return _show(json_, data.monitor(f), *tables.monitor(f))
+    watch.prometheus(lab)  # refused with the fix before the screen is taken
+    present.live(lambda: tables.monitor(watch.frame(lab)), refresh_s=refresh)
+
+
 ns = Collection(
     up,
     status,
@@ -520,7 +558,10 @@ ns = Collection(
     drill,
     figures,
     network,
+    alerts,
+    monitor,
 )
+ns.add_collection(Collection("acl", acl_list))
 ns.add_collection(Collection("ksql", ksql_apply, ksql_push, ksql_pull, ksql_list, ksql_reset))
 ns.add_collection(
     Collection("link", link_create, link_describe, link_list, link_delete, link_restart)

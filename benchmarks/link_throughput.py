@@ -66,8 +66,8 @@ def _mirrored(dst: str, topic: str) -> int:
 
 def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThroughput:
     """One backlog of `count` records through the link, under whatever profile is in force."""
-    src = lab.bootstrap(lab.topology.link.source)
-    dst = lab.bootstrap(lab.topology.link.destination)
+    src = lab.client_config(lab.topology.link.source)
+    dst = lab.client_config(lab.topology.link.destination)
     topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
     rtt = distance.profile(lab, profile).round_trip_ms if profile else 0
     load_before = list(os.getloadavg())

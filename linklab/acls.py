@@ -241,3 +241,19 @@ def list_acls(
         rows,
         key=lambda r: (r.principal, r.resource_type, r.name, r.pattern, r.operation, r.permission),
     )
+
+
+def lab_acls(
+    topics: Iterable[str],
+    mirrors: Iterable[str],
+    source: str,
+    destination: str,
+    demo_principal: str,
+    link_principal: str,
+    acl_sync: bool = False,
+) -> dict[str, list[Acl]]:
+    """Every ACL a secured lab applies at `up`, by cluster: the demo's clients on the data
+    topics (and their mirrors) of both clusters, and the link's on each side."""
+    demo = demo_acls(demo_principal, topics)
+    link = mirrormaker_acls(link_principal, mirrors, source, destination, acl_sync)
+    return {source: demo + link.source, destination: demo + link.destination}

@@ -123,7 +123,30 @@ def check_lab(lab: Lab) -> list[Check]:
         )
     checks += _guard("config", lambda: config(lab))
     checks += _guard("logs", lambda: logs(lab))
+    if lab.topology.monitoring.enabled and lab.runtime.name == "native":
+        checks += _guard("alerts", lambda: alert_checks(lab))
     return checks
+
+
+def alert_checks(lab: Lab) -> list[Check]:
+    """The signals the dashboard shows: each firing alert is a failed check with its rule's fix.
+    No Prometheus only warns: the lab works without it."""
+    from linklab.monitoring import watch
+
+    try:
+        rules = watch.rules(lab)
+    except LabError as e:
+        return [Check("alerts", False, e.problem, e.fix or "", warn=True)]
+    out = []
+    for r in rules:
+        for a in r.alerts:
+            if a.state == "firing":
+                summary = a.annotations.get("summary", r.expr)
+                out.append(Check(f"alert {r.name}", False, summary, a.annotations.get("fix", "")))
+    if not out:
+        pending = sum(r.state == "pending" for r in rules)
+        out.append(Check("alerts", True, f"none of {len(rules)} firing ({pending} pending)"))
+    return out
 
 
 # -- environment ----------------------------------------------------------------------------
@@ -256,7 +279,7 @@ def clusters(lab: Lab) -> list[Check]:
     out = []
     for c in lab.topology.clusters:
         bootstrap = lab.bootstrap(c.name)
-        if kafka.reachable(bootstrap, timeout=2.0):
+        if kafka.reachable(lab.client_config(c.name), timeout=2.0):
             out.append(Check(f"cluster {c.name}", True, f"answers on {bootstrap}"))
         else:
             out.append(
@@ -436,7 +459,7 @@ def checkpoints_topic(lab: Lab) -> str:
     return f"{lab.topology.link.source}.checkpoints.internal"
 
 
-def last_timestamp(bootstrap: str, topic: str) -> int | None:
+def last_timestamp(bootstrap: kafka.Conn, topic: str) -> int | None:
     """Timestamp (ms) of the newest record of a topic, None if it has none."""
     parts = [p for p in kafka.watermarks(bootstrap, topic, timeout=5) if p.records]
     if not parts:
@@ -468,7 +491,7 @@ def offset_sync(lab: Lab) -> Check:
     if isinstance(lab.link, ClusterLink):
         return _cluster_link_offset_sync(lab)
     topic = checkpoints_topic(lab)
-    dst = lab.bootstrap(lab.topology.link.destination)
+    dst = lab.client_config(lab.topology.link.destination)
     ts = last_timestamp(dst, topic)
     if ts is None:
         return Check(

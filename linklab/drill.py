@@ -359,9 +359,11 @@ def _check_inputs(lab: Lab, records: int, behind: int, written_after: int, rate:
             f"rate {rate} records/s is out of range (0 to {MAX_RATE:,}).",
             "Pass e.g. --rate 1000 (0: nothing flows when the primary stops).",
         )
-    src = lab.bootstrap(lab.topology.link.source)
-    if not kafka.reachable(src):
-        raise LabError(f"The primary ({src}) does not answer.", "`invoke status` shows the lab.")
+    if not kafka.reachable(lab.client_config(lab.topology.link.source)):
+        raise LabError(
+            f"The primary ({lab.bootstrap(lab.topology.link.source)}) does not answer.",
+            "`invoke status` shows the lab.",
+        )
     if lab.link.mirror_describe(TOPIC).status != ACTIVE:
         raise LabError(
             f"{TOPIC} is not an ACTIVE mirror topic of link {lab.link.name}.",
@@ -629,8 +631,8 @@ def run(
     topo = lab.topology
     d = _Drill(
         lab,
-        lab.bootstrap(topo.link.source),
-        lab.bootstrap(topo.link.destination),
+        lab.client_config(topo.link.source),
+        lab.client_config(topo.link.destination),
         f"drill-{uuid.uuid4().hex[:6]}",
         say,
         EmployeeGenerator(seed, next_id=FIRST_ID),
@@ -755,7 +757,7 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     start_time = time.monotonic()
     topo = lab.topology
     src_name, dst_name = topo.link.source, topo.link.destination
-    src, dst = lab.bootstrap(src_name), lab.bootstrap(dst_name)
+    src, dst = lab.client_config(src_name), lab.client_config(dst_name)
     forward = lab.link
     if forward.mirror_states().get(TOPIC) != STOPPED:
         raise LabError(

@@ -172,7 +172,7 @@ class MirrorWatcher:
         n = kafka.partitions(bootstrap, topic)
         if not n:
             raise LabError(
-                f"Mirror topic {topic} does not exist on {bootstrap}.",
+                f"Mirror topic {topic} does not exist on {kafka.address(bootstrap)}.",
                 "Start the lab with `invoke up demo` first.",
             )
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(n)])
@@ -222,8 +222,12 @@ class FaultRun:
         self.say = say
         topic = lab.topology.link.mirrors[0]
         self.result = FaultResult(name)
-        self.watcher = MirrorWatcher(lab.bootstrap(lab.topology.link.destination), topic).start()
-        self.producer = SteadyProducer(lab.bootstrap(lab.topology.link.source), topic, rate).start()
+        self.watcher = MirrorWatcher(
+            lab.client_config(lab.topology.link.destination), topic
+        ).start()
+        self.producer = SteadyProducer(
+            lab.client_config(lab.topology.link.source), topic, rate
+        ).start()
         self.fault_at: float | None = None
         self.repaired_at: float | None = None
 

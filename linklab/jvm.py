@@ -7,6 +7,7 @@ The native runtime starts brokers with it and the MirrorMaker 2 link starts Conn
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -15,6 +16,15 @@ from linklab import jars, render
 from linklab.processes import LabProcess, check_java
 
 MARKER_PROPERTY = "-Dlinklab.component="
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """A component's JMX exporter: its 127.0.0.1 port and its kind of rules (see
+    linklab.monitoring.exporter: "broker" or "mirrormaker")."""
+
+    port: int
+    kind: str
 
 
 def marker(state_dir: Path, component: str = "") -> str:
@@ -50,9 +60,14 @@ def log_tail(path: Path, lines: int = 15, only_problems: bool = False) -> str:
 class JvmLauncher:
     """Starts the lab's JVMs on Kafka's classpath, each known by its pid file and marker."""
 
-    def __init__(self, state_dir: Path, kafka_version: str):
+    def __init__(
+        self, state_dir: Path, kafka_version: str, exporters: dict[str, Exporter] | None = None
+    ):
+        """`exporters`: the components that carry the JMX exporter agent (lab.py derives them
+        from the topology's monitoring section); every other JVM starts without it."""
         self.state_dir = state_dir
         self.kafka_version = kafka_version
+        self.exporters = dict(exporters or {})
 
     def component_dir(self, component: str) -> Path:
         return self.state_dir / component
@@ -90,6 +105,7 @@ class JvmLauncher:
         log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
         return [
             self.java,
+            *self.agent_args(component),
             f"-Xms{heap_mb}m",
             f"-Xmx{heap_mb}m",
             "-XX:+UseG1GC",
@@ -102,6 +118,17 @@ class JvmLauncher:
             self.classpath(),
             *main,
         ]
+
+    def agent_args(self, component: str) -> list[str]:
+        """The JMX exporter agent's JVM argument for a component that has an exporter, writing
+        its rules into the component's folder; nothing for the others."""
+        exp = self.exporters.get(component)
+        if exp is None:
+            return []
+        from linklab.monitoring import exporter
+
+        config = exporter.write_exporter_config(exp.kind, self.component_dir(component))
+        return exporter.javaagent_args(component, exp.port, config, self.kafka_version)
 
     def start(self, component: str, heap_mb: int, main: list[str]) -> LabProcess:
         """Start a component's JVM in its folder, its output in stdout.log there."""

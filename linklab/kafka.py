@@ -16,12 +16,34 @@ from linklab.errors import LabError
 
 QUIET = {"log_level": 0}  # librdkafka stays silent: the kit reports problems itself
 
+# How a helper reaches a cluster: a bootstrap string (a plain lab) or a librdkafka config holding
+# bootstrap.servers and whatever else the cluster asks for (a secured lab's SASL_SSL settings),
+# as `Lab.client_config` gives it.
+Conn = str | dict[str, str]
 
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+
+def client_conf(conn: Conn) -> dict[str, str]:
+    """The librdkafka settings for a connection: the one normalizer of every helper here."""
+    if isinstance(conn, str):
+        return {"bootstrap.servers": conn}
+    if "bootstrap.servers" not in conn:
+        raise LabError(
+            "A client config without bootstrap.servers was given.",
+            "Pass lab.client_config(cluster), which includes it.",
+        )
+    return dict(conn)
 
 
-def reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+def address(conn: Conn) -> str:
+    """The bootstrap address of a connection, for messages (never the credentials)."""
+    return conn if isinstance(conn, str) else conn["bootstrap.servers"]
+
+
+def admin(bootstrap: Conn) -> AdminClient:
+    return AdminClient({**client_conf(bootstrap), **QUIET})
+
+
+def reachable(bootstrap: Conn, timeout: float = 2.0) -> bool:
     """True when the cluster answers a metadata request."""
     try:
         admin(bootstrap).list_topics(timeout=timeout)
@@ -30,18 +52,18 @@ def reachable(bootstrap: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def topic_names(bootstrap: str, timeout: float = 10.0) -> set[str]:
+def topic_names(bootstrap: Conn, timeout: float = 10.0) -> set[str]:
     md = admin(bootstrap).list_topics(timeout=timeout)
     return set(md.topics)
 
 
-def topic_exists(bootstrap: str, topic: str) -> bool:
+def topic_exists(bootstrap: Conn, topic: str) -> bool:
     """True for a topic the cluster knows, even one whose leader is still being elected."""
     t = admin(bootstrap).list_topics(topic=topic, timeout=10).topics.get(topic)
     return t is not None and (t.error is None or t.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
-def partitions(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
+def partitions(bootstrap: Conn, topic: str, timeout: float = 10.0) -> int:
     md = admin(bootstrap).list_topics(topic=topic, timeout=timeout)
     t = md.topics.get(topic)
     if t is None or t.error is not None:
@@ -49,7 +71,7 @@ def partitions(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
     return len(t.partitions)
 
 
-def ensure_topic(bootstrap: str, name: str, partitions: int, config: dict | None = None) -> bool:
+def ensure_topic(bootstrap: Conn, name: str, partitions: int, config: dict | None = None) -> bool:
     """Create the topic if it is missing. Return True when it was created now."""
     a = admin(bootstrap)
     if name in a.list_topics(timeout=10).topics:
@@ -73,7 +95,7 @@ def ensure_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     return True
 
 
-def _leaders_known(bootstrap: str, topic: str, n: int) -> bool:
+def _leaders_known(bootstrap: Conn, topic: str, n: int) -> bool:
     t = admin(bootstrap).list_topics(topic=topic, timeout=5).topics.get(topic)
     return (
         t is not None
@@ -84,7 +106,7 @@ def _leaders_known(bootstrap: str, topic: str, n: int) -> bool:
 
 
 def group_offsets(
-    bootstrap: str, group: str, topic: str | None = None
+    bootstrap: Conn, group: str, topic: str | None = None
 ) -> dict[tuple[str, int], int]:
     """Committed offsets of a consumer group, {(topic, partition): offset}; {} if it has none."""
     from confluent_kafka import ConsumerGroupTopicPartitions
@@ -107,7 +129,7 @@ def group_offsets(
     }
 
 
-def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+def delete_topics(bootstrap: Conn, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
@@ -135,7 +157,7 @@ class PartitionCount:
         return self.high - self.low
 
 
-def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[PartitionCount]:
+def watermarks(bootstrap: Conn, topic: str, timeout: float = 10.0) -> list[PartitionCount]:
     """Low and high offsets of every partition of a topic ([] if the topic does not exist)."""
     n = partitions(bootstrap, topic, timeout)
     if not n:
@@ -176,7 +198,7 @@ def _watermark(c: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, in
             time.sleep(0.1)  # a retry back-off, not a readiness check
 
 
-def count(bootstrap: str, topic: str) -> int:
+def count(bootstrap: Conn, topic: str) -> int:
     return sum(p.records for p in watermarks(bootstrap, topic))
 
 
@@ -189,7 +211,7 @@ class Record:
     timestamp: int
 
 
-def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
+def read_all(bootstrap: Conn, topic: str, timeout: float = 60.0) -> list[Record]:
     """Every record of a topic, up to the end offsets seen at the start."""
     ends = {p.partition: p.high for p in watermarks(bootstrap, topic) if p.records}
     if not ends:
@@ -230,11 +252,11 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
 DELIVERY_TIMEOUT_MS = 30_000  # a record the broker has not acknowledged by then has failed
 
 
-def consumer_config(bootstrap: str, group: str | None = None, **overrides) -> dict:
+def consumer_config(bootstrap: Conn, group: str | None = None, **overrides) -> dict:
     """A consumer that commits only when told to. `group` defaults to a fresh group of its own;
     overrides are Kafka settings with dots written as underscores (auto_offset_reset=...)."""
     return {
-        "bootstrap.servers": bootstrap,
+        **client_conf(bootstrap),
         "group.id": group or f"linklab-reader-{time.time_ns()}",
         "enable.auto.commit": False,
         **QUIET,
@@ -242,10 +264,10 @@ def consumer_config(bootstrap: str, group: str | None = None, **overrides) -> di
     }
 
 
-def producer_config(bootstrap: str, **overrides) -> dict:
+def producer_config(bootstrap: Conn, **overrides) -> dict:
     """No record is lost or duplicated by the kit's producers: acks=all with idempotence."""
     return {
-        "bootstrap.servers": bootstrap,
+        **client_conf(bootstrap),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -289,7 +311,7 @@ Value = bytes | str | dict | None
 
 
 def produce(
-    bootstrap: str,
+    bootstrap: Conn,
     topic: str,
     records: Iterable[tuple[bytes | str | None, Value]],
     on_progress: Callable[[ProduceResult], None] | None = None,

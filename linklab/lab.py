@@ -47,7 +47,14 @@ class Lab:
         return ToxiproxyServer(self.topology.network, self.state_dir)
 
     def bootstrap(self, cluster: str) -> str:
+        """The cluster's address, for display; clients connect with `client_config`."""
         return self.runtime.bootstrap(cluster)
+
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        """librdkafka settings reaching `cluster` (bootstrap.servers, and in a secured lab the
+        credentials of `user`, the lab's admin by default): the one way a lab-holding caller
+        connects a client."""
+        return self.runtime.client_config(cluster, user)
 
 
 def open_lab(
@@ -79,9 +86,11 @@ def make_runtime(name: str, topology: Topology, state_dir: Path) -> Runtime:
     """The runtime called `name` for this topology and state folder."""
     if name == "native":
         from linklab.jvm import JvmLauncher
+        from linklab.monitoring import stack
         from linklab.runtimes.native import NativeRuntime
 
-        return NativeRuntime(topology, state_dir, JvmLauncher(state_dir, topology.kafka_version))
+        jvm = JvmLauncher(state_dir, topology.kafka_version, stack.jvm_exporters(topology))
+        return NativeRuntime(topology, state_dir, jvm)
     if name == "docker":
         from linklab.runtimes.docker import DockerRuntime
 
@@ -99,7 +108,17 @@ def make_link(runtime: Runtime) -> Link:
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link
 
-        return MirrorMaker2Link(t, runtime.jvm)
+        def mm2_security(source: str, destination: str) -> dict[str, str]:
+            from linklab import security
+
+            return security.mm2_properties(runtime.security(), source, destination)
+
+        return MirrorMaker2Link(
+            t,
+            runtime.jvm,
+            client_config=runtime.client_config,
+            security_properties=mm2_security if t.secured else None,
+        )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
         from linklab.network import docker_link_listener
@@ -170,6 +189,7 @@ class UpResult:
     already_up: bool
     ksql_applied: list = field(default_factory=list)
     ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
+    warnings: list[str] = field(default_factory=list)
 
 
 def up(
@@ -202,11 +222,12 @@ def up(
         start_network(lab, network, binary)
         produced = None
         for t in lab.topology.topics:
-            created = kafka.ensure_topic(lab.bootstrap(t.cluster), t.name, t.partitions, t.config)
+            conn = lab.client_config(t.cluster)
+            created = kafka.ensure_topic(conn, t.name, t.partitions, t.config)
             if created and t.name in lab.topology.link.mirrors and records:
                 gen = EmployeeGenerator(seed)
                 say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                produced = kafka.produce(lab.bootstrap(t.cluster), t.name, gen.records(records))
+                produced = kafka.produce(conn, t.name, gen.records(records))
                 if produced.failed or produced.acknowledged != records:
                     raise LabError(
                         f"{produced.failed} of {records} records were not acknowledged: "
@@ -216,13 +237,25 @@ def up(
         lab.link.create()
         wait_caught_up(lab)
         applied, demo = run_ksql(lab)
+        warnings = monitoring_up(lab, say)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
             down(lab)
         raise
-    return UpResult(produced, time.monotonic() - start, already, applied, demo)
+    return UpResult(produced, time.monotonic() - start, already, applied, demo, warnings)
+
+
+def monitoring_up(lab: Lab, say=print) -> list[str]:
+    """Start Prometheus after the clusters and the link (native runtime: the JVMs carry the
+    exporter agents). A missing Prometheus is a warning: the rest of the lab stays up."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return []
+    from linklab.monitoring import stack
+
+    warning = stack.up(lab.state_dir, lab.topology.monitoring, lab.topology, say=say)
+    return [warning] if warning else []
 
 
 def start_network(lab: Lab, profile: str | None = None, binary: Path | None = None) -> None:
@@ -289,6 +322,16 @@ def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     )
 
 
+def refresh_monitoring(lab: Lab) -> bool:
+    """After a mirror is created or deleted: Prometheus's rules follow the link's mirrors."""
+    if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
+        return False
+    from linklab.monitoring import stack
+
+    sources = sorted({m.source_topic for m in lab.link.mirrors()})
+    return stack.refresh(lab.state_dir, lab.topology.monitoring, lab.topology, sources)
+
+
 # -- down -----------------------------------------------------------------------------------
 def down(lab: Lab) -> list[tuple[str, str]]:
     """Stop what the lab started and remove its state folder. Nothing else is touched."""
@@ -300,6 +343,10 @@ def down(lab: Lab) -> list[tuple[str, str]]:
             )
         return []
     done = []
+    from linklab.monitoring import stack
+
+    if stack.started(lab.state_dir, lab.topology.monitoring):  # first: it would see the rest go
+        done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
     try:
         lab.link.delete(force=True)
         done.append(("link", "stopped"))
@@ -324,6 +371,9 @@ class Status:
     link: LinkInfo | None = None
     mirrors: list[MirrorInfo] = field(default_factory=list)
     network: NetworkStatus | None = None
+    security: str = "none"
+    # A secured lab's client config files: [{"cluster", "user", "librdkafka", "java"}]
+    client_files: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -339,9 +389,26 @@ def status(lab: Lab) -> Status:
         comps.append(link_component)
     net = network_status(lab)
     comps.append(network_component(lab, net))
+    if lab.topology.monitoring.enabled:
+        from linklab.monitoring import stack
+
+        if lab.runtime.name == "native":
+            comps.append(stack.component(lab.state_dir, lab.topology.monitoring))
+        else:
+            comps += stack.docker_components(lab.topology.monitoring)
     link_info = lab.link.describe() if clusters_up else None
     mirrors = lab.link.mirrors() if clusters_up else []
-    return Status(lab.runtime.name, str(lab.state_dir), clusters_up, comps, link_info, mirrors, net)
+    return Status(
+        lab.runtime.name,
+        str(lab.state_dir),
+        clusters_up,
+        comps,
+        link_info,
+        mirrors,
+        net,
+        lab.topology.security,
+        client_files(lab),
+    )
 
 
 # -- the link's network path (docs/network.md) ---------------------------------------------
@@ -410,3 +477,30 @@ def change_network(
     if heal:
         return restore(lab)
     return network_status(lab)
+
+
+def acl_list(lab: Lab, cluster: str | None = None) -> dict[str, list]:
+    """Every ACL of each cluster (or of `cluster`), as linklab.acls.Acl rows by cluster,
+    read as the lab's admin."""
+    from linklab import acls
+
+    names = (
+        [lab.topology.cluster(cluster).name] if cluster else [c.name for c in lab.topology.clusters]
+    )
+    if lab.runtime.name != "native":
+        raise LabError(
+            f"Listing ACLs on the {lab.runtime.name} runtime is not wired yet.",
+            "Use a native lab (`invoke up demo --runtime native`), or list them with "
+            "`kafka-acls --bootstrap-server ... --list` inside the broker container.",
+        )
+    return {n: acls.list_acls(lab.bootstrap(n), lab.client_config(n)) for n in names}
+
+
+def client_files(lab: Lab) -> list[dict[str, str]]:
+    """Each cluster's client config files, a row per cluster and user (a secured lab's; none
+    otherwise)."""
+    return [
+        {"cluster": cluster, "user": f.user, "librdkafka": str(f.librdkafka), "java": str(f.java)}
+        for cluster, fs in lab.runtime.client_files().items()
+        for f in fs
+    ]

@@ -34,7 +34,7 @@ def produce_employees(
     anything is sent, for a bad argument, an unknown cluster, a mirror topic, a cluster that
     does not answer or a missing topic (created only when `partitions` is given).
     """
-    bootstrap = check_target(
+    check_target(
         lab,
         cluster,
         topic,
@@ -45,7 +45,8 @@ def produce_employees(
         partitions=partitions,
     )
     records = EmployeeGenerator(seed).stream(count, updates=updates, leavers=leavers)
-    return kafka.produce(bootstrap, topic, records, on_progress=on_progress, rate=rate)
+    conn = lab.client_config(cluster)
+    return kafka.produce(conn, topic, records, on_progress=on_progress, rate=rate)
 
 
 def check_target(
@@ -88,10 +89,10 @@ def check_target(
             f"{topic} on {cluster} is a mirror topic: only the link {link.name} writes to it.",
             f"Produce to {link.source} (--cluster {link.source}), the link brings the records.",
         )
-    bootstrap = lab.bootstrap(cluster)
-    if not kafka.reachable(bootstrap):
+    bootstrap, conn = lab.bootstrap(cluster), lab.client_config(cluster)
+    if not kafka.reachable(conn):
         raise LabError(f"The {cluster} cluster at {bootstrap} does not answer.", START_LAB)
-    if not kafka.topic_exists(bootstrap, topic):
+    if not kafka.topic_exists(conn, topic):
         declared = [t for t in topo.topics if t.name == topic and t.cluster == cluster]
         if partitions is None and not declared:
             raise LabError(
@@ -101,8 +102,8 @@ def check_target(
             )
         config = declared[0].config if declared else None
         n = partitions or declared[0].partitions
-        kafka.ensure_topic(bootstrap, topic, n, config)  # returns once every partition has a leader
-    return bootstrap
+        kafka.ensure_topic(conn, topic, n, config)  # returns once every partition has a leader
+    return bootstrap  # the address, for display; clients connect with lab.client_config
 
 
 def number(text: str | float | None, option: str, kind: type = float) -> float | int | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from linklab import network
+from linklab import network, security
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import GroupFilter, Topology
 
@@ -33,18 +33,39 @@ def template_environment() -> Environment:
 _templates = template_environment()
 
 
-def server_properties(topology: Topology, cluster: str, data_dir: Path) -> str:
+def server_properties(
+    topology: Topology, cluster: str, data_dir: Path, security: dict[str, str] | None = None
+) -> str:
+    """A broker's server.properties; `security` (linklab.security.server_properties) replaces
+    the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
+    # The link's source gets the LINK listener, advertised as the proxy (docs/network.md).
+    link = network.link_listener(topology.network) if cluster == topology.link.source else None
+    if security and link:
+        security = _secured_link_listener(security, link)
     return _templates.get_template("server.properties.j2").render(
+        security=security or {},
         cluster=topology.cluster(cluster),
         data_dir=data_dir,
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
         authorizer=AUTHORIZER,
         super_users=SUPER_USERS,
-        # The link's source gets the LINK listener, advertised as the proxy (docs/network.md).
-        link_listener=(
-            network.link_listener(topology.network) if cluster == topology.link.source else None
-        ),
+        link_listener=link,
     )
+
+
+def _secured_link_listener(props: dict[str, str], link: network.LinkListener) -> dict[str, str]:
+    """A secured lab's LINK listener speaks SASL_SSL like the client listener it stands beside,
+    with the same SCRAM login (a broker needs a JAAS entry per SASL listener)."""
+    client = props["inter.broker.listener.name"].lower()
+    name = link.name.lower()
+    out = dict(props)
+    out["listeners"] += f",{link.listener}"
+    out["advertised.listeners"] += f",{link.advertised_listener}"
+    out["listener.security.protocol.map"] += f",{link.name}:SASL_SSL"
+    for key, value in props.items():
+        if key.startswith(f"listener.name.{client}.") and "ssl.client.auth" not in key:
+            out[key.replace(f"listener.name.{client}.", f"listener.name.{name}.", 1)] = value
+    return out
 
 
 def log4j2_config(component: str, log_file: Path) -> str:
@@ -129,6 +150,44 @@ def compose_project(lab_id: str) -> str:
     return "linklab-" + hashlib.sha1(lab_id.encode()).hexdigest()[:8]
 
 
+SECURITY_MOUNT = "/etc/linklab/security"  # where a secured lab's containers see its security folder
+
+
+def env_name(key: str) -> str:
+    """The cp images' env var for a property: the inverse of their `ub` helper's ConvertKey
+    (`_` -> `__`, `-` -> `___`, `.` -> `_`, upper case, KAFKA_ prefix)."""
+    return "KAFKA_" + key.replace("_", "__").replace("-", "___").replace(".", "_").upper()
+
+
+def compose_security_env(topology: Topology, cluster: str, lab_id: str) -> dict[str, str]:
+    """cp-server env vars of a `security: sasl_ssl` broker: linklab.security's broker settings
+    with the compose listeners (INTERNAL for the lab's containers, HOST for this machine, both
+    SASL_SSL; CONTROLLER on mutual TLS). Paths point into the mounted security folder; no value
+    holds a password (the admin's is read from the mounted secrets file at start)."""
+    c = topology.cluster(cluster)
+    sec = security.LabSecurity(dir=security.security_dir(Path(lab_id)), users={})
+    props = security.server_properties(
+        sec, cluster, c.broker_port, c.controller_port, mounted_at=SECURITY_MOUNT
+    )
+    client = security.CLIENT_LISTENER.lower()
+    jaas = props.pop(f"listener.name.{client}.{security.MECHANISM.lower()}.sasl.jaas.config")
+    props.pop(f"listener.name.{client}.sasl.enabled.mechanisms")
+    for key in (
+        "listeners",
+        "advertised.listeners",
+        "listener.security.protocol.map",
+        "controller.listener.names",
+    ):
+        props.pop(key)  # the compose project's own listener lines stay
+    props["inter.broker.listener.name"] = "INTERNAL"
+    for listener in ("internal", "host"):
+        props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = security.MECHANISM
+        props[f"listener.name.{listener}.{security.MECHANISM.lower()}.sasl.jaas.config"] = jaas
+    env = {env_name(k): v for k, v in props.items()}
+    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = "CONTROLLER:SSL,INTERNAL:SASL_SSL,HOST:SASL_SSL"
+    return env
+
+
 def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     """The compose project of the docker runtime: {relative path: text}.
 
@@ -153,7 +212,32 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "link_source": topology.link.source,
         "link_listener": network.docker_link_listener(topology.network),
         "toxiproxy": network.compose_service(topology.network, topology.link.source),
+        "secured": topology.secured,
+        "security_dir": str(Path(lab_id) / "security"),
+        "security_mount": SECURITY_MOUNT,
+        "security_env": {
+            c.name: compose_security_env(topology, c.name, lab_id) if topology.secured else {}
+            for c in topology.clusters
+        },
+        "scram_mechanism": security.MECHANISM,
+        "scram_users": security.USERS,
     }
+    extra: dict[str, str] = {}
+    ctx["monitoring"] = None
+    if topology.monitoring.enabled:
+        from linklab.monitoring import compose as monitoring
+
+        ctx.update(
+            monitoring=topology.monitoring,
+            kafka_opts=monitoring.kafka_opts(),
+            agent_on_host=monitoring.agent_on_host(topology.kafka_version),
+            agent_in_container=monitoring.AGENT_IN_CONTAINER,
+            exporter_config_in_container=monitoring.EXPORTER_CONFIG_IN_CONTAINER,
+            prometheus_image=monitoring.PROMETHEUS_IMAGE,
+            alertmanager_image=monitoring.ALERTMANAGER_IMAGE,
+            grafana_image=monitoring.GRAFANA_IMAGE,
+        )
+        extra = monitoring.files(topology)
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
@@ -161,6 +245,7 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
             network.docker_config(topology.network, topology.link.source), indent=2
         )
         + "\n",
+        **extra,
     }
 
 

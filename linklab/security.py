@@ -251,8 +251,9 @@ def make_broker_cert(
     days: int = CERT_DAYS,
     now: dt.datetime | None = None,
 ):
-    """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1 and
-    localhost, usable as a TLS server (its listeners) and client (to its controllers)."""
+    """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1,
+    localhost and the cluster's name (its container's host name), usable as a TLS server (its
+    listeners) and client (to its controllers)."""
     now = now or _now()
     key = _new_key()
     cert = (
@@ -265,7 +266,11 @@ def make_broker_cert(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    x509.DNSName(cluster),  # its host name inside a compose network
+                ]
             ),
             critical=False,
         )
@@ -334,7 +339,16 @@ def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError |
     """Connect to a TLS listener as a client trusting `ca_file` would; return the error a user
     should see (expired, wrong CA, wrong host) or None when the handshake succeeds."""
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
-    ctx = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        return LabError(
+            f"The CA file {ca_file} is missing.",
+            "Point ssl.ca.location at the lab's CA "
+            f"(<lab>/{SECURITY_DIR}/{CA_CERT}), or `invoke up` to make it.",
+        )
+    except ssl.SSLError as e:
+        return LabError(f"{ca_file} holds no readable CA certificate ({e}).", NEW_LAB_FIX)
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=host):
@@ -559,13 +573,18 @@ class ClientFiles:
 
 
 def write_client_files(
-    sec: LabSecurity, cluster: str, bootstrap: str, users: Iterable[str] = (DEMO, ADMIN)
+    sec: LabSecurity,
+    cluster: str,
+    bootstrap: str,
+    users: Iterable[str] = (DEMO, ADMIN),
+    out_dir: Path | None = None,
 ) -> list[ClientFiles]:
-    """Write `<security>/clients/<cluster>-<user>.properties` (librdkafka) and
-    `...-<user>.java.properties` (Java) for each user."""
+    """Write `<out_dir>/<cluster>-<user>.properties` (librdkafka) and
+    `...-<user>.java.properties` (Java) for each user; `out_dir` is `<security>/clients` unless
+    given."""
     out = []
     for user in users:
-        base = sec.dir / "clients" / f"{cluster}-{user}"
+        base = (out_dir or sec.dir / "clients") / f"{cluster}-{user}"
         files = ClientFiles(
             cluster,
             user,

@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from linklab.errors import LabError
+from linklab.monitoring import MonitoringSpec, check_components, parse_monitoring
 from linklab.network import NetworkSpec, parse_network
 from linklab.paths import PROJECT_ROOT, default_topology_file
 
@@ -105,7 +106,13 @@ class Topology:
     link: LinkSpec
     ksqldb: KsqldbSpec
     network: NetworkSpec = field(default_factory=NetworkSpec)
+    security: str = "none"  # none | sasl_ssl (TLS, SCRAM users, ACLs: linklab.security)
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
     source_file: str | None = None
+
+    @property
+    def secured(self) -> bool:
+        return self.security == "sasl_ssl"
 
     def cluster(self, name: str) -> ClusterSpec:
         for c in self.clusters:
@@ -137,6 +144,8 @@ class Topology:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
         ports.update(self.network.ports)
+        if self.monitoring.enabled:
+            ports.update(self.monitoring.ports())
         return ports
 
     def with_port_offset(self, offset: int) -> Topology:
@@ -152,8 +161,15 @@ class Topology:
         ]
         ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
         network = self.network.with_port_offset(offset)
+        monitoring = self.monitoring.with_port_offset(offset)
         return validate(
-            dataclasses.replace(self, clusters=clusters, ksqldb=ksqldb, network=network)
+            dataclasses.replace(
+                self,
+                clusters=clusters,
+                ksqldb=ksqldb,
+                network=network,
+                monitoring=monitoring,
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -233,6 +249,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     args = getattr(hint, "__args__", ())
     if hint is NetworkSpec:  # its own parser: profiles, ranges, ports (linklab.network)
         return parse_network(value, where)
+    if hint is MonitoringSpec:  # its own parser: thresholds are numbers, ports checked there
+        return parse_monitoring(value, where)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is list:
@@ -272,8 +290,23 @@ def validate(t: Topology) -> Topology:
     _validate_topics(t)
     _validate_link(t)
     _validate_ksqldb(t)
+    _validate_monitoring(t)
     _validate_versions(t)
+    _validate_security(t)
     return t
+
+
+SECURITY_MODES = ("none", "sasl_ssl")
+
+
+def _validate_security(t: Topology) -> None:
+    # With sasl_ssl the brokers always run the authorizer (every principal needs its ACLs), so
+    # acl_sync on or off only decides whether the link copies ACLs, never whether they exist.
+    if t.security not in SECURITY_MODES:
+        raise LabError(
+            f"security {t.security!r} is not one of {', '.join(SECURITY_MODES)}.",
+            "Use `security: none` (the default) or `security: sasl_ssl`.",
+        )
 
 
 def _validate_clusters(t: Topology) -> None:
@@ -408,6 +441,11 @@ def _validate_ksqldb(t: Topology) -> None:
             f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
             f"Use one of: {', '.join(names)}.",
         )
+
+
+def _validate_monitoring(t: Topology) -> None:
+    # Exporters sit on the brokers (by cluster name) and on the link's process.
+    check_components(t.monitoring, [c.name for c in t.clusters] + ["link"])
 
 
 def _validate_versions(t: Topology) -> None:

@@ -72,7 +72,7 @@ def status(lab: linklab.lab.Lab) -> View:
 
 # -- 2. the data ------------------------------------------------------------------------------
 def first_records(
-    bootstrap: str, topic: str, n: int = 5, partition: int = 0, timeout: float = 30.0
+    bootstrap: kafka.Conn, topic: str, n: int = 5, partition: int = 0, timeout: float = 30.0
 ) -> list[kafka.Record]:
     """The first `n` records of one partition (fewer if it holds fewer)."""
     ends = {p.partition: p for p in kafka.watermarks(bootstrap, topic)}
@@ -114,7 +114,7 @@ def employees(
     """The first Employee records of the data topic, one column per field."""
     cluster = cluster or lab.topology.link.source
     topic = topic or lab.topology.link.mirrors[0]
-    recs = first_records(lab.bootstrap(cluster), topic, n)
+    recs = first_records(lab.client_config(cluster), topic, n)
     rows = []
     for r in recs:
         value = json.loads(r.value) if r.value else {}
@@ -225,8 +225,8 @@ def watch_lag(
         except BaseException as e:  # shown in the caller's thread
             failure.append(e)
 
-    src = Counter(lab.bootstrap(lab.topology.link.source), topic)
-    dst = Counter(lab.bootstrap(lab.topology.link.destination), topic)
+    src = Counter(lab.client_config(lab.topology.link.source), topic)
+    dst = Counter(lab.client_config(lab.topology.link.destination), topic)
     producer = threading.Thread(target=produce, name="walkthrough-producer", daemon=True)
     start = time.monotonic()
     producer.start()
@@ -274,7 +274,7 @@ class Counter:
     """Records per partition of one topic, asked often: one consumer kept open, where
     `kafka.watermarks` opens one per call (too slow to sample a few times a second)."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, bootstrap: kafka.Conn, topic: str):
         self.topic = topic
         self.partitions = kafka.partitions(bootstrap, topic)
         self.consumer = Consumer(kafka.consumer_config(bootstrap, "linklab-counter"))
@@ -414,7 +414,7 @@ def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWri
     writable = lab.link.caveats.get("writable")
     if writable:
         return MirrorWrite(topic, False, True, "", writable)
-    dest = lab.bootstrap(lab.topology.link.destination)
+    dest = lab.client_config(lab.topology.link.destination)
     # Not idempotent: a refused append is then a plain delivery error, not a fatal producer state.
     r = kafka.produce(
         dest,
@@ -571,6 +571,120 @@ def drill_timeline(lab: linklab.lab.Lab):
 
 
 # -- 8. clean up ------------------------------------------------------------------------------
+# -- monitoring -------------------------------------------------------------------------------
+def monitoring_note(lab: linklab.lab.Lab) -> Note:
+    """Where the lab's Prometheus listens, or why there is none (the cells below then skip)."""
+    from linklab.monitoring import watch
+
+    try:
+        prom = watch.prometheus(lab)
+    except LabError as e:
+        return Note("Monitoring: skipped", f"{e.problem} {e.fix or ''}")
+    return Note(
+        "Monitoring",
+        f"Prometheus scrapes every JVM of the lab at {prom.url} (its Alerts tab shows each "
+        "rule); `invoke monitor` in a terminal draws the same signals live.",
+    )
+
+
+def monitoring_on(lab: linklab.lab.Lab) -> bool:
+    from linklab.monitoring import watch
+
+    try:
+        watch.prometheus(lab)
+    except LabError:
+        return False
+    return True
+
+
+@dataclass
+class AlertExercise:
+    """When each step of the exercise happened (unix seconds), read back from Prometheus."""
+
+    topic: str
+    records: int
+    started: float
+    paused: float = 0.0
+    pending: float = 0.0
+    firing: float = 0.0
+    resumed: float = 0.0
+    cleared: float = 0.0
+    peak_lag: float = 0.0
+
+
+def alert_exercise(
+    lab: linklab.lab.Lab, records: int = 400, topic: str | None = None, timeout: float = 120.0
+) -> AlertExercise:
+    """Pause the mirror, produce `records`, wait for MirrorLagHigh pending then firing, resume,
+    wait for it to clear: the alert rules of topology.yaml at work."""
+    from linklab.monitoring import alerts, watch
+    from linklab.produce import produce_employees
+
+    client = watch.client(lab)
+    topic = topic or lab.topology.link.mirrors[0]
+    ex = AlertExercise(topic, records, started=time.time())
+    time.sleep(5)  # a few quiet samples before the pause, for the plot
+    lab.link.pause([topic])
+    ex.paused = time.time()
+    produce_employees(lab, records, cluster=lab.topology.link.source, topic=topic)
+    pending = client.wait_for_alert(alerts.MIRROR_LAG, "pending", timeout)
+    ex.pending = pending.since.timestamp() if pending.since else time.time()
+    ex.peak_lag = pending.value or 0.0
+    client.wait_for_alert(
+        alerts.MIRROR_LAG, "firing", timeout + lab.topology.monitoring.alerts.lag_for_s
+    )
+    ex.firing = time.time()
+    lab.link.resume([topic])
+    ex.resumed = time.time()
+    client.wait_for_alert(alerts.MIRROR_LAG, "inactive", timeout)
+    ex.cleared = time.time()
+    time.sleep(3)
+    return ex
+
+
+def alert_steps(ex: AlertExercise) -> View:
+    rows = [
+        ["paused the mirror", "0.0"],
+        [f"MirrorLagHigh pending (lag {ex.peak_lag:,.0f})", f"{ex.pending - ex.paused:.1f}"],
+        ["MirrorLagHigh firing", f"{ex.firing - ex.paused:.1f}"],
+        ["resumed the mirror", f"{ex.resumed - ex.paused:.1f}"],
+        ["MirrorLagHigh inactive again", f"{ex.cleared - ex.paused:.1f}"],
+    ]
+    return table(f"The lag alert on {ex.topic}", ["step", "seconds after the pause"], rows)
+
+
+def monitoring_figure(lab: linklab.lab.Lab, ex: AlertExercise):
+    """Lag and replication latency of the mirror over the exercise, from Prometheus's
+    query_range, with the exercise's steps marked."""
+    from matplotlib.figure import Figure
+
+    from linklab.monitoring import alerts, watch
+
+    client = watch.client(lab)
+    mirror = f'{{mirror="{(lab.topology.link.mirror_prefix or "") + ex.topic}"}}'
+    start, end = ex.started, max(ex.cleared, ex.started + 10) + 2
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    lag_ax, lat_ax = fig.subplots(2, 1, sharex=True)
+    for ax, series, label in (
+        (lag_ax, alerts.LAG, "lag (records)"),
+        (lat_ax, alerts.LATENCY_MAX, "replication latency max (ms)"),
+    ):
+        for s in client.query_range(series + mirror, start, end, step=1):
+            ax.plot([t - ex.paused for t, _ in s.points], [v for _, v in s.points])
+        ax.set_ylabel(label)
+        for at, what in ((ex.paused, "pause"), (ex.firing, "firing"), (ex.resumed, "resume")):
+            ax.axvline(at - ex.paused, color="grey", linestyle=":")
+            ax.annotate(
+                what, (at - ex.paused, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top"
+            )
+    threshold = lab.topology.monitoring.alerts.lag_records
+    lag_ax.axhline(threshold, color="tab:red", linestyle="--", label=f"alert at {threshold:g}")
+    lag_ax.legend(loc="upper right")
+    lat_ax.set_xlabel("seconds after the pause")
+    lag_ax.set_title(f"{ex.topic} through the exercise (Prometheus query_range, 1 s steps)")
+    return fig
+
+
 def down(lab: linklab.lab.Lab) -> View:
     steps = linklab.lab.down(lab)
     if not steps:

@@ -3,6 +3,7 @@ break or stop a lab ask `fresh_lab` for one of their own, on other ports and in 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,8 @@ from linklab import topology
 # A lab's ports span 8088..9193 plus its offset; extra labs sit 1200 apart, at most two at once.
 PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
 EXTRA_SPACING = 1200
+# The secured lab sits between the session lab and the first extra lab (their ports never meet).
+SECURED_OFFSET = EXTRA_SPACING // 2
 
 
 def pytest_configure(config):
@@ -40,6 +43,23 @@ def lab(tmp_path_factory) -> linklab.lab.Lab:
     linklab.lab.up(the_lab, records=3000, seed=7)
     yield the_lab
     linklab.lab.down(the_lab)
+
+
+@pytest.fixture(scope="session")
+def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
+    """One running secured native lab (`security: sasl_ssl`, ACL sync on): TLS and SCRAM users,
+    ACLs per principal, MirrorMaker 2 signed in as sa-link, 1000 records mirrored."""
+    topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
+    topo = dataclasses.replace(
+        topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
+    )
+    state = tmp_path_factory.mktemp("secured-lab") / "state"
+    the_lab = linklab.lab.open_lab("native", topo, state)
+    try:
+        linklab.lab.up(the_lab, records=1000, seed=5, say=lambda _: None)
+        yield the_lab
+    finally:
+        linklab.lab.down(the_lab)
 
 
 @pytest.fixture

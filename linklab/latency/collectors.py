@@ -28,7 +28,7 @@ class Collector(threading.Thread):
         received: dict[int, int],
         clock: Callable[[], int],
     ):
-        super().__init__(daemon=True, name=f"latency-{bootstrap}")
+        super().__init__(daemon=True, name=f"latency-{kafka.address(bootstrap)}")
         self.received = received
         self.duplicates = 0
         self.probes: set[int] = set()  # partitions whose probe arrived

@@ -43,7 +43,7 @@ def check_lab(lab: Lab) -> None:
 
     require_running(lab)
     for cluster in (lab.topology.source, lab.topology.destination):
-        if not kafka.reachable(lab.bootstrap(cluster.name), timeout=3):
+        if not kafka.reachable(lab.client_config(cluster.name), timeout=3):
             raise LabError(
                 f"The {cluster.name} cluster does not answer at {lab.bootstrap(cluster.name)}.",
                 "Check the lab with `invoke status`; `invoke up demo` restarts it.",
@@ -93,7 +93,10 @@ def run(
     settings = (settings or Settings()).validate()
     check_lab(lab)
     topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
-    src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
+    src, dst = (
+        lab.client_config(lab.topology.link.source),
+        lab.client_config(lab.topology.link.destination),
+    )
     link_info = lab.link.describe()
     info = {
         "versions": versions(lab),
@@ -301,14 +304,14 @@ def _cleanup(lab: Lab, topic: str, quiet: bool) -> None:
     except (LabError, KafkaException, NotImplementedError) as e:
         problems.append(f"mirror_delete: {e}")
     for bootstrap in (
-        lab.bootstrap(lab.topology.link.destination),
-        lab.bootstrap(lab.topology.link.source),
+        lab.client_config(lab.topology.link.destination),
+        lab.client_config(lab.topology.link.source),
     ):
         try:
             if topic in kafka.topic_names(bootstrap):
                 kafka.delete_topics(bootstrap, [topic])
         except (LabError, KafkaException) as e:
-            problems.append(f"delete on {bootstrap}: {e}")
+            problems.append(f"delete on {kafka.address(bootstrap)}: {e}")
     if problems and not quiet:
         raise LabError(
             f"Could not remove the temporary topic {topic}: {'; '.join(problems)}",

@@ -123,7 +123,7 @@ class Link(ABC):
 
 
 def compare_counts(
-    source_bootstrap: str, dest_bootstrap: str, topic: str, mirror_topic: str
+    source_bootstrap: kafka.Conn, dest_bootstrap: kafka.Conn, topic: str, mirror_topic: str
 ) -> tuple[int, int, int, int, int]:
     """(partitions, source records, mirror records, total lag, max partition lag) from watermarks.
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from linklab import kafka, render
+from linklab import kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import JvmLauncher, log_tail
@@ -57,17 +58,40 @@ class MirrorMaker2Link(Link):
     tunable = True
     caveats = CAVEATS
 
-    def __init__(self, topology: Topology, jvm: JvmLauncher, component: str = COMPONENT):
+    def __init__(
+        self,
+        topology: Topology,
+        jvm: JvmLauncher,
+        component: str = COMPONENT,
+        client_config: Callable[[str], dict[str, str]] | None = None,
+        security_properties: Callable[[str, str], dict[str, str]] | None = None,
+    ):
         """`jvm` starts MirrorMaker 2 (lab.py gives the native runtime's launcher); `component`
         names the link's process, folder and log: a second link (the drill's reverse flow,
-        secondary -> primary) runs beside the first under another name."""
+        secondary -> primary) runs beside the first under another name.
+
+        `client_config(cluster)` gives the kit's own clients their connection settings (a
+        secured lab's credentials); `security_properties(source, destination)` the settings
+        MirrorMaker 2 signs in to both clusters with. Both come from lab.make_link."""
         super().__init__(topology)
         self.jvm = jvm
+        self.client_config = client_config or (
+            lambda cluster: {"bootstrap.servers": topology.cluster(cluster).bootstrap}
+        )
+        self.security_properties = security_properties
         self.component_name = component
         self.dir = jvm.component_dir(component)
         self.proc = jvm.process(component)
         self.state_file = self.dir / "link.json"
         self.properties_file = self.dir / "mm2.properties"
+
+    @property
+    def _src(self) -> dict[str, str]:
+        return self.client_config(self.topology.link.source)
+
+    @property
+    def _dst(self) -> dict[str, str]:
+        return self.client_config(self.topology.link.destination)
 
     # -- the link's own state -----------------------------------------------------------------
     def exists(self) -> bool:
@@ -99,9 +123,12 @@ class MirrorMaker2Link(Link):
         topo = self._effective_topology(state)
         # Only the forward link's source has the LINK listener behind the proxy.
         forward = self.component_name == COMPONENT
-        self.properties_file.write_text(
-            render.mm2_properties(topo, mirrors=active, through_proxy=forward)
-        )
+        text = render.mm2_properties(topo, mirrors=active, through_proxy=forward)
+        if self.security_properties:
+            link = self.topology.link
+            extra = self.security_properties(link.source, link.destination)
+            text = security.override_properties(text, extra)
+        self.properties_file.write_text(text)
         since = self._status_ends()
         self.jvm.start(
             self.component_name,
@@ -159,7 +186,7 @@ class MirrorMaker2Link(Link):
         properties file is the truth, so the cache goes; the committed source offsets (in the
         offsets topic) stay, and every partition resumes where it stopped.
         """
-        dst = self.topology.destination.bootstrap
+        dst = self._dst
         topic = self.config_topic()
         kafka.delete_topics(dst, [topic])
         wait_until(
@@ -191,6 +218,8 @@ class MirrorMaker2Link(Link):
             dataclasses.replace(topo, topics=specs, link=back),
             self.jvm,
             component=REVERSE_COMPONENT,
+            client_config=self.client_config,
+            security_properties=self.security_properties,
         )
 
     def offsets_topic(self) -> str:
@@ -222,7 +251,7 @@ class MirrorMaker2Link(Link):
         the link's offsets topic, in the partition Connect's producer would pick (murmur2 of the
         key). The link must be stopped: it reads the topic when it starts.
         """
-        bootstrap = self.topology.destination.bootstrap
+        bootstrap = self._dst
         offsets_topic = self.offsets_topic()
         # Connect's defaults for its offsets topic: 25 partitions, compacted.
         kafka.ensure_topic(bootstrap, offsets_topic, 25, {"cleanup.policy": "compact"})
@@ -299,7 +328,7 @@ class MirrorMaker2Link(Link):
 
     def mirror_create(self, topic: str) -> None:
         state = self._load()
-        src, dst = self.topology.source.bootstrap, self.topology.destination.bootstrap
+        src, dst = self._src, self._dst
         if state["mirrors"].get(topic) in (ACTIVE, PAUSED):
             raise LabError(
                 f"{topic} is already a mirror topic of link {self.name}.",
@@ -337,7 +366,7 @@ class MirrorMaker2Link(Link):
             self._restart(state)
         else:
             self._save(state)
-        kafka.delete_topics(self.topology.destination.bootstrap, [topic])
+        kafka.delete_topics(self._dst, [topic])
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
         infos = self._mirror_infos([topic])
@@ -369,7 +398,7 @@ class MirrorMaker2Link(Link):
     def _set(self, topics: list[str], new: str, state: dict) -> list[MirrorInfo]:
         for t in topics:
             state["mirrors"][t] = new
-        source_up = kafka.reachable(self.topology.source.bootstrap, timeout=2)
+        source_up = kafka.reachable(self._src, timeout=2)
         if source_up:
             self._restart(state)
         else:
@@ -430,9 +459,7 @@ class MirrorMaker2Link(Link):
         try:
             return {
                 p.partition: p.high
-                for p in kafka.watermarks(
-                    self.topology.destination.bootstrap, self.status_topic(), timeout=3
-                )
+                for p in kafka.watermarks(self._dst, self.status_topic(), timeout=3)
             }
         except Exception:  # no status topic yet: everything in it will be new
             return {}
@@ -444,7 +471,7 @@ class MirrorMaker2Link(Link):
         (RUNNING, FAILED, PAUSED, UNASSIGNED). With `since`, only records after those offsets
         count, so a state left from before a restart is not taken for the current one.
         """
-        dest = self.topology.destination.bootstrap
+        dest = self._dst
         topic = self.status_topic()
         since = since or {}
         try:
@@ -485,7 +512,7 @@ class MirrorMaker2Link(Link):
         if not self.exists():
             return ("NOT_FOUND", "the link does not exist")
         if not self.proc.alive():
-            if not kafka.reachable(self.topology.source.bootstrap, timeout=1):
+            if not kafka.reachable(self._src, timeout=1):
                 return (SOURCE_UNAVAILABLE, "the source cluster is unreachable; link stopped")
             return ("NOT_RUNNING", "MirrorMaker 2 is not running: `invoke link.restart`")
         states = self.connector_states()
@@ -508,7 +535,7 @@ class MirrorMaker2Link(Link):
             state=state,
             detail=detail,
             settings={
-                "bootstrap.servers (source)": self.topology.source.bootstrap,
+                "bootstrap.servers (source)": self.topology.source.bootstrap,  # display
                 "mirror topics": ", ".join(f"{t} ({s})" for t, s in saved["mirrors"].items()),
                 "consumer.offset.sync.enable": str(link.consumer_offset_sync).lower(),
                 "consumer.offset.sync.ms": str(link.consumer_offset_sync_ms),
@@ -535,8 +562,8 @@ class MirrorMaker2Link(Link):
         if not saved:
             return []
         link_state, _ = self.state()
-        src = self.topology.source.bootstrap
-        dst = self.topology.destination.bootstrap
+        src = self._src
+        dst = self._dst
         source_up = link_state != SOURCE_UNAVAILABLE
         out = []
         for topic, wanted in saved.items():

@@ -13,7 +13,8 @@ from typing import Any
 
 from linklab.errors import LabError
 
-# Ports inside the lab's own span (8088..9197), so the test suite's port offsets keep labs apart.
+# Ports inside the lab's own span (8088..9197), so the test suite's port offsets keep labs apart;
+# 9094 and 9095 belong to the network section (LINK listener, toxiproxy).
 DEFAULT_EXPORTER_PORTS = {"primary": 9097, "secondary": 9197, "link": 9098}
 MAX_SCRAPE_INTERVAL_S = 5
 
@@ -37,6 +38,7 @@ class MonitoringSpec:
     enabled: bool = False
     prometheus_port: int = 9090
     alertmanager_port: int | None = None
+    grafana_port: int = 3000  # docker runtime only: Grafana with the provisioned dashboard
     scrape_interval_s: float = 2
     exporter_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPORTER_PORTS))
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
@@ -47,7 +49,10 @@ class MonitoringSpec:
 
     def ports(self) -> dict[str, int]:
         """Every port monitoring listens on, named like Topology.all_ports()."""
-        out = {"monitoring.prometheus": self.prometheus_port}
+        out = {
+            "monitoring.prometheus": self.prometheus_port,
+            "monitoring.grafana": self.grafana_port,
+        }
         if self.alertmanager_port is not None:
             out["monitoring.alertmanager"] = self.alertmanager_port
         out.update({f"monitoring.exporter.{c}": p for c, p in self.exporter_ports.items()})
@@ -58,6 +63,7 @@ class MonitoringSpec:
         return dataclasses.replace(
             self,
             prometheus_port=self.prometheus_port + offset,
+            grafana_port=self.grafana_port + offset,
             alertmanager_port=None
             if self.alertmanager_port is None
             else self.alertmanager_port + offset,
@@ -84,6 +90,8 @@ def parse_monitoring(section: Any, where: str = "monitoring") -> MonitoringSpec:
         values["enabled"] = raw["enabled"]
     if "prometheus_port" in raw:
         values["prometheus_port"] = _port(raw["prometheus_port"], f"{where}.prometheus_port")
+    if "grafana_port" in raw:
+        values["grafana_port"] = _port(raw["grafana_port"], f"{where}.grafana_port")
     if raw.get("alertmanager_port") is not None:
         values["alertmanager_port"] = _port(raw["alertmanager_port"], f"{where}.alertmanager_port")
     if "scrape_interval_s" in raw:

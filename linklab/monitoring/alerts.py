@@ -132,7 +132,10 @@ def alert_rules(spec: MonitoringSpec, link: LinkView) -> list[dict]:
             # report.
             {
                 "alert": REPLICATION_LATENCY,
-                "expr": f'{LATENCY_MAX}{{link="{link.name}"}} > {a.replication_latency_ms:g}',
+                # Only while records arrive: the backlog a link copies when it starts (records
+                # produced before it ran) reads as a latency of their age, not a slow link.
+                "expr": f'{LATENCY_MAX}{{link="{link.name}"}} > {a.replication_latency_ms:g}'
+                f' and on(link, mirror) {RECORDS_IN}{{link="{link.name}"}} > 0',
                 "for": _dur(a.replication_latency_for_s),
                 "labels": {"severity": "warning", **common},
                 "annotations": {

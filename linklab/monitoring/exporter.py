@@ -14,7 +14,8 @@ from linklab import jars
 
 BROKER = "broker"
 MIRRORMAKER = "mirrormaker"
-KINDS = (BROKER, MIRRORMAKER)
+CP_SERVER = "cp-server"  # a Confluent Server broker: broker rules plus Cluster Linking's
+KINDS = (BROKER, MIRRORMAKER, CP_SERVER)
 
 _BROKER_RULES = [
     # Log end offset per topic-partition: the mirror lag is source minus destination.
@@ -142,12 +143,55 @@ _MIRRORMAKER_BEANS = [
 ]
 
 
+# Confluent Server's Cluster Linking metrics, named as on Confluent's page "Monitor Cluster
+# Metrics and Optimize Links for Cluster Linking on Confluent Platform" (docs/monitoring.md). The
+# key order of each bean is the page's; `[^>]*` keeps a rule working if the server adds a key.
+_CLUSTER_LINK_RULES = [
+    {
+        "pattern": r"kafka.server.link<type=ClusterLinkFetcherManager, name=MaxLag, "
+        r"clientId=ClusterLink, link-name=(.+)><>Value",
+        "name": "confluent_cluster_link_max_lag",
+        "type": "GAUGE",
+        "labels": {"link": "$1"},
+    },
+    {
+        "pattern": r"kafka.server<type=FetcherLagMetrics, name=ConsumerLag, "
+        r"clientId=ClusterLinkFetcherThread-[^,]+, topic=(.+), partition=(\d+), "
+        r"link-name=(.+)><>Value",
+        "name": "confluent_cluster_link_consumer_lag",
+        "type": "GAUGE",
+        "labels": {"topic": "$1", "partition": "$2", "link": "$3"},
+    },
+    {
+        "pattern": r"kafka.server.link<type=ClusterLinkFetcherManager, name=DeadThreadCount, "
+        r"clientId=ClusterLink, link-name=(.+)><>Value",
+        "name": "confluent_cluster_link_dead_threads",
+        "type": "GAUGE",
+        "labels": {"link": "$1"},
+    },
+    {
+        "pattern": r"kafka.server.link<type=ClusterLinkMetrics(?:, [^>]*)?, state=(\w+)"
+        r"(?:, [^>]*)?><>(link-count|mirror-topic-count|link-task-count)",
+        "name": "confluent_cluster_link_$2",
+        "type": "GAUGE",
+        "labels": {"state": "$1"},
+    },
+]
+_CLUSTER_LINK_BEANS = [
+    "kafka.server.link:*",
+    "kafka.server:type=FetcherLagMetrics,name=ConsumerLag,*",
+]
+
+
 def exporter_config(kind: str) -> str:
     """The agent's YAML config for a broker or a MirrorMaker 2 process."""
     if kind == BROKER:
         rules, beans = _BROKER_RULES, _BROKER_BEANS
     elif kind == MIRRORMAKER:
         rules, beans = _MIRRORMAKER_RULES, _MIRRORMAKER_BEANS
+    elif kind == CP_SERVER:
+        rules = _BROKER_RULES + _CLUSTER_LINK_RULES
+        beans = _BROKER_BEANS + _CLUSTER_LINK_BEANS
     else:
         raise ValueError(f"unknown component kind {kind!r}; one of {KINDS}")
     config = {

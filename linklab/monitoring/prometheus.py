@@ -457,3 +457,32 @@ def _alert(a: dict, name: str | None = None) -> Alert:
         labels=labels,
         annotations=a.get("annotations", {}),
     )
+
+
+# -- for the test suite ---------------------------------------------------------------------------
+APT_INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
+
+
+def ensure_for_tests() -> tuple[PrometheusTools | None, str]:
+    """Prometheus for `invoke test`: found on PATH, or installed with apt-get when this is root on
+    a Debian-like machine (CI), else not there. Returns the tools and what was done, in words;
+    the monitoring tests skip with the way to install it when the tools are None."""
+    found = find_tools()
+    if found:
+        return found, f"Prometheus found ({found.prometheus})."
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        return None, (
+            "Prometheus is not installed, so the monitoring tests skip. Install it: "
+            "sudo apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS)."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    proc = subprocess.run(APT_INSTALL, capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:  # a stale package list: refresh it once and try again
+        subprocess.run([apt, "update"], capture_output=True, text=True, env=env, timeout=900)
+        proc = subprocess.run(APT_INSTALL, capture_output=True, text=True, env=env, timeout=900)
+    found = find_tools()
+    if found is None:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+        return None, f"apt-get could not install Prometheus; the monitoring tests skip.\n{tail}"
+    return found, f"Prometheus installed with apt-get ({found.prometheus})."

@@ -180,6 +180,8 @@ def up_lines(result: Any) -> list[Sheet | str]:
                 result.ksql_demo.rows,
             )
         )
+    for warning in getattr(result, "warnings", []):
+        lines.append(f"[yellow]Warning:[/] {escape(warning)}")
     verb = "was already up" if result.already_up else "is up"
     lines.append(f"The lab {verb} ({result.seconds:.1f}s).")
     return lines
@@ -256,3 +258,29 @@ __all__ += [
     "say",
     "up_lines",
 ]
+
+
+def live(frame: Callable[[], list[Sheet]], refresh_s: float = 1.0) -> None:
+    """Redraw `frame()`'s sheets every `refresh_s` until Ctrl-C, which leaves quietly (the last
+    frame stays on the screen). A frame that fails is shown as its error and tried again."""
+    import time
+
+    from rich.live import Live
+
+    from linklab.errors import LabError
+
+    console = out()
+
+    def draw():
+        try:
+            return group(*frame(), width=console.width)
+        except LabError as e:
+            return Text(f"{e.problem}\n{e.fix}", style="red")
+
+    with Live(draw(), console=console, auto_refresh=False, transient=False) as view:
+        try:
+            while True:
+                time.sleep(refresh_s)
+                view.update(draw(), refresh=True)
+        except KeyboardInterrupt:
+            pass

@@ -71,6 +71,16 @@ def status(st: Any) -> dict:
         "link": link(st.link) if st.link else None,
         "mirrors": [mirror(m) for m in st.mirrors],
         "network": network_state(st.network) if st.network else None,
+        "security": st.security,
+        "client_files": [
+            {
+                "cluster": f["cluster"],
+                "user": f["user"],
+                "librdkafka_file": f["librdkafka"],
+                "java_file": f["java"],
+            }
+            for f in st.client_files
+        ],
     }
 
 
@@ -389,4 +399,85 @@ def ksql_applied(results: list[Any]) -> dict:
         "statements": [
             {"file": r.file, "kind": r.kind, "name": r.name, "outcome": r.outcome} for r in results
         ]
+    }
+
+
+# -- ACLs -----------------------------------------------------------------------------------------
+def acl_list(listed: dict[str, list[Any]]) -> dict:
+    """`acl.list`: every ACL by cluster, in `confluent kafka acl list`'s words."""
+    return {
+        "acls": [
+            {
+                "cluster": cluster,
+                "principal": a.principal,
+                "permission": a.permission,
+                "operation": a.operation,
+                "resource_type": a.resource_type,
+                "resource_name": a.name,
+                "pattern_type": a.pattern,
+                "host": a.host,
+            }
+            for cluster, rows in listed.items()
+            for a in rows
+        ]
+    }
+
+
+# -- monitoring -----------------------------------------------------------------------------------
+def _epoch_ms(at: Any) -> int | None:
+    return None if at is None else int(at.timestamp() * 1000)
+
+
+def alert(a: Any) -> dict:
+    return {
+        "name": a.name,
+        "state": a.state,
+        "since_ms": _epoch_ms(a.since),
+        "value": _num(a.value),
+        "labels": a.labels,
+        "summary": a.annotations.get("summary", ""),
+        "fix": a.annotations.get("fix", ""),
+    }
+
+
+def alerts(rules: list[Any]) -> dict:
+    return {
+        "firing": sum(r.state == "firing" for r in rules),
+        "rules": [
+            {
+                "name": r.name,
+                "state": r.state,
+                "since_ms": _epoch_ms(r.since),
+                "value": _num(r.value),
+                "for_s": r.for_s,
+                "expr": r.expr,
+                "health": r.health,
+                "alerts": [alert(a) for a in r.alerts],
+            }
+            for r in rules
+        ],
+    }
+
+
+def monitor(f: Any) -> dict:
+    return {
+        "at_ms": int(f.at * 1000),
+        "prometheus_url": f.url,
+        "link": f.link,
+        "link_state": f.link_state,
+        "targets_up": f.targets_up,
+        "targets": f.targets,
+        "mirrors": [
+            {
+                "mirror": w.mirror,
+                "source_topic": w.source_topic,
+                "lag_records": _num(w.lag_records, 0),
+                "records_in_per_s": _num(w.records_in_per_s, 1),
+                "records_out_per_s": _num(w.records_out_per_s, 1),
+                "latency_max_ms": _num(w.latency_max_ms, 1),
+                "latency_avg_ms": _num(w.latency_avg_ms, 1),
+            }
+            for w in f.mirrors
+        ],
+        "alerts": [alert(a) for a in [*f.firing, *f.pending]],
     }

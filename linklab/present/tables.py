@@ -78,6 +78,30 @@ def status(st: Any) -> list[Sheet]:
                 state(x.status),
             )
         out.append(m)
+    if st.client_files:
+        files = sheet("client config files (security: sasl_ssl)", "cluster", "user", "file")
+        for f in st.client_files:
+            files.add(f["cluster"], f["user"], f["librdkafka"])
+        out.append(files)
+    return out
+
+
+def acl_list(listed: dict[str, list[Any]]) -> list[Sheet]:
+    """One table per cluster, with `confluent kafka acl list`'s columns."""
+    out = []
+    for cluster, rows in listed.items():
+        t = sheet(
+            f"ACLs on {cluster}",
+            "principal",
+            "permission",
+            "operation",
+            "resource type",
+            "resource name",
+            "pattern type",
+        )
+        for a in rows:
+            t.add(a.principal, a.permission, a.operation, a.resource_type, a.name, a.pattern)
+        out.append(t)
     return out
 
 
@@ -508,3 +532,67 @@ def faults(results: list[Any], rate: float) -> Sheet:
             recovery,
         )
     return t
+
+
+# -- monitoring ---------------------------------------------------------------------------------
+ALERT_STATES = {"inactive": "green", "pending": "yellow", "firing": "red"}
+
+
+def since(at: dt.datetime | None) -> str:
+    return "-" if at is None else at.astimezone().strftime("%H:%M:%S")
+
+
+def number(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None or v != v else f"{v:,.{digits}f}"
+
+
+def alerts(rules: list[Any]) -> Sheet:
+    """Each alert rule: its state, since when, the value that made it so, and its `for`."""
+    t = sheet("alert rules", "alert", "state", "since", "value", "for s", right=("value", "for s"))
+    for r in rules:
+        t.add(
+            r.name,
+            Styled(r.state, ALERT_STATES.get(r.state, "yellow")),
+            since(r.since),
+            number(r.value, 1),
+            f"{r.for_s:g}",
+        )
+    return t
+
+
+def monitor(f: Any) -> list[Sheet]:
+    """One frame of `invoke monitor`: the mirrors' signals, then the alerts pending or firing."""
+    at = dt.datetime.fromtimestamp(f.at).strftime("%H:%M:%S")
+    m = sheet(
+        f"link {f.link}: {f.link_state} · targets up {f.targets_up}/{f.targets} · {at}",
+        "mirror",
+        "lag",
+        "in rec/s",
+        "out rec/s",
+        "latency max ms",
+        "latency avg ms",
+        right=("lag", "in rec/s", "out rec/s", "latency max ms", "latency avg ms"),
+        caption=f"Prometheus {f.url} · Ctrl-C to leave",
+    )
+    for w in f.mirrors:
+        lag = number(w.lag_records)
+        m.add(
+            w.mirror,
+            Styled(lag, "green" if w.lag_records == 0 else "yellow"),
+            number(w.records_in_per_s, 1),
+            number(w.records_out_per_s, 1),
+            number(w.latency_max_ms, 1),
+            number(w.latency_avg_ms, 1),
+        )
+    a = sheet("alerts", "alert", "state", "since", "value", "summary", right=("value",))
+    for alert in [*f.firing, *f.pending]:
+        a.add(
+            alert.name,
+            Styled(alert.state, ALERT_STATES.get(alert.state, "yellow")),
+            since(alert.since),
+            number(alert.value, 1),
+            alert.annotations.get("summary", ""),
+        )
+    if not a.rows:
+        a.add("none", Styled("inactive", "green"), "-", "-", "no alert pending or firing")
+    return [m, a]

@@ -45,6 +45,16 @@ class Runtime(ABC):
         """The address a client on this machine reaches `cluster`'s broker at."""
         return self.topology.cluster(cluster).bootstrap
 
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        """librdkafka settings that reach `cluster` from this machine, bootstrap.servers
+        included; a secured runtime adds `user`'s credentials (its admin by default)."""
+        return {"bootstrap.servers": self.bootstrap(cluster)}
+
+    def client_files(self) -> dict[str, list]:
+        """Each cluster's client config files (linklab.security.ClientFiles) where the runtime
+        is secured; empty otherwise."""
+        return {}
+
     def ksqldb_url(self) -> str | None:
         """ksqlDB's REST URL where this runtime runs ksqlDB; None where it cannot."""
         return None

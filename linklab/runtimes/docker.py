@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from linklab import render
+from linklab import jars, render
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.processes import port_in_use, port_owner
@@ -129,6 +129,8 @@ class DockerRuntime(Runtime):
     # -- compose --------------------------------------------------------------------------------
     def render(self) -> list[Path]:
         """Write the compose project into the lab state folder and check it with Compose."""
+        if self.topology.monitoring.enabled:  # cp-server mounts the exporter agent from the cache
+            jars.javaagent_path(self.topology.kafka_version, say=lambda _: None)
         written = render.write(render.compose_files(self.topology, self.lab_id), self.project_dir)
         checked = validate_compose(self.project_dir)
         if checked.returncode != 0:
@@ -155,6 +157,16 @@ class DockerRuntime(Runtime):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def preflight(self) -> None:
+        if self.topology.secured:
+            # The brokers render (docs/docker.md), but the link's and ksqlDB's sign-in are not
+            # wired: refuse before anything starts rather than bring up a lab half secured.
+            raise LabError(
+                "The docker runtime renders a `security: sasl_ssl` project "
+                "(`invoke render --runtime docker`) but cannot start one yet: Cluster "
+                "Linking's and ksqlDB's credentials are not wired.",
+                "Use the native runtime for a secured lab (`invoke up demo --runtime native`), "
+                "or set `security: none` in topology.yaml.",
+            )
         client = docker_client()
         api = client.version().get("ApiVersion", "0.0")
         if tuple(int(p) for p in api.split(".")[:2]) < MIN_API_VERSION:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
 
-from linklab import jars, kafka, render
+from linklab import acls, jars, kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import JvmLauncher, log_tail
@@ -17,6 +18,11 @@ from linklab.topology import Topology
 from linklab.waiting import wait_until
 
 START_TIMEOUT = 120.0
+# A TLS broker loads its PEM stores and serves SCRAM from its metadata log before it answers:
+# on a loaded 2-core machine that has taken over two minutes.
+SECURED_START_TIMEOUT = 300.0
+_PASSWORD = re.compile(r"(password=)[^\],\s]*")  # a SCRAM argument echoed back by the tool
+CLIENTS_DIR = "clients"  # <lab>/clients/<cluster>-<user>.properties (and .java.properties)
 
 
 class NativeRuntime(Runtime):
@@ -54,8 +60,67 @@ class NativeRuntime(Runtime):
                         "Stop that program, or give the cluster other ports in topology.yaml.",
                     )
 
+    # -- security: sasl_ssl ----------------------------------------------------------------------
+    def security(self) -> security.LabSecurity | None:
+        """The lab's CA, certificates and users when the topology is secured, else None."""
+        return security.load(self.state_dir) if self.topology.secured else None
+
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        sec = self.security()
+        if sec is None:
+            return super().client_config(cluster, user)
+        return security.client_config(sec, user or security.ADMIN, self.bootstrap(cluster))
+
+    def client_files(self) -> dict[str, list[security.ClientFiles]]:
+        """Each cluster's client config files (empty for a plain lab)."""
+        if not self.topology.secured:
+            return {}
+        out: dict[str, list[security.ClientFiles]] = {}
+        for c in self.topology.clusters:
+            base = self.state_dir / CLIENTS_DIR
+            out[c.name] = [
+                security.ClientFiles(
+                    c.name,
+                    u,
+                    base / f"{c.name}-{u}.properties",
+                    base / f"{c.name}-{u}.java.properties",
+                )
+                for u in (security.DEMO, security.ADMIN)
+            ]
+        return out
+
+    def _secure(self) -> security.LabSecurity | None:
+        """Make (once) the CA, certificates, passwords and client files of a secured lab."""
+        if not self.topology.secured:
+            return None
+        sec = security.ensure(self.state_dir, [c.name for c in self.topology.clusters])
+        security.check_certificates(sec, [c.name for c in self.topology.clusters])
+        for c in self.topology.clusters:
+            security.write_client_files(
+                sec, c.name, self.bootstrap(c.name), out_dir=self.state_dir / CLIENTS_DIR
+            )
+        return sec
+
+    def apply_acls(self) -> int:
+        """Grant each principal of a secured lab its ACLs, as admin; return how many."""
+        t = self.topology
+        wanted = acls.lab_acls(
+            [tp.name for tp in t.topics],
+            t.link.mirrors,
+            t.link.source,
+            t.link.destination,
+            f"User:{security.DEMO}",
+            f"User:{security.LINK}",
+            acl_sync=t.link.acl_sync,
+        )
+        return sum(
+            acls.apply_acls(self.bootstrap(name), rules, self.client_config(name))
+            for name, rules in wanted.items()
+        )
+
     def up(self) -> None:
         self.preflight()
+        sec = self._secure()
         starting = []
         for c in self.topology.clusters:
             proc = self.jvm.process(c.name)
@@ -64,15 +129,24 @@ class NativeRuntime(Runtime):
             cdir = self.jvm.component_dir(c.name)
             cdir.mkdir(parents=True, exist_ok=True)
             props = cdir / "server.properties"
-            props.write_text(render.server_properties(self.topology, c.name, cdir / "data"))
+            extra = (
+                security.server_properties(sec, c.name, c.broker_port, c.controller_port)
+                if sec
+                else None
+            )
+            props.write_text(render.server_properties(self.topology, c.name, cdir / "data", extra))
             if not (cdir / "data" / "meta.properties").exists():
-                self.format_storage(c.name, props)
+                self.format_storage(c.name, props, security.format_args(sec) if sec else [])
             self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props)])
             starting.append(c)
         for c in starting:
             self.wait_ready(c.name)
+        if sec:
+            self.apply_acls()
 
-    def format_storage(self, cluster: str, props: Path) -> None:
+    def format_storage(self, cluster: str, props: Path, extra: list[str] | None = None) -> None:
+        """Format a broker's storage; `extra` (SCRAM users) holds passwords: it goes to the
+        process only, never into an error or a log."""
         c = self.topology.cluster(cluster)
         cmd = [
             self.jvm.java,
@@ -86,11 +160,13 @@ class NativeRuntime(Runtime):
             "-c",
             str(props),
             "--ignore-formatted",
+            *(extra or []),
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
+            said = _PASSWORD.sub(r"\1********", out.stdout + out.stderr)
             raise LabError(
-                f"Formatting the storage of {cluster} failed:\n{(out.stdout + out.stderr)[-1500:]}",
+                f"Formatting the storage of {cluster} failed:\n{said[-1500:]}",
                 f"Remove {self.jvm.component_dir(cluster)} (invoke down) and run again.",
             )
 
@@ -108,11 +184,11 @@ class NativeRuntime(Runtime):
                     + log_tail(self.jvm.component_dir(cluster) / "stdout.log", 5),
                     "Read the log above; `invoke down` clears the lab, then `invoke up demo`.",
                 )
-            return kafka.reachable(c.bootstrap, timeout=1.0)
+            return kafka.reachable(self.client_config(cluster), timeout=1.0)
 
         wait_until(
             ready,
-            START_TIMEOUT,
+            SECURED_START_TIMEOUT if self.topology.secured else START_TIMEOUT,
             f"{cluster} broker answering on {c.bootstrap}",
             fix=f"Look at {log}.",
             on_fail=lambda: log_tail(log),
@@ -149,7 +225,8 @@ class NativeRuntime(Runtime):
             alive = proc.alive()
             state = "stopped"
             if alive:
-                state = "running" if kafka.reachable(c.bootstrap, timeout=1.0) else "unreachable"
+                up = kafka.reachable(self.client_config(c.name), timeout=1.0)
+                state = "running" if up else "unreachable"
             out.append(
                 ComponentStatus(
                     name=c.name,

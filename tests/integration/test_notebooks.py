@@ -11,6 +11,7 @@ import pytest
 
 from linklab import topology
 from linklab.lab import down, open_lab
+from linklab.monitoring.prometheus import find_tools
 from linklab.paths import PROJECT_ROOT
 from linklab.processes import port_in_use
 from tests.conftest import EXTRA_SPACING, PORT_OFFSET
@@ -96,5 +97,9 @@ def test_the_walkthrough_runs_top_to_bottom_on_its_own_lab(state_dir, tmp_path):
         assert seen in text, seen
     assert re.search(r"\bE\d{6}\b", text)  # Employee records, by id
     assert re.search(r"missed \(must be 0\)\s*│\s*0\s*│", text)  # the drill lost nothing
+    if find_tools():  # the monitoring section: the alert exercise and its query_range plot
+        assert len(images) >= 4
+        for seen in ("MirrorLagHigh pending", "MirrorLagHigh firing", "inactive again"):
+            assert seen in text, seen
     assert len(list(Path(results).glob("latency-*"))) == 1
     assert not state_dir.exists()  # the notebook's `down` removed it

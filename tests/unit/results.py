@@ -61,7 +61,17 @@ def status() -> Status:
             151.9,
         ),
     ]
-    return Status("native", "/tmp/lab", True, comps, link(), mirrors(), network_status())
+    files = [
+        {
+            "cluster": "primary",
+            "user": "sa-demo",
+            "librdkafka": "/tmp/lab/clients/primary-sa-demo.properties",
+            "java": "/tmp/lab/clients/primary-sa-demo.java.properties",
+        }
+    ]
+    return Status(
+        "native", "/tmp/lab", True, comps, link(), mirrors(), network_status(), "sasl_ssl", files
+    )
 
 
 def network_status() -> NetworkStatus:
@@ -74,6 +84,15 @@ def network_status() -> NetworkStatus:
         proxy="127.0.0.1:19095 -> 127.0.0.1:19094",
         api="http://127.0.0.1:18474",
     )
+
+
+def acl_rows() -> dict:
+    from linklab.acls import Acl
+
+    return {
+        "primary": [Acl("User:sa-demo", "READ", "TOPIC", "employees")],
+        "secondary": [Acl("User:sa-link", "CREATE", "TOPIC", "mm2-", "PREFIXED")],
+    }
 
 
 def produced() -> kafka.ProduceResult:
@@ -270,3 +289,40 @@ def ksql_pull() -> QueryResult:
 
 def ksql_applied() -> list[Applied]:
     return [Applied("01_employees_stream.sql", "STREAM", "EMPLOYEES_STREAM", "created")]
+
+
+def alert_rules() -> list:
+    import datetime as dt
+
+    from linklab.monitoring.prometheus import Alert, RuleState
+
+    since = dt.datetime(2026, 12, 2, 15, 18, 8, tzinfo=dt.UTC)
+    firing = Alert(
+        "MirrorLagHigh",
+        "firing",
+        since,
+        412.0,
+        {"alertname": "MirrorLagHigh", "link": LINK, "mirror": TOPIC, "severity": "warning"},
+        {"summary": f"Mirror {TOPIC} is 412 records behind its source.", "fix": "Resume it."},
+    )
+    return [
+        RuleState("MirrorLagHigh", "firing", since, 412.0, "lag > 100", 10.0, [firing], "ok"),
+        RuleState("TargetDown", "inactive", None, None, "up == 0", 30.0, [], "ok"),
+    ]
+
+
+def monitor_frame():
+    from linklab.monitoring.watch import Frame, MirrorWatch
+
+    rules = alert_rules()
+    return Frame(
+        at=1796224705.577,
+        url="http://127.0.0.1:9090",
+        link=LINK,
+        link_state="running",
+        targets_up=4,
+        targets=4,
+        mirrors=[MirrorWatch(TOPIC, TOPIC, 412.0, 40.1, 0.0, None, None)],
+        firing=rules[0].alerts,
+        pending=[],
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from linklab import render
 from linklab.runtimes.docker import compose_binary, run_compose, validate_compose
@@ -77,7 +79,11 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     cfg = normalized(project)
     lab_id = str(tmp_path / ".lab")
     services = cfg["services"]
-    assert set(services) == {c.name for c in topo.clusters} | {"ksqldb", "toxiproxy"}
+    assert set(services) == {c.name for c in topo.clusters} | {
+        "ksqldb",
+        "toxiproxy",
+        *MONITORING_SERVICES,
+    }
     tag = topo.confluent_platform
     assert tag not in (project / render.COMPOSE_FILE).read_text()  # spelled only in .env
     assert (project / ".env").read_text().count(tag) == 1
@@ -122,6 +128,44 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     )
 
 
+MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana")
+
+
+def test_monitoring_services_are_pinned_on_loopback_with_the_agent_on_cp_server(topo, tmp_path):
+    from linklab.monitoring import compose as monitoring
+
+    project = rendered(topo, tmp_path)
+    services = normalized(project)["services"]
+    lab_id = str(tmp_path / ".lab")
+    m = topo.monitoring
+    for name in MONITORING_SERVICES:
+        svc = services[name]
+        image, _, tag = svc["image"].partition(":")
+        assert (
+            tag
+            and tag != "latest"
+            and image in ("prom/prometheus", "prom/alertmanager", "grafana/grafana")
+        )
+        assert svc["labels"] == {"dev.linklab.lab": lab_id, "dev.linklab.component": name}
+        assert all(p["host_ip"] == "127.0.0.1" for p in svc.get("ports", []))
+    assert [int(p["published"]) for p in services["prometheus"]["ports"]] == [m.prometheus_port]
+    assert [int(p["published"]) for p in services["grafana"]["ports"]] == [m.grafana_port]
+    for c in topo.clusters:
+        assert "-javaagent:" in services[c.name]["environment"]["KAFKA_OPTS"]
+    prom = yaml.safe_load((project / "monitoring" / "prometheus.yml").read_text())
+    targets = [t for sc in prom["scrape_configs"][0]["static_configs"] for t in sc["targets"]]
+    assert targets == [f"{c.name}:{monitoring.EXPORTER_CONTAINER_PORT}" for c in topo.clusters]
+    rules = (project / "monitoring" / "jmx-exporter.yaml").read_text()
+    assert "ClusterLinkFetcherManager, name=MaxLag" in rules
+    dashboard = json.loads((project / "monitoring" / "grafana" / "linklab.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert any("linklab:mirror_lag_records" in e for e in exprs)
+    off = dataclasses.replace(topo, monitoring=dataclasses.replace(m, enabled=False))
+    assert not set(MONITORING_SERVICES) & set(
+        normalized(rendered(off, tmp_path / "off"))["services"]
+    )
+
+
 def test_two_labs_get_two_projects(topo):
     assert render.compose_project("/a/.lab") != render.compose_project("/b/.lab")
     assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", render.compose_project("/a/.lab"))
@@ -133,7 +177,7 @@ def test_every_env_var_is_in_the_docs_table(topo, tmp_path):
         k
         for svc in cfg["services"].values()
         for k in svc.get("environment", {})
-        if k.startswith(("KAFKA_", "KSQL_")) or k == "CLUSTER_ID"
+        if k.startswith(("KAFKA_", "KSQL_", "GF_")) or k == "CLUSTER_ID"
     }
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", DOCS.read_text(), flags=re.M))
     assert used, "no env vars rendered"
@@ -193,3 +237,61 @@ def test_security_settings_are_the_same_on_both_runtimes(topo, tmp_path, acl_syn
         assert native == docker, c.name
         # ACL sync needs ACLs, and ACLs need an authorizer, on the docker runtime too.
         assert ("authorizer.class.name" in docker) == acl_sync
+
+
+# -- security: sasl_ssl ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def secured_topo(topo):
+    import dataclasses
+
+    return dataclasses.replace(topo, security="sasl_ssl")
+
+
+def test_a_secured_project_passes_compose_config(secured_topo, tmp_path):
+    out = validate_compose(rendered(secured_topo, tmp_path))
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_secured_broker_speaks_only_sasl_ssl_and_tls(secured_topo, tmp_path):
+    cfg = normalized(rendered(secured_topo, tmp_path))
+    for c in secured_topo.clusters:
+        svc = cfg["services"][c.name]
+        env = svc["environment"]
+        protocols = {
+            p.split(":")[1] for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+        }
+        assert protocols == {"SASL_SSL", "SSL"}
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert env["KAFKA_SUPER_USERS"] == f"User:admin;User:CN=linklab-{c.name}-broker"
+        assert "User:ANONYMOUS" not in json.dumps(svc)
+        # The admin's password is read in the container through the config provider ($ kept).
+        jaas = env["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+        assert "${file:/etc/linklab/security/secrets.properties:admin.password}" in jaas
+        assert any(v["target"] == render.SECURITY_MOUNT for v in svc["volumes"])
+        # The storage is formatted first, with every SCRAM user, by a one-shot service.
+        fmt = cfg["services"][f"{c.name}-format"]
+        assert svc["depends_on"][f"{c.name}-format"]["condition"] == (
+            "service_completed_successfully"
+        )
+        script = " ".join(fmt["command"])
+        assert all(f"name={u}," in script for u in ("admin", "sa-link", "sa-demo"))
+        assert "--ignore-formatted" in script
+
+
+def test_a_secured_projects_env_vars_are_in_the_docs_table(secured_topo, tmp_path):
+    cfg = normalized(rendered(secured_topo, tmp_path))
+    used = {
+        k
+        for svc in cfg["services"].values()
+        for k in svc.get("environment", {})
+        if k[:6] == "KAFKA_"
+    }
+    table = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", DOCS.read_text(), flags=re.M))
+    assert not used - table, f"missing from docs/docker.md: {sorted(used - table)}"
+
+
+def test_env_names_invert_the_images_key_conversion():
+    assert render.env_name("listener.name.host.scram-sha-512.sasl.jaas.config") == (
+        "KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"
+    )
+    assert render.env_name("a_b.c") == "KAFKA_A__B_C"

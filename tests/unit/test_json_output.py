@@ -20,7 +20,11 @@ from linklab.present import data
 from tests.unit import results
 
 DOC = PROJECT_ROOT / "docs" / "json.md"
-FREE_FORM = {"settings", "producer_settings"}  # their keys are the link's or producer's own
+FREE_FORM = {
+    "settings",
+    "producer_settings",
+    "labels",
+}  # their keys are the link's or producer's own
 
 
 def documented() -> dict[str, object]:
@@ -56,6 +60,9 @@ PAYLOADS = {
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
     "down": lambda: data.steps([("link", "stopped")]),
     "network": lambda: data.network(results.network_status(), DEFAULT_PROFILES),
+    "acl.list": lambda: data.acl_list(results.acl_rows()),
+    "alerts": lambda: data.alerts(results.alert_rules()),
+    "monitor": lambda: data.monitor(results.monitor_frame()),
 }
 
 

@@ -30,7 +30,11 @@ def closed_port() -> int:
 def no_broker():
     """A lab whose clusters do not answer (it was never started)."""
     address = f"127.0.0.1:{closed_port()}"
-    return SimpleNamespace(topology=topology.load(), bootstrap=lambda cluster: address)
+    return SimpleNamespace(
+        topology=topology.load(),
+        bootstrap=lambda cluster: address,
+        client_config=lambda cluster, user=None: {"bootstrap.servers": address},
+    )
 
 
 @pytest.mark.parametrize(

@@ -149,10 +149,29 @@ def test_link_settings_follow_the_topology():
     assert re.compile(mm2["primary->secondary.topics"]).fullmatch("lab-orders")
 
 
+MONITORING_FILES = (
+    "prometheus.yml",
+    "rules.yml",
+    "alertmanager.yml",
+    "jmx-exporter.yaml",
+    "grafana/datasources/prometheus.yml",
+    "grafana/dashboards/provider.yml",
+    "grafana/linklab.json",
+)
+
+
 def test_render_writes_files_without_starting_anything(tmp_path):
     t = load()
     for runtime, expected in (
-        ("docker", {"docker-compose.yml", ".env", "toxiproxy.json"}),
+        (
+            "docker",
+            {
+                "docker-compose.yml",
+                ".env",
+                "toxiproxy.json",
+                *(f"monitoring/{f}" for f in MONITORING_FILES),
+            },
+        ),
         (
             "native",
             {"primary/server.properties", "secondary/server.properties", "link/mm2.properties"},

@@ -66,11 +66,12 @@ def test_openssl_verifies_the_chain_and_the_names(sec, tmp_path):
     assert wrong.returncode != 0
 
 
-def test_sans_are_127_0_0_1_and_localhost(sec):
+def test_sans_are_127_0_0_1_localhost_and_the_container_host_name(sec):
     leaf = security.read_certs(sec.keystore("secondary"))[0]
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
-    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    # "secondary": the broker's host name inside the docker runtime's compose network
+    assert san.get_values_for_type(x509.DNSName) == ["localhost", "secondary"]
 
 
 def test_keys_and_secrets_are_0600_the_ca_certificate_is_public(sec):

@@ -27,6 +27,8 @@ SHEETS = {
     "drill --failback": lambda: tables.failback(results.failback()),
     "doctor": lambda: [tables.doctor(results.checks())],
     "faults": lambda: [tables.faults(results.faults(), 200)],
+    "alerts": lambda: [tables.alerts(results.alert_rules())],
+    "monitor": lambda: tables.monitor(results.monitor_frame()),
     "ksql.list": lambda: tables.ksql_listing(results.ksql_listing()),
     "ksql.pull": lambda: [
         tables.query("employee", results.ksql_pull().columns, results.ksql_pull().rows)

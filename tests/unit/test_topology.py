@@ -156,3 +156,53 @@ def test_the_network_section_ships_the_profiles_and_moves_with_the_lab():
     assert topology.from_dict(raw).network.profiles["mars"].round_trip_ms == 1200
     # A topology without the section gets the shipped defaults.
     assert topology.from_dict(with_change(lambda r: r.pop("network"))).network.profile == "lan"
+
+
+def test_the_shipped_topology_turns_monitoring_on_with_the_port_plan():
+    t = topology.load()
+    m = t.monitoring
+    assert m.enabled and m.prometheus_port == 9090
+    assert m.exporter_ports == {"primary": 9097, "secondary": 9197, "link": 9098}
+    assert m.alerts.lag_records == 100 and m.alerts.lag_for_s == 10
+    assert t.all_ports()["monitoring.exporter.link"] == 9098
+    moved = t.with_port_offset(17400)
+    assert moved.monitoring.prometheus_port == 9090 + 17400
+    assert moved.all_ports()["monitoring.exporter.secondary"] == 9197 + 17400
+    # The state file keeps the section: a running lab reopens with the same monitoring.
+    assert topology.from_dict(moved.to_dict()).monitoring == moved.monitoring
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "fix"),
+    [
+        (
+            lambda d: d["monitoring"]["alerts"].update(lag_records="100 records"),
+            "monitoring.alerts.lag_records: expected a number",
+            "plain number",
+        ),
+        (
+            lambda d: d["monitoring"]["exporter_ports"].update(link=9092),
+            "Port 9092 is given to both primary.broker and monitoring.exporter.link",
+            "its own port",
+        ),
+        (
+            lambda d: d["monitoring"].update(prometheus_port=8088),
+            "Port 8088 is given to both ksqldb and monitoring.prometheus",
+            "its own port",
+        ),
+        (
+            lambda d: d["monitoring"]["exporter_ports"].update(secondry=9300),
+            "'secondry', which is not a component",
+            "'secondary'",
+        ),
+    ],
+)
+def test_bad_monitoring_input_is_refused_with_the_fix(change, message, fix):
+    with pytest.raises(LabError, match=message) as e:
+        topology.from_dict(with_change(change))
+    assert fix in e.value.fix
+
+
+def test_no_monitoring_section_means_off():
+    t = topology.from_dict(with_change(lambda d: d.pop("monitoring")))
+    assert not t.monitoring.enabled and "monitoring.prometheus" not in t.all_ports()

@@ -1,0 +1,162 @@
+"""The secured lab end to end (`security: sasl_ssl`): records mirrored by MirrorMaker 2 signed
+in as sa-link and read back by sa-demo, clients without the right credentials refused, ACLs
+synced by principal, `acl.list` rows, and no password anywhere but the files meant to hold it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linklab import acls, kafka, security
+from linklab import lab as labs
+from linklab.present import data
+from linklab.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "employees"
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _records(conn: dict, topic: str) -> list[tuple[bytes, bytes]]:
+    return sorted((r.key, r.value) for r in kafka.read_all(conn, topic))
+
+
+def test_every_record_is_mirrored_and_read_back_by_the_demo_principal(secured_lab):
+    src = secured_lab.client_config("primary", security.DEMO)
+    dst = secured_lab.client_config("secondary", security.DEMO)
+    assert src["sasl.username"] == security.DEMO
+    sent, mirrored = _records(src, TOPIC), _records(dst, TOPIC)
+    assert len(sent) == 1000
+    assert mirrored == sent  # every record, same key, same content
+    assert all(json.loads(v)["employee_id"] == k.decode() for k, v in mirrored)
+
+
+def test_a_client_without_credentials_is_refused(secured_lab):
+    bootstrap = secured_lab.bootstrap("primary")
+    assert not kafka.reachable(bootstrap, timeout=5)  # PLAINTEXT against a TLS listener
+    tls_only = {k: v for k, v in secured_lab.client_config("primary").items() if "sasl" not in k}
+    tls_only["security.protocol"] = "SSL"  # TLS, but no SASL sign-in
+    assert not kafka.reachable(tls_only, timeout=5)
+    assert kafka.reachable(secured_lab.client_config("primary", security.DEMO), timeout=10)
+
+
+def test_a_wrong_password_is_refused(secured_lab):
+    conf = {**secured_lab.client_config("primary", security.DEMO), "sasl.password": "not-it"}
+    assert not kafka.reachable(conf, timeout=5)
+
+
+def test_the_demo_principal_cannot_read_what_no_acl_allows(secured_lab):
+    admin = secured_lab.client_config("primary")
+    kafka.ensure_topic(admin, "payroll", 1)
+    demo = secured_lab.client_config("primary", security.DEMO)
+    assert "payroll" not in kafka.topic_names(demo)  # not even described
+    assert "payroll" in kafka.topic_names(admin)
+
+
+def test_a_principals_topic_acl_is_synced_to_the_secondary(secured_lab):
+    auditor = "User:sa-auditor"
+    acls.apply_acls(
+        secured_lab.bootstrap("primary"),
+        [acls.Acl(auditor, "READ", "TOPIC", TOPIC)],
+        secured_lab.client_config("primary"),
+    )
+
+    def synced() -> list:
+        rows = labs.acl_list(secured_lab, "secondary")["secondary"]
+        return [r for r in rows if r.principal == auditor]
+
+    rows = wait_until(synced, 120, "sa-auditor's ACL on the secondary")
+    assert [(r.operation, r.resource_type, r.name, r.permission) for r in rows] == [
+        ("READ", "TOPIC", TOPIC, "ALLOW")
+    ]
+
+
+def test_acl_list_shows_each_principals_rows_on_both_clusters(secured_lab):
+    listed = labs.acl_list(secured_lab)
+    assert set(listed) == {"primary", "secondary"}
+    for cluster, rows in listed.items():
+        by_principal = {r.principal for r in rows}
+        assert {"User:sa-demo", "User:sa-link"} <= by_principal, cluster
+        demo = {
+            (r.operation, r.resource_type, r.name) for r in rows if r.principal.endswith("demo")
+        }
+        assert ("READ", "TOPIC", TOPIC) in demo
+        assert ("READ", "GROUP", "linklab-") in demo
+    link_dst = {
+        (r.operation, r.name, r.pattern)
+        for r in listed["secondary"]
+        if r.principal.endswith("link")
+    }
+    assert ("WRITE", TOPIC, "LITERAL") in link_dst
+    assert ("CREATE", "mm2-", "PREFIXED") in link_dst
+    assert {n for _, n, _ in link_dst} >= {TOPIC, "heartbeats", "mm2-"}
+    # One principal's rows only, when asked for (as tests/integration/test_security_link had it)
+    only = acls.list_acls(
+        secured_lab.bootstrap("secondary"),
+        secured_lab.client_config("secondary"),
+        principal="User:sa-link",
+    )
+    assert only and all(r.principal == "User:sa-link" for r in only)
+    link_src = {(r.operation, r.name) for r in listed["primary"] if r.principal.endswith("link")}
+    assert ("READ", TOPIC) in link_src and ("WRITE", TOPIC) not in link_src
+
+
+def test_client_files_work_and_status_gives_their_paths(secured_lab):
+    st = data.status(labs.status(secured_lab))
+    assert st["security"] == "sasl_ssl"
+    files = {f["user"]: f for f in st["client_files"] if f["cluster"] == "primary"}
+    conf = dict(
+        line.split("=", 1)
+        for line in Path(files[security.DEMO]["librdkafka_file"]).read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert conf["sasl.username"] == security.DEMO
+    assert kafka.reachable(conf, timeout=10)
+    assert Path(files[security.DEMO]["java_file"]).stat().st_mode & 0o077 == 0
+
+
+def test_no_password_in_logs_rendered_files_or_output(secured_lab):
+    sec = security.load(secured_lab.state_dir)
+    passwords = [u.password.reveal() for u in sec.users.values()]
+    holders = {sec.secrets_file, *(secured_lab.state_dir / "clients").iterdir()}
+    looked = 0
+    for path in secured_lab.state_dir.rglob("*"):
+        if path.is_file() and path not in holders and path.stat().st_size < 50_000_000:
+            text = path.read_bytes()
+            looked += 1
+            for pw in passwords:
+                assert pw.encode() not in text, path
+    assert looked > 5
+    env = {"LINKLAB_STATE": str(secured_lab.state_dir), "PATH": "/usr/bin:/bin"}
+    for argv in (["status", "--json"], ["status"], ["acl.list", "--json"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "invoke", *argv],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
+            env=env,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        for pw in passwords:
+            assert pw not in out.stdout + out.stderr
+    assert {r["principal"] for r in json.loads(out.stdout)["acls"]} >= {"User:sa-demo"}
+
+
+def test_a_wrong_or_missing_ca_gives_the_fix(secured_lab, tmp_path):
+    bootstrap = secured_lab.bootstrap("primary")
+    assert security.probe_tls(bootstrap, security.load(secured_lab.state_dir).ca_cert) is None
+    _, other = security.make_ca()
+    wrong = tmp_path / "other-ca.pem"
+    wrong.write_bytes(security._cert_pem(other))
+    err = security.probe_tls(bootstrap, wrong)
+    assert err is not None and "ssl.ca.location" in err.fix
+    conf = {**secured_lab.client_config("primary", security.DEMO), "ssl.ca.location": str(wrong)}
+    assert not kafka.reachable(conf, timeout=5)  # a client trusting another CA is refused too
+    missing = security.probe_tls(bootstrap, tmp_path / "missing.pem")
+    assert missing is not None and "missing" in missing.problem and "ssl.ca.location" in missing.fix
