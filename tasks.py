@@ -12,6 +12,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit
 
+from benchmarks import link_throughput as link_bench
 from benchmarks import producer as benchmark
 from linklab import cli, doctor, faults, ksqldb, present
 from linklab import drill as drills
@@ -144,13 +145,36 @@ def produce(
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
 
 
-@task
-def bench(c, count=1000000, seed=42, cluster="primary", repeat=3, json_=False):
+@task(
+    help={
+        "count": "records per measurement (the JVM needs a few seconds to warm up)",
+        "backlog": "with --link: records produced while the mirror is paused",
+        "link": "the link draining a backlog, per network profile, beside the produce rate",
+        "profiles": "with --link: comma-separated network profiles (default: those that "
+        "only delay)",
+    }
+)
+def bench(
+    c,
+    count=1000000,
+    seed=42,
+    cluster="primary",
+    repeat=3,
+    link=False,
+    backlog=200000,
+    profiles=None,
+    json_=False,
+):
     """Producer records/s: generation, generation + produce, produce of records made beforehand,
-    kafka-producer-perf-test; the median and spread of --repeat rounds.
+    kafka-producer-perf-test (median and spread of --repeat rounds); --link:
+    records/s and MB/s the link sustains draining a backlog, per network profile.
 
-    Measured on the running lab, side by side at the same values and producer settings, on two
-    topics made for it and deleted after."""
+    Measured on the running lab, side by side at the same record size and producer settings,
+    on topics made for it and deleted after. Printed, never asserted."""
+    if link:
+        pts = link_bench.run(labs.open_lab(), backlog, cli.names(profiles), seed, say=present.note)
+        _show(json_, data.link_throughput(pts), tables.link_throughput(pts))
+        return
     r = benchmark.run(labs.open_lab(), count, seed, cluster, repeat, say=present.note)
     _show(json_, data.bench(r, benchmark.PERF_NAME), tables.bench(r, benchmark.PERF_NAME))
 
@@ -162,36 +186,92 @@ def render(c, runtime, out, topology=None):
     present.show(*(str(p) for p in rendering.write(files, Path(out))))
 
 
-@task
-def latency(c, rate=1000, size=256, duration=30, warmup=10, partitions=1, repeat=1, json_=False):
+@task(
+    help={
+        "rate": "messages per second, sent on a fixed schedule",
+        "size": "bytes per message",
+        "duration": "seconds measured after the warm-up",
+        "warmup": "seconds sent first and left out of the percentiles (the link was just "
+        "restarted to mirror the test topic)",
+        "partitions": "partitions of the temporary topic",
+        "network_sweep": "run once per network profile on the link's path (a lab started "
+        "with --network)",
+        "profiles": "with --network-sweep: comma-separated profiles (default: those that "
+        "only delay)",
+    }
+)
+def latency(
+    c,
+    rate=1000,
+    size=256,
+    duration=30,
+    warmup=10,
+    partitions=1,
+    repeat=1,
+    network_sweep=False,
+    profiles=None,
+    json_=False,
+):
     """Latency through the link and, side by side, without it (baseline on the source topic);
-    with --repeat N, each percentile's median and spread over N runs. Exit 1 when a message was
-    lost."""
+    --repeat N: each percentile's median and spread over N runs; --network-sweep: under each
+    network profile, over the floor distance sets. Exit 1 when a message was lost."""
     settings = measuring.Settings(rate, size, float(duration), float(warmup), partitions)
-    rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
-    r = rep.last
-    _show(
-        json_,
-        data.latency_repeated(rep),
-        tables.latency(r),
-        *([tables.latency_spread(rep)] if repeat > 1 else []),
-        f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
-    )
-    if rep.lost:
-        raise cli.failure(f"{rep.lost:,} acknowledged messages never arrived.", "invoke doctor")
+    if network_sweep:
+        points = measuring.network_sweep(labs.open_lab(), cli.names(profiles), settings)
+        _show(json_, data.latency_network_sweep(points), tables.latency_network_sweep(points))
+        lost = sum(p.result.lost for p in points)
+    else:
+        rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
+        r = rep.last
+        _show(
+            json_,
+            data.latency_repeated(rep),
+            tables.latency(r),
+            *([tables.latency_spread(rep)] if repeat > 1 else []),
+            f"Link: {r.info['link']['kind']}; results in {r.results_dir}",
+        )
+        lost = rep.lost
+    if lost:
+        raise cli.failure(f"{lost:,} acknowledged messages never arrived.", "invoke doctor")
 
 
-@task
-def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
-    """Disaster-recovery drill: a group fails over from the primary to the secondary (native).
-    Exit 1 when a record was lost or missed."""
+@task(
+    help={
+        "failback": "the way back: start the primary, bring back what was written on the "
+        "secondary, mirror primary -> secondary again",
+        "records": "new records the drill writes to the primary first",
+        "behind": "of those, how many the group has not read when the primary dies",
+        "after": "records written to the secondary after the failover",
+        "rate": "records/s flowing into the primary when it stops (0: none), for the RPO",
+        "network": "network profile on the link's path for the drill (a lab started with "
+        "--network)",
+    }
+)
+def drill(
+    c,
+    failback=False,
+    records=1200,
+    behind=150,
+    after=100,
+    rate=0,
+    network=None,
+    json_=False,
+):
+    """Disaster-recovery drill: a group fails over from the primary to the secondary (native),
+    with its RPO and RTO. Exit 1 when a record was lost or missed."""
     if failback:
         back = drills.failback(labs.open_lab(), say=present.say)
         _show(json_, data.failback(back), *tables.failback(back), present.FAILBACK_NEXT)
         ok = back.lost == 0
     else:
         r = drills.run(
-            labs.open_lab(), records=records, behind=behind, written_after=after, say=present.say
+            labs.open_lab(),
+            records=records,
+            behind=behind,
+            written_after=after,
+            say=present.say,
+            rate=rate,
+            network=network,
         )
         _show(
             json_,
@@ -199,7 +279,7 @@ def drill(c, failback=False, records=1200, behind=150, after=100, json_=False):
             *tables.drill(r, drills.MISSED_REASON, drills.RE_READ_REASON),
             present.DRILL_NEXT.format(seconds=r.seconds, topic=r.topic),
         )
-        ok = r.missed == 0 and r.not_mirrored == 0
+        ok = r.missed == 0 and r.not_mirrored == 0 and r.lost_records == 0
     if not ok:
         raise cli.failure("the drill lost records; see the table.", "invoke doctor")
 

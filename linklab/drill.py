@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from datagen import EmployeeGenerator
-from linklab import kafka
+from linklab import distance, kafka
 from linklab.errors import LabError
+from linklab.faults import SteadyProducer
 from linklab.lab import Lab, require_running, wait_caught_up
 from linklab.links.base import ACTIVE, STOPPED
 from linklab.waiting import wait_until
@@ -34,6 +35,14 @@ STATE_FILE = "drill.json"
 SYNC_EVERY = 11
 RATE = 2000  # records/s the drill's producer writes
 FIRST_ID = 900_001  # the drill's hires are E900001…: its records are easy to tell apart
+STREAM_IDS = 200_000  # the steady stream's hires start this far above FIRST_ID
+STREAM_LEAD_S = 3.0  # the stream runs this long before the stop
+MAX_RATE = 20_000
+STREAM_TIMEOUT_MS = 5_000
+# The link's checkpoints come every few seconds, but on a loaded 2-core machine (load 30) a
+# round can take a minute.
+TRANSLATE_TIMEOUT_S = 240
+DETECT_PROBE_S = 0.5  # an operator's health check: one metadata request, this timeout
 
 Say = Callable[[str], None]
 
@@ -46,6 +55,18 @@ class PartitionRow:
     synced: int | None  # what the link translated it to on the secondary (None: nothing)
     re_read: int
     bound: int  # the most MirrorMaker 2's translation could make it re-read here
+
+
+@dataclass
+class Event:
+    name: str
+    at: float  # monotonic seconds
+
+
+@dataclass
+class TimelineEvent:
+    event: str
+    at_s: float  # seconds from the primary's stop (negative: before it)
 
 
 @dataclass
@@ -64,6 +85,16 @@ class DrillResult:
     partitions: list[PartitionRow]
     seconds: float
     link_kind: str
+    # RPO: acknowledged by the primary but not on the secondary when the primary stopped
+    rpo_records: int = 0
+    rpo_ms: float = 0.0  # production time those records span, up to the stop
+    lost_records: int = 0  # of the acknowledged ones, never on the secondary after the failover
+    # RTO: from the primary's stop to the group's first record read on the secondary
+    rto_s: float = 0.0
+    detection_s: float = 0.0  # stop -> a probe finds the primary gone
+    failover_s: float = 0.0  # detection -> mirror topic failed over
+    consumer_restart_s: float = 0.0  # failover -> the group's first record on the secondary
+    timeline: list[TimelineEvent] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,11 +189,12 @@ def _consume(
     stop: Callable[[list[tuple[int, int]], dict[int, int]], bool],
     most: int | None = None,
     timeout: float = 120.0,
+    positions: dict[int, int] | None = None,
 ) -> list[tuple[int, int]]:
     """(partition, offset) of every record handed to the application until `stop(seen,
     positions)` says so; positions are the next offset per partition, end-of-partition included."""
     seen: list[tuple[int, int]] = []
-    positions: dict[int, int] = {}
+    positions = {} if positions is None else positions
     deadline = time.monotonic() + timeout
     while not stop(seen, positions):
         if time.monotonic() > deadline:
@@ -281,17 +313,35 @@ def mirror_gap(
     return shift, missing
 
 
-# -- the drill ------------------------------------------------------------------------------------
-def run(
-    lab: Lab,
-    records: int = 1200,
-    behind: int = 150,
-    written_after: int = 100,
-    seed: int = 7,
-    say: Say = print,
-) -> DrillResult:
-    """Fail a consumer group over from the primary to the secondary; count what it missed and
-    what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`."""
+# -- the drill, step by step ----------------------------------------------------------------------
+@dataclass
+class _Drill:
+    """What the drill's steps hand each other."""
+
+    lab: Lab
+    src: str
+    dst: str
+    group: str
+    say: Say
+    gen: EmployeeGenerator
+    started: float = field(default_factory=time.monotonic)
+    start: dict[int, int] = field(default_factory=dict)  # group's offsets before the drill
+    initial: dict[int, int] = field(default_factory=dict)  # first offsets synced to secondary
+    before: list[tuple[int, int]] = field(default_factory=list)
+    committed: dict[int, int] = field(default_factory=dict)
+    ends: dict[int, int] = field(default_factory=dict)  # primary's ends once the group is idle
+    bounds: dict[int, int] = field(default_factory=dict)
+    translated: dict[int, int] = field(default_factory=dict)
+    shift: dict[int, int] = field(default_factory=dict)
+    not_mirrored: int = 0
+    stopped_at: float = 0.0  # monotonic, when the primary's stop was issued
+    events: list[Event] = field(default_factory=list)
+
+    def event(self, name: str, at: float | None = None) -> None:
+        self.events.append(Event(name, at if at is not None else time.monotonic()))
+
+
+def _check_inputs(lab: Lab, records: int, behind: int, written_after: int, rate: int) -> None:
     check_lab(lab)
     if read_state(lab):
         raise LabError(
@@ -304,75 +354,84 @@ def run(
             "need records >= 1, 0 <= behind < records, written_after >= 0.",
             "Pass e.g. --records 1200 --behind 150.",
         )
-    start_time = time.monotonic()
-    topo = lab.topology
-    src, dst = lab.client_config(topo.link.source), lab.client_config(topo.link.destination)
-    link = lab.link
-    if not kafka.reachable(src):
+    if not 0 <= rate <= MAX_RATE:
         raise LabError(
-            f"The primary ({lab.bootstrap(topo.link.source)}) does not answer.",
+            f"rate {rate} records/s is out of range (0 to {MAX_RATE:,}).",
+            "Pass e.g. --rate 1000 (0: nothing flows when the primary stops).",
+        )
+    if not kafka.reachable(lab.client_config(lab.topology.link.source)):
+        raise LabError(
+            f"The primary ({lab.bootstrap(lab.topology.link.source)}) does not answer.",
             "`invoke status` shows the lab.",
         )
-    if link.mirror_describe(TOPIC).status != ACTIVE:
+    if lab.link.mirror_describe(TOPIC).status != ACTIVE:
         raise LabError(
-            f"{TOPIC} is not an ACTIVE mirror topic of link {link.name}.",
+            f"{TOPIC} is not an ACTIVE mirror topic of link {lab.link.name}.",
             "`invoke mirror.list` shows it; `invoke down` and `invoke up demo` start afresh.",
         )
-    group = f"drill-{uuid.uuid4().hex[:6]}"
 
-    start = _ends(src)
-    _commit_start(src, group, start)
-    say(
-        f"Consumer group {group} is caught up on {TOPIC} at the primary "
-        f"({sum(start.values()):,} records before it)."
+
+def _start_group(d: _Drill) -> None:
+    """A group caught up at the primary's ends, and the link's first sync of it."""
+    d.start = _ends(d.src)
+    _commit_start(d.src, d.group, d.start)
+    d.say(
+        f"Consumer group {d.group} is caught up on {TOPIC} at the primary "
+        f"({sum(d.start.values()):,} records before it)."
     )
     # The application's group exists long before a disaster. MirrorMaker 2 restarts its
     # checkpoint task when it finds a new group, and the task then forgets all offset syncs but
     # the newest: wait for that first, so the drill's records are all synced after it.
-    initial = wait_until(
-        lambda: _synced(dst, group, {p: 0 for p, o in start.items() if o}),
+    d.initial = wait_until(
+        lambda: _synced(d.dst, d.group, {p: 0 for p, o in d.start.items() if o}),
         90,
-        f"the link syncing {group}'s offsets to the secondary",
+        f"the link syncing {d.group}'s offsets to the secondary",
         fix="Is the link running? `invoke link.describe`.",
     )
 
-    gen = EmployeeGenerator(seed, next_id=FIRST_ID)
+
+def _write_records(d: _Drill, records: int) -> None:
     # A steady stream, as an application writes: in a burst the link thins its offset syncs.
-    produced = kafka.produce(src, TOPIC, gen.stream(records, updates=0.3), rate=RATE)
+    produced = kafka.produce(d.src, TOPIC, d.gen.stream(records, updates=0.3), rate=RATE)
     if produced.acknowledged != records:
         raise LabError(
             f"Only {produced.acknowledged} of {records} drill records were "
             f"acknowledged: {'; '.join(produced.errors)}",
             "Run `invoke doctor`.",
         )
-    say(
+    d.say(
         f"{records:,} new Employee records (hires, raises, promotions, transfers) arrive on the "
         f"primary at {RATE:,}/s."
     )
-    wait_caught_up(lab, timeout=120)
+    wait_caught_up(d.lab, timeout=120)
 
-    c = _consumer(src, group)
+
+def _read_and_idle(d: _Drill, target: int, behind: int) -> None:
+    c = _consumer(d.src, d.group)
     c.subscribe([TOPIC])
-    target = records - behind
-    before = _consume(c, lambda seen, _: len(seen) >= target, most=target)
+    d.before = _consume(c, lambda seen, _: len(seen) >= target, most=target)
     c.commit(asynchronous=False)
     c.close()
-    committed = {p: o for (_, p), o in kafka.group_offsets(src, group, TOPIC).items()}
-    say(
-        f"The group reads {len(before):,} of them, commits and goes idle, {behind:,} records "
+    d.committed = {p: o for (_, p), o in kafka.group_offsets(d.src, d.group, TOPIC).items()}
+    d.say(
+        f"The group reads {len(d.before):,} of them, commits and goes idle, {behind:,} records "
         "behind."
     )
 
-    ends = _ends(src)
+
+def _wait_translated(d: _Drill) -> None:
+    """The group's offsets on the secondary, as the link will leave them, and the mirror's
+    record-for-record check."""
+    topo = d.lab.topology
+    d.ends = _ends(d.src)
     # A link restarted since the last records before the drill translates the group's starting
     # point a little short too (its newest sync is older): that adds to every bound.
-    bounds = {
-        p: re_read_bound(committed.get(p, start[p]), ends[p])
-        + max(0, start[p] - initial.get(p, start[p]))
-        for p in ends
+    d.bounds = {
+        p: re_read_bound(d.committed.get(p, d.start[p]), d.ends[p])
+        + max(0, d.start[p] - d.initial.get(p, d.start[p]))
+        for p in d.ends
     }
     checkpoints = f"{topo.link.source}.checkpoints.internal"
-
     committed_at = time.monotonic()
     # MirrorMaker 2 writes a checkpoint only when the translation moves forward: a partition
     # whose newest kept offset sync is not past the last checkpoint gets none. After two rounds
@@ -380,111 +439,284 @@ def run(
     rounds = 2 * 2 * topo.link.consumer_offset_sync_ms / 1000
 
     def translated_now():
-        cps = _checkpoints(dst, checkpoints, group)
-        moved = {p: o for p, o in committed.items() if o != start[p]}
+        cps = _checkpoints(d.dst, checkpoints, d.group)
+        moved = {p: o for p, o in d.committed.items() if o != d.start[p]}
         if all(cps.get(p, (-1, -1))[0] == o for p, o in moved.items()):
-            return _synced(dst, group, {p: cps[p][1] for p in moved})
+            return _synced(d.dst, d.group, {p: cps[p][1] for p in moved})
         if time.monotonic() - committed_at > rounds:
-            return _synced(dst, group, {p: committed.get(p, start[p]) - bounds[p] for p in ends})
+            return _synced(
+                d.dst, d.group, {p: d.committed.get(p, d.start[p]) - d.bounds[p] for p in d.ends}
+            )
         return None
 
-    translated = wait_until(
+    d.translated = wait_until(
         translated_now,
-        90,
-        f"offsets of {group} synced to the secondary",
+        TRANSLATE_TIMEOUT_S,
+        f"offsets of {d.group} synced to the secondary",
         fix="Is the link running? `invoke link.describe`.",
     )
-    shift, not_mirrored = mirror_gap(kafka.read_all(src, TOPIC), kafka.read_all(dst, TOPIC), start)
-    on_topic = sum(ends[p] - start[p] for p in ends)
-    mirror_ends = _ends(dst)
-
-    lab.runtime.stop_cluster(topo.link.source)
-    _save(
-        lab,
-        phase="failed-over",
-        group=group,
-        start=start,
-        primary_ends=ends,
-        failover_ends={p: mirror_ends.get(p, 0) for p in ends},
-        shift=shift,
+    d.shift, d.not_mirrored = mirror_gap(
+        kafka.read_all(d.src, TOPIC), kafka.read_all(d.dst, TOPIC), d.start
     )
-    say(f"Disaster: the {topo.link.source} cluster is stopped.")
 
-    [mirror] = link.failover([TOPIC])
-    say(
+
+def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> SteadyProducer | None:
+    """Records flowing into the primary at `rate` when it stops: there is something at risk."""
+    if before_stop is None and not rate:
+        return None
+    stream = None
+    if rate:
+        stream = SteadyProducer(
+            d.src,
+            TOPIC,
+            rate=rate,
+            next_id=FIRST_ID + STREAM_IDS,
+            # the primary is stopped under it: its last records fail fast instead of in minutes
+            message_timeout_ms=STREAM_TIMEOUT_MS,
+        ).start()
+        d.event("steady stream starts on the primary")
+        d.say(f"Records flow into the primary at {rate:,}/s, as an application writes them.")
+        time.sleep(STREAM_LEAD_S)  # the link reaches its steady pace behind the stream
+    if before_stop is not None:
+        d.event("before the stop: the caller's step starts (e.g. the link held back)")
+        before_stop()
+        d.event("before the stop: the caller's step done")
+        if stream is not None:
+            time.sleep(STREAM_LEAD_S)
+    return stream
+
+
+def _disaster(d: _Drill) -> None:
+    """Stop the primary, and note when a client would find it gone (detection)."""
+    name = d.lab.topology.link.source
+    d.stopped_at = time.monotonic()
+    d.event("primary stop issued", d.stopped_at)
+    d.lab.runtime.stop_cluster(name)
+    d.event("primary process gone")
+    # Detection as an operator's health check sees it: the first probe of the primary that
+    # gets no answer. The probe's own timeout is part of it.
+    wait_until(
+        lambda: not kafka.reachable(d.src, timeout=DETECT_PROBE_S),
+        60,
+        f"the {name} cluster unreachable after its stop",
+        interval=0.05,
+    )
+    d.event("primary detected as down")
+    d.say(f"Disaster: the {name} cluster is stopped.")
+
+
+def _at_risk(d: _Drill, stream: SteadyProducer | None) -> tuple[int, float]:
+    """(records, ms of production): acknowledged by the primary, not on the secondary now.
+
+    The primary's side is what it acknowledged to the stream's producer; the secondary's is
+    read back whole, as a multiset of (key, value)."""
+    if stream is None:
+        return 0, 0.0
+    stream.stop()  # the primary is gone: every record's answer is in
+    # A broker being stopped still acknowledges what reaches it before it closes: every
+    # acknowledged record counts, not only those sent before the stop was issued.
+    acked = Counter(stream.acked)
+    on_secondary = Counter((r.key, r.value) for r in kafka.read_all(d.dst, TOPIC))
+    missing = acked - on_secondary
+    if not missing:
+        return 0, 0.0
+    oldest = min(stream.sent_at[r] for r in missing)
+    return missing.total(), round((d.stopped_at - oldest) * 1000, 1)
+
+
+def _fail_over(d: _Drill) -> dict[int, int]:
+    topo = d.lab.topology
+    _save_failed_over(d)  # the primary is down: from here on, failback is the way back
+    [mirror] = d.lab.link.failover([TOPIC])
+    d.event("mirror topic failed over")
+    d.say(
         f"Mirror topic {TOPIC} failed over: {mirror.status}, writable on the "
         f"{topo.link.destination}."
     )
+    # Taken after the failover: what the link wrote up to its end is the secondary's history.
+    return _save_failed_over(d)
 
-    more = kafka.produce(dst, TOPIC, gen.stream(written_after, updates=0.3))
+
+def _save_failed_over(d: _Drill) -> dict[int, int]:
+    mirror_ends = _ends(d.dst)
+    failover_ends = {p: mirror_ends.get(p, 0) for p in d.ends}
+    _save(
+        d.lab,
+        phase="failed-over",
+        group=d.group,
+        start=d.start,
+        primary_ends=d.ends,
+        failover_ends=failover_ends,
+        shift=d.shift,
+    )
+    return failover_ends
+
+
+def _resume_on_secondary(d: _Drill, written_after: int) -> list[tuple[int, int]]:
+    """The group starts on the secondary (its first record read ends the RTO), the producers
+    move there, and the group reads to the end."""
+    topo = d.lab.topology
+    c = _consumer(d.dst, d.group)
+    c.subscribe([TOPIC])
+    positions: dict[int, int] = {}
+    after: list[tuple[int, int]] = []
+    waiting = _ends(d.dst)
+    if any(waiting[p] > d.translated.get(p, 0) for p in waiting):
+        after = _consume(c, lambda seen, _: len(seen) >= 1, most=1, positions=positions)
+        d.event("group's first record read on the secondary")
+    more = kafka.produce(d.dst, TOPIC, d.gen.stream(written_after, updates=0.3))
     if more.acknowledged != written_after:
         raise LabError(
             f"Only {more.acknowledged} of {written_after} records were written to the "
             f"secondary: {'; '.join(more.errors)}",
             "Run `invoke status`.",
         )
-    say(
+    d.say(
         f"The producers move too: {written_after:,} new records written on the "
         f"{topo.link.destination}."
     )
+    final = _ends(d.dst)
 
-    final = _ends(dst)
-    c = _consumer(dst, group)
-    c.subscribe([TOPIC])
+    def at_end(_seen, pos):
+        return all(pos.get(p, -1) >= n for p, n in final.items())
 
-    def at_end(_seen, positions):
-        return all(positions.get(p, -1) >= n for p, n in final.items())
-
-    after = _consume(c, at_end)
+    after += _consume(c, at_end, positions=positions)
+    if not any(e.name.startswith("group's first record") for e in d.events):
+        d.event("group's first record read on the secondary")
     c.commit(asynchronous=False)
     c.close()
-    say(
+    d.event("group read to the end on the secondary")
+    d.say(
         f"The group resumes on the {topo.link.destination} from its synced offsets and reads "
         f"{len(after):,} records to the end."
     )
+    return after
 
+
+def _rto(d: _Drill) -> tuple[float, float, float, float]:
+    """(rto, detection, failover, consumer restart) in seconds, from the timeline."""
+    at = {e.name: e.at for e in d.events}
+    detected = at["primary detected as down"]
+    failed_over = at["mirror topic failed over"]
+    first = at["group's first record read on the secondary"]
+    return (
+        round(first - d.stopped_at, 3),
+        round(detected - d.stopped_at, 3),
+        round(failed_over - detected, 3),
+        round(first - failed_over, 3),
+    )
+
+
+def run(
+    lab: Lab,
+    records: int = 1200,
+    behind: int = 150,
+    written_after: int = 100,
+    seed: int = 7,
+    say: Say = print,
+    rate: int = 0,
+    before_stop: Callable[[], None] | None = None,
+    network: str | None = None,
+) -> DrillResult:
+    """Fail a consumer group over from the primary to the secondary; count what it missed and
+    what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`.
+
+    `rate`: records/s flowing into the primary when it stops (0: none), so the RPO has
+    something to measure. `before_stop`: called just before the stop (a test holds the link
+    back there). `network`: the profile put on the link's path first (and left there)."""
+    _check_inputs(lab, records, behind, written_after, rate)
+    if network:
+        distance.use(lab, network)
+        say(f"The link's path is under the {network} network profile.")
+    topo = lab.topology
+    d = _Drill(
+        lab,
+        lab.client_config(topo.link.source),
+        lab.client_config(topo.link.destination),
+        f"drill-{uuid.uuid4().hex[:6]}",
+        say,
+        EmployeeGenerator(seed, next_id=FIRST_ID),
+    )
+    _start_group(d)
+    _write_records(d, records)
+    _read_and_idle(d, records - behind, behind)
+    _wait_translated(d)
+    stream = _stream(d, rate, before_stop)
+    try:
+        _disaster(d)
+    finally:
+        at_risk = _at_risk(d, stream)
+    _fail_over(d)
+    after = _resume_on_secondary(d, written_after)
+    lost = _lost(d, stream)
+    return _count(d, after, records, written_after, at_risk, lost)
+
+
+def _lost(d: _Drill, stream: SteadyProducer | None) -> int:
+    """Acknowledged by the primary and, after the failover, still not on the secondary."""
+    if stream is None:
+        return 0
+    acked = Counter(r for r in stream.acked)
+    return (acked - Counter((r.key, r.value) for r in kafka.read_all(d.dst, TOPIC))).total()
+
+
+def _count(
+    d: _Drill,
+    after: list[tuple[int, int]],
+    records: int,
+    written_after: int,
+    at_risk: tuple[int, float],
+    lost: int,
+) -> DrillResult:
+    final = _ends(d.dst)
+    start, shift = d.start, d.shift
     # Every record from the group's start on, by its place on the secondary.
     universe = {(p, o) for p in final for o in range(start[p] + shift[p], final[p])}
-    read_before = {(p, o + shift[p]) for p, o in before}
+    read_before = {(p, o + shift[p]) for p, o in d.before}
     read_after: set[tuple[int, int]] = set()
     re_read_by_p = {p: 0 for p in final}
     for p, o in after:
         if (p, o) in read_before or (p, o) in read_after or o < start[p] + shift[p]:
             re_read_by_p[p] += 1
         read_after.add((p, o))
-    missed = len(universe - read_before - read_after)
     rows = [
         PartitionRow(
-            p, start[p], committed.get(p, start[p]), translated.get(p), re_read_by_p[p], bounds[p]
+            p,
+            start[p],
+            d.committed.get(p, start[p]),
+            d.translated.get(p),
+            re_read_by_p[p],
+            d.bounds[p],
         )
         for p in sorted(final)
     ]
+    rto, detection, failover, restart = _rto(d)
     result = DrillResult(
-        group=group,
+        group=d.group,
         topic=TOPIC,
         produced=records,
-        on_topic=on_topic,
-        not_mirrored=not_mirrored,
-        consumed_before=len(before),
+        on_topic=sum(d.ends[p] - start[p] for p in d.ends),
+        not_mirrored=d.not_mirrored,
+        consumed_before=len(d.before),
         written_after=written_after,
         consumed_after=len(after),
-        missed=missed,
+        missed=len(universe - read_before - read_after),
         re_read=sum(re_read_by_p.values()),
-        re_read_bound=sum(bounds.values()),
+        re_read_bound=sum(d.bounds.values()),
         partitions=rows,
-        seconds=time.monotonic() - start_time,
-        link_kind=link.kind,
+        seconds=time.monotonic() - d.started,
+        link_kind=d.lab.link.kind,
+        rpo_records=at_risk[0],
+        rpo_ms=at_risk[1],
+        lost_records=lost,
+        rto_s=rto,
+        detection_s=detection,
+        failover_s=failover,
+        consumer_restart_s=restart,
+        timeline=[TimelineEvent(e.name, round(e.at - d.stopped_at, 3)) for e in d.events],
     )
-    _save(
-        lab,
-        phase="failed-over",
-        group=group,
-        start=start,
-        primary_ends=ends,
-        failover_ends={p: mirror_ends.get(p, 0) for p in ends},
-        shift=shift,
-        result=result.to_dict(),
-    )
+    state = read_state(d.lab) or {}
+    _save(d.lab, **{**state, "result": result.to_dict()})
     return result
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-from linklab.latency import LatencyResult, SweepPoint
+from linklab.latency import LatencyResult, ProfilePoint, SweepPoint
 
 COLORS = {"link": "tab:red", "baseline": "tab:blue"}
 LABELS = {"link": "through the link (mirror topic)", "baseline": "baseline (source topic)"}
@@ -113,6 +113,51 @@ def sweep(points: list[SweepPoint]) -> Figure:
     axes[0].set_ylabel("latency (ms, log)")
     axes[0].legend(fontsize=8)
     fig.suptitle("Link settings against latency")
+    return fig
+
+
+def distance(points: list[ProfilePoint]) -> Figure:
+    """Through-link p50 and p99 against each profile's round trip, with the floor (baseline +
+    one-way delay) drawn in: the gap to the floor is the link's own cost."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    pts = sorted(points, key=lambda p: p.round_trip_ms)
+    x = [p.round_trip_ms for p in pts]
+    ax.plot(
+        x, [p.result.link.latency.p50 for p in pts], "o-", color=COLORS["link"], label="link p50"
+    )
+    ax.plot(
+        x, [p.result.link.latency.p99 for p in pts], "s--", color=COLORS["link"], label="link p99"
+    )
+    ax.plot(
+        x,
+        [p.floor_p50_ms for p in pts],
+        "-",
+        color="black",
+        lw=2,
+        label="floor: baseline p50 + one-way delay",
+    )
+    ax.plot(
+        x,
+        [p.result.baseline.latency.p50 for p in pts],
+        "o:",
+        color=COLORS["baseline"],
+        label="baseline p50 (source topic)",
+    )
+    for p in pts:
+        ax.annotate(
+            p.profile,
+            (p.round_trip_ms, p.result.link.latency.p50),
+            fontsize=8,
+            xytext=(4, -12),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("round trip of the network profile (ms)")
+    ax.set_ylabel("latency (ms)")
+    st = pts[0].result.settings if pts else None
+    what = f": {st.rate:,} msgs/s, {st.size} B, {st.duration:g} s each" if st else ""
+    ax.set_title(f"Latency through the link against distance{what}")
+    ax.legend(fontsize=8)
     return fig
 
 

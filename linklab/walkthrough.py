@@ -509,17 +509,65 @@ def drill(
     behind: int = 150,
     written_after: int = 100,
     say: Callable[[str], None] = print,
+    rate: int = 0,
 ) -> View | Note:
-    """Run the disaster-recovery drill (`invoke drill`): its before/after tables, and why
-    records were read twice. Leaves the lab failed over (the primary stopped)."""
+    """Run the disaster-recovery drill (`invoke drill --rate RATE`): its before/after tables,
+    why records were read twice, its RPO and RTO and the timeline around the primary's stop.
+    Leaves the lab failed over (the primary stopped)."""
     from linklab.drill import MISSED_REASON, RE_READ_REASON, check_lab, run
 
     try:
         check_lab(lab)  # the drill stops a cluster: not every runtime can yet
     except LabError as e:
         return Note("disaster-recovery drill: skipped", f"{e.problem} {e.fix or ''}")
-    r = run(lab, records, behind, written_after, say=say)
+    r = run(lab, records, behind, written_after, say=say, rate=rate)
     return View(*tables.drill(r, MISSED_REASON, RE_READ_REASON))
+
+
+def drill_timeline(lab: linklab.lab.Lab):
+    """The last drill's timeline, drawn: each event at its second from the primary's stop, the
+    RTO split into detection, failover and consumer restart. A Note when no drill has run."""
+    from matplotlib.figure import Figure
+
+    from linklab.drill import read_state
+
+    result = (read_state(lab) or {}).get("result")
+    if not result:
+        return Note("drill timeline: nothing to show", "Run the drill (section 7) first.")
+    events = result["timeline"]
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    parts = (
+        ("detection", 0.0, result["detection_s"], "tab:orange"),
+        ("failover", result["detection_s"], result["failover_s"], "tab:red"),
+        (
+            "consumer restart",
+            result["detection_s"] + result["failover_s"],
+            result["consumer_restart_s"],
+            "tab:purple",
+        ),
+    )
+    for name, left, width, color in parts:
+        ax.barh(0, width, left=left, height=0.4, color=color, label=f"{name} {width:.2f} s")
+    for i, e in enumerate(events):
+        ax.plot([e["at_s"]], [0.45], "v", color="black")
+        ax.annotate(
+            e["event"],
+            (e["at_s"], 0.45),
+            rotation=25,
+            fontsize=7,
+            xytext=(0, 6 + 10 * (i % 2)),
+            textcoords="offset points",
+        )
+    ax.set_yticks([])
+    ax.set_ylim(-0.4, 1.6)
+    ax.set_xlabel("seconds from the primary's stop")
+    ax.set_title(
+        f"Drill timeline: RTO {result['rto_s']:.2f} s, RPO {result['rpo_records']:,} records "
+        f"({result['rpo_ms']:,.0f} ms of production), lost {result['lost_records']:,}"
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
 
 
 # -- 8. clean up ------------------------------------------------------------------------------

@@ -29,8 +29,10 @@ class SteadyProducer:
         rate: float = RATE,
         seed: int = 9,
         next_id: int | None = None,
+        message_timeout_ms: int = MESSAGE_TIMEOUT_MS,
     ):
         self.topic = topic
+        self.message_timeout_ms = message_timeout_ms
         self.rate = rate
         self.gen = EmployeeGenerator(seed, next_id or _run_ids())
         self.sent_at: dict[tuple[bytes, bytes], float] = {}
@@ -39,7 +41,7 @@ class SteadyProducer:
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._producer = Producer(
-            {**kafka.producer_config(bootstrap, **{"message.timeout.ms": MESSAGE_TIMEOUT_MS})}
+            {**kafka.producer_config(bootstrap, **{"message.timeout.ms": message_timeout_ms})}
         )
         self._thread = threading.Thread(target=self._run, name="fault-producer", daemon=True)
 
@@ -82,7 +84,7 @@ class SteadyProducer:
         """Stop sending and wait for the broker's answer about every record sent."""
         self._stop.set()
         self._thread.join()
-        left = self._producer.flush(MESSAGE_TIMEOUT_MS / 1000 + 10)
+        left = self._producer.flush(self.message_timeout_ms / 1000 + 10)
         self.failed += left
 
 

@@ -177,6 +177,31 @@ def bench(result: Any, perf_name: str) -> dict:
     }
 
 
+def link_throughput(points: list[Any]) -> dict:
+    """`bench --link`: per network profile, the link draining a backlog beside the source's
+    produce rate."""
+    return {
+        "profiles": [
+            {
+                "profile": p.profile,
+                "round_trip_ms": p.round_trip_ms,
+                "records": p.records,
+                "bytes": p.bytes,
+                "produce_s": _num(p.produce_s),
+                "produce_records_per_s": _num(p.produce_rate, 1),
+                "produce_mb_per_s": _num(p.produce_mb_per_s, 2),
+                "restart_s": _num(p.restart_s),
+                "drain_s": _num(p.drain_s),
+                "drain_records_per_s": _num(p.drain_rate, 1),
+                "drain_mb_per_s": _num(p.drain_mb_per_s, 2),
+                "load_before": [_num(x, 2) for x in p.load_before],
+                "load_after": [_num(x, 2) for x in p.load_after],
+            }
+            for p in points
+        ]
+    }
+
+
 # -- latency --------------------------------------------------------------------------------------
 PERCENTILES = (
     ("min", "min_ms"),
@@ -248,6 +273,43 @@ def latency_repeated(rep: Any) -> dict:
     }
 
 
+def latency_network_sweep(points: list[Any]) -> dict:
+    """One entry per network profile: link and baseline percentiles, the floor and the link's
+    overhead over it."""
+
+    def entry(p: Any) -> dict:
+        r = p.result
+        return {
+            "profile": p.profile,
+            "delay_ms": p.delay_ms,
+            "jitter_ms": p.jitter_ms,
+            "round_trip_ms": p.round_trip_ms,
+            "link": percentiles(r.link.latency),
+            "baseline": percentiles(r.baseline.latency),
+            "floor_p50_ms": _num(p.floor_p50_ms),
+            "floor_p99_ms": _num(p.floor_p99_ms),
+            "overhead_p50_ms": _num(p.overhead_p50_ms),
+            "overhead_p99_ms": _num(p.overhead_p99_ms),
+            "lost_messages": r.lost,
+            "results_dir": str(r.results_dir) if r.results_dir else None,
+        }
+
+    first = points[0].result.settings if points else None
+    return {
+        "settings": {
+            "rate_per_s": first.rate,
+            "size_bytes": first.size,
+            "duration_s": first.duration,
+            "warmup_s": first.warmup,
+            "partitions": first.partitions,
+        }
+        if first
+        else None,
+        "profiles": [entry(p) for p in points],
+        "lost_messages": sum(p.result.lost for p in points),
+    }
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any) -> dict:
     return {
@@ -263,8 +325,16 @@ def drill(r: Any) -> dict:
         "missed_records": r.missed,
         "re_read_records": r.re_read,
         "re_read_bound_records": r.re_read_bound,
+        "rpo_records": r.rpo_records,
+        "rpo_ms": _num(r.rpo_ms, 1),
+        "lost_records": r.lost_records,
+        "rto_s": _num(r.rto_s, 3),
+        "detection_s": _num(r.detection_s, 3),
+        "failover_s": _num(r.failover_s, 3),
+        "consumer_restart_s": _num(r.consumer_restart_s, 3),
         "elapsed_s": _num(r.seconds, 1),
-        "ok": r.missed == 0 and r.not_mirrored == 0,
+        "ok": r.missed == 0 and r.not_mirrored == 0 and r.lost_records == 0,
+        "timeline": [{"event": e.event, "at_s": _num(e.at_s, 3)} for e in r.timeline],
         "partitions": [
             {
                 "partition": p.partition,

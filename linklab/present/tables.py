@@ -352,6 +352,71 @@ def latency_spread(rep: Any) -> Sheet:
     return t
 
 
+def latency_network_sweep(points: list[Any]) -> Sheet:
+    """Per network profile: through-link and baseline p50/p99, the floor (baseline + one-way
+    delay) and the link's overhead over it, in ms."""
+    cols = (
+        "profile",
+        "round trip",
+        "link p50",
+        "link p99",
+        "baseline p50",
+        "baseline p99",
+        "floor p50",
+        "over floor p50",
+        "over floor p99",
+        "lost",
+    )
+    st = points[0].result.settings if points else None
+    what = f", {st.rate:,} msgs/s of {st.size} B for {st.duration:g} s each" if st else ""
+    t = sheet(f"Latency in ms against distance{what}", *cols, right=cols[1:], simple=True)
+    for p in points:
+        r = p.result
+        t.add(
+            p.profile,
+            f"{p.round_trip_ms:,}",
+            ms(r.link.latency.p50),
+            ms(r.link.latency.p99),
+            ms(r.baseline.latency.p50),
+            ms(r.baseline.latency.p99),
+            ms(p.floor_p50_ms),
+            ms(p.overhead_p50_ms),
+            ms(p.overhead_p99_ms),
+            zero_good(r.lost),
+        )
+    return t
+
+
+def link_throughput(points: list[Any]) -> Sheet:
+    """`bench --link`: the link draining a backlog per network profile, beside the source's
+    own produce rate (records/s, MB/s) and the load average."""
+    cols = (
+        "profile",
+        "round trip ms",
+        "records",
+        "produce rec/s",
+        "produce MB/s",
+        "link rec/s",
+        "link MB/s",
+        "link restart s",
+        "load 1m",
+    )
+    t = sheet("Link throughput draining a backlog", *cols, right=cols[1:], simple=True)
+    for p in points:
+        t.add(
+            p.profile or "(no proxy)",
+            f"{p.round_trip_ms:,}",
+            f"{p.records:,}",
+            f"{p.produce_rate:,.0f}",
+            f"{p.produce_mb_per_s:.2f}",
+            f"{p.drain_rate:,.0f}",
+            f"{p.drain_mb_per_s:.2f}",
+            f"{p.restart_s:.1f}",
+            f"{p.load_after[0]:.2f}" if p.load_after else "",
+        )
+    return t
+
+
 # -- the drill ------------------------------------------------------------------------------------
 def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
     t = sheet(
@@ -402,7 +467,37 @@ def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
             f"{p.re_read:,}",
             f"{p.bound:,}",
         )
-    return [t, parts]
+    return [t, parts, *drill_dr(r)]
+
+
+def drill_dr(r: Any) -> list[Sheet]:
+    """The DR figures (RPO, RTO and its parts) and the timeline around the primary's stop."""
+    dr = sheet(
+        "RPO and RTO: what was at risk, how long until the group read again",
+        "figure",
+        "value",
+        "what it is",
+        right=("value",),
+    )
+    dr.add(
+        "RPO",
+        f"{r.rpo_records:,} records",
+        "acknowledged by the primary, not on the secondary when the primary stopped",
+    )
+    dr.add("RPO in production time", f"{r.rpo_ms:,.1f} ms", "from the oldest of those to the stop")
+    dr.add(
+        "lost (must be 0)",
+        zero_good(r.lost_records),
+        "acknowledged, still not on the secondary after the failover",
+    )
+    dr.add("RTO", f"{r.rto_s:.3f} s", "the stop to the group's first record on the secondary")
+    dr.add("  detection", f"{r.detection_s:.3f} s", "the stop to a probe finding the primary gone")
+    dr.add("  failover", f"{r.failover_s:.3f} s", "detection to the mirror topic failed over")
+    dr.add("  consumer restart", f"{r.consumer_restart_s:.3f} s", "failover to the first record")
+    tl = sheet("timeline (s from the primary's stop)", "at", "event", right=("at",))
+    for e in r.timeline:
+        tl.add(f"{e.at_s:+.3f}", e.event)
+    return [dr, tl]
 
 
 def failback(r: Any) -> list[Sheet]:

@@ -59,6 +59,42 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
         drill.failback(lab, say=lambda m: None)
 
 
+def test_records_the_link_held_back_at_the_stop_are_the_rpo_and_are_lost(fresh_lab):
+    """Records flow at a steady rate; the mirror is paused a few seconds before the primary
+    stops, so everything acknowledged since is on the primary only: the RPO, and lost."""
+    lab = fresh_lab(records=300)
+    rate = 200
+    r = drill.run(
+        lab,
+        records=300,
+        behind=30,
+        written_after=20,
+        say=lambda m: None,
+        rate=rate,
+        before_stop=lambda: lab.link.pause([drill.TOPIC]),
+    )
+    at = {e.event: e.at_s for e in r.timeline}
+    # Pausing a MirrorMaker 2 mirror restarts the link: the hold-back starts with the call.
+    held_from = -at["before the stop: the caller's step starts (e.g. the link held back)"]
+    held_after = -at["before the stop: the caller's step done"]
+    assert held_after >= drill.STREAM_LEAD_S * 0.9
+    # What the stream wrote while the mirror was held is at risk (a little more: the link was
+    # behind by a fetch when it paused), never more than the stream wrote since.
+    assert rate * held_after * 0.5 <= r.rpo_records <= rate * (held_from + 2)
+    assert r.rpo_ms >= held_after * 1000 * 0.5
+    # The link cannot fetch from a stopped primary: all of it is lost on the secondary.
+    assert r.lost_records == r.rpo_records
+    assert r.missed == 0
+    # The RTO is its three parts, in the timeline's order.
+    assert r.rto_s == pytest.approx(r.detection_s + r.failover_s + r.consumer_restart_s, abs=0.01)
+    assert 0 < r.detection_s and 0 < r.failover_s and 0 <= r.consumer_restart_s
+    order = [e.event for e in r.timeline]
+    assert order.index("primary stop issued") < order.index("primary detected as down")
+    assert order.index("mirror topic failed over") < order.index(
+        "group's first record read on the secondary"
+    )
+
+
 def test_re_read_bound():
     # At the end of a partition the newest sync is at most one sync interval back.
     assert drill.re_read_bound(1000, 1000) == drill.SYNC_EVERY - 1

@@ -14,6 +14,7 @@ import pytest
 
 from linklab import kafka, latency
 from linklab.errors import LabError
+from linklab.latency import runner
 from linklab.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -56,13 +57,13 @@ def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
 
 
 def test_interrupted_run_removes_its_topics_and_writes_what_it_measured(lab, tmp_path, monkeypatch):
-    real_pace = latency.pace
+    real_pace = runner.pace
 
     def ctrl_c_after_50(count, rate, send, **kwargs):
         real_pace(50, rate, send, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(latency, "pace", ctrl_c_after_50)
+    monkeypatch.setattr(runner, "pace", ctrl_c_after_50)
     before = latency_topics(lab)
     with pytest.raises(KeyboardInterrupt):
         latency.run(lab, latency.Settings(rate=100, duration=1, warmup=0), tmp_path)
@@ -76,7 +77,7 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
     """The real timeout path: the link's process is stopped (SIGSTOP) while messages are sent,
     so none reaches the mirror; the run waits its catch-up timeout, writes what arrived and
     says how many were lost on the link."""
-    real_produce, real_wait = latency._produce, latency._wait_delivered
+    real_produce, real_wait = runner._produce, runner._wait_delivered
 
     def produce_with_link_stopped(*args, **kwargs):
         lab.runtime.pause("link")
@@ -88,8 +89,8 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
         finally:
             lab.runtime.resume("link")
 
-    monkeypatch.setattr(latency, "_produce", produce_with_link_stopped)
-    monkeypatch.setattr(latency, "_wait_delivered", wait_then_resume)
+    monkeypatch.setattr(runner, "_produce", produce_with_link_stopped)
+    monkeypatch.setattr(runner, "_wait_delivered", wait_then_resume)
     before = latency_topics(lab)
     try:
         with pytest.raises(LabError, match=r"Lost on the link: \d+, on the source: 0") as e:

@@ -5,12 +5,14 @@ purpose, so a table that cut one would be caught."""
 from __future__ import annotations
 
 from benchmarks import producer as benchmark
+from benchmarks.link_throughput import LinkThroughput
 from linklab import kafka, latency
 from linklab.doctor import Check
-from linklab.drill import DrillResult, FailbackResult, PartitionRow
+from linklab.drill import DrillResult, FailbackResult, PartitionRow, TimelineEvent
 from linklab.faults import FaultResult
 from linklab.ksqldb import Applied, Listing, NamedQuery, QueryResult, Statement
 from linklab.lab import Status
+from linklab.latency import ProfilePoint
 from linklab.links.base import LinkInfo, MirrorInfo
 from linklab.network import NetworkStatus
 from linklab.runtimes.base import ComponentStatus
@@ -135,6 +137,26 @@ def latency_result() -> latency.LatencyResult:
     return latency.analyse(s, settings, "linklab-latency-test-topic", info)
 
 
+def link_throughput() -> list[LinkThroughput]:
+    return [
+        LinkThroughput(
+            "lan", 0, 200_000, 61_400_000, 9.8, 4.1, 6.2, [3.1, 2.8, 2.5], [3.4, 2.9, 2.5]
+        ),
+        LinkThroughput(
+            "continent", 80, 200_000, 61_400_000, 9.9, 4.3, 11.7, [3.2, 2.9, 2.6], [3.5, 3.0, 2.6]
+        ),
+    ]
+
+
+def network_sweep() -> list[ProfilePoint]:
+    """The sample run under three profiles (the same samples: the figures are the code's)."""
+    r = latency_result()
+    return [
+        ProfilePoint(name, delay, jitter, 2 * delay, r)
+        for name, delay, jitter in (("lan", 0, 0), ("region", 15, 2), ("continent", 40, 3))
+    ]
+
+
 def drill() -> DrillResult:
     parts = [PartitionRow(p, 500, 700 + p, 690 + p if p else None, 10, 21) for p in range(3)]
     return DrillResult(
@@ -152,6 +174,25 @@ def drill() -> DrillResult:
         parts,
         41.5,
         "MirrorMaker 2",
+        rpo_records=37,
+        rpo_ms=36.9,
+        lost_records=0,
+        rto_s=4.812,
+        detection_s=1.204,
+        failover_s=2.957,
+        consumer_restart_s=0.651,
+        timeline=[
+            TimelineEvent(name, at)
+            for name, at in (
+                ("steady stream starts on the primary", -3.015),
+                ("primary stop issued", 0.0),
+                ("primary process gone", 1.187),
+                ("primary detected as down", 1.204),
+                ("mirror topic failed over", 4.161),
+                ("group's first record read on the secondary", 4.812),
+                ("group read to the end on the secondary", 5.73),
+            )
+        ],
     )
 
 

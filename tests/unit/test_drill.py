@@ -73,3 +73,59 @@ def test_failback_compare_counts_copies_on_the_primary_as_duplicates():
 def test_failback_compare_equal_topics():
     contents = _contents(50)
     assert drill._compare(_partition(2, contents), _partition(2, contents)) == (0, 0)
+
+
+# -- RPO and RTO ----------------------------------------------------------------------------------
+def _drill_at(stopped_at: float, *events: tuple[str, float]) -> drill._Drill:
+    d = drill._Drill(None, "src", "dst", "g", lambda m: None, None)
+    d.stopped_at = stopped_at
+    d.events = [drill.Event(name, at) for name, at in events]
+    return d
+
+
+def test_rto_is_detection_plus_failover_plus_consumer_restart():
+    d = _drill_at(
+        100.0,
+        ("primary stop issued", 100.0),
+        ("primary detected as down", 101.25),
+        ("mirror topic failed over", 104.0),
+        ("group's first record read on the secondary", 104.5),
+    )
+    rto, detection, failover, restart = drill._rto(d)
+    assert (detection, failover, restart) == (1.25, 2.75, 0.5)
+    assert rto == 4.5 == detection + failover + restart
+
+
+def test_rpo_counts_acknowledged_records_the_secondary_lacks(monkeypatch):
+    sent = [(f"E{i}".encode(), f"v{i}".encode()) for i in range(6)]
+
+    class Stream:
+        acked = set(sent[:5])  # the sixth was never acknowledged: not at risk
+        sent_at = {r: 10.0 + i * 0.1 for i, r in enumerate(sent)}
+
+        def stop(self):
+            pass
+
+    on_secondary = [Record(k, v, 0, i, 0) for i, (k, v) in enumerate(sent[:2])]
+    monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: on_secondary)
+    d = _drill_at(10.6)
+    records, ms = drill._at_risk(d, Stream())
+    assert records == 3  # E2, E3, E4
+    assert ms == pytest.approx(400.0)  # E2 was sent at 10.2 s, the stop came at 10.6 s
+    assert drill._lost(d, Stream()) == 3
+    assert drill._at_risk(d, None) == (0, 0.0)
+
+
+def test_the_walkthrough_draws_the_last_drills_timeline(tmp_path):
+    from types import SimpleNamespace
+
+    from linklab import walkthrough
+    from tests.unit import results
+
+    lab = SimpleNamespace(state_dir=tmp_path)
+    assert isinstance(walkthrough.drill_timeline(lab), walkthrough.Note)
+    drill._save(lab, phase="failed-over", result=results.drill().to_dict())
+    fig = walkthrough.drill_timeline(lab)
+    title = fig.axes[0].get_title()
+    assert "RTO 4.81 s" in title and "RPO 37 records" in title
+    assert len(fig.axes[0].patches) == 3  # detection, failover, consumer restart

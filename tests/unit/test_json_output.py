@@ -49,6 +49,8 @@ PAYLOADS = {
     "produce": lambda: data.produced(results.produced(), "primary", "employees"),
     "bench": lambda: data.bench(results.bench(), benchmark.PERF_NAME),
     "latency": lambda: data.latency_repeated(Repeated([results.latency_result()] * 2)),
+    "bench --link": lambda: data.link_throughput(results.link_throughput()),
+    "latency --network-sweep": lambda: data.latency_network_sweep(results.network_sweep()),
     "drill": lambda: data.drill(results.drill()),
     "drill --failback": lambda: data.failback(results.failback()),
     "doctor": lambda: data.doctor(results.checks()),

@@ -10,6 +10,7 @@ import pytest
 from linklab import kafka, latency
 from linklab.errors import LabError
 from linklab.latency import Percentiles, Samples, Settings
+from linklab.latency import sweeps as latency_sweep
 from linklab.paths import PROJECT_ROOT
 
 
@@ -231,9 +232,9 @@ def test_current_link_settings_are_read_from_describe():
     lab = SimpleNamespace(
         topology=topo, link=SimpleNamespace(describe=lambda: SimpleNamespace(settings=shown))
     )
-    assert latency._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
+    assert latency_sweep._tuned(lab) == {"fetch_wait_ms": 250, "linger_ms": 3}
     shown.clear()
-    assert latency._tuned(lab) == {
+    assert latency_sweep._tuned(lab) == {
         "fetch_wait_ms": topo.link.fetch_wait_ms,
         "linger_ms": topo.link.linger_ms,
     }
@@ -276,3 +277,44 @@ def test_producer_behind_leaves_the_warm_up_out():
     samples = synthetic_run(stall_at=1000, stall_ms=300, warmup=500)
     result = latency.analyse(samples, Settings(rate=1000, duration=1.5, warmup=0.5), "t", {})
     assert result.producer_behind_max_ms == pytest.approx(300, abs=1)
+
+
+def test_network_sweep_reports_the_link_over_the_floor():
+    from tests.unit import results
+
+    lan, region, continent = results.network_sweep()
+    r = continent.result
+    assert continent.floor_p50_ms == pytest.approx(r.baseline.latency.p50 + 40)
+    assert continent.overhead_p50_ms == pytest.approx(
+        r.link.latency.p50 - r.baseline.latency.p50 - 40
+    )
+    assert lan.overhead_p50_ms - continent.overhead_p50_ms == pytest.approx(40)
+    assert continent.floor_p99_ms == pytest.approx(r.baseline.latency.p99 + 43)
+    from linklab import latency_plots
+
+    fig = latency_plots.distance([continent, lan, region])
+    [ax] = fig.axes
+    assert list(ax.lines[2].get_xdata()) == [0, 30, 80]  # sorted by round trip
+    assert "floor" in ax.lines[2].get_label()
+
+
+def test_a_network_sweep_needs_a_lab_with_a_network_proxy():
+    from types import SimpleNamespace
+
+    with pytest.raises(LabError, match="no network proxy") as e:
+        latency.network_sweep(SimpleNamespace(network=None))
+    assert "--network" in e.value.fix
+
+
+def test_a_lab_without_a_network_section_has_no_proxy(tmp_path):
+    from types import SimpleNamespace
+
+    from linklab import distance
+    from linklab.network import NetworkSpec
+
+    assert distance.server(SimpleNamespace(topology=SimpleNamespace(), state_dir=tmp_path)) is None
+    # A network section but no toxiproxy running in the lab's folder: none either.
+    lab = SimpleNamespace(topology=SimpleNamespace(network=NetworkSpec()), state_dir=tmp_path)
+    assert distance.server(lab) is None
+    with pytest.raises(LabError, match="no network proxy"):
+        distance.use(lab, "region")

@@ -26,6 +26,8 @@ SHEETS = {
     "latency --repeat": lambda: [
         tables.latency_spread(Repeated([results.latency_result(), results.latency_result()]))
     ],
+    "bench --link": lambda: [tables.link_throughput(results.link_throughput())],
+    "latency --network-sweep": lambda: [tables.latency_network_sweep(results.network_sweep())],
     "drill": lambda: tables.drill(results.drill(), drill.MISSED_REASON, drill.RE_READ_REASON),
     "drill --failback": lambda: tables.failback(results.failback()),
     "doctor": lambda: [tables.doctor(results.checks())],

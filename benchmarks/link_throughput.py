@@ -1,0 +1,154 @@
+"""Link throughput under distance: how fast the link drains a backlog, per network profile,
+beside the source's own produce rate. A bandwidth-delay product shows here: a link that keeps
+too little in flight per round trip slows down as the round trip grows.
+
+For each profile: a fresh topic is mirrored, the mirror is paused, `count` Employee records are
+produced to the source (the produce rate), the mirror is resumed and timed from the first record
+on the mirror to the last (the drain rate; the link's restart is left out and shown apart).
+Returns data; `invoke bench --link` presents it. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from datagen import EmployeeGenerator
+from linklab import distance, kafka
+from linklab.errors import LabError
+from linklab.lab import Lab, require_running
+from linklab.waiting import wait_until
+
+TOPIC_PREFIX = "linklab-throughput-"
+PARTITIONS = 6  # as the lab's employees topic
+DRAIN_TIMEOUT_S = 1800.0
+
+
+@dataclass
+class LinkThroughput:
+    profile: str  # the network profile on the link's path ("" without a network proxy)
+    round_trip_ms: int
+    records: int
+    bytes: int  # keys and values produced
+    produce_s: float  # the source's own produce of the backlog
+    restart_s: float  # resume to the first record on the mirror (the link's restart)
+    drain_s: float  # first record on the mirror to the last
+    load_before: list[float] = field(default_factory=list)
+    load_after: list[float] = field(default_factory=list)
+
+    @property
+    def produce_rate(self) -> float:
+        return self.records / self.produce_s if self.produce_s else 0.0
+
+    @property
+    def drain_rate(self) -> float:
+        return self.records / self.drain_s if self.drain_s else 0.0
+
+    @property
+    def drain_mb_per_s(self) -> float:
+        return self.bytes / self.drain_s / 1e6 if self.drain_s else 0.0
+
+    @property
+    def produce_mb_per_s(self) -> float:
+        return self.bytes / self.produce_s / 1e6 if self.produce_s else 0.0
+
+
+def _mirrored(dst: str, topic: str) -> int:
+    return (
+        sum(p.records for p in kafka.watermarks(dst, topic))
+        if kafka.topic_exists(dst, topic)
+        else 0
+    )
+
+
+def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThroughput:
+    """One backlog of `count` records through the link, under whatever profile is in force."""
+    src = lab.client_config(lab.topology.link.source)
+    dst = lab.client_config(lab.topology.link.destination)
+    topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
+    rtt = distance.profile(lab, profile).round_trip_ms if profile else 0
+    load_before = list(os.getloadavg())
+    kafka.ensure_topic(src, topic, PARTITIONS)
+    try:
+        lab.link.mirror_create(topic)
+        wait_until(lambda: kafka.topic_exists(dst, topic), 120, f"{topic} mirrored")
+        lab.link.pause([topic])
+        records = list(EmployeeGenerator(seed).stream(count, updates=0.2))
+        size = sum(len((k or "").encode()) + len((v or "").encode()) for k, v in records)
+        produced = kafka.produce(src, topic, records)
+        if produced.acknowledged != count:
+            raise LabError(
+                f"Only {produced.acknowledged:,} of {count:,} records were acknowledged.",
+                "Run `invoke doctor`.",
+            )
+        before = _mirrored(dst, topic)
+        resumed = time.monotonic()
+        lab.link.resume([topic])
+        wait_until(
+            lambda: _mirrored(dst, topic) > before,
+            300,
+            f"{topic} flowing again",
+            interval=0.05,
+            quiet=True,
+        )
+        first = time.monotonic()
+        wait_until(
+            lambda: _mirrored(dst, topic) >= count,
+            DRAIN_TIMEOUT_S,
+            f"{count:,} records drained to the mirror",
+            interval=0.05,
+            quiet=True,
+        )
+        last = time.monotonic()
+    finally:
+        try:
+            lab.link.mirror_delete(topic)
+        finally:
+            kafka.delete_topics(dst, [topic])
+            kafka.delete_topics(src, [topic])
+    return LinkThroughput(
+        profile,
+        rtt,
+        count,
+        size,
+        produced.elapsed_s,
+        round(first - resumed, 3),
+        round(last - first, 3),
+        load_before,
+        list(os.getloadavg()),
+    )
+
+
+def run(
+    lab: Lab,
+    count: int = 200_000,
+    profiles: list[str] | None = None,
+    seed: int = 42,
+    say: Callable[[str], None] = lambda m: None,
+) -> list[LinkThroughput]:
+    """One measurement per network profile (default: the sweep's profiles when the lab has a
+    network proxy, else one on the path as it is), then the path's profile put back."""
+    require_running(lab)
+    if count < 1:
+        raise LabError(f"count {count} sends nothing.", "Pass e.g. --count 200000.")
+    net = distance.server(lab)
+    if net is None:
+        if profiles:
+            distance.require(lab, "Profiles were asked for")
+        return [measure(lab, count, seed)]
+    names = profiles or distance.sweepable(lab)
+    for n in names:
+        net.spec.profile_named(n)
+    before = net.current_profile()
+    out = []
+    try:
+        for n in names:
+            net.set_profile(n)
+            say(f"link throughput under {n}: {count:,} records")
+            out.append(measure(lab, count, seed, n))
+    finally:
+        net.set_profile(before)
+    return out
