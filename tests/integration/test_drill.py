@@ -62,13 +62,10 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
 def test_records_the_link_held_back_at_the_stop_are_the_rpo_and_are_lost(fresh_lab):
     """Records flow at a steady rate; the mirror is paused a few seconds before the primary
     stops, so everything acknowledged since is on the primary only: the RPO, and lost."""
-    lab = fresh_lab(records=300)
+    lab = fresh_lab()
     rate = 200
     r = drill.run(
         lab,
-        records=300,
-        behind=30,
-        written_after=20,
         say=lambda m: None,
         rate=rate,
         before_stop=lambda: lab.link.pause([drill.TOPIC]),
