@@ -15,7 +15,9 @@ import psutil
 import pytest
 
 from linklab import doctor, faults, kafka
+from linklab.errors import LabError
 from linklab.present import tables, to_text
+from linklab.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -99,8 +101,18 @@ def test_fault_loses_nothing(fresh_lab, fault_table, name):
         assert result.doctor == []
     if name == "link-partitioned-60s":  # the lag drained by itself, and the time is reported
         assert result.drain_s is not None and result.drain_s >= 0, result.note
-    # After the repair the lab is whole again.
-    assert doctor.failed(doctor.check_lab(lab)) == []
+    # After the repair the lab is whole again. Alerts lag by design (a rule clears once the
+    # metric's window no longer holds the fault: a partition's 60 s replication latency, say).
+    left: list = []
+
+    def whole() -> bool:
+        left[:] = doctor.failed(doctor.check_lab(lab))
+        return not left
+
+    try:
+        wait_until(whole, 240, "the lab whole again after the repair", interval=5)
+    except LabError:
+        pytest.fail(f"the lab is not whole after the repair: {left}")
 
 
 def _foreign_process(tmp_path: Path) -> subprocess.Popen:
