@@ -147,6 +147,8 @@ def test_the_notebook_runs_top_to_bottom_and_draws_its_figures(lab, tmp_path, re
             "rate": 200,
             "sweep_duration": 2.0,
             "sweep": [{"fetch_wait_ms": 100, "linger_ms": 0}],
+            "network_profiles": ["lan", "region"],
+            "network_duration": 2.0,
             "state_dir": str(lab.state_dir),
             "results_root": str(results),
         },
@@ -159,9 +161,15 @@ def test_the_notebook_runs_top_to_bottom_and_draws_its_figures(lab, tmp_path, re
         for o in c.get("outputs", [])
         if "image/png" in o.get("data", {})
     ]
-    assert len(images) >= 4  # over time, histogram, percentiles, sweep
+    assert len(images) >= 5  # over time, histogram, percentiles, sweep, distance
     runs = sorted(Path(results).glob("latency-*"))
-    assert len(runs) == 2  # the run and one sweep point
+    assert len(runs) == 4  # the run, one sweep point, two network profiles
     figures = {p.name for r in runs for p in r.glob("*.png")}
-    assert figures == {"over_time.png", "histogram.png", "percentiles.png", "sweep.png"}
+    assert figures == {
+        "over_time.png",
+        "histogram.png",
+        "percentiles.png",
+        "sweep.png",
+        "distance.png",
+    }
     assert latency_topics(lab) == before

@@ -16,7 +16,7 @@ from linklab import acls, jars, render, security, topology
 from linklab.errors import LabError
 from linklab.processes import LabProcess, check_java
 from linklab.waiting import wait_until
-from tests.conftest import PORT_OFFSET
+from tests.conftest import EXTRA_SPACING, PORT_OFFSET
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ class SecuredBroker:
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    b = SecuredBroker(tmp_path_factory.mktemp("secured") / "state", PORT_OFFSET)
+    b = SecuredBroker(tmp_path_factory.mktemp("secured") / "state", PORT_OFFSET + 3 * EXTRA_SPACING)
     try:
         b.start()
         admin_conf = security.client_config(b.sec, security.ADMIN)

@@ -50,7 +50,13 @@ def test_status_reports_caught_up_link_and_equal_counts(lab):
     assert mirror.source_records == mirror.mirror_records >= 3000
     assert mirror.lag == 0
     facts = json.loads(json.dumps(st.to_dict()))
-    assert {c["name"] for c in facts["components"]} == {"primary", "secondary", "link"}
+    assert {c["name"] for c in facts["components"]} == {
+        "primary",
+        "secondary",
+        "link",
+        "network",
+        "prometheus",
+    }
     assert all(c["address"].startswith("127.0.0.1:") for c in facts["components"][:2])
 
 
@@ -80,7 +86,8 @@ def test_up_twice_leaves_one_healthy_lab(lab):
 def test_down_stops_exactly_the_lab_and_twice_says_nothing(fresh_lab):
     extra = fresh_lab(records=100)
     pids = [c.pid for c in status(extra).components]
-    assert all(pids) and len(pids) == 3
+    # Both brokers, MirrorMaker 2, the network proxy and Prometheus.
+    assert all(pids) and len(pids) == 5
     steps = down(extra)
     assert ("link", "stopped") in steps
     assert not extra.state_dir.exists()
