@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from linklab.errors import LabError
-from linklab.paths import cache_dir
+from linklab.paths import cache_dir, staged
 from linklab.topology import KAFKA_POM, kafka_version
 
 _COMPLETE = ".complete"
@@ -96,10 +96,7 @@ def ensure_jars(version: str | None = None, say=print) -> Path:
             "Install Maven 3.8+ (Debian: apt-get install maven), then run again.",
         )
     say(f"Fetching Apache Kafka {version} jars from Maven Central into {target} (once)…")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Fetch into a temporary folder and rename, so an interrupted fetch never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=f"kafka-{version}-", dir=target.parent))
-    try:
+    with staged(target) as staging:
         _copy_dependencies(version, staging)
         if not list(staging.glob("kafka_2.13-*.jar")):
             raise LabError(
@@ -108,12 +105,6 @@ def ensure_jars(version: str | None = None, say=print) -> Path:
             )
         _move_agent(staging)
         (staging / _COMPLETE).write_text(version)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 
 from linklab.errors import LabError
-from linklab.paths import cache_dir
+from linklab.paths import cache_dir, staged
 from linklab.processes import LabProcess, port_in_use, port_owner
 from linklab.waiting import wait_until
 
@@ -480,9 +479,7 @@ def toxiproxy_binary(say=print, build: bool = True) -> Path:
 def build_toxiproxy(go: str, target: Path) -> Path:
     """`go install` the server and the CLI into `target`, through a staging folder so that an
     interrupted build never looks complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"toxiproxy-{TOXIPROXY_VERSION}-", dir=target.parent))
-    try:
+    with staged(target) as staging:
         env = dict(os.environ, GOBIN=str(staging))
         packages = [
             f"{TOXIPROXY_MODULE}/cmd/{cmd}@v{TOXIPROXY_VERSION}" for cmd in ("server", "cli")
@@ -513,12 +510,6 @@ def build_toxiproxy(go: str, target: Path) -> Path:
         (staging / "server").rename(staging / TOXIPROXY_SERVER)
         (staging / "cli").rename(staging / TOXIPROXY_CLI)
         (staging / _COMPLETE).write_text(TOXIPROXY_VERSION)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

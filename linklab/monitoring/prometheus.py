@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ import yaml
 from linklab.errors import LabError
 from linklab.monitoring import MonitoringSpec
 from linklab.monitoring.alerts import BROKER_JOB, LINK_JOB, LinkView, _dur, render_rules
-from linklab.paths import cache_dir
+from linklab.paths import cache_dir, staged
 from linklab.processes import LabProcess
 from linklab.waiting import wait_until
 
@@ -82,9 +81,7 @@ def ensure_tools(build: bool = True, say=print) -> PrometheusTools:
         )
     target = build_dir()
     say(f"Building Prometheus {GO_MODULE_VERSION} with Go into {target} (once, a few minutes)…")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="prometheus-", dir=target.parent))
-    try:
+    with staged(target) as staging:
         env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "0"}
         proc = subprocess.run(
             [
@@ -101,12 +98,6 @@ def ensure_tools(build: bool = True, say=print) -> PrometheusTools:
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
             raise LabError(f"Building Prometheus with Go failed:\n{tail}", GET_IT)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return PrometheusTools(target / "prometheus", target / "promtool", "cache")
 
 
