@@ -117,8 +117,9 @@ def sweep(points: list[SweepPoint]) -> Figure:
 
 
 def distance(points: list[ProfilePoint]) -> Figure:
-    """Through-link p50 and p99 against each profile's round trip, with the floor (baseline +
-    one-way delay) drawn in: the gap to the floor is the link's own cost."""
+    """Through-link p50 and p99 against each profile's round trip, with the one-way floor
+    (baseline + one-way delay) and the pull floor (baseline + round trip: what a link with one
+    fetch in flight cannot beat) drawn in: the gap to the pull floor is the link's own cost."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot()
     pts = sorted(points, key=lambda p: p.round_trip_ms)
@@ -136,6 +137,14 @@ def distance(points: list[ProfilePoint]) -> Figure:
         color="black",
         lw=2,
         label="floor: baseline p50 + one-way delay",
+    )
+    ax.plot(
+        x,
+        [p.pull_floor_p50_ms for p in pts],
+        "--",
+        color="black",
+        lw=1,
+        label="pull floor: baseline p50 + round trip (one fetch in flight)",
     )
     ax.plot(
         x,

@@ -87,7 +87,7 @@ class ProfilePoint:
     @property
     def floor_p50_ms(self) -> float:
         """What no link can beat: the record reaches the source (baseline), then crosses the
-        distance once (the mirror's fetch is already waiting at the source)."""
+        distance once (as if a fetch were always waiting at the source)."""
         return round(self.result.baseline.latency.p50 + self.delay_ms, 3)
 
     @property
@@ -95,13 +95,28 @@ class ProfilePoint:
         return round(self.result.baseline.latency.p99 + self.delay_ms + self.jitter_ms, 3)
 
     @property
+    def pull_floor_p50_ms(self) -> float:
+        """What no link that pulls with one fetch in flight can beat (MirrorMaker 2's consumer;
+        a cluster link fetches as a follower does). While records keep coming, each fetch is
+        answered at once, so fetches reach the source one round trip apart: a record waits for
+        the next one (half a round trip at the median) and then crosses back (one way). Median:
+        baseline + one round trip."""
+        return round(self.result.baseline.latency.p50 + self.round_trip_ms, 3)
+
+    @property
+    def pull_floor_p99_ms(self) -> float:
+        """The same at p99: 0.99 of a round trip waiting, one way back, the jitter."""
+        wait = 0.99 * self.round_trip_ms + self.delay_ms + self.jitter_ms
+        return round(self.result.baseline.latency.p99 + wait, 3)
+
+    @property
     def overhead_p50_ms(self) -> float:
-        """The link's own cost at p50, over the floor rather than over 0."""
-        return round(self.result.link.latency.p50 - self.floor_p50_ms, 3)
+        """The link's own cost at p50, over the pull floor rather than over 0."""
+        return round(self.result.link.latency.p50 - self.pull_floor_p50_ms, 3)
 
     @property
     def overhead_p99_ms(self) -> float:
-        return round(self.result.link.latency.p99 - self.floor_p99_ms, 3)
+        return round(self.result.link.latency.p99 - self.pull_floor_p99_ms, 3)
 
 
 def network_sweep(

@@ -274,8 +274,8 @@ def latency_repeated(rep: Any) -> dict:
 
 
 def latency_network_sweep(points: list[Any]) -> dict:
-    """One entry per network profile: link and baseline percentiles, the floor and the link's
-    overhead over it."""
+    """One entry per network profile: link and baseline percentiles, the one-way floor, the
+    pull floor (one fetch in flight) and the link's overhead over the pull floor."""
 
     def entry(p: Any) -> dict:
         r = p.result
@@ -288,6 +288,8 @@ def latency_network_sweep(points: list[Any]) -> dict:
             "baseline": percentiles(r.baseline.latency),
             "floor_p50_ms": _num(p.floor_p50_ms),
             "floor_p99_ms": _num(p.floor_p99_ms),
+            "pull_floor_p50_ms": _num(p.pull_floor_p50_ms),
+            "pull_floor_p99_ms": _num(p.pull_floor_p99_ms),
             "overhead_p50_ms": _num(p.overhead_p50_ms),
             "overhead_p99_ms": _num(p.overhead_p99_ms),
             "lost_messages": r.lost,

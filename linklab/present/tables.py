@@ -353,8 +353,9 @@ def latency_spread(rep: Any) -> Sheet:
 
 
 def latency_network_sweep(points: list[Any]) -> Sheet:
-    """Per network profile: through-link and baseline p50/p99, the floor (baseline + one-way
-    delay) and the link's overhead over it, in ms."""
+    """Per network profile: through-link and baseline p50/p99, the one-way floor (baseline +
+    one-way delay), the pull floor (baseline + round trip: one fetch in flight) and the link's
+    overhead over the pull floor, in ms."""
     cols = (
         "profile",
         "round trip",
@@ -362,9 +363,10 @@ def latency_network_sweep(points: list[Any]) -> Sheet:
         "link p99",
         "baseline p50",
         "baseline p99",
-        "floor p50",
-        "over floor p50",
-        "over floor p99",
+        "one-way floor p50",
+        "pull floor p50",
+        "over pull floor p50",
+        "over pull floor p99",
         "lost",
     )
     st = points[0].result.settings if points else None
@@ -380,6 +382,7 @@ def latency_network_sweep(points: list[Any]) -> Sheet:
             ms(r.baseline.latency.p50),
             ms(r.baseline.latency.p99),
             ms(p.floor_p50_ms),
+            ms(p.pull_floor_p50_ms),
             ms(p.overhead_p50_ms),
             ms(p.overhead_p99_ms),
             zero_good(r.lost),

@@ -285,11 +285,15 @@ def test_network_sweep_reports_the_link_over_the_floor():
     lan, region, continent = results.network_sweep()
     r = continent.result
     assert continent.floor_p50_ms == pytest.approx(r.baseline.latency.p50 + 40)
-    assert continent.overhead_p50_ms == pytest.approx(
-        r.link.latency.p50 - r.baseline.latency.p50 - 40
-    )
-    assert lan.overhead_p50_ms - continent.overhead_p50_ms == pytest.approx(40)
     assert continent.floor_p99_ms == pytest.approx(r.baseline.latency.p99 + 43)
+    # One fetch in flight: fetches reach the source a round trip apart, so the median record
+    # waits half of one and crosses back once: baseline + round trip.
+    assert continent.pull_floor_p50_ms == pytest.approx(r.baseline.latency.p50 + 80)
+    assert continent.pull_floor_p99_ms == pytest.approx(r.baseline.latency.p99 + 0.99 * 80 + 43)
+    assert continent.overhead_p50_ms == pytest.approx(
+        r.link.latency.p50 - r.baseline.latency.p50 - 80
+    )
+    assert lan.overhead_p50_ms - continent.overhead_p50_ms == pytest.approx(80)
     from linklab import latency_plots
 
     fig = latency_plots.distance([continent, lan, region])
