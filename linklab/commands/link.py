@@ -10,6 +10,10 @@ from linklab.commands import running, show
 from linklab.present import data, tables
 
 
+def _link(json_: bool, link) -> None:
+    show(json_, data.link(info := link.describe()), tables.link(info))
+
+
 def _mirrors(json_: bool, mirrors: list, link=None) -> None:
     show(json_, data.mirrors(mirrors), tables.mirrors(mirrors))
     if link is not None:
@@ -21,14 +25,14 @@ def link_create(c, json_=False):
     """Create the topology's link on the destination and start its mirror topics."""
     link = running().link
     link.create()
-    show(json_, data.link(info := link.describe()), tables.link(info))
+    _link(json_, link)
 
 
 @task(name="describe")
 def link_describe(c, json_=False):
     """Show the link's state and settings (like `confluent kafka link describe`)."""
     link = running().link
-    show(json_, data.link(info := link.describe()), tables.link(info))
+    _link(json_, link)
     present.caveats(link)
 
 
@@ -52,7 +56,7 @@ def link_restart(c, json_=False):
     """Start the link's process again (after a crash); it resumes where it stopped."""
     link = running().link
     link.restart()
-    show(json_, data.link(info := link.describe()), tables.link(info))
+    _link(json_, link)
 
 
 @task(name="create")
