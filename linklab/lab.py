@@ -46,7 +46,7 @@ class Lab:
         docker, where toxiproxy is a container of the compose project."""
         if self.runtime.name != "native":
             return None
-        return ToxiproxyServer(self.topology.network, self.state_dir)
+        return ToxiproxyServer(self.topology.network, self.state_dir, self.topology.source.brokers)
 
     def bootstrap(self, cluster: str) -> str:
         """The cluster's address, for display; clients connect with `client_config`."""
@@ -302,7 +302,7 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     if lab.network is not None:
         lab.network.start(profile=profile, binary=binary)
         return
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
     with server.client() as api:
         wait_until(api.answers, 120, f"toxiproxy's API at {server.spec.api_url}")
     server.set_profile(profile or server.current_profile())
@@ -478,7 +478,7 @@ def network_status(lab: Lab) -> NetworkStatus:
     """The profile in force on the link's path, its round trip, and whether it is cut."""
     if lab.network is not None:
         return lab.network.status()
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
     st = server.status()  # on docker: no pid of ours; ask the container's API
     with server.client() as api:
         running = api.answers()
@@ -503,7 +503,9 @@ def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
 
 def _path(lab: Lab) -> ToxiproxyServer:
     require_running(lab)
-    return lab.network or ToxiproxyServer(lab.topology.network, lab.state_dir)
+    return lab.network or ToxiproxyServer(
+        lab.topology.network, lab.state_dir, lab.topology.source.brokers
+    )
 
 
 def set_network(lab: Lab, profile: str) -> NetworkStatus:
