@@ -124,6 +124,8 @@ OPTIONS = {
     "up.scenario": "what to bring up (only: demo)",
     "up.records": "Employee records to produce to a new topic",
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
+    "up.brokers": "brokers per cluster, 1 to 5 (default: the topology's, 1); 3 or more run a "
+    "3-node KRaft quorum",
     "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
     "test.marker": "pytest -m expression ('not integration' for the quick loop)",
     "test.k": "pytest -k expression",
@@ -184,6 +186,11 @@ def task(*args: Any, **kwargs: Any) -> Any:
     if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"klass"}:
         return invoke_task(friendly(args[0]), **kwargs)
     return lambda fn: invoke_task(friendly(fn), *args, **kwargs)
+
+
+def brokers(text: str | int | None) -> int | None:
+    """`--brokers N`: a whole number, checked against the topology's range when applied."""
+    return number(text, "brokers", int)
 
 
 SCENARIOS = ("demo",)

@@ -63,8 +63,10 @@ def open_lab(
     runtime: str | None = None,
     topology: Topology | str | Path | None = None,
     state_dir: Path | None = None,
+    brokers: int | None = None,
 ) -> Lab:
-    """The lab in `state_dir`: the running one if there is one, else a new description of it."""
+    """The lab in `state_dir`: the running one if there is one, else a new description of it.
+    `brokers`: that many brokers in every cluster, whatever the topology says."""
     state_dir = (state_dir or default_state_dir()).resolve()
     saved = read_state(state_dir)
     if saved and runtime not in (None, "auto", saved["runtime"]):
@@ -81,6 +83,14 @@ def open_lab(
         topo = from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
     else:
         topo = load()
+    if brokers is not None:
+        if saved and any(c.brokers != brokers for c in topo.clusters):
+            raise LabError(
+                f"The lab in {state_dir} runs "
+                f"{', '.join(f'{c.brokers} {c.name}' for c in topo.clusters)} broker(s).",
+                f"`invoke down` first, then `invoke up demo --brokers {brokers}`.",
+            )
+        topo = topo.with_brokers(brokers)
     return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
 
 

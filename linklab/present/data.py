@@ -28,6 +28,8 @@ def component(c: Any) -> dict:
         "pid": c.pid,
         "rss_mib": _num(c.rss_mb, 1),
         "log": c.log,
+        "node_id": c.node_id,
+        "role": c.role,
     }
 
 
