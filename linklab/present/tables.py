@@ -46,7 +46,10 @@ def status(st: Any) -> list[Sheet]:
     for c in st.components:
         comps.add(
             c.name,
-            c.kind,
+            # A broker of a multi-broker cluster: its KRaft role (the name carries its node id).
+            f"{c.kind} {c.role.replace('broker,controller', 'broker+controller')}"
+            if getattr(c, "role", None)
+            else c.kind,
             c.address,
             state(c.state),
             str(c.pid or "-"),
