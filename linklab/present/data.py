@@ -395,6 +395,7 @@ def faults(results: list[Any], rate: float, written: str | None) -> dict:
                 "recovery": r.recovery,
                 "note": r.note,
                 "error": r.error,
+                "skipped": r.skipped,
                 "doctor": list(r.doctor),
             }
             for r in results

@@ -554,6 +554,8 @@ def faults(results: list[Any], rate: float) -> Sheet:
             recovery += f"; lag drained in {r.drain_s:.1f} s"
         if r.error:
             recovery = Styled(f"failed: {r.error.splitlines()[0]}", "red")
+        elif getattr(r, "skipped", ""):
+            recovery = Styled(f"skipped: {r.skipped}", "yellow")
         t.add(
             r.fault,
             f"{r.produced:,}",

@@ -277,6 +277,39 @@ class NativeRuntime(Runtime):
                 return [component]
         return []
 
+    def controller_leader(self, cluster: str) -> str:
+        """The active controller of `cluster`, as `kafka-metadata-quorum describe --status`
+        (MetadataQuorumCommand, the public way to ask the quorum) names it: LeaderId. A client's
+        describe_cluster cannot tell: KRaft brokers answer it with a random live broker
+        (KIP-919)."""
+        c = self.topology.cluster(cluster)
+        java = self.jvm.java
+        cmd = [
+            java,
+            "-Xmx128m",
+            "-XX:TieredStopAtLevel=1",  # a short-lived tool: C1 only starts it faster
+            "-cp",
+            self.jvm.classpath(),
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            "--bootstrap-server",
+            c.bootstrap,
+            "describe",
+            "--status",
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        found = re.search(r"^LeaderId:\s*(-?\d+)", out.stdout, re.M)
+        if out.returncode != 0 or not found or int(found.group(1)) < 0:
+            raise LabError(
+                f"The metadata quorum of {cluster} named no leader:\n"
+                f"{(out.stdout + out.stderr)[-800:]}",
+                "Is a majority of its controllers running? `invoke status`.",
+            )
+        leader = int(found.group(1))
+        for b in c.nodes:
+            if b.node_id == leader:
+                return b.component
+        raise LabError(f"Node {leader} is no broker of {cluster}.", "Check topology.yaml.")
+
     def stop_cluster(self, cluster: str) -> str:
         """Stop every broker of a cluster (at once), keeping their data."""
         procs = [self.jvm.process(b) for b in self.brokers_of(cluster)]
