@@ -203,3 +203,30 @@ def test_a_multi_broker_cluster_names_each_broker():
     with pytest.raises(LabError, match="not a broker of the lab"):
         t.broker("primary-1")
     assert dataclasses.replace(c, brokers=1).nodes[0].component == "primary"
+
+
+def test_the_multi_broker_test_lab_meets_no_other_lab_of_its_session():
+    from tests import conftest
+
+    def ports(t: topology.Topology) -> set[int]:
+        return set(t.all_ports().values())
+
+    base = topology.load()
+    others = set()
+    for offset in (0, conftest.SECURED_OFFSET, conftest.EXTRA_SPACING, 2 * conftest.EXTRA_SPACING):
+        others |= ports(base.with_port_offset(offset))
+    multi = ports(conftest.multi_broker_topology(conftest.MULTI_BROKER_OFFSET))
+    assert not multi & others
+
+
+def test_broker_faults_are_skipped_on_a_one_broker_lab(tmp_path):
+    """Nothing is started: the row says why it did not run, and counts as ok."""
+    import linklab.lab
+    from linklab import faults
+
+    lab = linklab.lab.open_lab("native", topology.load(), tmp_path / "state")
+    for name in faults.NEEDS_BROKERS:
+        result = faults.run_streaming(lab, name, say=lambda _: None)
+        assert result.ok and result.produced == 0
+        assert "needs a primary of 3 brokers, this one has 1" in result.skipped
+    assert not (tmp_path / "state").exists()
