@@ -133,14 +133,14 @@ def make_link(runtime: Runtime) -> Link:
         )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
-        from linklab.network import docker_link_listener
+        from linklab.network import docker_link_bootstraps
         from linklab.rest import AdminRest
 
         return ClusterLink(
             t,
             AdminRest(runtime.rest_url(t.link.destination)),
             # Through the toxiproxy container: the network profile's path.
-            source_bootstrap=docker_link_listener(t.network).advertised,
+            source_bootstrap=docker_link_bootstraps(t.network, t.source.brokers),
             host_bootstraps=(
                 runtime.bootstrap(t.link.source),
                 runtime.bootstrap(t.link.destination),

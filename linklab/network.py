@@ -426,7 +426,7 @@ def proxy_definition(
 
 
 def compose_service(
-    spec: NetworkSpec, source_service: str = "primary", network: str = "lab"
+    spec: NetworkSpec, source_service: str | list[str] = "primary", network: str = "lab"
 ) -> dict[str, Any]:
     """The docker runtime's toxiproxy service, as a compose mapping (for the template).
 
@@ -444,22 +444,37 @@ def compose_service(
         "ports": [f"127.0.0.1:{spec.api_port}:{spec.api_port}"],
         "volumes": ["./toxiproxy.json:/config/toxiproxy.json:ro"],
         "networks": [network],
-        "depends_on": [source_service],
+        "depends_on": [source_service] if isinstance(source_service, str) else source_service,
     }
 
 
-def docker_config(spec: NetworkSpec, source_service: str = "primary") -> list[dict[str, Any]]:
-    """The proxy list for the docker toxiproxy's -config file."""
+def docker_config(
+    spec: NetworkSpec, source_service: str | list[str] = "primary"
+) -> list[dict[str, Any]]:
+    """The proxy list for the docker toxiproxy's -config file: one proxy per broker service of
+    the source (`source_service`: a 1-broker source's service, or each broker's, in order)."""
+    services = [source_service] if isinstance(source_service, str) else source_service
     return [
-        proxy_definition(spec, listen_host="0.0.0.0", upstream=f"{source_service}:{spec.link_port}")
+        proxy_definition(
+            spec, listen_host="0.0.0.0", upstream=f"{svc}:{spec.link_port_of(i)}", index=i
+        )
+        for i, svc in enumerate(services)
     ]
 
 
-def docker_link_listener(spec: NetworkSpec) -> LinkListener:
-    """The LINK listener of the docker primary (KAFKA_LISTENERS / KAFKA_ADVERTISED_LISTENERS)."""
+def docker_link_listener(spec: NetworkSpec, index: int = 0) -> LinkListener:
+    """The LINK listener of broker `index` of the docker primary (KAFKA_LISTENERS /
+    KAFKA_ADVERTISED_LISTENERS): advertised as its own proxy in the toxiproxy container."""
     return LinkListener(
-        bind_host="0.0.0.0", port=spec.link_port, advertised=f"toxiproxy:{spec.proxy_port}"
+        bind_host="0.0.0.0",
+        port=spec.link_port_of(index),
+        advertised=f"toxiproxy:{spec.proxy_port_of(index)}",
     )
+
+
+def docker_link_bootstraps(spec: NetworkSpec, brokers: int = 1) -> str:
+    """The cluster link's bootstrap.servers on docker: every source broker's proxy."""
+    return ",".join(docker_link_listener(spec, i).advertised for i in range(brokers))
 
 
 # --- getting toxiproxy -----------------------------------------------------------------------

@@ -225,13 +225,22 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
         "link_source": topology.link.source,
-        "link_listener": network.docker_link_listener(topology.network),
-        "toxiproxy": network.compose_service(topology.network, topology.link.source),
+        # Each source broker's LINK listener, by its index in the cluster.
+        "link_listeners": [
+            network.docker_link_listener(topology.network, b.index) for b in topology.source.nodes
+        ],
+        "toxiproxy": network.compose_service(
+            topology.network, [b.component for b in topology.source.nodes]
+        ),
         "secured": topology.secured,
         "security_dir": str(Path(lab_id) / "security"),
         "security_mount": SECURITY_MOUNT,
         "security_env": {
             c.name: compose_security_env(topology, c.name, lab_id) if topology.secured else {}
+            for c in topology.clusters
+        },
+        "internal_bootstrap": {
+            c.name: ",".join(f"{b.component}:{INTERNAL_PORT}" for b in c.nodes)
             for c in topology.clusters
         },
         "scram_mechanism": security.MECHANISM,
@@ -257,7 +266,8 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
         TOXIPROXY_CONFIG: json.dumps(
-            network.docker_config(topology.network, topology.link.source), indent=2
+            network.docker_config(topology.network, [b.component for b in topology.source.nodes]),
+            indent=2,
         )
         + "\n",
         **extra,

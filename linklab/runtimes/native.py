@@ -3,6 +3,7 @@ broker per cluster by default; `brokers:` in the topology for more)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -278,11 +279,28 @@ class NativeRuntime(Runtime):
         return []
 
     def controller_leader(self, cluster: str) -> str:
-        """The active controller of `cluster`, as `kafka-metadata-quorum describe --status`
-        (MetadataQuorumCommand, the public way to ask the quorum) names it: LeaderId. A client's
-        describe_cluster cannot tell: KRaft brokers answer it with a random live broker
-        (KIP-919)."""
+        """The active controller of `cluster`: the leader of its KRaft metadata quorum. A
+        client's describe_cluster cannot tell (KRaft brokers answer it with a random live
+        broker, KIP-919), so the quorum is asked: first its own record, the quorum-state file
+        each running voter keeps beside its metadata log (the newest epoch's leader; no JVM to
+        start), else `kafka-metadata-quorum describe --status` (MetadataQuorumCommand)."""
         c = self.topology.cluster(cluster)
+        newest: tuple[int, int] | None = None  # (epoch, leader)
+        for b in c.nodes:
+            if not b.controller or not self.jvm.process(b.component).alive():
+                continue
+            state = self._data_dir(b.component) / "__cluster_metadata-0" / "quorum-state"
+            try:
+                record = json.loads(state.read_text())
+                epoch, leader = int(record["leaderEpoch"]), int(record["leaderId"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if leader >= 0 and (newest is None or epoch > newest[0]):
+                newest = (epoch, leader)
+        if newest is not None:
+            for b in c.nodes:
+                if b.node_id == newest[1]:
+                    return b.component
         java = self.jvm.java
         cmd = [
             java,
