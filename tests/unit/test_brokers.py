@@ -230,3 +230,24 @@ def test_broker_faults_are_skipped_on_a_one_broker_lab(tmp_path):
         assert result.ok and result.produced == 0
         assert "needs a primary of 3 brokers, this one has 1" in result.skipped
     assert not (tmp_path / "state").exists()
+
+
+def test_status_prints_each_broker_and_the_cost_per_broker():
+    from linklab.components import ComponentStatus
+    from linklab.present import tables, to_text
+
+    comps = [
+        ComponentStatus(f"primary-{n}", "Apache Kafka 4.0.2 (KRaft)", f"127.0.0.1:{9082 + 10 * n}",
+                        "running", 100 + n, 200.0 + n, node_id=n, role="broker,controller")
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    comps.append(ComponentStatus("secondary", "Apache Kafka 4.0.2 (KRaft)", "x", "running", 9))
+    st = dataclasses.make_dataclass(
+        "St", ["runtime", "components", "link", "mirrors", "client_files"]
+    )("native", comps, None, [], [])
+    sheets = tables.status(st)
+    text = "".join(to_text(s, width=200) for s in sheets)
+    assert "primary-2" in text and "broker+controller" in text
+    costs = next(s for s in sheets if s.title == "brokers per cluster")
+    assert costs.rows == [["primary", "3", "606", "202"]]
+    assert tables.broker_costs(comps[3:]) is None
