@@ -41,7 +41,7 @@ def up(
     topology=None,
     network=None,
     timings=False,
-    brokers=None,
+    brokers=0,
     json_=False,
 ):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""

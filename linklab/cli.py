@@ -31,6 +31,7 @@ EXAMPLES = {
     "leavers": "0.02",
     "partitions": "6",
     "records": "3000",
+    "brokers": "3",
     "size": "256",
     "duration": "30",
     "warmup": "10",
@@ -124,8 +125,8 @@ OPTIONS = {
     "up.scenario": "what to bring up (only: demo)",
     "up.records": "Employee records to produce to a new topic",
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
-    "up.brokers": "brokers per cluster, 1 to 5 (default: the topology's, 1); 3 or more run a "
-    "3-node KRaft quorum",
+    "up.brokers": "brokers per cluster, 1 to 5 (default 0: the topology's, 1 unless set); 3 or "
+    "more run a 3-node KRaft quorum",
     "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
     "test.marker": "pytest -m expression ('not integration' for the quick loop)",
     "test.k": "pytest -k expression",
@@ -189,8 +190,9 @@ def task(*args: Any, **kwargs: Any) -> Any:
 
 
 def brokers(text: str | int | None) -> int | None:
-    """`--brokers N`: a whole number, checked against the topology's range when applied."""
-    return number(text, "brokers", int)
+    """`--brokers N`: a whole number, checked against the topology's range when applied; 0 (the
+    default) keeps the topology's."""
+    return number(text, "brokers", int) or None
 
 
 SCENARIOS = ("demo",)
