@@ -288,7 +288,7 @@ def clusters(lab: Lab) -> list[Check]:
                     f"cluster {c.name}",
                     False,
                     f"{c.name} does not answer on {bootstrap}",
-                    f"{UP}; if it keeps failing, read {lab.runtime.logs(c.name)}.",
+                    f"{UP}; if it keeps failing, read {lab.runtime.logs(c.nodes[0].component)}.",
                 )
             )
     return out
