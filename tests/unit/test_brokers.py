@@ -251,3 +251,28 @@ def test_status_prints_each_broker_and_the_cost_per_broker():
     costs = next(s for s in sheets if s.title == "brokers per cluster")
     assert costs.rows == [["primary", "3", "606", "202"]]
     assert tables.broker_costs(comps[3:]) is None
+
+
+def test_the_controller_leader_is_read_from_the_quorum_record(tmp_path, monkeypatch):
+    """The running voters' quorum-state files: the newest epoch's leader wins; a stopped voter's
+    record is not asked."""
+    import json
+    from types import SimpleNamespace
+
+    import linklab.lab
+
+    topo = topology.load().with_brokers(3)
+    lab = linklab.lab.open_lab("native", topo, tmp_path / "state")
+    rt = lab.runtime
+    records = {"primary-1": (7, 1), "primary-2": (9, 3), "primary-3": (12, 2)}
+    for component, (epoch, leader) in records.items():
+        meta = tmp_path / "state" / component / "data" / "__cluster_metadata-0"
+        meta.mkdir(parents=True)
+        (meta / "quorum-state").write_text(json.dumps({"leaderId": leader, "leaderEpoch": epoch}))
+    alive = {"primary-1", "primary-2", "primary-3"}
+    monkeypatch.setattr(
+        rt.jvm, "process", lambda name: SimpleNamespace(alive=lambda: name in alive)
+    )
+    assert rt.controller_leader("primary") == "primary-2"
+    alive.discard("primary-3")  # its epoch-12 record is not read; the others name node 3
+    assert rt.controller_leader("primary") == "primary-3"
