@@ -149,6 +149,8 @@ OPTIONS = {
     "latency.partitions": "partitions of the temporary topic",
     "drill.failback": "the way back: start the primary, bring back what was written on the "
     "secondary, mirror primary -> secondary again",
+    "drill.brokers": "the broker-level rows instead (a primary of 3 brokers): one broker, then "
+    "the controller leader, killed while producing; no failover, nothing may be lost",
     "drill.records": "new records the drill writes to the primary first",
     "drill.behind": "of those, how many the group has not read when the primary dies",
     "drill.after": "records written to the secondary after the failover",

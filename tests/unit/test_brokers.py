@@ -276,3 +276,16 @@ def test_the_controller_leader_is_read_from_the_quorum_record(tmp_path, monkeypa
     assert rt.controller_leader("primary") == "primary-2"
     alive.discard("primary-3")  # its epoch-12 record is not read; the others name node 3
     assert rt.controller_leader("primary") == "primary-3"
+
+
+def test_the_drill_s_broker_rows_are_skipped_on_a_one_broker_primary(tmp_path):
+    import linklab.lab
+    from linklab import drill
+
+    lab = linklab.lab.open_lab("native", topology.load(), tmp_path / "state")
+    with pytest.raises(LabError, match="No lab is running"):
+        drill.broker_rows(lab, say=lambda _: None)
+    linklab.lab.write_state(lab)  # a lab.json, nothing started: the rows need no broker to skip
+    rows = drill.broker_rows(lab, say=lambda _: None)
+    assert [r.fault for r in rows] == ["primary-broker-kill", "controller-leader-kill"]
+    assert all(r.ok and r.skipped for r in rows)
