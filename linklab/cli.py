@@ -138,6 +138,10 @@ OPTIONS = {
     "produce.partitions": "create the topic with this many partitions if it does not exist",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
+    "bench.backlog": "with --link: records produced while the mirror is paused",
+    "bench.link": "the link draining a backlog, per network profile, beside the produce rate",
+    "bench.profiles": "with --link: comma-separated network profiles (default: those that "
+    "only delay)",
     "render.runtime": "docker or native",
     "render.out": "folder to write into (created if missing)",
     "latency.rate": "messages per second, sent on a fixed schedule",
@@ -147,6 +151,10 @@ OPTIONS = {
     "restarted to mirror the test topic)",
     "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
     "latency.partitions": "partitions of the temporary topic",
+    "latency.network_sweep": "run once per network profile on the link's path (a lab started "
+    "with --network)",
+    "latency.profiles": "with --network-sweep: comma-separated profiles (default: those that "
+    "only delay)",
     "drill.failback": "the way back: start the primary, bring back what was written on the "
     "secondary, mirror primary -> secondary again",
     "drill.brokers": "the broker-level rows instead (a primary of 3 brokers): one broker, then "
@@ -154,6 +162,15 @@ OPTIONS = {
     "drill.records": "new records the drill writes to the primary first",
     "drill.behind": "of those, how many the group has not read when the primary dies",
     "drill.after": "records written to the secondary after the failover",
+    "drill.rate": "records/s flowing into the primary when it stops (0: none), for the RPO",
+    "drill.network": "network profile on the link's path for the drill (a lab started with "
+    "--network)",
+    "network.profile": "switch the link's path to this profile (lan, metro, region, ...)",
+    "network.cut": "partition the link's path (the link stalls; nothing is killed)",
+    "network.restore": "heal a cut",
+    "list.cluster": "only this cluster's ACLs (default: both)",
+    "monitor.once": "print one frame and leave (for scripts and tests)",
+    "monitor.refresh": "seconds",
     "faults.only": "faults to run, comma-separated (default: all; "
     "`invoke faults --only list` names them)",
     "faults.port_offset": "move every port of the scratch labs by this much",

@@ -48,3 +48,17 @@ def test_links_never_import_runtimes():
 
 def test_runtimes_never_import_links():
     assert offenders("runtimes", "linklab.links") == []
+
+
+def test_tasks_py_is_a_table_of_contents():
+    """tasks.py lists the tasks; their bodies live in linklab/commands/ (one library call and one
+    presentation call each)."""
+    tasks_py = PACKAGE.parent / "tasks.py"
+    tree = ast.parse(tasks_py.read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    assert len(tasks_py.read_text().splitlines()) <= 250
+
+
+def test_commands_reach_runtimes_and_links_only_through_the_lab():
+    assert offenders("commands", "linklab.runtimes") == []
+    assert offenders("commands", "linklab.links") == []

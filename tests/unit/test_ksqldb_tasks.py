@@ -7,7 +7,7 @@ import pytest
 from invoke import Context, Exit
 
 import linklab.lab
-import tasks
+from linklab.commands import ksql
 from tests.unit.test_ksqldb import HEADER, FakeKsqlDB, _lines
 
 
@@ -34,39 +34,39 @@ def fake(monkeypatch):
 
 def test_apply_list_pull_push_reset(fake, capsys):
     c = Context()
-    tasks.ksql_apply(c)
-    tasks.ksql_apply(c)
+    ksql.ksql_apply(c)
+    ksql.ksql_apply(c)
     out = capsys.readouterr().out
     assert "EMPLOYEES_BY_DEPARTMENT" in out and "exists" in out
-    tasks.ksql_list(c)
+    ksql.ksql_list(c)
     assert "new_hires" in capsys.readouterr().out
     fake.query_answer = _lines(HEADER, ["E000001", "Ada", 120000])
-    tasks.ksql_pull(c, "employee", key="E000001")
+    ksql.ksql_pull(c, "employee", key="E000001")
     assert "Ada" in capsys.readouterr().out
     fake.query_answer = _lines(
         {**HEADER, "queryId": "q"}, ["E1", "Bo", 1], ["E2", "Cy", 2], hold="q"
     )
-    tasks.ksql_push(c, "new_hires", limit=1)
+    ksql.ksql_push(c, "new_hires", limit=1)
     out = capsys.readouterr().out
     assert "E1 | Bo | 1" in out and "Cy" not in out and fake.closed == ["q"]
-    tasks.ksql_reset(c)
+    ksql.ksql_reset(c)
     assert fake.sources == {}
 
 
 def test_a_ksqldb_error_is_a_clean_exit(fake):
     with pytest.raises(Exit) as e:
-        tasks.ksql_push(Context(), "departments")
+        ksql.ksql_push(Context(), "departments")
     assert "pull query" in str(e.value.message) and "ksql.pull" in str(e.value.message)
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda c: tasks.ksql_apply(c),
-        lambda c: tasks.ksql_list(c),
-        lambda c: tasks.ksql_pull(c, "departments"),
-        lambda c: tasks.ksql_push(c, "new_hires"),
-        lambda c: tasks.ksql_reset(c),
+        lambda c: ksql.ksql_apply(c),
+        lambda c: ksql.ksql_list(c),
+        lambda c: ksql.ksql_pull(c, "departments"),
+        lambda c: ksql.ksql_push(c, "new_hires"),
+        lambda c: ksql.ksql_reset(c),
     ],
 )
 def test_native_runtime_says_so_in_one_line(monkeypatch, call):

@@ -188,9 +188,9 @@ def test_render_writes_files_without_starting_anything(tmp_path):
 def test_invoke_render_task(tmp_path):
     from invoke import Context
 
-    import tasks
+    from linklab.commands import lab
 
-    tasks.render(Context(), runtime="docker", out=str(tmp_path))
+    lab.render(Context(), runtime="docker", out=str(tmp_path))
     assert (tmp_path / "docker-compose.yml").exists() and (tmp_path / ".env").exists()
     tag = load().confluent_platform
     assert Path(tmp_path / ".env").read_text().strip().endswith(tag)
