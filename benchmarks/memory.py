@@ -4,6 +4,11 @@ and that run's p99, so a smaller lab is not a slower one.
 
     .venv/bin/python benchmarks/memory.py [--repeat 3] [--rate 1000] [--duration 10] \
         [--warmup 3] [--only today,serial256]
+    .venv/bin/python benchmarks/memory.py --brokers 3 [--repeat 3]
+
+`--brokers N`: the lab as the kit runs it (no variants), with N brokers in every cluster: the RSS
+of each broker, of MirrorMaker 2 and of the whole lab after each latency run, the cost per broker
+(the brokers' RSS over their number), and the load average beside each round.
 
 Runs the kit's own native lab (linklab.lab.up) in /tmp/perf-lab/memory on
 LINKLAB_TEST_PORT_OFFSET + 3600 (35800 by default) and swaps the JVM flags per variant by wrapping
@@ -138,6 +143,53 @@ def measure(lab: labmod.Lab, variant: Variant, settings: latency.Settings, fig: 
         fig.rss.setdefault(comp.name, []).append(comp.rss_mb or 0.0)
 
 
+def multi_broker(args) -> None:
+    """RSS of a lab of `args.brokers` brokers per cluster, after each of `args.repeat` latency
+    runs on the same lab: per broker, the link, the whole lab, and per broker on average."""
+    if args.state.exists():
+        shutil.rmtree(args.state)
+    topo = topology.load().with_port_offset(PORT_OFFSET + OFFSET_STEP)
+    lab = labmod.open_lab("native", topo, args.state, brokers=args.brokers)
+    settings = latency.Settings(
+        rate=args.rate, size=256, duration=args.duration, warmup=args.warmup
+    )
+    fig = Figures()
+    brokers = [b.component for b in lab.topology.brokers]
+    print(f"load average at start: {load():.1f}", flush=True)
+    try:
+        labmod.up(lab, records=3000, say=lambda m: None)
+        for r in range(args.repeat):
+            result = latency.run(lab, settings, write=False)
+            fig.p99.append(result.link.latency.p99)
+            fig.p50.append(result.link.latency.p50)
+            fig.loads.append(load())
+            for comp in labmod.status(lab).components:
+                fig.rss.setdefault(comp.name, []).append(comp.rss_mb or 0.0)
+            print(
+                f"  round {r + 1}/{args.repeat}: total {fig.total()[-1]:.0f} MiB, "
+                f"p99 {fig.p99[-1]:.1f} ms (load {fig.loads[-1]:.1f})",
+                flush=True,
+            )
+    finally:
+        labmod.down(lab)
+    heaps = {c.name: c.heap_mb for c in lab.topology.clusters}
+    print(
+        f"\nRSS (MiB) of a lab of {args.brokers} brokers per cluster (heap "
+        f"{', '.join(f'{k} {v}' for k, v in heaps.items())} MiB each) after a latency run at "
+        f"{args.rate}/s for {args.duration:g} s; median [min–max] of {args.repeat}"
+    )
+    for name, values in fig.rss.items():
+        print(f"  {name:<14}{med(values):>18}")
+    rounds = range(len(fig.p99))
+    broker_sums = [sum(fig.rss[b][i] for b in brokers) for i in rounds]
+    per_broker = [x / len(brokers) for x in broker_sums]
+    print(f"  {'brokers':<14}{med(broker_sums):>18}  ({len(brokers)} JVMs)")
+    print(f"  {'per broker':<14}{med(per_broker):>18}")
+    print(f"  {'total':<14}{med(fig.total()):>18}")
+    print(f"  link p50/p99 ms: {medf(fig.p50)} / {medf(fig.p99)}")
+    print(f"  load average during the rounds: {medf(fig.loads)}; at end: {load():.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -146,7 +198,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--only", default="", help="comma-separated variant names")
     ap.add_argument("--state", type=Path, default=Path("/tmp/perf-lab/memory"))
+    ap.add_argument(
+        "--brokers", type=int, default=0, help="the kit's lab with N brokers per cluster"
+    )
     args = ap.parse_args()
+    if args.brokers:
+        return multi_broker(args)
     variants = {k: v for k, v in VARIANTS.items() if not args.only or k in args.only.split(",")}
     NativeRuntime.java_command = _patched(NativeRuntime.java_command)
     render.mm2_properties = _mm2_with_tasks(render.mm2_properties)

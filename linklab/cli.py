@@ -31,6 +31,7 @@ EXAMPLES = {
     "leavers": "0.02",
     "partitions": "6",
     "records": "3000",
+    "brokers": "3",
     "size": "256",
     "duration": "30",
     "warmup": "10",
@@ -124,6 +125,8 @@ OPTIONS = {
     "up.scenario": "what to bring up (only: demo)",
     "up.records": "Employee records to produce to a new topic",
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
+    "up.brokers": "brokers per cluster, 1 to 5 (default 0: the topology's, 1 unless set); 3 or "
+    "more run a 3-node KRaft quorum",
     "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
     "test.marker": "pytest -m expression ('not integration' for the quick loop)",
     "test.k": "pytest -k expression",
@@ -154,6 +157,8 @@ OPTIONS = {
     "only delay)",
     "drill.failback": "the way back: start the primary, bring back what was written on the "
     "secondary, mirror primary -> secondary again",
+    "drill.brokers": "the broker-level rows instead (a primary of 3 brokers): one broker, then "
+    "the controller leader, killed while producing; no failover, nothing may be lost",
     "drill.records": "new records the drill writes to the primary first",
     "drill.behind": "of those, how many the group has not read when the primary dies",
     "drill.after": "records written to the secondary after the failover",
@@ -201,6 +206,12 @@ def task(*args: Any, **kwargs: Any) -> Any:
     if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"klass"}:
         return invoke_task(friendly(args[0]), **kwargs)
     return lambda fn: invoke_task(friendly(fn), *args, **kwargs)
+
+
+def brokers(text: str | int | None) -> int | None:
+    """`--brokers N`: a whole number, checked against the topology's range when applied; 0 (the
+    default) keeps the topology's."""
+    return number(text, "brokers", int) or None
 
 
 SCENARIOS = ("demo",)

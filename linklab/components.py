@@ -14,3 +14,7 @@ class ComponentStatus:
     pid: int | None = None
     rss_mb: float = 0.0
     log: str = ""
+    # A broker's place in its cluster (None for what is not a broker): its node id and KRaft
+    # roles ("broker,controller" for a quorum voter, "broker" for the others).
+    node_id: int | None = None
+    role: str | None = None

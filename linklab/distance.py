@@ -26,7 +26,8 @@ def server(lab: Lab) -> ToxiproxyServer | None:
     spec = getattr(getattr(lab, "topology", None), "network", None)
     if spec is None:
         return None
-    found = ToxiproxyServer(spec, lab.state_dir)
+    source = getattr(lab.topology, "source", None)
+    found = ToxiproxyServer(spec, lab.state_dir, source.brokers if source else 1)
     return found if found.process.alive() else None
 
 

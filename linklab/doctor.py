@@ -191,10 +191,11 @@ def disk_space(state_dir: Path) -> Check:
 
 # -- processes, clusters, ports ---------------------------------------------------------------
 def _components(lab: Lab) -> list[str]:
-    """The clusters, and the link where it is a process or container of its own (MirrorMaker
-    2; Cluster Linking runs inside the destination's brokers)."""
+    """The brokers (a 1-broker cluster's is named after it), and the link where it is a process
+    or container of its own (MirrorMaker 2; Cluster Linking runs inside the destination's
+    brokers)."""
     own = lab.link.component() is not None
-    return [c.name for c in lab.topology.clusters] + (["link"] if own else [])
+    return [b.component for b in lab.topology.brokers] + (["link"] if own else [])
 
 
 def _lab_process(lab: Lab, name: str):
@@ -287,7 +288,7 @@ def clusters(lab: Lab) -> list[Check]:
                     f"cluster {c.name}",
                     False,
                     f"{c.name} does not answer on {bootstrap}",
-                    f"{UP}; if it keeps failing, read {lab.runtime.logs(c.name)}.",
+                    f"{UP}; if it keeps failing, read {lab.runtime.logs(c.nodes[0].component)}.",
                 )
             )
     return out
@@ -343,16 +344,19 @@ def ports(lab: Lab) -> list[Check]:
     """Each cluster's ports are held by that cluster's own process, on 127.0.0.1 only."""
     out = []
     pids = {}
-    for c in lab.topology.clusters:
-        proc = _lab_process(lab, c.name)
+    for b in lab.topology.brokers:
+        proc = _lab_process(lab, b.component)
         if proc is None:  # the docker runtime: the engine's proxy holds the ports
             continue
         live = proc.process()
         pid = live.pid if live else None
         if pid:
-            pids[c.name] = pid
+            pids[b.component] = pid
         wrong = []
-        for what, port in (("broker", c.broker_port), ("controller", c.controller_port)):
+        held = [("broker", b.broker_port)] + (
+            [("controller", b.controller_port)] if b.controller else []
+        )
+        for what, port in held:
             owner = port_listener(port)
             if owner != pid or pid is None:
                 wrong.append(f"{what} port {port} is held by {_describe_pid(owner)}")
@@ -360,22 +364,22 @@ def ports(lab: Lab) -> list[Check]:
             fix = (
                 "Stop the program holding it, or give the cluster other ports in topology.yaml."
                 if any("nothing" not in w for w in wrong)
-                else _fix_start(c.name)
+                else _fix_start(b.component)
             )
             out.append(
                 Check(
-                    f"ports {c.name}",
+                    f"ports {b.component}",
                     False,
-                    f"not the lab's {c.name} broker: " + "; ".join(wrong),
+                    f"not the lab's {b.component} broker: " + "; ".join(wrong),
                     fix,
                 )
             )
         else:
             out.append(
                 Check(
-                    f"ports {c.name}",
+                    f"ports {b.component}",
                     True,
-                    f"{c.broker_port}, {c.controller_port} held by pid {pid}",
+                    f"{', '.join(str(port) for _, port in held)} held by pid {pid}",
                 )
             )
     link_proc = _lab_process(lab, "link")
@@ -568,7 +572,8 @@ def read_properties_text(text: str) -> dict[str, str]:
 
 
 def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) -> list[str]:
-    """What in a rendered server.properties or mm2.properties a one-broker lab cannot hold."""
+    """What in a rendered server.properties or mm2.properties a cluster of `brokers` brokers
+    cannot hold."""
     problems = []
     for key, value in props.items():
         if (
@@ -582,7 +587,10 @@ def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) 
                 problems.append(f"{key}={value} is not a number")
                 continue
             if n > brokers:
-                problems.append(f"{key}={n} but each cluster has {brokers} broker")
+                problems.append(
+                    f"{key}={n} but each cluster has {brokers} broker"
+                    + ("s" if brokers > 1 else "")
+                )
     for key in ("listeners", "advertised.listeners"):
         for listener in filter(None, props.get(key, "").split(",")):
             host = listener.split("://", 1)[-1].rsplit(":", 1)[0]
@@ -602,15 +610,25 @@ def config_problems(props: dict[str, str], brokers: int = 1, mm2: bool = False) 
 
 
 def config(lab: Lab) -> list[Check]:
+    t = lab.topology
     files = [
-        (c.name, lab.state_dir / c.name / "server.properties", False) for c in lab.topology.clusters
+        (
+            b.component,
+            lab.state_dir / b.component / "server.properties",
+            False,
+            t.cluster(b.cluster).brokers,
+        )
+        for b in t.brokers
     ]
-    files.append(("link", lab.state_dir / "link" / "mm2.properties", True))
+    # MirrorMaker 2's topics live on both clusters: bounded by the larger (each is rendered
+    # from its own cluster's replication factor).
+    most = max(c.brokers for c in t.clusters)
+    files.append(("link", lab.state_dir / "link" / "mm2.properties", True, most))
     out = []
-    for name, path, mm2 in files:
+    for name, path, mm2, brokers in files:
         if not path.exists():
             continue  # not rendered by this runtime (docker), or not started yet
-        problems = config_problems(read_properties(path), mm2=mm2)
+        problems = config_problems(read_properties(path), brokers=brokers, mm2=mm2)
         template = "mm2.properties.j2" if mm2 else "server.properties.j2"
         if problems:
             out.append(

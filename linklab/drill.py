@@ -43,6 +43,7 @@ STREAM_TIMEOUT_MS = 5_000
 # round can take a minute.
 TRANSLATE_TIMEOUT_S = 240
 DETECT_PROBE_S = 0.5  # an operator's health check: one metadata request, this timeout
+RATE_BROKER_ROWS = 200  # records/s while a broker of the primary is killed (the fault suite's)
 
 Say = Callable[[str], None]
 
@@ -650,6 +651,18 @@ def run(
     after = _resume_on_secondary(d, written_after)
     lost = _lost(d, stream)
     return _count(d, after, records, written_after, at_risk, lost)
+
+
+def broker_rows(lab: Lab, rate: float = RATE_BROKER_ROWS, say: Say = print) -> list:
+    """The drill's broker-level rows (a primary of 3 brokers): one broker of the primary, then
+    its controller leader, SIGKILLed while records flow at `rate` with acks=all. Neither is a
+    disaster: nothing is failed over, the group and the link carry on through the brokers left,
+    and each row must lose nothing acknowledged (linklab.faults counts every record on the
+    mirror by key and content). On a smaller primary each row is skipped with the reason."""
+    from linklab import faults
+
+    require_running(lab)
+    return [faults.run_streaming(lab, name, rate, say) for name in faults.NEEDS_BROKERS]
 
 
 def _lost(d: _Drill, stream: SteadyProducer | None) -> int:

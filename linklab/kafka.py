@@ -72,11 +72,14 @@ def partitions(bootstrap: Conn, topic: str, timeout: float = 10.0) -> int:
 
 
 def ensure_topic(bootstrap: Conn, name: str, partitions: int, config: dict | None = None) -> bool:
-    """Create the topic if it is missing. Return True when it was created now."""
+    """Create the topic if it is missing. Return True when it was created now.
+
+    Its replication factor is the cluster's default.replication.factor (-1 asks for it, KIP-464),
+    which the topology sets: 1 on a 1-broker cluster, min(3, brokers) unless set otherwise."""
     a = admin(bootstrap)
     if name in a.list_topics(timeout=10).topics:
         return False
-    fut = a.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name]
+    fut = a.create_topics([NewTopic(name, partitions, -1, config=config or {})])[name]
     try:
         fut.result(timeout=30)
     except KafkaException as e:

@@ -46,7 +46,7 @@ class Lab:
         docker, where toxiproxy is a container of the compose project."""
         if self.runtime.name != "native":
             return None
-        return ToxiproxyServer(self.topology.network, self.state_dir)
+        return ToxiproxyServer(self.topology.network, self.state_dir, self.topology.source.brokers)
 
     def bootstrap(self, cluster: str) -> str:
         """The cluster's address, for display; clients connect with `client_config`."""
@@ -63,8 +63,10 @@ def open_lab(
     runtime: str | None = None,
     topology: Topology | str | Path | None = None,
     state_dir: Path | None = None,
+    brokers: int | None = None,
 ) -> Lab:
-    """The lab in `state_dir`: the running one if there is one, else a new description of it."""
+    """The lab in `state_dir`: the running one if there is one, else a new description of it.
+    `brokers`: that many brokers in every cluster, whatever the topology says."""
     state_dir = (state_dir or default_state_dir()).resolve()
     saved = read_state(state_dir)
     if saved and runtime not in (None, "auto", saved["runtime"]):
@@ -81,6 +83,14 @@ def open_lab(
         topo = from_dict(saved["topology"], where=f"{state_dir / STATE_FILE}")
     else:
         topo = load()
+    if brokers is not None:
+        if saved and any(c.brokers != brokers for c in topo.clusters):
+            raise LabError(
+                f"The lab in {state_dir} runs "
+                f"{', '.join(f'{c.brokers} {c.name}' for c in topo.clusters)} broker(s).",
+                f"`invoke down` first, then `invoke up demo --brokers {brokers}`.",
+            )
+        topo = topo.with_brokers(brokers)
     return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
 
 
@@ -123,14 +133,14 @@ def make_link(runtime: Runtime) -> Link:
         )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
-        from linklab.network import docker_link_listener
+        from linklab.network import docker_link_bootstraps
         from linklab.rest import AdminRest
 
         return ClusterLink(
             t,
             AdminRest(runtime.rest_url(t.link.destination)),
             # Through the toxiproxy container: the network profile's path.
-            source_bootstrap=docker_link_listener(t.network).advertised,
+            source_bootstrap=docker_link_bootstraps(t.network, t.source.brokers),
             host_bootstraps=(
                 runtime.bootstrap(t.link.source),
                 runtime.bootstrap(t.link.destination),
@@ -302,7 +312,7 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     if lab.network is not None:
         lab.network.start(profile=profile, binary=binary)
         return
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
     with server.client() as api:
         wait_until(api.answers, 120, f"toxiproxy's API at {server.spec.api_url}")
     server.set_profile(profile or server.current_profile())
@@ -478,7 +488,7 @@ def network_status(lab: Lab) -> NetworkStatus:
     """The profile in force on the link's path, its round trip, and whether it is cut."""
     if lab.network is not None:
         return lab.network.status()
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
     st = server.status()  # on docker: no pid of ours; ask the container's API
     with server.client() as api:
         running = api.answers()
@@ -503,7 +513,9 @@ def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
 
 def _path(lab: Lab) -> ToxiproxyServer:
     require_running(lab)
-    return lab.network or ToxiproxyServer(lab.topology.network, lab.state_dir)
+    return lab.network or ToxiproxyServer(
+        lab.topology.network, lab.state_dir, lab.topology.source.brokers
+    )
 
 
 def set_network(lab: Lab, profile: str) -> NetworkStatus:

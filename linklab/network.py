@@ -35,6 +35,7 @@ import httpx
 
 from linklab.errors import LabError
 from linklab.paths import cache_dir, staged
+from linklab.ports import broker_port
 from linklab.processes import LabProcess, port_in_use, port_owner
 from linklab.waiting import wait_until
 
@@ -190,6 +191,15 @@ class NetworkSpec:
             "network.proxy": self.proxy_port,
             "network.api": self.api_port,
         }
+
+    def link_port_of(self, index: int) -> int:
+        """The LINK listener of broker `index` of the source (linklab.ports: BROKER_PORT_STEP
+        apart, as every per-broker port)."""
+        return broker_port(self.link_port, index)
+
+    def proxy_port_of(self, index: int) -> int:
+        """The proxy in front of broker `index`'s LINK listener: what that broker advertises."""
+        return broker_port(self.proxy_port, index)
 
     @property
     def link_bootstrap(self) -> str:
@@ -369,9 +379,26 @@ class LinkListener:
         return f"{self.name}:PLAINTEXT"
 
 
-def link_listener(spec: NetworkSpec) -> LinkListener:
-    """The LINK listener of the native primary: bound on 127.0.0.1, advertised as the proxy."""
-    return LinkListener(bind_host="127.0.0.1", port=spec.link_port, advertised=spec.link_bootstrap)
+def link_listener(spec: NetworkSpec, index: int = 0) -> LinkListener:
+    """The LINK listener of broker `index` of the native primary: bound on 127.0.0.1,
+    advertised as the proxy in front of it (one proxy per broker: docs/network.md)."""
+    return LinkListener(
+        bind_host="127.0.0.1",
+        port=spec.link_port_of(index),
+        advertised=f"127.0.0.1:{spec.proxy_port_of(index)}",
+    )
+
+
+def proxy_name(index: int) -> str:
+    """The proxy in front of broker `index` of the source: `link` for the first (and a
+    1-broker source's only one), `link-<index>` for the others."""
+    return PROXY_NAME if index == 0 else f"{PROXY_NAME}-{index}"
+
+
+def link_bootstraps(spec: NetworkSpec, brokers: int = 1) -> str:
+    """The link's bootstrap.servers: every broker's proxy, so losing one broker (or its proxy)
+    leaves the link a way in."""
+    return ",".join(f"127.0.0.1:{spec.proxy_port_of(i)}" for i in range(brokers))
 
 
 def server_properties_fragment(spec: NetworkSpec) -> dict[str, str]:
@@ -386,19 +413,20 @@ def server_properties_fragment(spec: NetworkSpec) -> dict[str, str]:
 
 
 def proxy_definition(
-    spec: NetworkSpec, listen_host: str = "127.0.0.1", upstream: str | None = None
+    spec: NetworkSpec, listen_host: str = "127.0.0.1", upstream: str | None = None, index: int = 0
 ) -> dict[str, Any]:
-    """The proxy as toxiproxy's /populate and -config files describe it."""
+    """The proxy (in front of broker `index`) as toxiproxy's /populate and -config files
+    describe it."""
     return {
-        "name": PROXY_NAME,
-        "listen": f"{listen_host}:{spec.proxy_port}",
-        "upstream": upstream or spec.upstream,
+        "name": proxy_name(index),
+        "listen": f"{listen_host}:{spec.proxy_port_of(index)}",
+        "upstream": upstream or f"127.0.0.1:{spec.link_port_of(index)}",
         "enabled": True,
     }
 
 
 def compose_service(
-    spec: NetworkSpec, source_service: str = "primary", network: str = "lab"
+    spec: NetworkSpec, source_service: str | list[str] = "primary", network: str = "lab"
 ) -> dict[str, Any]:
     """The docker runtime's toxiproxy service, as a compose mapping (for the template).
 
@@ -416,22 +444,37 @@ def compose_service(
         "ports": [f"127.0.0.1:{spec.api_port}:{spec.api_port}"],
         "volumes": ["./toxiproxy.json:/config/toxiproxy.json:ro"],
         "networks": [network],
-        "depends_on": [source_service],
+        "depends_on": [source_service] if isinstance(source_service, str) else source_service,
     }
 
 
-def docker_config(spec: NetworkSpec, source_service: str = "primary") -> list[dict[str, Any]]:
-    """The proxy list for the docker toxiproxy's -config file."""
+def docker_config(
+    spec: NetworkSpec, source_service: str | list[str] = "primary"
+) -> list[dict[str, Any]]:
+    """The proxy list for the docker toxiproxy's -config file: one proxy per broker service of
+    the source (`source_service`: a 1-broker source's service, or each broker's, in order)."""
+    services = [source_service] if isinstance(source_service, str) else source_service
     return [
-        proxy_definition(spec, listen_host="0.0.0.0", upstream=f"{source_service}:{spec.link_port}")
+        proxy_definition(
+            spec, listen_host="0.0.0.0", upstream=f"{svc}:{spec.link_port_of(i)}", index=i
+        )
+        for i, svc in enumerate(services)
     ]
 
 
-def docker_link_listener(spec: NetworkSpec) -> LinkListener:
-    """The LINK listener of the docker primary (KAFKA_LISTENERS / KAFKA_ADVERTISED_LISTENERS)."""
+def docker_link_listener(spec: NetworkSpec, index: int = 0) -> LinkListener:
+    """The LINK listener of broker `index` of the docker primary (KAFKA_LISTENERS /
+    KAFKA_ADVERTISED_LISTENERS): advertised as its own proxy in the toxiproxy container."""
     return LinkListener(
-        bind_host="0.0.0.0", port=spec.link_port, advertised=f"toxiproxy:{spec.proxy_port}"
+        bind_host="0.0.0.0",
+        port=spec.link_port_of(index),
+        advertised=f"toxiproxy:{spec.proxy_port_of(index)}",
     )
+
+
+def docker_link_bootstraps(spec: NetworkSpec, brokers: int = 1) -> str:
+    """The cluster link's bootstrap.servers on docker: every source broker's proxy."""
+    return ",".join(docker_link_listener(spec, i).advertised for i in range(brokers))
 
 
 # --- getting toxiproxy -----------------------------------------------------------------------
@@ -703,8 +746,11 @@ class ToxiproxyServer:
     also creates the proxy as the server starts. Everything listens on 127.0.0.1.
     """
 
-    def __init__(self, spec: NetworkSpec, state_dir: Path):
+    def __init__(self, spec: NetworkSpec, state_dir: Path, brokers: int = 1):
+        """`brokers`: how many brokers the link's source has; one proxy in front of each."""
         self.spec = spec
+        self.brokers = brokers
+        self.proxies = [proxy_name(i) for i in range(brokers)]
         self.dir = Path(state_dir) / "network"
         self.config_file = self.dir / "toxiproxy.json"
         self.log_file = self.dir / "toxiproxy.log"
@@ -721,7 +767,8 @@ class ToxiproxyServer:
         when given (`invoke up --network NAME`), else the one last set on this lab, else the
         topology's."""
         if not self.process.alive():
-            for port in (self.spec.api_port, self.spec.proxy_port):
+            proxy_ports = [self.spec.proxy_port_of(i) for i in range(self.brokers)]
+            for port in (self.spec.api_port, *proxy_ports):
                 if port_in_use(port):
                     raise LabError(
                         f"Port {port} (toxiproxy) is taken by {port_owner(port)}.",
@@ -729,7 +776,8 @@ class ToxiproxyServer:
                     )
             binary = binary or toxiproxy_binary()
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.config_file.write_text(json.dumps([proxy_definition(self.spec)], indent=2))
+            definitions = [proxy_definition(self.spec, index=i) for i in range(self.brokers)]
+            self.config_file.write_text(json.dumps(definitions, indent=2))
             self.process.start(
                 [
                     str(binary),
@@ -752,7 +800,9 @@ class ToxiproxyServer:
                 on_fail=self._log_tail,
                 quiet=True,
             )
-            api.ensure_proxy(PROXY_NAME, f"127.0.0.1:{self.spec.proxy_port}", self.spec.upstream)
+            for i in range(self.brokers):
+                d = proxy_definition(self.spec, index=i)
+                api.ensure_proxy(d["name"], d["listen"], d["upstream"])
         return self.set_profile(profile or self.current_profile())
 
     def _ready(self, api: ToxiproxyClient) -> bool:
@@ -783,19 +833,22 @@ class ToxiproxyServer:
         """Change the profile on the running proxy, without a restart; remembered by the lab."""
         profile = self.spec.profile_named(name)
         with self.client() as api:
-            api.apply_profile(profile)
+            for proxy in self.proxies:
+                api.apply_profile(profile, proxy)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.profile_file.write_text(name)
         return self.status()
 
     def cut(self, how: str = "blackhole") -> NetworkStatus:
         with self.client() as api:
-            api.cut(how=how)
+            for proxy in self.proxies:
+                api.cut(proxy, how=how)
         return self.status()
 
     def restore(self) -> NetworkStatus:
         with self.client() as api:
-            api.restore()
+            for proxy in self.proxies:
+                api.restore(proxy)
         return self.status()
 
     def status(self) -> NetworkStatus:
@@ -805,14 +858,17 @@ class ToxiproxyServer:
         cut = False
         if running:
             with self.client() as api:
-                state = api.proxy() if api.answers() else None
-            cut = state.cut if state else False
+                states = [api.proxy(p) for p in self.proxies] if api.answers() else []
+            cut = any(s.cut for s in states if s)
         return NetworkStatus(
             profile=name,
             round_trip_ms=profile.round_trip_ms,
             cut=cut,
             running=running,
             pid=self.process.pid() if running else None,
-            proxy=f"{self.spec.link_bootstrap} -> {self.spec.upstream}",
+            proxy=", ".join(
+                f"{d['listen']} -> {d['upstream']}"
+                for d in (proxy_definition(self.spec, index=i) for i in range(self.brokers))
+            ),
             api=self.spec.api_url,
         )

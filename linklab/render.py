@@ -34,17 +34,30 @@ _templates = template_environment()
 
 
 def server_properties(
-    topology: Topology, cluster: str, data_dir: Path, security: dict[str, str] | None = None
+    topology: Topology,
+    cluster: str,
+    data_dir: Path,
+    security: dict[str, str] | None = None,
+    broker: str | None = None,
 ) -> str:
-    """A broker's server.properties; `security` (linklab.security.server_properties) replaces
-    the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
-    # The link's source gets the LINK listener, advertised as the proxy (docs/network.md).
-    link = network.link_listener(topology.network) if cluster == topology.link.source else None
+    """A broker's server.properties (`broker`: its component; the cluster's first broker by
+    default); `security` (linklab.security.server_properties) replaces the PLAINTEXT listeners
+    and the ACL-sync block of a plain lab."""
+    c = topology.cluster(cluster)
+    node = c.node(broker) if broker else c.nodes[0]
+    # Every broker of the link's source gets a LINK listener, advertised as the proxy in front
+    # of it (docs/network.md).
+    link = (
+        network.link_listener(topology.network, node.index)
+        if cluster == topology.link.source
+        else None
+    )
     if security and link:
         security = _secured_link_listener(security, link)
     return _templates.get_template("server.properties.j2").render(
         security=security or {},
-        cluster=topology.cluster(cluster),
+        cluster=c,
+        broker=node,
         data_dir=data_dir,
         acl_sync=topology.link.acl_sync,  # the brokers need an authorizer for ACLs to exist
         authorizer=AUTHORIZER,
@@ -95,7 +108,9 @@ def mm2_properties(
         source=topology.source,
         # The link reaches its source through the proxy; the kit's own calls stay direct.
         source_bootstrap=(
-            topology.network.link_bootstrap if through_proxy else topology.source.bootstrap
+            network.link_bootstraps(topology.network, topology.source.brokers)
+            if through_proxy
+            else topology.source.bootstrap
         ),
         destination=topology.destination,
         # An empty include list must match nothing: a regex that can never match a topic name.
@@ -210,13 +225,22 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
         "link_source": topology.link.source,
-        "link_listener": network.docker_link_listener(topology.network),
-        "toxiproxy": network.compose_service(topology.network, topology.link.source),
+        # Each source broker's LINK listener, by its index in the cluster.
+        "link_listeners": [
+            network.docker_link_listener(topology.network, b.index) for b in topology.source.nodes
+        ],
+        "toxiproxy": network.compose_service(
+            topology.network, [b.component for b in topology.source.nodes]
+        ),
         "secured": topology.secured,
         "security_dir": str(Path(lab_id) / "security"),
         "security_mount": SECURITY_MOUNT,
         "security_env": {
             c.name: compose_security_env(topology, c.name, lab_id) if topology.secured else {}
+            for c in topology.clusters
+        },
+        "internal_bootstrap": {
+            c.name: ",".join(f"{b.component}:{INTERNAL_PORT}" for b in c.nodes)
             for c in topology.clusters
         },
         "scram_mechanism": security.MECHANISM,
@@ -242,7 +266,8 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
         TOXIPROXY_CONFIG: json.dumps(
-            network.docker_config(topology.network, topology.link.source), indent=2
+            network.docker_config(topology.network, [b.component for b in topology.source.nodes]),
+            indent=2,
         )
         + "\n",
         **extra,
@@ -252,10 +277,10 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
 def native_files(topology: Topology, data_root: Path) -> dict[str, str]:
     """What the native runtime runs: server.properties per cluster and the link's mm2.properties."""
     files = {
-        f"{c.name}/server.properties": server_properties(
-            topology, c.name, data_root / c.name / "data"
+        f"{b.component}/server.properties": server_properties(
+            topology, b.cluster, data_root / b.component / "data", broker=b.component
         )
-        for c in topology.clusters
+        for b in topology.brokers
     }
     files["link/mm2.properties"] = mm2_properties(topology)
     return files

@@ -20,6 +20,7 @@ from linklab.errors import LabError
 from linklab.monitoring import MonitoringSpec, check_components, parse_monitoring
 from linklab.network import NetworkSpec, parse_network
 from linklab.paths import PROJECT_ROOT, default_topology_file
+from linklab.ports import BROKER_PORT_STEP, MAX_BROKERS, broker_port
 
 KAFKA_POM = PROJECT_ROOT / "scripts" / "kafka-jars.pom.xml"
 
@@ -32,6 +33,33 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
+# KRaft in combined mode: the first 1 or 3 nodes are the controller quorum (and brokers), the
+# rest brokers only. Three voters survive the loss of one; two would survive none.
+MULTI_BROKER_HEAP_MB = 256  # measured enough for a lab broker (benchmarks/README.md)
+
+
+@dataclass(frozen=True)
+class BrokerSpec:
+    """One broker of a cluster: its node id, its ports and whether it votes in the quorum."""
+
+    cluster: str
+    index: int  # 0-based, within its cluster
+    node_id: int
+    broker_port: int
+    controller_port: int
+    rest_port: int
+    controller: bool  # a voter of the KRaft quorum (combined broker and controller)
+    component: str  # its process, folder and log name: the cluster's name for a 1-broker cluster
+
+    @property
+    def roles(self) -> str:
+        return "broker,controller" if self.controller else "broker"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     name: str
@@ -40,19 +68,72 @@ class ClusterSpec:
     controller_port: int
     rest_port: int
     heap_mb: int = 384
-    node_id: int = 1
+    node_id: int = 1  # the first broker's; the others count up from it
+    brokers: int = 1
+    # None: the checked defaults, min(3, brokers) and min(2, replication factor).
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
+
+    @property
+    def rf(self) -> int:
+        """The replication factor of the cluster's topics, the kit's and Kafka's internal ones."""
+        return self.replication_factor or min(3, self.brokers)
+
+    @property
+    def min_isr(self) -> int:
+        return self.min_insync_replicas or min(2, self.rf)
+
+    @property
+    def controllers(self) -> int:
+        return 3 if self.brokers >= 3 else 1
+
+    @property
+    def nodes(self) -> list[BrokerSpec]:
+        return [
+            BrokerSpec(
+                cluster=self.name,
+                index=i,
+                node_id=self.node_id + i,
+                broker_port=broker_port(self.broker_port, i),
+                controller_port=broker_port(self.controller_port, i),
+                rest_port=broker_port(self.rest_port, i),
+                controller=i < self.controllers,
+                component=self.name if self.brokers == 1 else f"{self.name}-{self.node_id + i}",
+            )
+            for i in range(self.brokers)
+        ]
+
+    def node(self, component: str) -> BrokerSpec:
+        for b in self.nodes:
+            if b.component == component:
+                return b
+        known = ", ".join(b.component for b in self.nodes)
+        raise LabError(f"{component!r} is not a broker of {self.name}.", f"Use one of: {known}.")
+
+    @property
+    def quorum_voters(self) -> str:
+        return ",".join(
+            f"{b.node_id}@127.0.0.1:{b.controller_port}" for b in self.nodes if b.controller
+        )
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.broker_port}"
+        """Every broker's address: a client that loses one still finds the cluster."""
+        return ",".join(b.bootstrap for b in self.nodes)
 
     @property
     def ports(self) -> dict[str, int]:
-        return {
-            "broker": self.broker_port,
-            "controller": self.controller_port,
-            "rest": self.rest_port,
-        }
+        out = {}
+        for b in self.nodes:
+            prefix = "" if b.index == 0 else f"node{b.node_id}."
+            out.update(
+                {
+                    f"{prefix}broker": b.broker_port,
+                    f"{prefix}controller": b.controller_port,
+                    f"{prefix}rest": b.rest_port,
+                }
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,13 +221,71 @@ class Topology:
     def kafka_version(self) -> str:
         return kafka_version()
 
+    def broker(self, component: str) -> BrokerSpec:
+        """The broker whose process is `component` (a cluster's name for a 1-broker cluster)."""
+        for c in self.clusters:
+            for b in c.nodes:
+                if b.component == component:
+                    return b
+        raise LabError(
+            f"{component!r} is not a broker of the lab.",
+            f"Use one of: {', '.join(b.component for c in self.clusters for b in c.nodes)}.",
+        )
+
+    @property
+    def brokers(self) -> list[BrokerSpec]:
+        """Every broker of the lab, cluster by cluster."""
+        return [b for c in self.clusters for b in c.nodes]
+
+    def exporter_ports(self) -> dict[str, int]:
+        """The JMX exporter port of every JVM that has one, by component: broker i of a cluster
+        on the cluster's exporter port + BROKER_PORT_STEP * i, the link on its own."""
+        spec = self.monitoring
+        if not spec.enabled:
+            return {}
+        clusters = {c.name: c for c in self.clusters}
+        out = {}
+        for name, port in spec.exporter_ports.items():
+            if name in clusters:
+                for b in clusters[name].nodes:
+                    out[b.component] = broker_port(port, b.index)
+            else:
+                out[name] = port
+        return out
+
     def all_ports(self) -> dict[str, int]:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
         ports.update(self.network.ports)
+        source = self.cluster(self.link.source) if self.link.source in self._names() else None
+        if source is not None:
+            # The LINK listener and its proxy, one pair per broker of the source (docs/network.md).
+            for b in source.nodes[1:]:
+                ports[f"network.link.node{b.node_id}"] = self.network.link_port_of(b.index)
+                ports[f"network.proxy.node{b.node_id}"] = self.network.proxy_port_of(b.index)
         if self.monitoring.enabled:
-            ports.update(self.monitoring.ports())
+            ports.update(
+                {k: v for k, v in self.monitoring.ports().items() if ".exporter." not in k}
+            )
+            for component, port in self.exporter_ports().items():
+                ports[f"monitoring.exporter.{component}"] = port
         return ports
+
+    def _names(self) -> set[str]:
+        return {c.name for c in self.clusters}
+
+    def with_brokers(self, brokers: int) -> Topology:
+        """A copy with `brokers` brokers in every cluster (`invoke up demo --brokers N`); a
+        multi-broker cluster's heap is capped at MULTI_BROKER_HEAP_MB per broker."""
+        clusters = [
+            dataclasses.replace(
+                c,
+                brokers=brokers,
+                heap_mb=c.heap_mb if brokers == 1 else min(c.heap_mb, MULTI_BROKER_HEAP_MB),
+            )
+            for c in self.clusters
+        ]
+        return validate(dataclasses.replace(self, clusters=clusters))
 
     def with_port_offset(self, offset: int) -> Topology:
         """A copy with every port moved by `offset`: a second lab beside the first."""
@@ -307,6 +446,13 @@ def _validate_security(t: Topology) -> None:
             f"security {t.security!r} is not one of {', '.join(SECURITY_MODES)}.",
             "Use `security: none` (the default) or `security: sasl_ssl`.",
         )
+    multi = [c.name for c in t.clusters if c.brokers > 1]
+    if t.secured and multi:
+        # Certificates carry one broker's SANs and one listener layout per cluster so far.
+        raise LabError(
+            f"security: sasl_ssl is not yet supported with several brokers ({', '.join(multi)}).",
+            "Use brokers: 1 for a secured lab, or security: none for a multi-broker one.",
+        )
 
 
 def _validate_clusters(t: Topology) -> None:
@@ -334,6 +480,24 @@ def _validate_clusters(t: Topology) -> None:
                 "Use a 16-byte UUID in base64url without padding "
                 "(kafka-storage random-uuid prints one).",
             )
+        if not 1 <= c.brokers <= MAX_BROKERS:
+            raise LabError(
+                f"brokers {c.brokers} of {c.name} is out of range.",
+                f"Use 1 to {MAX_BROKERS} brokers (1 or 3 of them form the KRaft quorum).",
+            )
+        if c.replication_factor is not None and not 1 <= c.replication_factor <= c.brokers:
+            raise LabError(
+                f"replication_factor {c.replication_factor} of {c.name} needs that many brokers; "
+                f"it has {c.brokers}.",
+                f"Set brokers: {max(c.replication_factor, 1)} or more, or replication_factor: "
+                f"{c.brokers} or less (or leave it out: min(3, brokers)).",
+            )
+        if c.min_insync_replicas is not None and not 1 <= c.min_insync_replicas <= c.rf:
+            raise LabError(
+                f"min_insync_replicas {c.min_insync_replicas} of {c.name} is more than its "
+                f"replication factor {c.rf}: no acks=all write could succeed.",
+                f"Set min_insync_replicas: {min(2, c.rf)} (or leave it out: min(2, RF)).",
+            )
         if not 64 <= c.heap_mb <= 8192:
             raise LabError(
                 f"heap_mb {c.heap_mb} of {c.name} is out of range.",
@@ -349,12 +513,17 @@ def _validate_ports(t: Topology) -> None:
                 f"Port {port} ({where}) is out of range.", "Use a port from 1024 to 65535."
             )
     seen: dict[int, str] = {}
+    multi = any(c.brokers > 1 for c in t.clusters)
     for where, port in ports.items():
         if port in seen:
-            raise LabError(
-                f"Port {port} is given to both {seen[port]} and {where}.",
-                "Give every listener its own port in topology.yaml.",
-            )
+            fix = "Give every listener its own port in topology.yaml."
+            if multi:
+                fix += (
+                    f" Broker i of a cluster uses the cluster's ports + {BROKER_PORT_STEP}·i (as "
+                    "do its exporter and, on the link's source, link_port and proxy_port): keep "
+                    f"base ports {BROKER_PORT_STEP * MAX_BROKERS} apart, or use fewer brokers."
+                )
+            raise LabError(f"Port {port} is given to both {seen[port]} and {where}.", fix)
         seen[port] = where
 
 

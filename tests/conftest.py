@@ -20,6 +20,10 @@ PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
 EXTRA_SPACING = 1200
 # The secured lab sits between the session lab and the first extra lab (their ports never meet).
 SECURED_OFFSET = EXTRA_SPACING // 2
+# The multi-broker lab (its primary's brokers 10 ports apart) sits between the two extra labs:
+# no port of it meets one of the session's other labs (checked in tests/unit/test_brokers.py).
+MULTI_BROKER_OFFSET = EXTRA_SPACING * 3 // 2
+MULTI_BROKER_PRIMARY = 3  # a KRaft quorum of three: one broker (or the leader) may die
 
 
 def pytest_configure(config):
@@ -57,6 +61,31 @@ def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
     the_lab = linklab.lab.open_lab("native", topo, state)
     try:
         linklab.lab.up(the_lab, records=1000, seed=5, say=lambda _: None)
+        yield the_lab
+    finally:
+        linklab.lab.down(the_lab)
+
+
+def multi_broker_topology(offset: int) -> topology.Topology:
+    """The project's topology with a 3-broker primary (and a 1-broker secondary: the
+    broker-level faults break the primary only, and one broker less starts faster)."""
+    topo = topology.load().with_port_offset(offset)
+    primary, *others = topo.clusters
+    primary = dataclasses.replace(
+        primary, brokers=MULTI_BROKER_PRIMARY, heap_mb=topology.MULTI_BROKER_HEAP_MB
+    )
+    return topology.validate(dataclasses.replace(topo, clusters=[primary, *others]))
+
+
+@pytest.fixture(scope="session")
+def multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
+    """One running native lab whose primary has three brokers (a 3-voter KRaft quorum), the
+    secondary one, 500 records mirrored: for the broker-level faults."""
+    topo = multi_broker_topology(PORT_OFFSET + MULTI_BROKER_OFFSET)
+    state = tmp_path_factory.mktemp("multi-broker-lab") / "state"
+    the_lab = linklab.lab.open_lab("native", topo, state)
+    try:
+        linklab.lab.up(the_lab, records=500, seed=13, say=lambda _: None)
         yield the_lab
     finally:
         linklab.lab.down(the_lab)

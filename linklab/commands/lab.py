@@ -27,11 +27,12 @@ def up(
     topology=None,
     network=None,
     timings=False,
+    brokers=0,
     json_=False,
 ):
     """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
     cli.scenario(scenario)
-    lab = labs.open_lab(runtime, topology)
+    lab = labs.open_lab(runtime, topology, brokers=cli.brokers(brokers))
     result = labs.up(lab, records=records, seed=seed, say=present.note, network=network)
     st = labs.status(lab)
     show(

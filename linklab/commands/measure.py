@@ -90,11 +90,16 @@ def drill(
     after=100,
     rate=0,
     network=None,
+    brokers=False,
     json_=False,
 ):
     """Disaster-recovery drill: a group fails over from the primary to the secondary (native),
     with its RPO and RTO. Exit 1 when a record was lost or missed."""
-    if failback:
+    if brokers:
+        rows, rate = drills.broker_rows(labs.open_lab(), say=present.say), drills.RATE_BROKER_ROWS
+        show(json_, data.faults(rows, rate, None), tables.faults(rows, rate))
+        ok = all(r.ok for r in rows)
+    elif failback:
         back = drills.failback(labs.open_lab(), say=present.say)
         show(json_, data.failback(back), *tables.failback(back), present.FAILBACK_NEXT)
         ok = back.lost == 0

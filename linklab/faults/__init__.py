@@ -10,20 +10,25 @@ breaks and removes one lab per fault and returns the table's rows; the `faults` 
 
 from linklab.faults.catalogue import (
     ALL,
+    BROKER_DOWN_S,
     LID_CLOSED_S,
+    NEEDS_BROKERS,
     OUTAGE_S,
     PARTITION_S,
     STREAMING,
+    controller_leader_kill,
     ctrl_c_up,
     down_twice,
     lab_pids,
     lid_closed,
     link_kill,
+    primary_broker_kill,
     primary_restart,
     run_one,
     run_streaming,
     run_suite,
     secondary_kill,
+    skip_reason,
     up_again,
 )
 from linklab.faults.harness import (
@@ -39,6 +44,11 @@ from linklab.faults.traffic import MESSAGE_TIMEOUT_MS, RATE, MirrorWatcher, Stea
 
 __all__ = [
     "ALL",
+    "BROKER_DOWN_S",
+    "NEEDS_BROKERS",
+    "controller_leader_kill",
+    "primary_broker_kill",
+    "skip_reason",
     "CATCH_UP_TIMEOUT",
     "COLUMNS",
     "LID_CLOSED_S",

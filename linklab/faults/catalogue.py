@@ -34,6 +34,12 @@ from linklab.waiting import wait_until
 LID_CLOSED_S = 30.0  # how long the "laptop lid" stays closed (a fault's length, not a wait)
 PARTITION_S = 60.0  # how long the link's path stays cut (a fault's length, not a wait)
 OUTAGE_S = 5.0  # how long a killed process stays dead before it is started again
+# How long a killed broker of a multi-broker primary stays dead: long enough that the link is
+# seen carrying records through the brokers left (a fault's length, not a wait).
+BROKER_DOWN_S = 10.0
+# Faults that need the primary to have this many brokers (a KRaft quorum of three): `run_suite`
+# gives their scratch labs that many, and on a smaller lab they are skipped with the reason.
+NEEDS_BROKERS = {"primary-broker-kill": 3, "controller-leader-kill": 3}
 
 
 def _repaired_with_link(run: FaultRun, how: str) -> None:
@@ -76,6 +82,61 @@ def primary_restart(run: FaultRun) -> None:
     run.diagnose()
     run.lab.runtime.start_cluster("primary")
     _repaired_with_link(run, "primary started again (invoke up demo)")
+
+
+def _kill_primary_broker(run: FaultRun, victim: str, what: str) -> None:
+    """SIGKILL one broker of the primary while records flow; the producer (acks=all, so
+    min.insync.replicas of the cluster's replicas) and the link must carry on through the
+    brokers left. The broker is started again after BROKER_DOWN_S."""
+    source = run.lab.topology.link.source
+    run.steady(5)
+    run.fault(f"SIGKILL {victim} ({what})")
+    run.lab.runtime.kill(victim)
+    run.diagnose()
+    run.steady(BROKER_DOWN_S)
+    # The link kept flowing: records acknowledged after the kill reached the mirror before the
+    # broker came back (counted, not assumed).
+    flowed = run.mirrored_since_fault()
+    run.result.note = _join(run.result.note, f"{flowed:,} records mirrored while {victim} was down")
+    if not flowed:
+        run.result.error = f"the link carried nothing while {victim} was down"
+    run.lab.runtime.start_cluster(victim)
+    _repaired_with_link(run, f"{victim} started again (invoke up demo)")
+    if source != run.lab.topology.broker(victim).cluster:  # pragma: no cover - a bad topology
+        raise LabError(f"{victim} is no broker of {source}.", "Check topology.yaml.")
+
+
+def primary_broker_kill(run: FaultRun) -> None:
+    """One broker of a 3-broker primary (not the controller leader) SIGKILLed while producing:
+    nothing acknowledged is lost, the link keeps flowing; then started again."""
+    source = run.lab.topology.link.source
+    leader = run.lab.runtime.controller_leader(source)
+    nodes = run.lab.topology.cluster(source).nodes
+    victim = next(b.component for b in reversed(nodes) if b.component != leader)
+    _kill_primary_broker(run, victim, f"one of {len(nodes)} primary brokers, not the controller")
+
+
+def controller_leader_kill(run: FaultRun) -> None:
+    """The primary's active controller (the metadata quorum's leader) SIGKILLed while producing:
+    the other two voters elect a new leader; nothing acknowledged is lost, the link keeps
+    flowing; then started again."""
+    source = run.lab.topology.link.source
+    leader = run.lab.runtime.controller_leader(source)
+    _kill_primary_broker(run, leader, "the primary's controller leader")
+    now = run.lab.runtime.controller_leader(source)
+    run.result.note = _join(run.result.note, f"controller leader {leader} -> {now}")
+
+
+def skip_reason(lab: linklab.lab.Lab, name: str) -> str:
+    """Why fault `name` cannot run on this lab ("" when it can)."""
+    need = NEEDS_BROKERS.get(name)
+    have = lab.topology.cluster(lab.topology.link.source).brokers
+    if need and have < need:
+        return (
+            f"needs a primary of {need} brokers, this one has {have} "
+            f"(`invoke up demo --brokers {need}`; `invoke faults` makes such a lab)"
+        )
+    return ""
 
 
 def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
@@ -148,11 +209,19 @@ STREAMING: dict[str, Callable[[FaultRun], None]] = {
     "lid-closed-30s": lid_closed,
     "link-partitioned-60s": link_partitioned,
     "up-while-up": up_again,
+    "primary-broker-kill": primary_broker_kill,
+    "controller-leader-kill": controller_leader_kill,
 }
 
 
 def run_streaming(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
-    """Inject fault `name` into a running lab while records flow; count what the mirror got."""
+    """Inject fault `name` into a running lab while records flow; count what the mirror got.
+    A fault the lab cannot take (a broker-level fault on a 1-broker primary) is skipped, with
+    the reason in the row."""
+    skipped = skip_reason(lab, name)
+    if skipped:
+        say(f"skipped {name}: {skipped}")
+        return FaultResult(name, skipped=skipped)
     run = FaultRun(lab, name, rate, say)
     try:
         STREAMING[name](run)
@@ -255,7 +324,7 @@ def run_suite(
     results = []
     with tempfile.TemporaryDirectory(prefix="linklab-faults-") as tmp:
         for i, name in enumerate(names):
-            lab = scratch_lab(Path(tmp) / f"lab{i}", port_offset)
+            lab = scratch_lab(Path(tmp) / f"lab{i}", port_offset, NEEDS_BROKERS.get(name))
             try:
                 results.append(run_one(lab, name, rate, say))
             except LabError as e:

@@ -24,7 +24,15 @@ CATCH_UP_TIMEOUT = 120.0
 # exited: a restart there is shown, not a failure. The kit's restart after CATCH_UP_TIMEOUT is
 # part of no repair: it always fails the fault (`caught_up_by_restart`).
 RECOVERS_BY_ITSELF = frozenset(
-    {"lid-closed-30s", "up-while-up", "down-twice", "link-partitioned-60s"}
+    {
+        "lid-closed-30s",
+        "up-while-up",
+        "down-twice",
+        "link-partitioned-60s",
+        # One broker of several gone: the link must carry on through the others.
+        "primary-broker-kill",
+        "controller-leader-kill",
+    }
 )
 
 
@@ -50,9 +58,12 @@ class FaultResult:
     error: str = ""  # the run itself failed (a LabError), the figures are partial
     # From a healed partition until the link's lag was 0 again (link-partitioned-60s only).
     drain_s: float | None = None
+    skipped: str = ""  # why the fault did not run on this lab ("" when it ran)
 
     @property
     def ok(self) -> bool:
+        if self.skipped:
+            return True
         needed_help = bool(self.link_restarted) and self.fault in RECOVERS_BY_ITSELF
         return (
             self.lost == 0 and not self.error and not needed_help and not self.caught_up_by_restart
@@ -96,6 +107,14 @@ class FaultRun:
         self.result.doctor = [
             f"{c.name}: {c.detail}" for c in doctor.check_lab(self.lab) if not c.ok and not c.warn
         ]
+
+    def mirrored_since_fault(self) -> int:
+        """Records acknowledged since the fault that are on the mirror already."""
+        if self.fault_at is None:
+            return 0
+        acked = list(self.producer.acked)
+        since = [r for r in acked if self.producer.sent_at.get(r, 0.0) >= self.fault_at]
+        return len(since) - self.watcher.missing(since)
 
     def restarted_link(self, why: str) -> None:
         """The kit restarted the link as part of the repair: recorded as such."""
@@ -190,10 +209,11 @@ def lab_processes(state_dir: Path) -> list[int]:
     return jvm.marked_pids(state_dir)
 
 
-def scratch_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
-    """A native lab of the project's topology with every port moved by `offset`."""
+def scratch_lab(state_dir: Path, offset: int, brokers: int | None = None) -> linklab.lab.Lab:
+    """A native lab of the project's topology with every port moved by `offset` (and
+    `brokers` brokers per cluster, when given)."""
     topo = load().with_port_offset(offset)
-    return linklab.lab.open_lab("native", topo, state_dir)
+    return linklab.lab.open_lab("native", topo, state_dir, brokers=brokers)
 
 
 def write_results(results: list[FaultResult], path: Path | None = None, rate: float = RATE) -> Path:

@@ -69,7 +69,13 @@ def recording_rules(spec: MonitoringSpec, link: LinkView) -> list[dict]:
         out += [
             # MirrorMaker 2 copies records: with no deletes on either side, the end offsets
             # differ by the records not yet mirrored (Cluster Linking keeps offsets equal).
-            {"record": LAG, "expr": f"sum({src}) - sum({dst})", "labels": labels},
+            # Every replica of a partition reports its end offset: the partition's is the
+            # largest (the leader's), else a 3-broker source would count each record 3 times.
+            {
+                "record": LAG,
+                "expr": f"sum(max by (partition) ({src})) - sum(max by (partition) ({dst}))",
+                "labels": labels,
+            },
             {
                 "record": RECORDS_IN,
                 "labels": labels,

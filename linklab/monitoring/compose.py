@@ -52,7 +52,8 @@ def prometheus_config(topology) -> str:
                 "job_name": BROKER_JOB,
                 "static_configs": [
                     {
-                        "targets": [f"{c.name}:{EXPORTER_CONTAINER_PORT}"],
+                        # every broker's container (one per broker: its service name)
+                        "targets": [f"{b.component}:{EXPORTER_CONTAINER_PORT}" for b in c.nodes],
                         "labels": {"cluster": c.name},
                     }
                     for c in topology.clusters

@@ -122,14 +122,17 @@ def render_config(
     rules_file: Path,
     clusters: list[str],
     link_component: str = "link",
+    broker_ports: dict[str, list[int]] | None = None,
 ) -> str:
     """prometheus.yml: every exporter of the lab on 127.0.0.1, scraped and evaluated at the
-    spec's interval (at most 5 s)."""
+    spec's interval (at most 5 s). `broker_ports`: each cluster's brokers' exporter ports (a
+    multi-broker cluster has one per broker); by default the cluster's one exporter port."""
     interval = _dur(spec.scrape_interval_s)
+    ports = broker_ports or {c: [spec.exporter_ports[c]] for c in spec.exporter_ports}
     brokers = [
-        {"targets": [f"127.0.0.1:{spec.exporter_ports[c]}"], "labels": {"cluster": c}}
+        {"targets": [f"127.0.0.1:{port}" for port in ports[c]], "labels": {"cluster": c}}
         for c in clusters
-        if c in spec.exporter_ports
+        if c in ports
     ]
     scrape = [{"job_name": BROKER_JOB, "static_configs": brokers}]
     if link_component in spec.exporter_ports:
@@ -193,12 +196,18 @@ class Prometheus:
     def client(self) -> PrometheusClient:
         return PrometheusClient(self.url)
 
-    def render(self, link: LinkView, clusters: list[str], link_component: str = "link") -> None:
+    def render(
+        self,
+        link: LinkView,
+        clusters: list[str],
+        link_component: str = "link",
+        broker_ports: dict[str, list[int]] | None = None,
+    ) -> None:
         """Write prometheus.yml and rules.yml (a running Prometheus picks them up on reload)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rules_file.write_text(render_rules(self.spec, link))
         self.config_file.write_text(
-            render_config(self.spec, link, self.rules_file, clusters, link_component)
+            render_config(self.spec, link, self.rules_file, clusters, link_component, broker_ports)
         )
 
     def start(self, tools: PrometheusTools, timeout: float = START_TIMEOUT) -> None:

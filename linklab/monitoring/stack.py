@@ -30,10 +30,19 @@ def jvm_exporters(topology) -> dict[str, Exporter]:
     spec: MonitoringSpec = topology.monitoring
     if not spec.enabled:
         return {}
-    clusters = {c.name for c in topology.clusters}
+    brokers = {b.component for b in topology.brokers}
     return {
-        name: Exporter(port, BROKER if name in clusters else MIRRORMAKER)
-        for name, port in spec.exporter_ports.items()
+        name: Exporter(port, BROKER if name in brokers else MIRRORMAKER)
+        for name, port in topology.exporter_ports().items()
+    }
+
+
+def broker_ports(topology) -> dict[str, list[int]]:
+    """Each cluster's brokers' exporter ports: Prometheus scrapes every broker."""
+    ports = topology.exporter_ports()
+    return {
+        c.name: [ports[b.component] for b in c.nodes if b.component in ports]
+        for c in topology.clusters
     }
 
 
@@ -67,7 +76,10 @@ def start(
     prom = Prometheus(state_dir, spec)
     tools = ensure_tools(build=build, say=say)
     prom.render(
-        link_view(topology, mirrormaker), [c.name for c in topology.clusters], LINK_COMPONENT
+        link_view(topology, mirrormaker),
+        [c.name for c in topology.clusters],
+        LINK_COMPONENT,
+        broker_ports(topology),
     )
     promtool_check(tools, "config", prom.config_file)  # checks the rule file it names too
     prom.start(tools)
@@ -80,7 +92,11 @@ def refresh(state_dir: Path, spec: MonitoringSpec, topology, mirrors: list[str])
     prom = Prometheus(state_dir, spec)
     if not prom.alive():
         return False
-    prom.render(link_view(topology, True, mirrors), [c.name for c in topology.clusters])
+    prom.render(
+        link_view(topology, True, mirrors),
+        [c.name for c in topology.clusters],
+        broker_ports=broker_ports(topology),
+    )
     prom.reload()
     return True
 

@@ -28,6 +28,8 @@ def component(c: Any) -> dict:
         "pid": c.pid,
         "rss_mib": _num(c.rss_mb, 1),
         "log": c.log,
+        "node_id": c.node_id,
+        "role": c.role,
     }
 
 
@@ -395,6 +397,7 @@ def faults(results: list[Any], rate: float, written: str | None) -> dict:
                 "recovery": r.recovery,
                 "note": r.note,
                 "error": r.error,
+                "skipped": r.skipped,
                 "doctor": list(r.doctor),
             }
             for r in results

@@ -46,13 +46,19 @@ def status(st: Any) -> list[Sheet]:
     for c in st.components:
         comps.add(
             c.name,
-            c.kind,
+            # A broker of a multi-broker cluster: its KRaft role (the name carries its node id).
+            f"{c.kind} {c.role.replace('broker,controller', 'broker+controller')}"
+            if getattr(c, "role", None)
+            else c.kind,
             c.address,
             state(c.state),
             str(c.pid or "-"),
             f"{c.rss_mb:.0f}" if c.rss_mb else "-",
         )
     out = [comps]
+    costs = broker_costs(st.components)
+    if costs:
+        out.append(costs)
     if st.link:
         out.append(links([st.link], title="link"))
     if st.mirrors:
@@ -84,6 +90,29 @@ def status(st: Any) -> list[Sheet]:
             files.add(f["cluster"], f["user"], f["librdkafka"])
         out.append(files)
     return out
+
+
+def broker_costs(components: list[Any]) -> Sheet | None:
+    """What each multi-broker cluster costs: its brokers' RSS in all and per broker (issue 19);
+    None for a lab of 1-broker clusters. A multi-broker cluster's brokers carry a node id and
+    are named `<cluster>-<node id>`."""
+    clusters: dict[str, list[float]] = {}
+    for c in components:
+        if getattr(c, "node_id", None) is not None:
+            clusters.setdefault(c.name.rsplit("-", 1)[0], []).append(c.rss_mb or 0.0)
+    if not clusters:
+        return None
+    t = sheet(
+        "brokers per cluster",
+        "cluster",
+        "brokers",
+        "RSS MiB",
+        "per broker MiB",
+        right=("brokers", "RSS MiB", "per broker MiB"),
+    )
+    for name, rss in clusters.items():
+        t.add(name, str(len(rss)), f"{sum(rss):.0f}", f"{sum(rss) / len(rss):.0f}")
+    return t
 
 
 def acl_list(listed: dict[str, list[Any]]) -> list[Sheet]:
@@ -554,6 +583,8 @@ def faults(results: list[Any], rate: float) -> Sheet:
             recovery += f"; lag drained in {r.drain_s:.1f} s"
         if r.error:
             recovery = Styled(f"failed: {r.error.splitlines()[0]}", "red")
+        elif getattr(r, "skipped", ""):
+            recovery = Styled(f"skipped: {r.skipped}", "yellow")
         t.add(
             r.fault,
             f"{r.produced:,}",

@@ -98,6 +98,11 @@ class Runtime(ABC):
         """Let a paused component run again (SIGCONT)."""
         raise self.unsupported(f"resume {component}")
 
+    def controller_leader(self, cluster: str) -> str:
+        """The broker (component name) that is the active controller of `cluster`'s KRaft
+        quorum now: the metadata quorum's leader."""
+        raise self.unsupported(f"find the controller leader of {cluster}")
+
     def processes(self) -> dict[str, LabProcess]:
         """The lab's own processes by component (pid file and marker), where it runs processes;
         empty where it runs containers."""

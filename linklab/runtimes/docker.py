@@ -82,7 +82,7 @@ def docker_client(timeout: int = 5):
 
 def memory_needed_mb(topology) -> int:
     """What the lab's JVMs need from Docker: each heap plus overhead."""
-    heaps = [c.heap_mb for c in topology.clusters] + [render.KSQLDB_HEAP_MB]
+    heaps = [c.heap_mb for c in topology.clusters for _ in c.nodes] + [render.KSQLDB_HEAP_MB]
     return sum(h + JVM_OVERHEAD_MB for h in heaps)
 
 
@@ -116,14 +116,17 @@ class DockerRuntime(Runtime):
         return f"http://127.0.0.1:{self.topology.cluster(cluster).rest_port}/kafka"
 
     def internal_bootstrap(self, cluster: str) -> str:
-        """The cluster's bootstrap as other containers of the lab reach it."""
-        return f"{self.topology.cluster(cluster).name}:{render.INTERNAL_PORT}"
+        """The cluster's bootstrap as other containers of the lab reach it: every broker."""
+        return ",".join(
+            f"{b.component}:{render.INTERNAL_PORT}" for b in self.topology.cluster(cluster).nodes
+        )
 
     def ksqldb_url(self) -> str | None:
         return f"http://127.0.0.1:{self.topology.ksqldb.port}"
 
     def services(self) -> list[str]:
-        return [c.name for c in self.topology.clusters] + ["ksqldb"]
+        """One cp-server service per broker (a 1-broker cluster's named after it), and ksqlDB."""
+        return [b.component for b in self.topology.brokers] + ["ksqldb"]
 
     # -- compose --------------------------------------------------------------------------------
     def render(self) -> list[Path]:
@@ -199,9 +202,9 @@ class DockerRuntime(Runtime):
 
     def host_ports(self) -> dict[str, int]:
         ports = {}
-        for c in self.topology.clusters:
-            ports[f"{c.name} broker"] = c.broker_port
-            ports[f"{c.name} Admin REST API"] = c.rest_port
+        for b in self.topology.brokers:
+            ports[f"{b.component} broker"] = b.broker_port
+            ports[f"{b.component} Admin REST API"] = b.rest_port
         ports["ksqldb"] = self.topology.ksqldb.port
         return ports
 
@@ -274,7 +277,7 @@ class DockerRuntime(Runtime):
         wait_until(
             healthy,
             timeout,
-            "cp-server primary and secondary, and ksqlDB, healthy",
+            f"cp-server {', '.join(self.services()[:-1])}, and ksqlDB, healthy",
             fix="`invoke status` shows each container; `docker logs <container>` its log.",
             on_fail=detail,
             interval=1.0,
@@ -310,10 +313,12 @@ class DockerRuntime(Runtime):
         out = []
         for service in self.services():
             image = "cp-ksqldb-server" if service == "ksqldb" else "cp-server"
+            broker = None if service == "ksqldb" else self.topology.broker(service)
+            multi = broker is not None and self.topology.cluster(broker.cluster).brokers > 1
             address = (
                 self.ksqldb_url()
-                if service == "ksqldb"
-                else f"{self.bootstrap(service)}, {self.rest_url(service)}"
+                if broker is None
+                else f"{broker.bootstrap}, http://127.0.0.1:{broker.rest_port}/kafka"
             )
             c = found.get(service)
             state, rss = "stopped", 0.0
@@ -333,6 +338,8 @@ class DockerRuntime(Runtime):
                     state=state,
                     rss_mb=rss,
                     log=str(self.logs_path(service)),
+                    node_id=broker.node_id if multi else None,
+                    role=broker.roles if multi else None,
                 )
             )
         return out

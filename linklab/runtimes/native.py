@@ -1,7 +1,9 @@
-"""The native runtime: each cluster a single-node KRaft broker in its own JVM on 127.0.0.1."""
+"""The native runtime: each broker of each cluster a KRaft JVM of its own on 127.0.0.1 (one
+broker per cluster by default; `brokers:` in the topology for more)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -54,13 +56,17 @@ class NativeRuntime(Runtime):
                 "Free some space there, or set LINKLAB_STATE to a folder on a larger disk.",
             )
         jars.ensure_jars(self.topology.kafka_version)
-        for c in self.topology.clusters:
-            if self.jvm.process(c.name).alive():
+        for b in self.topology.brokers:
+            if self.jvm.process(b.component).alive():
                 continue
-            for what, port in (("broker", c.broker_port), ("controller", c.controller_port)):
+            ports = [("broker", b.broker_port)]
+            if b.controller:
+                ports.append(("controller", b.controller_port))
+            for what, port in ports:
                 if port_in_use(port):
                     raise LabError(
-                        f"Port {port} ({c.name} {what}) is already taken by {port_owner(port)}.",
+                        f"Port {port} ({b.component} {what}) is already taken by "
+                        f"{port_owner(port)}.",
                         "Stop that program, or give the cluster other ports in topology.yaml.",
                     )
 
@@ -123,14 +129,17 @@ class NativeRuntime(Runtime):
         )
 
     def up(self) -> None:
-        """Format every new cluster (at once), launch every broker (at once), then wait for all:
-        the start costs the slowest broker, not the sum."""
+        """Format every new broker (at once), launch every broker of every cluster (at once),
+        then wait for all: the start costs the slowest broker, not the sum. A cluster's brokers
+        must start together: its KRaft quorum elects no leader until a majority answers."""
         self.preflight()
         sec = self._secure()
-        starting = [c for c in self.topology.clusters if not self.jvm.process(c.name).alive()]
-        props = {c.name: self._write_properties(c.name, sec) for c in starting}
+        starting = [b for b in self.topology.brokers if not self.jvm.process(b.component).alive()]
+        props = {b.component: self._write_properties(b.component, sec) for b in starting}
         unformatted = [
-            c.name for c in starting if not (self._data_dir(c.name) / "meta.properties").exists()
+            b.component
+            for b in starting
+            if not (self._data_dir(b.component) / "meta.properties").exists()
         ]
         # SCRAM users go in at format time; their arguments hold passwords (never logged).
         scram = tuple(security.format_args(sec)) if sec else ()
@@ -142,39 +151,45 @@ class NativeRuntime(Runtime):
                         lambda name: self.format_storage(name, props[name], scram), unformatted
                     )
                 )
-        for c in starting:
-            self.jvm.start(c.name, c.heap_mb, ["kafka.Kafka", str(props[c.name])], "broker")
-        for c in starting:
-            self.wait_ready(c.name)
+        for b in starting:
+            self._start_broker(b.component, props[b.component])
+        for b in starting:
+            self.wait_ready(b.component)
         if sec:
             self.apply_acls()
 
-    def _data_dir(self, cluster: str) -> Path:
-        return self.jvm.component_dir(cluster) / "data"
+    def _start_broker(self, component: str, props: Path) -> None:
+        c = self.topology.cluster(self.topology.broker(component).cluster)
+        self.jvm.start(component, c.heap_mb, ["kafka.Kafka", str(props)], "broker")
 
-    def _write_properties(self, cluster: str, sec: security.LabSecurity | None = None) -> Path:
-        c = self.topology.cluster(cluster)
-        cdir = self.jvm.component_dir(cluster)
+    def _data_dir(self, component: str) -> Path:
+        return self.jvm.component_dir(component) / "data"
+
+    def _write_properties(self, component: str, sec: security.LabSecurity | None = None) -> Path:
+        b = self.topology.broker(component)
+        cdir = self.jvm.component_dir(component)
         cdir.mkdir(parents=True, exist_ok=True)
         props = cdir / "server.properties"
         extra = (
-            security.server_properties(sec, c.name, c.broker_port, c.controller_port)
+            security.server_properties(sec, b.cluster, b.broker_port, b.controller_port)
             if sec
             else None
         )
         props.write_text(
-            render.server_properties(self.topology, cluster, self._data_dir(cluster), extra)
+            render.server_properties(
+                self.topology, b.cluster, self._data_dir(component), extra, broker=component
+            )
         )
         return props
 
-    def formatted_template(self, cluster: str) -> Path:
-        """Where a storage formatted once for this cluster is kept: the jar cache, keyed by
-        Kafka version, cluster id and node id (the only inputs of a format without extra
-        arguments)."""
-        c = self.topology.cluster(cluster)
-        return (
-            jars.jar_dir(self.topology.kafka_version) / "formatted" / f"{c.cluster_id}-{c.node_id}"
-        )
+    def formatted_template(self, component: str) -> Path:
+        """Where a storage formatted once for this broker is kept: the jar cache, keyed by
+        Kafka version, cluster id, node id and (for a broker outside the quorum) its role: the
+        only inputs of a format without extra arguments."""
+        b = self.topology.broker(component)
+        c = self.topology.cluster(b.cluster)
+        key = f"{c.cluster_id}-{b.node_id}" + ("" if b.controller else "-broker")
+        return jars.jar_dir(self.topology.kafka_version) / "formatted" / key
 
     def format_storage(self, cluster: str, props: Path, extra_args: tuple[str, ...] = ()) -> None:
         """Format a cluster's storage. Without `extra_args`, a copy of the template formatted
@@ -196,7 +211,7 @@ class NativeRuntime(Runtime):
                 shutil.rmtree(partial, ignore_errors=True)
 
     def _run_storage_tool(self, cluster: str, props: Path, extra_args: tuple[str, ...]) -> None:
-        c = self.topology.cluster(cluster)
+        c = self.topology.cluster(self.topology.broker(cluster).cluster)
         java = self.jvm.java
         cmd = [
             java,
@@ -223,81 +238,153 @@ class NativeRuntime(Runtime):
                 f"Remove {self.jvm.component_dir(cluster)} (invoke down) and run again.",
             )
 
-    def wait_ready(self, cluster: str) -> None:
-        c = self.topology.cluster(cluster)
-        proc = self.jvm.process(cluster)
-        log = self.logs(cluster)
+    def wait_ready(self, component: str) -> None:
+        """Wait until a broker (a cluster's name for a 1-broker cluster) answers."""
+        b = self.topology.broker(component)
+        proc = self.jvm.process(component)
+        log = self.logs(component)
 
         def ready() -> bool:
             if proc.exited():
                 raise LabError(
-                    f"The {cluster} broker exited during start-up. Last lines of {log}:\n"
+                    f"The {component} broker exited during start-up. Last lines of {log}:\n"
                     + log_tail(log)
                     + "\n"
-                    + log_tail(self.jvm.component_dir(cluster) / "stdout.log", 5),
+                    + log_tail(self.jvm.component_dir(component) / "stdout.log", 5),
                     "Read the log above; `invoke down` clears the lab, then `invoke up demo`.",
                 )
-            return kafka.reachable(self.client_config(cluster), timeout=1.0)
+            return kafka.reachable(self._broker_config(component), timeout=1.0)
 
         wait_until(
             ready,
             SECURED_START_TIMEOUT if self.topology.secured else START_TIMEOUT,
-            f"{cluster} broker answering on {c.bootstrap}",
+            f"{component} broker answering on {b.bootstrap}",
             fix=f"Look at {log}.",
             on_fail=lambda: log_tail(log),
         )
 
+    def _broker_config(self, component: str) -> dict[str, str]:
+        """Client settings reaching this one broker (its cluster's, bootstrapped at it only)."""
+        b = self.topology.broker(component)
+        return {**self.client_config(b.cluster), "bootstrap.servers": b.bootstrap}
+
+    def brokers_of(self, component: str) -> list[str]:
+        """The broker processes `component` names: every broker of a cluster named, or the one
+        broker named; [] for a component that is no broker (the link)."""
+        for c in self.topology.clusters:
+            if component == c.name:
+                return [b.component for b in c.nodes]
+            if component in {b.component for b in c.nodes}:
+                return [component]
+        return []
+
+    def controller_leader(self, cluster: str) -> str:
+        """The active controller of `cluster`: the leader of its KRaft metadata quorum. A
+        client's describe_cluster cannot tell (KRaft brokers answer it with a random live
+        broker, KIP-919), so the quorum is asked: first its own record, the quorum-state file
+        each running voter keeps beside its metadata log (the newest epoch's leader; no JVM to
+        start), else `kafka-metadata-quorum describe --status` (MetadataQuorumCommand)."""
+        c = self.topology.cluster(cluster)
+        newest: tuple[int, int] | None = None  # (epoch, leader)
+        for b in c.nodes:
+            if not b.controller or not self.jvm.process(b.component).alive():
+                continue
+            state = self._data_dir(b.component) / "__cluster_metadata-0" / "quorum-state"
+            try:
+                record = json.loads(state.read_text())
+                epoch, leader = int(record["leaderEpoch"]), int(record["leaderId"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if leader >= 0 and (newest is None or epoch > newest[0]):
+                newest = (epoch, leader)
+        if newest is not None:
+            for b in c.nodes:
+                if b.node_id == newest[1]:
+                    return b.component
+        java = self.jvm.java
+        cmd = [
+            java,
+            "-Xmx128m",
+            "-XX:TieredStopAtLevel=1",  # a short-lived tool: C1 only starts it faster
+            "-cp",
+            self.jvm.classpath(),
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            "--bootstrap-server",
+            c.bootstrap,
+            "describe",
+            "--status",
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        found = re.search(r"^LeaderId:\s*(-?\d+)", out.stdout, re.M)
+        if out.returncode != 0 or not found or int(found.group(1)) < 0:
+            raise LabError(
+                f"The metadata quorum of {cluster} named no leader:\n"
+                f"{(out.stdout + out.stderr)[-800:]}",
+                "Is a majority of its controllers running? `invoke status`.",
+            )
+        leader = int(found.group(1))
+        for b in c.nodes:
+            if b.node_id == leader:
+                return b.component
+        raise LabError(f"Node {leader} is no broker of {cluster}.", "Check topology.yaml.")
+
     def stop_cluster(self, cluster: str) -> str:
-        return self.jvm.process(cluster).stop()
+        """Stop every broker of a cluster (at once), keeping their data."""
+        procs = [self.jvm.process(b) for b in self.brokers_of(cluster)]
+        done = stop_all(procs)
+        return ", ".join(how for _, how in done) if len(done) > 1 else done[0][1]
 
     def start_cluster(self, cluster: str) -> None:
-        """Start one cluster again on its existing data (after a stop or a crash)."""
-        c = self.topology.cluster(cluster)
-        proc = self.jvm.process(cluster)
-        if proc.alive():
-            return
-        props = self.jvm.component_dir(cluster) / "server.properties"
-        self.jvm.start(cluster, c.heap_mb, ["kafka.Kafka", str(props)], "broker")
-        self.wait_ready(cluster)
+        """Start a cluster (or one broker of it) again on its existing data, after a stop or a
+        crash, and wait until each broker started answers."""
+        starting = [b for b in self.brokers_of(cluster) if not self.jvm.process(b).alive()]
+        for b in starting:
+            self._start_broker(b, self.jvm.component_dir(b) / "server.properties")
+        for b in starting:
+            self.wait_ready(b)
 
     def down(self) -> list[tuple[str, str]]:
         """Stop every process of the lab (all that has a pid file) in two waves, each all at
         once: the clients (the link, a reverse link), then the brokers. A link stopped beside
         its brokers waits out its whole grace period for brokers that are gone (measured: 20 s,
         then SIGKILL), so the clients go first while they can still say goodbye."""
-        clusters = {c.name for c in self.topology.clusters}
+        brokers_ = {b.component for b in self.topology.brokers}
         procs = self.processes()
-        clients = [p for name, p in procs.items() if name not in clusters]
-        brokers = [p for name, p in procs.items() if name in clusters]
+        clients = [p for name, p in procs.items() if name not in brokers_]
+        brokers = [p for name, p in procs.items() if name in brokers_]
         return [*stop_all(clients), *((f"{n} broker", how) for n, how in stop_all(brokers))]
 
     def status(self) -> list[ComponentStatus]:
+        """One row per broker: a multi-broker cluster's rows carry each node id and role."""
         out = []
-        for c in self.topology.clusters:
-            proc = self.jvm.process(c.name)
+        for b in self.topology.brokers:
+            proc = self.jvm.process(b.component)
             alive = proc.alive()
             state = "stopped"
             if alive:
-                up = kafka.reachable(self.client_config(c.name), timeout=1.0)
+                up = kafka.reachable(self._broker_config(b.component), timeout=1.0)
                 state = "running" if up else "unreachable"
+            multi = self.topology.cluster(b.cluster).brokers > 1
             out.append(
                 ComponentStatus(
-                    name=c.name,
+                    name=b.component,
                     kind=f"Apache Kafka {self.topology.kafka_version} (KRaft)",
-                    address=c.bootstrap,
+                    address=b.bootstrap,
                     state=state,
                     pid=proc.pid() if alive else None,
                     rss_mb=round(proc.rss_bytes() / 2**20, 1),
-                    log=str(self.logs(c.name)),
+                    log=str(self.logs(b.component)),
+                    node_id=b.node_id if multi else None,
+                    role=b.roles if multi else None,
                 )
             )
         return out
 
     # -- what the drill, doctor and faults need ---------------------------------------------
     def processes(self) -> dict[str, LabProcess]:
-        """The clusters and every other JVM of the lab (the link, a reverse link)."""
+        """Every broker and every other JVM of the lab (the link, a reverse link)."""
         return {
-            **{c.name: self.jvm.process(c.name) for c in self.topology.clusters},
+            **{b.component: self.jvm.process(b.component) for b in self.topology.brokers},
             **self.jvm.processes(),
         }
 
@@ -307,16 +394,28 @@ class NativeRuntime(Runtime):
             raise LabError(f"{component} is not running.", "Start the lab with `invoke up demo`.")
         return proc
 
+    def _targets(self, component: str) -> list[str]:
+        """The processes a component names: a cluster's every broker, else the component."""
+        return self.brokers_of(component) or [component]
+
     def kill(self, component: str) -> None:
-        proc = self.jvm.process(component)
-        pid = proc.pid()
-        proc.signal(signal.SIGKILL)
-        wait_until(proc.exited, 30, f"{component} (pid {pid}) gone after SIGKILL")
+        """SIGKILL a component: the link, one broker, or every broker of a cluster named."""
+        procs = [self.jvm.process(name) for name in self._targets(component)]
+        pids = [p.pid() for p in procs]
+        for proc in procs:
+            proc.signal(signal.SIGKILL)
+        wait_until(
+            lambda: all(p.exited() for p in procs),
+            30,
+            f"{component} (pid {', '.join(map(str, pids))}) gone after SIGKILL",
+        )
 
     def pause(self, component: str) -> None:
-        self._running(component).signal(signal.SIGSTOP)
+        for name in self._targets(component):
+            self._running(name).signal(signal.SIGSTOP)
 
     def resume(self, component: str) -> None:
-        proc = self.jvm.process(component).process()
-        if proc is not None:  # gone meanwhile: nothing to resume
-            proc.send_signal(signal.SIGCONT)
+        for name in self._targets(component):
+            proc = self.jvm.process(name).process()
+            if proc is not None:  # gone meanwhile: nothing to resume
+                proc.send_signal(signal.SIGCONT)

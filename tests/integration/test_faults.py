@@ -75,6 +75,7 @@ FLAKY = {
     [
         pytest.param(n, marks=pytest.mark.xfail(reason=FLAKY[n], strict=False)) if n in FLAKY else n
         for n in faults.STREAMING
+        if n not in faults.NEEDS_BROKERS  # on a multi-broker lab: test_broker_fault_...
     ],
 )
 def test_fault_loses_nothing(fresh_lab, fault_table, name):
@@ -126,6 +127,53 @@ def test_fault_loses_nothing(fresh_lab, fault_table, name):
 
     try:
         wait_until(whole, 240, "the lab whole again after the repair", interval=5)
+    except LabError:
+        pytest.fail(f"the lab is not whole after the repair: {left}")
+
+
+@pytest.mark.parametrize("name", list(faults.NEEDS_BROKERS))
+def test_broker_fault_loses_nothing(multi_broker_lab, fault_table, name):
+    """One broker of a 3-broker primary SIGKILLed while producing (any broker but the
+    controller leader; then the leader itself): nothing acknowledged is lost, the link carries
+    records while the broker is down, and the lab is whole again after it is started."""
+    lab = multi_broker_lab
+    leader_before = lab.runtime.controller_leader(lab.topology.link.source)
+    result = faults.run_streaming(lab, name)
+    fault_table.append(result)
+    assert not result.error, result.error
+    assert not result.skipped, result.skipped
+    assert result.produced > 500, "the producer did not run steadily"
+    assert result.unacknowledged == 0, result.note
+    assert result.lost == 0, f"{result.lost} acknowledged records are not on the mirror"
+    assert not result.link_restarted, f"the link needed the kit's restart: {result.link_restarted}"
+    assert result.ok
+    # The source kept acknowledging and the link kept mirroring while the broker was down.
+    assert result.acked_during_fault >= 0.5 * faults.RATE * faults.BROKER_DOWN_S
+    assert "records mirrored while" in result.note
+    if name == "controller-leader-kill":
+        assert f"controller leader {leader_before} -> " in result.note
+        assert not result.note.endswith(f"-> {leader_before}"), "no new leader was elected"
+    said = "\n".join(result.doctor)
+    assert "is not running" in said, f"doctor did not name the killed broker:\n{said}"
+    # Every record, read afresh by key and content: the source's all on the mirror.
+    topic = lab.topology.link.mirrors[0]
+    source = Counter(
+        (r.key, r.value) for r in kafka.read_all(lab.bootstrap(lab.topology.link.source), topic)
+    )
+    mirror = Counter(
+        (r.key, r.value)
+        for r in kafka.read_all(lab.bootstrap(lab.topology.link.destination), topic)
+    )
+    assert (source - mirror).total() == 0, "records of the source are not on the mirror"
+    assert source.total() >= result.produced
+    left: list = []
+
+    def whole() -> bool:
+        left[:] = doctor.failed(doctor.check_lab(lab))
+        return not left
+
+    try:
+        wait_until(whole, 120, "the lab whole again after the repair", interval=5)
     except LabError:
         pytest.fail(f"the lab is not whole after the repair: {left}")
 

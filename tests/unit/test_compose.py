@@ -295,3 +295,59 @@ def test_env_names_invert_the_images_key_conversion():
         "KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"
     )
     assert render.env_name("a_b.c") == "KAFKA_A__B_C"
+
+
+def test_three_brokers_render_one_cp_server_service_each(topo, tmp_path):
+    """brokers: 3 on both clusters: one service per broker, checked by Compose; the quorum is
+    the three combined nodes, each broker its own host port, REST port, volume and LINK
+    listener (advertised as its own proxy); every topic at RF 3, min ISR 2."""
+    multi = topo.with_brokers(3)
+    project = rendered(multi, tmp_path)
+    assert validate_compose(project).returncode == 0
+    cfg = normalized(project)
+    services = cfg["services"]
+    brokers = [b.component for b in multi.brokers]
+    assert brokers == [f"{c}-{n}" for c in ("primary", "secondary") for n in (1, 2, 3)]
+    assert set(services) == {*brokers, "ksqldb", "toxiproxy", *MONITORING_SERVICES}
+    for b in multi.brokers:
+        env = services[b.component]["environment"]
+        assert env["KAFKA_NODE_ID"] == str(b.node_id)
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(
+            f"{n}@{b.cluster}-{n}:{multi.cluster(b.cluster).controller_port + 10 * (n - 1)}"
+            for n in (1, 2, 3)
+        )
+        assert f"HOST://127.0.0.1:{b.broker_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
+        assert f"INTERNAL://{b.component}:{render.INTERNAL_PORT}" in env["KAFKA_LISTENERS"]
+        assert f"CONTROLLER://{b.component}:{b.controller_port}" in env["KAFKA_LISTENERS"]
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_CONFLUENT_CLUSTER_LINK_METADATA_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["KAFKA_HEAP_OPTS"] == "-Xms256m -Xmx256m"
+        published = {int(p["published"]) for p in services[b.component]["ports"]}
+        assert published == {b.broker_port, b.rest_port}
+        link = f"LINK://toxiproxy:{multi.network.proxy_port_of(b.index)}"
+        assert (link in env["KAFKA_ADVERTISED_LISTENERS"]) == (b.cluster == "primary")
+    assert {f"{b}-data" for b in brokers} <= set(cfg["volumes"])
+    ksql = services["ksqldb"]
+    assert ksql["environment"]["KSQL_BOOTSTRAP_SERVERS"] == ",".join(
+        f"secondary-{n}:{render.INTERNAL_PORT}" for n in (1, 2, 3)
+    )
+    assert set(ksql["depends_on"]) == {"secondary-1", "secondary-2", "secondary-3"}
+    proxies = json.loads((project / render.TOXIPROXY_CONFIG).read_text())
+    assert [(p["name"], p["upstream"]) for p in proxies] == [
+        ("link", "primary-1:9094"),
+        ("link-1", "primary-2:9104"),
+        ("link-2", "primary-3:9114"),
+    ]
+    assert set(services["toxiproxy"]["depends_on"]) == {"primary-1", "primary-2", "primary-3"}
+
+
+def test_five_brokers_put_two_outside_the_quorum(topo, tmp_path):
+    project = rendered(topo.with_brokers(5), tmp_path)
+    services = normalized(project)["services"]
+    roles = [services[f"primary-{n}"]["environment"]["KAFKA_PROCESS_ROLES"] for n in range(1, 6)]
+    assert roles == ["broker,controller"] * 3 + ["broker"] * 2
+    fourth = services["primary-4"]["environment"]
+    assert "CONTROLLER://" not in fourth["KAFKA_LISTENERS"]
+    assert fourth["KAFKA_CONTROLLER_QUORUM_VOTERS"].count("@") == 3

@@ -274,3 +274,37 @@ def test_status_reads_health_and_exit_codes(runtime, monkeypatch):
     assert st["primary"].kind == f"cp-server {runtime.topology.confluent_platform}"
     assert st["secondary"].state == "unreachable"
     assert st["ksqldb"].state == "stopped (exit 137)"
+
+
+def test_status_lists_each_broker_container(tmp_path, monkeypatch):
+    """brokers: 3: one cp-server container per broker, each its own row with node id and role;
+    the link bootstraps through every primary broker's proxy."""
+    topo = load().with_port_offset(13000).with_brokers(3)
+    runtime = make_runtime("docker", topo, tmp_path / ".lab")
+    lab = runtime.lab_id
+    brokers = [b.component for b in topo.brokers]
+    use(
+        monkeypatch,
+        FakeClient(
+            containers=[
+                *(FakeContainer(lab, b) for b in brokers if b != "primary-2"),
+                FakeContainer(lab, "primary-2", status="exited", exit_code=137),
+                FakeContainer(lab, "ksqldb"),
+            ]
+        ),
+    )
+    assert runtime.services() == [*brokers, "ksqldb"]
+    st = {c.name: c for c in runtime.status()}
+    assert list(st) == [*brokers, "ksqldb"]
+    assert st["primary-1"].state == "running"
+    assert (st["primary-3"].node_id, st["primary-3"].role) == (3, "broker,controller")
+    assert st["primary-2"].state == "stopped (exit 137)"
+    assert st["secondary-2"].address.startswith(f"127.0.0.1:{9202 + 13000}, ")
+    assert st["ksqldb"].node_id is None
+    assert runtime.internal_bootstrap("secondary") == ",".join(
+        f"secondary-{n}:{render.INTERNAL_PORT}" for n in (1, 2, 3)
+    )
+    link = make_link(runtime)
+    assert isinstance(link, ClusterLink)
+    proxy = topo.network.proxy_port
+    assert link.source_bootstrap == ",".join(f"toxiproxy:{proxy + 10 * i}" for i in range(3))

@@ -53,6 +53,7 @@ PAYLOADS = {
     "latency --network-sweep": lambda: data.latency_network_sweep(results.network_sweep()),
     "drill": lambda: data.drill(results.drill()),
     "drill --failback": lambda: data.failback(results.failback()),
+    "drill --brokers": lambda: data.faults(results.faults(), 200, None),
     "doctor": lambda: data.doctor(results.checks()),
     "faults": lambda: data.faults(results.faults(), 200, "results/faults.json"),
     "ksql.list": lambda: data.ksql_listing(results.ksql_listing()),
