@@ -28,6 +28,7 @@ from linklab.waiting import wait_until
 
 STATE_FILE = "lab.json"
 MARKER = "linklab lab state folder"
+MADE_THERE = "made_on_existing_clusters"  # external runtime: what `down` may delete
 
 
 @dataclass
@@ -422,13 +423,13 @@ def record_created(lab: Lab, topics: list | None = None, link: bool = False) -> 
     if lab.runtime.starts_clusters:
         return
     saved = read_state(lab.state_dir) or {}
-    created = saved.get("created") or {"topics": {}, "link": False}
+    made = saved.get(MADE_THERE) or {"topics": {}, "link": False}
     for t in topics or []:
-        names = created["topics"].setdefault(t.cluster, [])
+        names = made["topics"].setdefault(t.cluster, [])
         if t.name not in names:
             names.append(t.name)
-    created["link"] = created["link"] or link
-    write_state(lab, created=created)
+    made["link"] = made["link"] or link
+    write_state(lab, **{MADE_THERE: made})
 
 
 def _record_link(lab: Lab) -> None:
@@ -461,7 +462,7 @@ def created(lab: Lab) -> Created:
     """What `down` would delete on an external lab: the kit's link, the mirror topics of that
     link (the link made them), the demo topics the kit created. Nothing else."""
     saved = read_state(lab.state_dir) or {}
-    rec = saved.get("created") or {}
+    rec = saved.get(MADE_THERE) or {}
     dest = lab.topology.link.destination
     topics = {c: list(ts) for c, ts in (rec.get("topics") or {}).items() if ts}
     if not rec.get("link"):

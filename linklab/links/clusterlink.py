@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from confluent_kafka import KafkaException
+
 from linklab.errors import LabError
 from linklab.kafka import Conn
 from linklab.links.base import (
@@ -293,7 +295,7 @@ class ClusterLink(Link):
                 _, src_records, dst_records, _, _ = compare_counts(
                     *self.host_bootstraps, source, mirror
                 )
-            except LabError:
+            except (LabError, KafkaException):
                 pass  # counts are a courtesy; Confluent's lag is the truth here
         return MirrorInfo(
             link=d.get("link_name", self.name),

@@ -58,7 +58,7 @@ class Runtime(ABC):
         is secured; empty otherwise."""
         return {}
 
-    def probe(self, cluster: str) -> LabError | None:
+    def probe(self, cluster: str, timeout: float | None = None) -> LabError | None:
         """Why a client cannot use `cluster` (unreachable, TLS or sign-in refused), or None.
         Runtimes that start their clusters answer None: their own checks cover it."""
         return None

@@ -33,6 +33,7 @@ _AUTH_CODES = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED
 class ExternalRuntime(Runtime):
     name = "external"
     starts_clusters = False
+    timeout = 10.0  # seconds a cluster may take to answer a check (a cloud is far away)
 
     def __init__(self, topology: Topology, state_dir: Path, env_file: Path | None = None):
         super().__init__(topology, state_dir)
@@ -132,7 +133,7 @@ class ExternalRuntime(Runtime):
         }
 
     # -- checks ---------------------------------------------------------------------------------
-    def probe(self, cluster: str, timeout: float = 10.0) -> LabError | None:
+    def probe(self, cluster: str, timeout: float | None = None) -> LabError | None:
         """Why `cluster` cannot be used (credentials missing, TLS refused, sign-in refused,
         nothing answers), or None when it answers a metadata request as the configured key."""
         s = self.spec(cluster)
@@ -153,7 +154,7 @@ class ExternalRuntime(Runtime):
 
         client = AdminClient({**conf, "log_level": 0, "error_cb": on_error})
         try:
-            client.list_topics(timeout=timeout)
+            client.list_topics(timeout=timeout or self.timeout)
             return None
         except KafkaException as e:
             if e.args and isinstance(e.args[0], KafkaError):
@@ -223,7 +224,7 @@ class ExternalRuntime(Runtime):
         out = []
         for c in self.topology.clusters:
             s = self.spec(c.name)
-            problem = self.probe(c.name, timeout=5.0)
+            problem = self.probe(c.name)
             out.append(
                 ComponentStatus(
                     name=c.name,
