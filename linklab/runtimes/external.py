@@ -159,6 +159,7 @@ class ExternalRuntime(Runtime):
         except KafkaException as e:
             if e.args and isinstance(e.args[0], KafkaError):
                 errors.append(e.args[0])
+        client.poll(1.0)  # librdkafka hands a refused sign-in to error_cb only when polled
         auth = next((e for e in errors if e.code() in _AUTH_CODES), None)
         if auth is not None:
             key = self.api_key(cluster)
