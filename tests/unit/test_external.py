@@ -314,3 +314,11 @@ def test_the_state_file_keeps_names_only(cloud, tmp_path):
         lab.topology.external
     )
     Path(lab.state_dir / labs.STATE_FILE).unlink()
+
+
+def test_monitor_says_where_existing_clusters_metrics_are(cloud, tmp_path):
+    from linklab.monitoring import watch
+
+    with pytest.raises(LabError) as e:
+        watch.prometheus(external_lab(cloud, tmp_path))
+    assert "Metrics API" in e.value.problem and "mirror.list" in e.value.fix
