@@ -9,13 +9,19 @@ reading of the documented replies, not Confluent's behaviour."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from linklab import doctor, kafka, security
 from linklab import lab as labs
 from linklab import produce as producing
 from linklab.errors import LabError
+from linklab.paths import PROJECT_ROOT
 from linklab.topology import from_dict
 from tests.unit.test_clusterlink import FakeConfluentServer, serve
 
@@ -27,6 +33,10 @@ REST_KEY, REST_SECRET = "RESTKEY0000000001", "rest-secret-never-shown"
 
 
 def external_topology(secured_lab, rest_url: str, ca_file: str) -> object:
+    return from_dict(external_raw(secured_lab, rest_url, ca_file), where="test")
+
+
+def external_raw(secured_lab, rest_url: str, ca_file: str, env_file: str = ".env") -> dict:
     clusters = []
     for name, cid in (("primary", SRC_ID), ("secondary", DEST_ID)):
         up = name.upper()
@@ -45,26 +55,23 @@ def external_topology(secured_lab, rest_url: str, ca_file: str) -> object:
                 "rest_secret_env": f"EXT_{up}_REST_SECRET",
             }
         )
-    return from_dict(
-        {
-            "confluent_platform": "8.0.6",
-            "clusters": [{"name": "primary"}, {"name": "secondary"}],
-            "topics": [{"name": TOPIC, "cluster": "primary", "partitions": 3}],
-            "link": {
-                "name": "ext-link",
-                "source": "primary",
-                "destination": "secondary",
-                "mirrors": [TOPIC],
-                "auto_create_mirror_topics": True,
-                "auto_create_topic_filters": [{"name": "*"}],
-                "acl_sync": True,
-            },
-            "ksqldb": {"cluster": "secondary"},
-            "monitoring": {"enabled": False},
-            "external": {"env_file": ".env", "clusters": clusters},
+    return {
+        "confluent_platform": "8.0.6",
+        "clusters": [{"name": "primary"}, {"name": "secondary"}],
+        "topics": [{"name": TOPIC, "cluster": "primary", "partitions": 3}],
+        "link": {
+            "name": "ext-link",
+            "source": "primary",
+            "destination": "secondary",
+            "mirrors": [TOPIC],
+            "auto_create_mirror_topics": True,
+            "auto_create_topic_filters": [{"name": "*"}],
+            "acl_sync": True,
         },
-        where="test",
-    )
+        "ksqldb": {"cluster": "secondary"},
+        "monitoring": {"enabled": False},
+        "external": {"env_file": env_file, "clusters": clusters},
+    }
 
 
 @pytest.fixture
@@ -196,3 +203,52 @@ def test_a_wrong_rest_key_is_401_before_anything_is_created(
     assert rest_double.refused and not rest_double.links
     assert _no_demo_topic(secured_lab)
     assert dataclasses.asdict(lab.topology.external)["clusters"][1]["rest_key_env"]
+
+
+def test_the_walk_through_as_kit_commands(secured_lab, rest_double, external, tmp_path):
+    """docs/external.md's commands, each a real `invoke` process: up, link.describe,
+    mirror.list, acl.list, status --json, down; no credential in anything they print."""
+    topo_file = tmp_path / "topology.ext.yaml"
+    ca = str(security.load(secured_lab.state_dir).ca_cert)
+    raw = external_raw(secured_lab, rest_double.url, ca, env_file=str(tmp_path / ".env"))
+    topo_file.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "LINKLAB_STATE": str(tmp_path / "cli-lab")}
+    secrets = [os.environ[f"EXT_{c}_PASSWORD"] for c in ("PRIMARY", "SECONDARY")] + [REST_SECRET]
+    printed = []
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        printed.append(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    try:
+        invoke(
+            "up", "demo", "--runtime", "external", "--topology", str(topo_file), "--records", "100"
+        )
+        assert "ACTIVE" in invoke("link.describe").stdout
+        assert TOPIC in invoke("mirror.list").stdout
+        assert f"User:{security.DEMO}" in invoke("acl.list", "--cluster", "primary").stdout
+        st = json.loads(invoke("status", "--json").stdout)
+        assert st["runtime"] == "external" and st["network"] is None
+        down = invoke("down")
+        assert "Deleting only what the kit created" in down.stderr + down.stdout
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "invoke", "down"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            timeout=300,
+        )
+    assert _no_demo_topic(secured_lab) and not rest_double.links
+    for text in printed:
+        for secret in secrets:
+            assert secret not in text
