@@ -322,3 +322,72 @@ def test_monitor_says_where_existing_clusters_metrics_are(cloud, tmp_path):
     with pytest.raises(LabError) as e:
         watch.prometheus(external_lab(cloud, tmp_path))
     assert "Metrics API" in e.value.problem and "mirror.list" in e.value.fix
+
+
+# -- TLS: an expired certificate, a CA that did not sign it ----------------------------------
+@pytest.fixture
+def tls_listener(tmp_path):
+    """A TLS listener on 127.0.0.1 presenting a certificate that expired yesterday, signed by
+    a CA that is itself valid: (port, that CA's file, another CA's file)."""
+    import datetime as dt
+    import socket
+    import ssl
+    import threading
+
+    from linklab import security
+
+    ca_key, ca = security.make_ca()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    key, cert = security.make_broker_cert("primary", ca_key, ca, days=29, now=past)
+    (tmp_path / "cert.pem").write_bytes(security._cert_pem(cert))
+    (tmp_path / "key.pem").write_bytes(security._key_pem(key))
+    (tmp_path / "ca.pem").write_bytes(security._cert_pem(ca))
+    (tmp_path / "other.pem").write_bytes(security._cert_pem(security.make_ca()[1]))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    sock = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                ctx.wrap_socket(conn, server_side=True).close()
+            except (ssl.SSLError, OSError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield sock.getsockname()[1], tmp_path / "ca.pem", tmp_path / "other.pem"
+    stop.set()
+    sock.close()
+
+
+def _with_ca(cloud, tmp_path, port: int, ca_file) -> labs.Lab:
+    raw = raw_example()
+    for c, cid in zip(raw["external"]["clusters"], (SRC_ID, DEST_ID), strict=True):
+        c.update(bootstrap=f"127.0.0.1:{port}", cluster_id=cid, rest_endpoint=cloud.url)
+        c["ca_file"] = str(ca_file)
+    return labs.open_lab("external", from_dict(raw, where="test"), tmp_path / "state")
+
+
+def test_an_expired_certificate_is_named_with_the_fix(cloud, tmp_path, tls_listener):
+    port, ca, _ = tls_listener
+    problem = _with_ca(cloud, tmp_path, port, ca).runtime.probe("primary")
+    assert "expired" in problem.problem
+    assert "renew it" in problem.fix and "ca_file" in problem.fix
+
+
+def test_a_ca_that_did_not_sign_the_certificate_is_named_with_the_fix(
+    cloud, tmp_path, tls_listener
+):
+    port, _, other = tls_listener
+    lab = _with_ca(cloud, tmp_path, port, other)
+    with pytest.raises(LabError) as e:
+        labs.up(lab, records=10, say=lambda _: None)
+    assert "certificate" in e.value.problem
+    assert "ca_file" in e.value.fix and str(other) in e.value.fix
+    assert not cloud.posts() and not lab.state_dir.exists()
