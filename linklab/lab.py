@@ -275,12 +275,11 @@ def up(
             with timeline.step("network path"):
                 start_network(lab, network, binary)
         with timeline.step("topics"):
-            made = [
-                t
-                for t in lab.topology.topics
-                if kafka.ensure_topic(lab.client_config(t.cluster), t.name, t.partitions, t.config)
-            ]
-            record_created(lab, topics=made)
+            made = []
+            for t in lab.topology.topics:
+                if kafka.ensure_topic(lab.client_config(t.cluster), t.name, t.partitions, t.config):
+                    record_created(lab, topics=[t])  # each at once: a later failure keeps it
+                    made.append(t)
             to_fill = [t for t in made if t.name in lab.topology.link.mirrors and records]
         link = lab.link
         existed = owned or link.exists()
