@@ -622,7 +622,18 @@ def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
 
 def _path(lab: Lab) -> ToxiproxyServer:
     require_running(lab)
+    _refuse_existing_path(lab)
     return lab.network or ToxiproxyServer(lab.topology.network, lab.state_dir)
+
+
+def _refuse_existing_path(lab: Lab) -> None:
+    if not lab.runtime.starts_clusters:
+        raise LabError(
+            "The kit puts no proxy on the path between existing clusters: their distance is "
+            "the real one, and it cannot be changed or cut from here.",
+            "Network profiles and cuts work on a lab the kit starts: `invoke up demo "
+            "--runtime native` in another LINKLAB_STATE folder.",
+        )
 
 
 def set_network(lab: Lab, profile: str) -> NetworkStatus:
@@ -651,6 +662,7 @@ def change_network(
     if sever and heal:
         raise LabError("--cut and --restore together.", "Pass one of them.")
     require_running(lab)
+    _refuse_existing_path(lab)
     if profile is not None:
         set_network(lab, profile)
     if sever:

@@ -391,3 +391,20 @@ def test_a_ca_that_did_not_sign_the_certificate_is_named_with_the_fix(
     assert "certificate" in e.value.problem
     assert "ca_file" in e.value.fix and str(other) in e.value.fix
     assert not cloud.posts() and not lab.state_dir.exists()
+
+
+def test_render_external_says_it_runs_nothing(tmp_path):
+    from linklab import render
+
+    with pytest.raises(LabError) as e:
+        render.runtime_files(load(EXAMPLE), "external", tmp_path)
+    assert "renders nothing" in e.value.problem and "docs/external.md" in e.value.fix
+
+
+def test_the_network_tasks_say_existing_clusters_have_no_proxy(cloud, tmp_path):
+    lab = external_lab(cloud, tmp_path)
+    labs.write_state(lab)
+    for call in (lambda: labs.change_network(lab), lambda: labs.cut(lab)):
+        with pytest.raises(LabError) as e:
+            call()
+        assert "no proxy" in e.value.problem and "--runtime native" in e.value.fix
