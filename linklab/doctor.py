@@ -159,7 +159,8 @@ def environment(runtime: str) -> list[Check]:
         java = check_java()
         out.append(Check("java", True, java))
     except LabError as e:
-        out.append(Check("java", False, e.problem, e.fix or "", warn=runtime == "docker"))
+        # Only the native runtime runs JVMs: elsewhere a missing Java only warns.
+        out.append(Check("java", False, e.problem, e.fix or "", warn=runtime != "native"))
     docker_cli = shutil.which("docker")
     engine = runtimes.docker_engine_answers() if docker_cli else False
     if engine:
