@@ -408,3 +408,12 @@ def test_the_network_tasks_say_existing_clusters_have_no_proxy(cloud, tmp_path):
         with pytest.raises(LabError) as e:
             call()
         assert "no proxy" in e.value.problem and "--runtime native" in e.value.fix
+
+
+def test_up_with_a_missing_variable_creates_nothing(cloud, tmp_path, monkeypatch):
+    monkeypatch.delenv("PRIMARY_API_KEY")
+    lab = external_lab(cloud, tmp_path)
+    with pytest.raises(LabError) as e:
+        labs.up(lab, records=10, say=lambda _: None)
+    assert "PRIMARY_API_KEY is missing" in e.value.problem
+    assert not cloud.requests and not lab.state_dir.exists()
