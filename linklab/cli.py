@@ -117,9 +117,11 @@ OPTIONS = {
     "topic": "a topic",
     "seed": "generator seed: the same seed gives the same records; 42 is the one `up` made",
     "cluster": "a cluster of the topology (primary, secondary)",
-    "runtime": "native (local JVMs) or docker (Confluent Platform); default: docker when an "
-    "engine answers, else native",
-    "topology": "topology file (default topology.yaml)",
+    "runtime": "native (local JVMs), docker (Confluent Platform) or external (existing "
+    "clusters, e.g. Confluent Cloud, named in --topology); default: docker when an engine "
+    "answers, else native",
+    "topology": "topology file (default topology.yaml; external clusters: see "
+    "topology.external.example.yaml)",
     "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
     # One task's own options, as "task.option".
     "up.scenario": "what to bring up (only: demo)",

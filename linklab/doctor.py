@@ -90,12 +90,14 @@ def check_lab(lab: Lab) -> list[Check]:
         return checks + [
             Check("lab", False, f"no lab in {lab.state_dir}", "Start one with `invoke up demo`.")
         ]
-    comps = _guard("processes", lambda: processes(lab))
-    checks += comps
+    owned = lab.runtime.starts_clusters  # external: no processes, ports, path or logs of ours
+    if owned:
+        checks += _guard("processes", lambda: processes(lab))
     reach = _guard("clusters", lambda: clusters(lab))
     checks += reach
-    checks += _guard("ports", lambda: ports(lab))
-    checks += _guard("network", lambda: [network_path(lab)])
+    if owned:
+        checks += _guard("ports", lambda: ports(lab))
+        checks += _guard("network", lambda: [network_path(lab)])
     dest_up = any(c.name == f"cluster {lab.topology.link.destination}" and c.ok for c in reach)
     if dest_up:
         checks += _guard("link", lambda: link(lab))
@@ -121,8 +123,9 @@ def check_lab(lab: Lab) -> list[Check]:
                 "Start the destination first (`invoke up demo`).",
             )
         )
-    checks += _guard("config", lambda: config(lab))
-    checks += _guard("logs", lambda: logs(lab))
+    if owned:
+        checks += _guard("config", lambda: config(lab))
+        checks += _guard("logs", lambda: logs(lab))
     if lab.topology.monitoring.enabled and lab.runtime.name == "native":
         checks += _guard("alerts", lambda: alert_checks(lab))
     return checks
@@ -156,7 +159,8 @@ def environment(runtime: str) -> list[Check]:
         java = check_java()
         out.append(Check("java", True, java))
     except LabError as e:
-        out.append(Check("java", False, e.problem, e.fix or "", warn=runtime == "docker"))
+        # Only the native runtime runs JVMs: elsewhere a missing Java only warns.
+        out.append(Check("java", False, e.problem, e.fix or "", warn=runtime != "native"))
     docker_cli = shutil.which("docker")
     engine = runtimes.docker_engine_answers() if docker_cli else False
     if engine:
@@ -277,6 +281,8 @@ def _why_not_running(lab: Lab, name: str) -> str:
 
 
 def clusters(lab: Lab) -> list[Check]:
+    if not lab.runtime.starts_clusters:
+        return [_existing_cluster(lab, c.name) for c in lab.topology.clusters]
     out = []
     for c in lab.topology.clusters:
         bootstrap = lab.bootstrap(c.name)
@@ -292,6 +298,14 @@ def clusters(lab: Lab) -> list[Check]:
                 )
             )
     return out
+
+
+def _existing_cluster(lab: Lab, name: str) -> Check:
+    """A cluster the kit did not start: reachable, TLS trusted, credentials accepted."""
+    problem = lab.runtime.probe(name)
+    if problem is None:
+        return Check(f"cluster {name}", True, f"answers on {lab.bootstrap(name)}; signed in")
+    return Check(f"cluster {name}", False, problem.problem, problem.fix or "")
 
 
 def listening(pids: list[int]) -> list[tuple[int, str, int]]:

@@ -28,6 +28,7 @@ from linklab.waiting import wait_until
 
 STATE_FILE = "lab.json"
 MARKER = "linklab lab state folder"
+MADE_THERE = "made_on_existing_clusters"  # external runtime: what `down` may delete
 
 
 @dataclass
@@ -107,16 +108,35 @@ def make_runtime(name: str, topology: Topology, state_dir: Path) -> Runtime:
         from linklab.runtimes.docker import DockerRuntime
 
         return DockerRuntime(topology, state_dir)
+    if name == "external":
+        from linklab.runtimes.external import ExternalRuntime
+
+        return ExternalRuntime(topology, state_dir)
     raise LabError(f"Unknown runtime {name!r}.", f"Use one of: {', '.join(runtimes.NAMES)}.")
 
 
 def make_link(runtime: Runtime) -> Link:
     """The link a runtime carries the topology's link with: MirrorMaker 2 beside the native
-    runtime's brokers (started by the same JVM launcher), Cluster Linking inside cp-server."""
+    runtime's brokers (started by the same JVM launcher), Cluster Linking inside cp-server, and
+    Cluster Linking through the destination's REST API (basic auth) on existing clusters."""
     from linklab.runtimes.docker import DockerRuntime
+    from linklab.runtimes.external import ExternalRuntime
     from linklab.runtimes.native import NativeRuntime
 
     t = runtime.topology
+    if isinstance(runtime, ExternalRuntime):
+        from linklab.links.clusterlink import ClusterLink
+
+        src, dst = t.link.source, t.link.destination
+        return ClusterLink(
+            t,
+            runtime.rest(dst),
+            source_bootstrap=runtime.bootstrap(src),
+            host_bootstraps=(runtime.client_config(src), runtime.client_config(dst)),
+            cluster_ids=(runtime.spec(src).cluster_id, runtime.spec(dst).cluster_id),
+            source_security=runtime.link_source_security,
+            auth_fix=runtime.rest_auth_fix(dst),
+        )
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link
 
@@ -248,6 +268,7 @@ def up(
         lab.topology.network.profile_named(network)  # an unknown name is refused up front
     # toxiproxy found (or built once into the cache) before anything starts.
     binary = toxiproxy_binary(say=say) if lab.network is not None else None
+    owned = lab.runtime.starts_clusters
     timeline = Timeline()
     fresh = read_state(lab.state_dir) is None
     if fresh and lab.state_dir.exists() and any(lab.state_dir.iterdir()):
@@ -260,36 +281,43 @@ def up(
         write_state(lab)
         with timeline.step("clusters up"):
             lab.runtime.up()
-        with timeline.step("network path"):
-            start_network(lab, network, binary)
+        if owned:  # existing clusters: the kit puts nothing on their path
+            with timeline.step("network path"):
+                start_network(lab, network, binary)
         with timeline.step("topics"):
-            to_fill = [
-                t
-                for t in lab.topology.topics
-                if kafka.ensure_topic(lab.client_config(t.cluster), t.name, t.partitions, t.config)
-                and t.name in lab.topology.link.mirrors
-                and records
-            ]
+            made = []
+            for t in lab.topology.topics:
+                if kafka.ensure_topic(lab.client_config(t.cluster), t.name, t.partitions, t.config):
+                    record_created(lab, topics=[t])  # each at once: a later failure keeps it
+                    made.append(t)
+            to_fill = [t for t in made if t.name in lab.topology.link.mirrors and records]
         link = lab.link
-        with ThreadPoolExecutor(1) as pool:
-            linking = pool.submit(_timed, timeline, "link created", link.create)
-            produced = None
-            for t in to_fill:
-                say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                with timeline.step(f"produce {records} records to {t.name}"):
-                    produced = _produce(lab, t.cluster, t.name, records, seed)
-            linking.result()
+        existed = owned or link.exists()
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                linking = pool.submit(_timed, timeline, "link created", link.create)
+                produced = None
+                for t in to_fill:
+                    say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
+                    with timeline.step(f"produce {records} records to {t.name}"):
+                        produced = _produce(lab, t.cluster, t.name, records, seed)
+                linking.result()
+        finally:
+            if not existed:
+                _record_link(lab)
         with timeline.step("mirrors caught up"):
             wait_caught_up(lab)
-        with timeline.step("ksqlDB"):
-            applied, demo = run_ksql(lab)
-        with timeline.step("monitoring"):
-            warnings = monitoring_up(lab, say)
+        applied, demo, warnings = [], None, []
+        if owned:
+            with timeline.step("ksqlDB"):
+                applied, demo = run_ksql(lab)
+            with timeline.step("monitoring"):
+                warnings = monitoring_up(lab, say)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
             say(f"Start-up did not finish ({type(e).__name__}); stopping what was started…")
-            down(lab)
+            down(lab, say=say)
         raise
     seconds = time.monotonic() - timeline.began
     return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
@@ -398,8 +426,93 @@ def refresh_monitoring(lab: Lab) -> bool:
 
 
 # -- down -----------------------------------------------------------------------------------
-def down(lab: Lab) -> list[tuple[str, str]]:
-    """Stop what the lab started and remove its state folder. Nothing else is touched."""
+def record_created(lab: Lab, topics: list | None = None, link: bool = False) -> None:
+    """Note in the state file what the kit made on clusters it did not start (topics by
+    cluster, the link), so `down` deletes those and nothing else."""
+    if lab.runtime.starts_clusters:
+        return
+    saved = read_state(lab.state_dir) or {}
+    made = saved.get(MADE_THERE) or {"topics": {}, "link": False}
+    for t in topics or []:
+        names = made["topics"].setdefault(t.cluster, [])
+        if t.name not in names:
+            names.append(t.name)
+    made["link"] = made["link"] or link
+    write_state(lab, **{MADE_THERE: made})
+
+
+def _record_link(lab: Lab) -> None:
+    """The link is the kit's when it made it now (even half-way: its mirrors are then ours)."""
+    with contextlib.suppress(LabError):
+        if lab.link.exists():
+            record_created(lab, link=True)
+
+
+@dataclass
+class Created:
+    """What the kit made on existing clusters: `down` deletes exactly this."""
+
+    link: str | None = None  # the link, on the destination
+    mirrors: list[str] = field(default_factory=list)  # mirror topics of that link
+    topics: dict[str, list[str]] = field(default_factory=dict)  # demo topics, by cluster
+    destination: str = ""
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.link:
+            out.append(f"link {self.link} on {self.destination}")
+        if self.mirrors:
+            out.append(f"mirror topics {', '.join(self.mirrors)} on {self.destination}")
+        out += [f"topics {', '.join(ts)} on {c}" for c, ts in self.topics.items() if ts]
+        return out
+
+
+def created(lab: Lab) -> Created:
+    """What `down` would delete on an external lab: the kit's link, the mirror topics of that
+    link (the link made them), the demo topics the kit created. Nothing else."""
+    saved = read_state(lab.state_dir) or {}
+    rec = saved.get(MADE_THERE) or {}
+    dest = lab.topology.link.destination
+    topics = {c: list(ts) for c, ts in (rec.get("topics") or {}).items() if ts}
+    if not rec.get("link"):
+        return Created(topics=topics, destination=dest)
+    link = lab.link
+    mirrors = [m.topic for m in link.mirrors()] if link.exists() else []
+    # A demo topic on the destination that became a mirror is deleted once, as a mirror.
+    if dest in topics:
+        topics[dest] = [t for t in topics[dest] if t not in mirrors]
+    return Created(link.name, mirrors, topics, dest)
+
+
+def _down_external(lab: Lab, say) -> list[tuple[str, str]]:
+    what = created(lab)
+    lines = what.lines()
+    if lines:
+        say(
+            "Deleting only what the kit created on these existing clusters: "
+            + "; ".join(lines)
+            + ". Nothing else is touched."
+        )
+    else:
+        say("The kit created nothing on these existing clusters: nothing to delete there.")
+    done = []
+    link = lab.link if what.link else None
+    for m in what.mirrors:
+        link.mirror_delete(m)
+        done.append((f"mirror topic {m}", "deleted"))
+    if link is not None:
+        link.delete(force=True)
+        done.append((f"link {link.name}", "deleted"))
+    for cluster, names in what.topics.items():
+        if names:
+            kafka.delete_topics(lab.client_config(cluster), names)
+            done += [(f"topic {n} on {cluster}", "deleted") for n in names]
+    return done + lab.runtime.down()
+
+
+def down(lab: Lab, say=lambda _: None) -> list[tuple[str, str]]:
+    """Stop what the lab started and remove its state folder. Nothing else is touched: on
+    existing clusters (external), delete only what the kit created there, said first."""
     if read_state(lab.state_dir) is None:
         if lab.state_dir.exists() and any(lab.state_dir.iterdir()):
             raise LabError(
@@ -407,6 +520,10 @@ def down(lab: Lab) -> list[tuple[str, str]]:
                 "Remove it yourself if it is yours and no longer needed.",
             )
         return []
+    if not lab.runtime.starts_clusters:
+        done = _down_external(lab, say)
+        shutil.rmtree(lab.state_dir)
+        return done + [(str(lab.state_dir), "removed")]
     done = []
     from linklab.monitoring import stack
 
@@ -459,9 +576,11 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
-    net = network_status(lab)
-    comps.append(network_component(lab, net))
-    if lab.topology.monitoring.enabled:
+    net = None
+    if lab.runtime.starts_clusters:  # existing clusters: no network path of the kit's
+        net = network_status(lab)
+        comps.append(network_component(lab, net))
+    if lab.topology.monitoring.enabled and lab.runtime.starts_clusters:
         from linklab.monitoring import stack
 
         if lab.runtime.name == "native":
@@ -513,9 +632,20 @@ def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
 
 def _path(lab: Lab) -> ToxiproxyServer:
     require_running(lab)
+    _refuse_existing_path(lab)
     return lab.network or ToxiproxyServer(
         lab.topology.network, lab.state_dir, lab.topology.source.brokers
     )
+
+
+def _refuse_existing_path(lab: Lab) -> None:
+    if not lab.runtime.starts_clusters:
+        raise LabError(
+            "The kit puts no proxy on the path between existing clusters: their distance is "
+            "the real one, and it cannot be changed or cut from here.",
+            "Network profiles and cuts work on a lab the kit starts: `invoke up demo "
+            "--runtime native` in another LINKLAB_STATE folder.",
+        )
 
 
 def set_network(lab: Lab, profile: str) -> NetworkStatus:
@@ -544,6 +674,7 @@ def change_network(
     if sever and heal:
         raise LabError("--cut and --restore together.", "Pass one of them.")
     require_running(lab)
+    _refuse_existing_path(lab)
     if profile is not None:
         set_network(lab, profile)
     if sever:
@@ -561,7 +692,7 @@ def acl_list(lab: Lab, cluster: str | None = None) -> dict[str, list]:
     names = (
         [lab.topology.cluster(cluster).name] if cluster else [c.name for c in lab.topology.clusters]
     )
-    if lab.runtime.name != "native":
+    if lab.runtime.name == "docker":
         raise LabError(
             f"Listing ACLs on the {lab.runtime.name} runtime is not wired yet.",
             "Use a native lab (`invoke up demo --runtime native`), or list them with "

@@ -295,4 +295,10 @@ def runtime_files(topology: Topology, runtime: str, out_dir: Path) -> dict[str, 
         return native_files(topology, out_dir)
     from linklab.errors import LabError
 
+    if runtime == "external":
+        raise LabError(
+            "The external runtime renders nothing: it runs nothing (the clusters exist already).",
+            "`invoke up demo --runtime external --topology FILE` checks and links them "
+            "(docs/external.md); render --runtime docker or native shows a lab the kit starts.",
+        )
     raise LabError(f"Unknown runtime {runtime!r}.", "Use --runtime docker or --runtime native.")

@@ -6,11 +6,16 @@ Returns parsed JSON; a reply with an error becomes RestError carrying Confluent'
 
 from __future__ import annotations
 
+import base64
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from linklab.security import Secret
 
 
 class RestError(Exception):
@@ -28,10 +33,24 @@ class RestError(Exception):
 class AdminRest:
     """Admin REST API v3 of one Confluent Server cluster."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0):
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10.0,
+        auth: tuple[str, Secret] | None = None,
+        ca_file: str | None = None,
+    ):
+        """`auth`: an API key and its secret, sent as HTTP basic auth (Confluent Cloud's REST
+        endpoints and a secured Confluent Platform). `ca_file`: the CA for an https endpoint
+        (None: the system's trust store)."""
         # The embedded API lives under /kafka: http://host:8090/kafka/v3/clusters/...
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._auth = auth
+        self._context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+
+    def __repr__(self) -> str:
+        return f"AdminRest({self.base_url!r}, auth={'set' if self._auth else 'none'})"
 
     def url(self, path: str, query: dict[str, Any] | None = None) -> str:
         url = f"{self.base_url}/v3/{path.lstrip('/')}"
@@ -50,8 +69,12 @@ class AdminRest:
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if self._auth is not None:
+            key, secret = self._auth
+            token = base64.b64encode(f"{key}:{secret.reveal()}".encode()).decode()
+            req.add_unredirected_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             raise _error_from(e.code, e.read(), url) from None

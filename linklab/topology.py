@@ -180,6 +180,32 @@ class KsqldbSpec:
 
 
 @dataclass(frozen=True)
+class ExternalClusterSpec:
+    """A cluster the kit does not start (Confluent Cloud, or any reachable Kafka): where it is and
+    the NAMES of the environment variables holding its credentials, never their values."""
+
+    name: str  # the cluster of `clusters:` this entry describes
+    bootstrap: str
+    cluster_id: str  # as its Admin REST API names it (Confluent Cloud: lkc-...)
+    rest_endpoint: str | None = None  # https://pkc-....confluent.cloud:443 (the destination's)
+    security_protocol: str = "SASL_SSL"
+    sasl_mechanism: str = "PLAIN"  # Confluent Cloud API keys; SCRAM-SHA-256/512 elsewhere
+    ca_file: str | None = None  # None: the system's trust store (Confluent Cloud)
+    key_env: str = ""  # e.g. PRIMARY_API_KEY: the Kafka API key (SASL username)
+    secret_env: str = ""  # e.g. PRIMARY_API_SECRET
+    rest_key_env: str | None = None  # the REST API's key; None: the Kafka key serves both
+    rest_secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class ExternalSpec:
+    """`--runtime external`: two existing clusters (docs/external.md)."""
+
+    clusters: list[ExternalClusterSpec]
+    env_file: str = ".env"  # read beside os.environ; refused if git tracks it
+
+
+@dataclass(frozen=True)
 class Topology:
     confluent_platform: str
     clusters: list[ClusterSpec]
@@ -189,11 +215,24 @@ class Topology:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     security: str = "none"  # none | sasl_ssl (TLS, SCRAM users, ACLs: linklab.security)
     monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
+    external: ExternalSpec | None = None  # existing clusters for `--runtime external`
     source_file: str | None = None
 
     @property
     def secured(self) -> bool:
         return self.security == "sasl_ssl"
+
+    def external_cluster(self, name: str) -> ExternalClusterSpec:
+        """The `external:` entry of cluster `name`, or LabError naming the fix."""
+        if self.external is None:
+            raise LabError(
+                "This topology has no external: section, so it names no existing clusters.",
+                "Pass --topology with a file that has one (copy topology.external.example.yaml).",
+            )
+        for c in self.external.clusters:
+            if c.name == name:
+                return c
+        raise LabError(f"external: has no entry for cluster {name!r}.", "Add one under external:.")
 
     def cluster(self, name: str) -> ClusterSpec:
         for c in self.clusters:
@@ -345,8 +384,31 @@ def load(path: Path | str | None = None) -> Topology:
 
 
 def from_dict(raw: Any, where: str = "topology") -> Topology:
-    topo = _build(Topology, raw, where)
+    topo = _build(Topology, _external_defaults(raw), where)
     return validate(topo)
+
+
+def _external_defaults(raw: Any) -> Any:
+    """An external topology starts no broker, so its clusters need no ports (nor a 22-character
+    id): missing ones get placeholders, kept apart so the rest of the model holds."""
+    if not isinstance(raw, dict) or not raw.get("external") or "clusters" not in raw:
+        return raw
+    clusters = raw["clusters"]
+    if not isinstance(clusters, list):
+        return raw
+    filled = []
+    for i, c in enumerate(clusters):
+        if isinstance(c, dict):
+            base = 9092 + 100 * i
+            c = {
+                "cluster_id": f"external-placeholder-{i:02d}",
+                "broker_port": base,
+                "controller_port": base + 1,
+                "rest_port": 8090 + 100 * i,
+                **c,
+            }
+        filled.append(c)
+    return {**raw, "clusters": filled}
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -432,7 +494,73 @@ def validate(t: Topology) -> Topology:
     _validate_monitoring(t)
     _validate_versions(t)
     _validate_security(t)
+    _validate_external(t)
     return t
+
+
+EXTERNAL_PROTOCOLS = ("SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT")
+EXTERNAL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_external(t: Topology) -> None:
+    if t.external is None:
+        return
+    names = [c.name for c in t.clusters]
+    given = [c.name for c in t.external.clusters]
+    _unique(given, "external cluster")
+    for name in names:
+        if name not in given:
+            raise LabError(
+                f"external: describes no cluster {name!r}.",
+                "Give each cluster of clusters: an entry under external.clusters "
+                "(see topology.external.example.yaml).",
+            )
+    for c in t.external.clusters:
+        where = f"external.clusters[{c.name}]"
+        if c.name not in names:
+            raise LabError(f"{where}: no cluster {c.name!r} in clusters:.", f"Use: {names}.")
+        if not c.bootstrap or ":" not in c.bootstrap:
+            raise LabError(f"{where}: bootstrap {c.bootstrap!r} is not host:port.", "Fix it.")
+        if c.security_protocol not in EXTERNAL_PROTOCOLS:
+            raise LabError(
+                f"{where}: security_protocol {c.security_protocol!r} is unknown.",
+                f"Use one of: {', '.join(EXTERNAL_PROTOCOLS)}.",
+            )
+        if c.security_protocol.startswith("SASL_"):
+            if c.sasl_mechanism not in EXTERNAL_MECHANISMS:
+                raise LabError(
+                    f"{where}: sasl_mechanism {c.sasl_mechanism!r} is unknown.",
+                    f"Use one of: {', '.join(EXTERNAL_MECHANISMS)}.",
+                )
+            for key in ("key_env", "secret_env"):
+                if not _ENV_NAME.match(getattr(c, key)):
+                    raise LabError(
+                        f"{where}: {key} must name an environment variable, got "
+                        f"{getattr(c, key)!r}.",
+                        "Write the variable's NAME (e.g. PRIMARY_API_KEY), never the value: "
+                        "the value goes in .env or the environment.",
+                    )
+        for key in ("rest_key_env", "rest_secret_env"):
+            value = getattr(c, key)
+            if value is not None and not _ENV_NAME.match(value):
+                raise LabError(
+                    f"{where}: {key} must name an environment variable, got {value!r}.",
+                    "Write the variable's NAME, never the value.",
+                )
+        if c.rest_endpoint is not None and not c.rest_endpoint.startswith(("http://", "https://")):
+            raise LabError(
+                f"{where}: rest_endpoint {c.rest_endpoint!r} is not an http(s) URL.",
+                "Use the cluster's REST endpoint, e.g. https://pkc-xxxxx.region.provider."
+                "confluent.cloud:443.",
+            )
+    dest = t.external_cluster(t.link.destination)
+    if dest.rest_endpoint is None:
+        raise LabError(
+            f"external: the destination {dest.name} has no rest_endpoint.",
+            "The link is created on the destination through its Admin REST API v3: set "
+            "rest_endpoint (Confluent Cloud: Cluster settings > REST endpoint).",
+        )
 
 
 SECURITY_MODES = ("none", "sasl_ssl")
@@ -474,7 +602,7 @@ def _validate_clusters(t: Topology) -> None:
                 f"Cluster name {c.name!r} is not a simple lower-case name.",
                 "Use letters, digits and dashes, starting with a letter.",
             )
-        if not _CLUSTER_ID.match(c.cluster_id):
+        if t.external is None and not _CLUSTER_ID.match(c.cluster_id):
             raise LabError(
                 f"cluster_id {c.cluster_id!r} of {c.name} is not a 22-character base64url id.",
                 "Use a 16-byte UUID in base64url without padding "

@@ -59,9 +59,10 @@ def status(c, json_=False):
 
 @task
 def down(c, json_=False):
-    """Stop every process the lab started and remove its state folder; touch nothing else."""
+    """Stop every process the lab started and remove its state folder; touch nothing else.
+    On existing clusters (--runtime external): delete only what the kit created there."""
     lab = labs.open_lab()
-    steps = labs.down(lab)
+    steps = labs.down(lab, say=present.note)
     show(
         json_,
         data.steps(steps),

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from confluent_kafka import KafkaException
+
 from linklab.errors import LabError
+from linklab.kafka import Conn
 from linklab.links.base import (
     ACTIVE,
     PAUSED,
@@ -35,6 +38,18 @@ ALL_ACLS = {
         }
     ]
 }
+
+
+MASK = "********"
+
+
+def _sensitive(config: dict) -> bool:
+    """A link config whose value must never be shown: Confluent marks them `sensitive` (and
+    returns null); the sign-in keys are masked here whatever the server says."""
+    name = str(config.get("name", ""))
+    return bool(config.get("sensitive")) or any(
+        w in name for w in ("jaas", "password", "secret", "sasl.login")
+    )
 
 
 def _filters(filters: list[GroupFilter]) -> list[dict[str, str]]:
@@ -79,19 +94,30 @@ class ClusterLink(Link):
         topology: Topology,
         rest: AdminRest,
         source_bootstrap: str,
-        host_bootstraps: tuple[str, str] | None = None,
+        host_bootstraps: tuple[Conn, Conn] | None = None,
         timeout: float = 120.0,
+        cluster_ids: tuple[str, str] | None = None,
+        source_security: Callable[[], dict[str, str]] | None = None,
+        auth_fix: str | None = None,
     ):
         """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
         destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
-        reaches them, for record counts; None leaves counts at 0."""
+        reaches them (an address or a client config), for record counts; None leaves counts
+        at 0. `cluster_ids`: (source, destination) as the REST API names them, where they are
+        not the topology's (Confluent Cloud's lkc-...). `source_security`: the link's sign-in
+        to the source, asked for only when the link is created. `auth_fix`: what to do when the
+        REST API refuses the credentials (401)."""
         super().__init__(topology)
         self.rest = rest
         self.source_bootstrap = source_bootstrap
         self.host_bootstraps = host_bootstraps
         self.timeout = timeout
-        self.dest_id = topology.destination.cluster_id
-        self.source_id = topology.source.cluster_id
+        self.source_id, self.dest_id = cluster_ids or (
+            topology.source.cluster_id,
+            topology.destination.cluster_id,
+        )
+        self.source_security = source_security
+        self.auth_fix = auth_fix
         self.prefix = topology.link.mirror_prefix or ""
 
     # -- paths and errors -----------------------------------------------------------------------
@@ -110,6 +136,14 @@ class ClusterLink(Link):
                 "topology.yaml.",
             )
         code = e.error_code if e.error_code is not None else e.status
+        if e.status in (401, 403):
+            refused = "refused the credentials" if e.status == 401 else "denied the request"
+            return LabError(
+                f"{doing}: the Admin REST API at {self.rest.base_url} {refused} "
+                f"(HTTP {e.status}, error_code {code}: {e.message}).",
+                self.auth_fix
+                or "Check the API key and secret the kit signs in with; nothing was changed.",
+            )
         if e.status == 404 and fix is None:
             fix = (
                 "Check the name: `invoke link.list` shows the links on "
@@ -139,6 +173,8 @@ class ClusterLink(Link):
     def create(self) -> None:
         if not self.exists():
             configs = link_configs(self.topology, self.source_bootstrap)
+            if self.source_security is not None:
+                configs.update(self.source_security())
             self._call(
                 f"Creating link {self.name} on {self.topology.link.destination}",
                 lambda: self.rest.post(
@@ -230,7 +266,11 @@ class ClusterLink(Link):
             f"Reading the configs of link {self.name}",
             lambda: self.rest.get(self._links(self.name, "configs")),
         )
-        settings = {c["name"]: str(c.get("value")) for c in items(configs) if "name" in c}
+        settings = {
+            c["name"]: MASK if _sensitive(c) else str(c.get("value"))
+            for c in items(configs)
+            if "name" in c
+        }
         return self._link_info(data, settings)
 
     def list_links(self) -> list[LinkInfo]:
@@ -255,7 +295,7 @@ class ClusterLink(Link):
                 _, src_records, dst_records, _, _ = compare_counts(
                     *self.host_bootstraps, source, mirror
                 )
-            except LabError:
+            except (LabError, KafkaException):
                 pass  # counts are a courtesy; Confluent's lag is the truth here
         return MirrorInfo(
             link=d.get("link_name", self.name),

@@ -17,6 +17,13 @@ UNKNOWN = "unknown"
 def prometheus(lab) -> Prometheus:
     """The lab's Prometheus, refused with the fix when monitoring is off or not running."""
     spec = lab.topology.monitoring
+    if not lab.runtime.starts_clusters:
+        raise LabError(
+            "The kit runs no Prometheus for existing clusters: their brokers' metrics are not "
+            "reachable from here (Confluent Cloud serves them through its Metrics API).",
+            "`invoke status` and `invoke mirror.list` show each mirror's lag from the Admin "
+            "REST API; for dashboards use Confluent Cloud's console or its Metrics API.",
+        )
     if not spec.enabled:
         raise LabError(
             "Monitoring is off in this lab's topology.",

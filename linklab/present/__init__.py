@@ -154,10 +154,21 @@ def next_steps(topology: Any) -> list[str]:
     for cmd, why in [
         ("invoke status", "this table again (--json for scripts)"),
         ("invoke produce --count 10000", f"more Employee records to {topic} on {src.name}"),
-        (f"kcat -b {dst.bootstrap} -t {topic} -C -c 5 -e", "read the mirror topic"),
-        ("invoke latency", "latency through the link vs. the baseline"),
-        ("invoke doctor", "check everything, with fixes"),
-        ("invoke down", "stop the lab and remove everything it made"),
+        *(
+            [
+                ("invoke mirror.list", "each mirror topic's lag, from the destination's REST API"),
+                ("invoke doctor", "reachability, sign-in, the link's state and lag"),
+                ("invoke down", "delete only what the kit created there (listed first)"),
+            ]
+            # Existing clusters need a sign-in: no kcat one-liner, and nothing of theirs stops.
+            if getattr(topology, "external", None) is not None
+            else [
+                (f"kcat -b {dst.bootstrap} -t {topic} -C -c 5 -e", "read the mirror topic"),
+                ("invoke latency", "latency through the link vs. the baseline"),
+                ("invoke doctor", "check everything, with fixes"),
+                ("invoke down", "stop the lab and remove everything it made"),
+            ]
+        ),
     ]:
         lines.append(f"  [cyan]{escape(cmd)}[/]  [dim]{escape(why)}[/]")
     return lines

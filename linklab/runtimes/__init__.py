@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from linklab.errors import LabError
 
-NAMES = ("native", "docker")
+NAMES = ("native", "docker", "external")  # external: existing clusters, never chosen alone
 
 
 def docker_engine_answers() -> bool:

@@ -20,6 +20,9 @@ __all__ = ["ComponentStatus", "Runtime"]
 
 class Runtime(ABC):
     name: str
+    # False where the clusters exist already (the external runtime): the kit then starts,
+    # stops and signals nothing, and has no processes, ports, logs or network path of its own.
+    starts_clusters: bool = True
 
     def __init__(self, topology: Topology, state_dir: Path):
         self.topology = topology
@@ -54,6 +57,11 @@ class Runtime(ABC):
         """Each cluster's client config files (linklab.security.ClientFiles) where the runtime
         is secured; empty otherwise."""
         return {}
+
+    def probe(self, cluster: str, timeout: float | None = None) -> LabError | None:
+        """Why a client cannot use `cluster` (unreachable, TLS or sign-in refused), or None.
+        Runtimes that start their clusters answer None: their own checks cover it."""
+        return None
 
     def ksqldb_url(self) -> str | None:
         """ksqlDB's REST URL where this runtime runs ksqlDB; None where it cannot."""

@@ -3,12 +3,16 @@
 The double is a stdlib HTTP server on 127.0.0.1 that checks requests and answers in the formats
 Confluent documents (api.html#clusterlinking; the Confluent-generated kafka-rest-sdk-go models
 ListLinksResponseData, ListMirrorTopicsResponseData, MirrorLag, AlterMirrorStatusResponseData;
-errors as {"error_code", "message"}). It is not Confluent Server: it proves the kit's requests and
+errors as {"error_code", "message"}). With `basic_auth` set it signs requests in as Confluent
+Cloud's REST endpoints do (HTTP basic auth, API key and secret; a wrong or missing key is 401
+with error_code 40101, as https://docs.confluent.io/cloud/current/ccloud/create-kafka-link/
+documents). It is not Confluent Server: it proves the kit's requests and
 its reading of the documented replies, not Confluent's behaviour.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -73,12 +77,19 @@ class FakeConfluentServer:
     requests: list[tuple[str, str, dict, object]] = field(default_factory=list)
     fetches: bool = True  # an ACTIVE mirror's first read after creation finds it fetched
     lag_step: int = 0  # each GET of a mirror lowers every partition's lag by this much
+    basic_auth: tuple[str, str] | None = None  # (API key, secret) every request must carry
+    refused: int = 0  # requests answered 401
 
     def base(self) -> str:
         return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
 
     # Each handler returns (status, body or None).
-    def handle(self, method: str, path: str, query: dict, body) -> tuple[int, object]:
+    def handle(
+        self, method: str, path: str, query: dict, body, authorization: str | None = None
+    ) -> tuple[int, object]:
+        if self.basic_auth is not None and not self.signed_in(authorization):
+            self.refused += 1
+            return 401, {"error_code": 40101, "message": "Authentication failed"}
         self.requests.append((method, path, query, body))
         m = re.fullmatch(PREFIX + r"([^/]+)/(.*)", path)
         if not m:
@@ -162,6 +173,16 @@ class FakeConfluentServer:
         if sub and sub.startswith("mirrors:") and method == "POST":
             return self.alter(link, sub.split(":", 1)[1], body)
         return 405, {"error_code": 405, "message": "HTTP 405 Method Not Allowed"}
+
+    def signed_in(self, authorization: str | None) -> bool:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme != "Basic":
+            return False
+        try:
+            key, _, secret = base64.b64decode(token).decode().partition(":")
+        except ValueError:
+            return False
+        return (key, secret) == self.basic_auth
 
     def link_body(self, name: str) -> dict:
         return {
@@ -296,7 +317,13 @@ def serve(fake: FakeConfluentServer):
                 except ValueError:
                     status, body = 400, {"error_code": 400, "message": "Unexpected character"}
                 else:
-                    status, body = fake.handle(self.command, url.path, parse_qs(url.query), parsed)
+                    status, body = fake.handle(
+                        self.command,
+                        url.path,
+                        parse_qs(url.query),
+                        parsed,
+                        self.headers.get("Authorization"),
+                    )
             data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
             if data:
