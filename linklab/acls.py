@@ -18,6 +18,7 @@ from confluent_kafka.admin import (
 )
 
 from linklab.errors import LabError
+from linklab.waiting import wait_until
 
 CLUSTER_RESOURCE = "kafka-cluster"  # the one name of the CLUSTER resource
 GROUP_PREFIX = "linklab-"  # every consumer group the kit's own clients use starts with it
@@ -211,7 +212,43 @@ def apply_acls(
             fut.result(timeout=timeout)
     except KafkaException as e:
         raise _kafka_error("Creating ACLs", bootstrap, e) from None
+    _wait_applied(client, bootstrap, acls, timeout)
     return len(acls)
+
+
+def _wait_applied(client: AdminClient, bootstrap: str, acls: list[Acl], timeout: float) -> None:
+    """CreateAcls answers once the controller has committed the ACLs; a broker's authorizer
+    applies them when it next reads the metadata log, a moment later (longer on a busy machine).
+    A client let in by a new ACL in that moment is refused, and a producer's
+    TOPIC_AUTHORIZATION_FAILED is not retried. DescribeAcls is answered from the broker's own
+    authorizer, so once it lists every new ACL, that broker enforces them."""
+    wanted = set(acls)
+    everything = AclBindingFilter(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        None,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+    def applied() -> bool:
+        try:
+            found = client.describe_acls(everything, request_timeout=timeout).result(
+                timeout=timeout
+            )
+        except KafkaException as e:
+            raise _kafka_error("Reading back the new ACLs", bootstrap, e) from None
+        return wanted <= {Acl.from_binding(b) for b in found}
+
+    wait_until(
+        applied,
+        timeout,
+        f"the brokers of {bootstrap} to apply {len(wanted)} new ACLs",
+        "Look for errors in the cluster's log (`invoke doctor`).",
+        quiet=True,
+    )
 
 
 def list_acls(
