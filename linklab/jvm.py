@@ -115,6 +115,9 @@ class JvmLauncher:
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
+            # No /tmp/hsperfdata_<user>/<pid> file: a JVM that `down` or a fault kills would
+            # leave it behind, outside the lab's folder. (`jcmd <pid>` still attaches.)
+            "-XX:-UsePerfData",
             "-Djava.awt.headless=true",
             *(cds.jvm_flags(cds_kind, self.java, self.kafka_version) if cds_kind else []),
             f"-Dlog4j2.configurationFile={log_cfg}",

@@ -228,7 +228,7 @@ def read_all(bootstrap: Conn, topic: str, timeout: float = 60.0) -> list[Record]
         pending = dict(ends)
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
-            for msg in c.consume(1000, timeout=0.5):
+            for msg in c.consume(1000, timeout=0.1):
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         if msg.offset() >= ends.get(msg.partition(), 0):

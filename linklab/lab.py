@@ -525,29 +525,58 @@ def down(lab: Lab, say=lambda _: None) -> list[tuple[str, str]]:
         shutil.rmtree(lab.state_dir)
         return done + [(str(lab.state_dir), "removed")]
     done = []
-    from linklab.monitoring import stack
-
-    if stack.started(lab.state_dir, lab.topology.monitoring):  # first: it would see the rest go
-        done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
     if lab.runtime.processes():
         # A runtime of processes: the link is one of them; all stop at once, then the link
         # (its process gone) only forgets its state.
-        done += lab.runtime.down()
+        done += _stop_processes(lab)
         with contextlib.suppress(LabError):
             lab.link.delete(force=True)
     else:
+        from linklab.monitoring import stack
+
+        if stack.started(lab.state_dir, lab.topology.monitoring):
+            done.append(("prometheus", stack.stop(lab.state_dir, lab.topology.monitoring)))
         try:
             lab.link.delete(force=True)
             done.append(("link", "stopped"))
         except LabError as e:
             done.append(("link", f"not stopped: {e.problem}"))
         done += lab.runtime.down()
-    if lab.network is not None:
-        # Whatever else is half-made: a toxiproxy with a pid file is stopped.
-        done.append(("network", lab.network.stop()))
+        if lab.network is not None:
+            # Whatever else is half-made: a toxiproxy with a pid file is stopped.
+            done.append(("network", lab.network.stop()))
     shutil.rmtree(lab.state_dir)
     done.append((str(lab.state_dir), "removed"))
     return done
+
+
+# `down` deletes the folder with every broker's data next, so a clean shutdown buys nothing:
+# each process gets SIGTERM and this long to exit (a KRaft broker takes ~1 s), then SIGKILL.
+# MirrorMaker 2 beside brokers that are going would wait minutes for them.
+DOWN_GRACE_S = 1.0
+
+
+def _stop_processes(lab: Lab) -> list[tuple[str, str]]:
+    """Prometheus, every broker, the link and the network proxy: SIGTERM to all at once."""
+    from linklab.monitoring import stack
+    from linklab.processes import stop_all
+
+    procs = []
+    if stack.started(lab.state_dir, lab.topology.monitoring):
+        procs.append(stack.process(lab.state_dir, lab.topology.monitoring))
+    procs += lab.runtime.processes().values()
+    if lab.network is not None:
+        procs.append(lab.network.process)
+    brokers = {b.component for b in lab.topology.brokers}
+    label = {"toxiproxy": "network", **{b: f"{b} broker" for b in brokers}}
+    return [
+        (label.get(name, name), _said(how)) for name, how in stop_all(procs, grace=DOWN_GRACE_S)
+    ]
+
+
+def _said(how: str) -> str:
+    # For a folder about to be deleted, SIGKILL after the grace is the plan, not a failure.
+    return f"stopped (SIGKILL after {DOWN_GRACE_S:g} s)" if how.startswith("killed after") else how
 
 
 # -- status ---------------------------------------------------------------------------------

@@ -481,7 +481,13 @@ class MirrorMaker2Link(Link):
         ends = [p for p in marks if p.high > max(p.low, since.get(p.partition, 0))]
         if not ends:
             return {}
-        c = Consumer(kafka.consumer_config(dest, "linklab-status", enable_partition_eof=True))
+        # Read up to the ends seen now and stop there: waiting for end-of-partition events
+        # costs a fetch wait per read, and status, doctor and `up` read this topic often.
+        c = Consumer(
+            kafka.consumer_config(
+                dest, "linklab-status", enable_partition_eof=True, fetch_wait_max_ms=20
+            )
+        )
         states: dict[str, str] = {}
         try:
             c.assign(
@@ -490,14 +496,17 @@ class MirrorMaker2Link(Link):
                     for p in ends
                 ]
             )
-            pending = {p.partition for p in ends}
+            pending = {p.partition: p.high for p in ends}
             deadline = time.monotonic() + 5
             while pending and time.monotonic() < deadline:
-                for msg in c.consume(500, timeout=0.5):
+                # consume() waits out its whole timeout unless the batch fills: keep it short.
+                for msg in c.consume(500, timeout=0.05):
                     if msg.error():
                         if msg.error().code() == KafkaError._PARTITION_EOF:
-                            pending.discard(msg.partition())
+                            pending.pop(msg.partition(), None)
                         continue
+                    if msg.offset() + 1 >= pending.get(msg.partition(), 0):
+                        pending.pop(msg.partition(), None)
                     key = (msg.key() or b"").decode()
                     name = key.removeprefix("status-connector-").removeprefix("status-task-")
                     try:

@@ -19,6 +19,7 @@ from linklab.monitoring.prometheus import (
     find_tools,
     promtool_check,
 )
+from linklab.processes import LabProcess
 
 LINK_COMPONENT = "link"
 NOT_INSTALLED = "not installed"
@@ -103,6 +104,10 @@ def refresh(state_dir: Path, spec: MonitoringSpec, topology, mirrors: list[str])
 
 def stop(state_dir: Path, spec: MonitoringSpec) -> str:
     return Prometheus(state_dir, spec).stop()
+
+
+def process(state_dir: Path, spec: MonitoringSpec) -> LabProcess:
+    return Prometheus(state_dir, spec).proc
 
 
 def started(state_dir: Path, spec: MonitoringSpec) -> bool:
