@@ -121,8 +121,9 @@ def bench() -> benchmark.BenchResult:
     return r
 
 
-def latency_result() -> latency.LatencyResult:
-    """Samples a run could have taken: 2 s at 50 msgs/s, the link 3 ms behind the baseline."""
+def latency_result(extra_ms: float = 0.0) -> latency.LatencyResult:
+    """Samples a run could have taken: 2 s at 50 msgs/s, the link 3 ms (+ `extra_ms`) behind
+    the baseline."""
     settings = latency.Settings(rate=50, size=256, duration=2.0, warmup=0.4)
     s = latency.Samples(0, settings.rate, settings.warmup_messages)
     for seq in range(settings.total_messages):
@@ -132,7 +133,7 @@ def latency_result() -> latency.LatencyResult:
         s.acked.append(True)
         s.baseline_ns[seq] = t + 2_000_000 + seq * 1000
         if seq != 7:  # one message lost on the link
-            s.link_ns[seq] = t + 5_000_000 + seq * 1000
+            s.link_ns[seq] = t + 5_000_000 + int(extra_ms * 1e6) + seq * 1000
     info = {"link": {"name": LINK, "kind": "MirrorMaker 2", "settings": {}}}
     return latency.analyse(s, settings, "linklab-latency-test-topic", info)
 
@@ -149,10 +150,10 @@ def link_throughput() -> list[LinkThroughput]:
 
 
 def network_sweep() -> list[ProfilePoint]:
-    """The sample run under three profiles (the same samples: the figures are the code's)."""
-    r = latency_result()
+    """The sample run under three profiles, the link one round trip further behind under each
+    (what a pulling link costs; the figures are the code's)."""
     return [
-        ProfilePoint(name, delay, jitter, 2 * delay, r)
+        ProfilePoint(name, delay, jitter, 2 * delay, latency_result(2 * delay))
         for name, delay, jitter in (("lan", 0, 0), ("region", 15, 2), ("continent", 40, 3))
     ]
 
