@@ -250,6 +250,13 @@ def down_twice(lab: linklab.lab.Lab, rate: float = RATE, say=print) -> FaultResu
 
 
 # -- Ctrl-C during `invoke up demo` -------------------------------------------------------------
+def _default_sigint() -> None:
+    # A job a shell put in the background (`cmd &`) ignores SIGINT, and a child inherits that:
+    # the Ctrl-C would never reach `invoke up`, and the fault would report a finding that is
+    # only how the suite was started. A terminal's Ctrl-C is what is being tested.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResult:
     """Run `invoke up demo` for a lab not yet up and press Ctrl-C (SIGINT) once `when` (a
     component: primary, secondary or link) has started; nothing of the lab may be left."""
@@ -260,7 +267,13 @@ def ctrl_c_up(lab: linklab.lab.Lab, when: str = "link", say=print) -> FaultResul
     cmd = [sys.executable, "-m", "invoke", "up", "demo", "--runtime", "native"]
     say(f"fault: Ctrl-C during `invoke up demo` once {when} starts")
     up = subprocess.Popen(
-        cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     pid_file = lab.state_dir / "pids" / f"{when}.pid"
     try:
