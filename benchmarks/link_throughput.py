@@ -20,6 +20,7 @@ from datagen import EmployeeGenerator
 from linklab import distance, kafka
 from linklab.errors import LabError
 from linklab.lab import Lab, require_running
+from linklab.links.base import ACTIVE, PAUSED
 from linklab.waiting import wait_until
 
 TOPIC_PREFIX = "linklab-throughput-"
@@ -64,6 +65,27 @@ def _mirrored(dst: str, topic: str) -> int:
     )
 
 
+def _link_watch(lab: Lab, every_s: float = 2.0) -> Callable[[], bool]:
+    """True while the link is running; raises LabError once it is not (a link process that
+    died draining the backlog would otherwise be waited for until the timeout). Looks at most
+    every `every_s`: the link's state costs a read of its status."""
+    last = 0.0
+
+    def up() -> bool:
+        nonlocal last
+        if time.monotonic() - last >= every_s:
+            last = time.monotonic()
+            state, detail = lab.link.state()
+            if state not in (ACTIVE, PAUSED):
+                raise LabError(
+                    f"The link stopped while draining the backlog: {state} ({detail}).",
+                    "Its log is in the lab folder (`invoke status` names it); `invoke doctor`.",
+                )
+        return True
+
+    return up
+
+
 def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThroughput:
     """One backlog of `count` records through the link, under whatever profile is in force."""
     src = lab.client_config(lab.topology.link.source)
@@ -95,8 +117,9 @@ def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThro
             quiet=True,
         )
         first = time.monotonic()
+        link_up = _link_watch(lab)
         wait_until(
-            lambda: _mirrored(dst, topic) >= count,
+            lambda: link_up() and _mirrored(dst, topic) >= count,
             DRAIN_TIMEOUT_S,
             f"{count:,} records drained to the mirror",
             interval=0.05,
