@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from linklab import network, security
 from linklab.paths import PROJECT_ROOT
-from linklab.topology import GroupFilter, Topology
+from linklab.topology import BrokerSpec, GroupFilter, Topology
 
 COMPOSE_DIR = PROJECT_ROOT / "compose"  # top level, where users look for compose files
 TEMPLATES_DIR = Path(__file__).parent / "templates"  # the JVMs' files, package data
@@ -37,12 +37,12 @@ def server_properties(
     topology: Topology,
     cluster: str,
     data_dir: Path,
-    security: dict[str, str] | None = None,
+    sec: security.LabSecurity | None = None,
     broker: str | None = None,
 ) -> str:
     """A broker's server.properties (`broker`: its component; the cluster's first broker by
-    default); `security` (linklab.security.server_properties) replaces the PLAINTEXT listeners
-    and the ACL-sync block of a plain lab."""
+    default). With `sec` (a secured lab's material), this broker's own security settings
+    (`broker_security`) replace the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
     c = topology.cluster(cluster)
     node = c.node(broker) if broker else c.nodes[0]
     # Every broker of the link's source gets a LINK listener, advertised as the proxy in front
@@ -52,10 +52,8 @@ def server_properties(
         if cluster == topology.link.source
         else None
     )
-    if security and link:
-        security = _secured_link_listener(security, link)
     return _templates.get_template("server.properties.j2").render(
-        security=security or {},
+        security=broker_security(topology, node, sec) if sec else {},
         cluster=c,
         broker=node,
         data_dir=data_dir,
@@ -64,6 +62,20 @@ def server_properties(
         super_users=SUPER_USERS,
         link_listener=link,
     )
+
+
+def broker_security(
+    topology: Topology, node: BrokerSpec, sec: security.LabSecurity
+) -> dict[str, str]:
+    """One native broker's `security: sasl_ssl` settings: its own ports, a CONTROLLER listener
+    only if it is a voter, and on the link's source its own LINK listener (SASL_SSL, advertised
+    as its own proxy). The certificate and the super users are its cluster's."""
+    props = security.server_properties(
+        sec, node.cluster, node.broker_port, node.controller_port, controller=node.controller
+    )
+    if node.cluster == topology.link.source:
+        props = _secured_link_listener(props, network.link_listener(topology.network, node.index))
+    return props
 
 
 def _secured_link_listener(props: dict[str, str], link: network.LinkListener) -> dict[str, str]:
@@ -174,15 +186,35 @@ def env_name(key: str) -> str:
     return "KAFKA_" + key.replace("_", "__").replace("-", "___").replace(".", "_").upper()
 
 
-def compose_security_env(topology: Topology, cluster: str, lab_id: str) -> dict[str, str]:
-    """cp-server env vars of a `security: sasl_ssl` broker: linklab.security's broker settings
-    with the compose listeners (INTERNAL for the lab's containers, HOST for this machine, both
-    SASL_SSL; CONTROLLER on mutual TLS). Paths point into the mounted security folder; no value
-    holds a password (the admin's is read from the mounted secrets file at start)."""
-    c = topology.cluster(cluster)
+def certificate_hosts(topology: Topology) -> dict[str, list[str]]:
+    """Each cluster's broker host names inside the docker runtime's compose network: every
+    broker's service, and on the link's source the toxiproxy host its LINK listeners are
+    advertised as. Its certificate names them all (with 127.0.0.1 and localhost, which serve
+    every native broker), so one lab's material serves either runtime."""
+    proxy_host = network.docker_link_listener(topology.network).advertised.rpartition(":")[0]
+    return {
+        c.name: [b.component for b in c.nodes]
+        + ([proxy_host] if c.name == topology.link.source else [])
+        for c in topology.clusters
+    }
+
+
+def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[str, str]:
+    """cp-server env vars of one `security: sasl_ssl` broker (`broker`: its component):
+    linklab.security's broker settings with the compose listeners (INTERNAL for the lab's
+    containers, HOST for this machine, and on the link's source LINK for the cluster link, all
+    SASL_SSL; CONTROLLER on mutual TLS, bound by the template on voters only). Paths point into
+    the mounted security folder; no value holds a password (the admin's is read from the
+    mounted secrets file at start)."""
+    b = topology.broker(broker)
     sec = security.LabSecurity(dir=security.security_dir(Path(lab_id)), users={})
     props = security.server_properties(
-        sec, cluster, c.broker_port, c.controller_port, mounted_at=SECURITY_MOUNT
+        sec,
+        b.cluster,
+        b.broker_port,
+        b.controller_port,
+        mounted_at=SECURITY_MOUNT,
+        controller=b.controller,
     )
     client = security.CLIENT_LISTENER.lower()
     jaas = props.pop(f"listener.name.{client}.{security.MECHANISM.lower()}.sasl.jaas.config")
@@ -195,11 +227,17 @@ def compose_security_env(topology: Topology, cluster: str, lab_id: str) -> dict[
     ):
         props.pop(key)  # the compose project's own listener lines stay
     props["inter.broker.listener.name"] = "INTERNAL"
-    for listener in ("internal", "host"):
-        props[f"listener.name.{listener}.sasl.enabled.mechanisms"] = security.MECHANISM
-        props[f"listener.name.{listener}.{security.MECHANISM.lower()}.sasl.jaas.config"] = jaas
+    sasl_listeners = ["INTERNAL", "HOST"]
+    if b.cluster == topology.link.source:  # the template binds its LINK listener
+        sasl_listeners.append(network.docker_link_listener(topology.network, b.index).name)
+    for listener in sasl_listeners:
+        name = listener.lower()
+        props[f"listener.name.{name}.sasl.enabled.mechanisms"] = security.MECHANISM
+        props[f"listener.name.{name}.{security.MECHANISM.lower()}.sasl.jaas.config"] = jaas
     env = {env_name(k): v for k, v in props.items()}
-    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = "CONTROLLER:SSL,INTERNAL:SASL_SSL,HOST:SASL_SSL"
+    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = ",".join(
+        ["CONTROLLER:SSL", *(f"{name}:SASL_SSL" for name in sasl_listeners)]
+    )
     return env
 
 
@@ -236,8 +274,10 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "security_dir": str(Path(lab_id) / "security"),
         "security_mount": SECURITY_MOUNT,
         "security_env": {
-            c.name: compose_security_env(topology, c.name, lab_id) if topology.secured else {}
-            for c in topology.clusters
+            b.component: compose_security_env(topology, b.component, lab_id)
+            if topology.secured
+            else {}
+            for b in topology.brokers
         },
         "internal_bootstrap": {
             c.name: ",".join(f"{b.component}:{INTERNAL_PORT}" for b in c.nodes)
@@ -275,10 +315,16 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
 
 
 def native_files(topology: Topology, data_root: Path) -> dict[str, str]:
-    """What the native runtime runs: server.properties per cluster and the link's mm2.properties."""
+    """What the native runtime runs: server.properties per broker and the link's mm2.properties
+    (a secured lab's with the paths of its material under `data_root`; no password)."""
+    sec = (
+        security.LabSecurity(dir=security.security_dir(data_root), users={})
+        if topology.secured
+        else None
+    )
     files = {
         f"{b.component}/server.properties": server_properties(
-            topology, b.cluster, data_root / b.component / "data", broker=b.component
+            topology, b.cluster, data_root / b.component / "data", sec, broker=b.component
         )
         for b in topology.brokers
     }

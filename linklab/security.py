@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,16 +244,27 @@ def make_ca(days: int = CA_DAYS, now: dt.datetime | None = None):
     return key, cert
 
 
+def cert_hosts(cluster: str, hosts: Iterable[str] = ()) -> list[str]:
+    """The DNS names of a cluster's broker certificate: localhost, the cluster's name (a
+    1-broker cluster's container host name) and `hosts`, once each, in that order."""
+    return list(dict.fromkeys(["localhost", cluster, *hosts]))
+
+
 def make_broker_cert(
     cluster: str,
     ca_key,
     ca_cert: x509.Certificate,
     days: int = CERT_DAYS,
     now: dt.datetime | None = None,
+    hosts: Iterable[str] = (),
 ):
     """A broker's (private key, certificate) signed by the lab CA, valid for 127.0.0.1,
-    localhost and the cluster's name (its container's host name), usable as a TLS server (its
-    listeners) and client (to its controllers)."""
+    localhost, the cluster's name and `hosts` (the host names its brokers have inside a compose
+    network), usable as a TLS server (its listeners) and client (to its controllers).
+
+    One certificate serves every broker of a cluster: natively they all listen on 127.0.0.1,
+    and in a compose network each broker's host name is among `hosts`. So a cluster's brokers
+    share one principal (User:CN=linklab-<cluster>-broker), the one super user they need."""
     now = now or _now()
     key = _new_key()
     cert = (
@@ -268,8 +279,7 @@ def make_broker_cert(
             x509.SubjectAlternativeName(
                 [
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.DNSName("localhost"),
-                    x509.DNSName(cluster),  # its host name inside a compose network
+                    *(x509.DNSName(h) for h in cert_hosts(cluster, hosts)),
                 ]
             ),
             critical=False,
@@ -378,9 +388,23 @@ def probe_tls(bootstrap: str, ca_file: Path, timeout: float = 5.0) -> LabError |
 # -- making and loading the material --------------------------------------------------------
 
 
-def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = None) -> LabSecurity:
-    """Make (once) the lab CA, a certificate per cluster's broker and the users' passwords in
-    `<state_dir>/security/`; later calls reuse them, renewing a certificate near its expiry."""
+def _dns_names(cert: x509.Certificate) -> set[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return set(san.get_values_for_type(x509.DNSName))
+
+
+def ensure(
+    state_dir: Path,
+    clusters: Iterable[str],
+    now: dt.datetime | None = None,
+    hosts: Mapping[str, Iterable[str]] | None = None,
+) -> LabSecurity:
+    """Make (once) the lab CA, a certificate per cluster (shared by its brokers) and the users'
+    passwords in `<state_dir>/security/`; later calls reuse them, making a certificate again
+    near its expiry or when `hosts` (a cluster's broker host names) names one it lacks."""
     now = now or _now()
     d = security_dir(state_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -400,12 +424,14 @@ def ensure(state_dir: Path, clusters: Iterable[str], now: dt.datetime | None = N
         _write_private(ca_key_path, _key_pem(ca_key))
         _write_public(ca_cert_path, _cert_pem(ca_cert))
     for cluster in clusters:
+        names = cert_hosts(cluster, (hosts or {}).get(cluster, ()))
         store = d / f"{cluster}-broker.pem"
         if store.exists():
             chain = read_certs(store)
-            if certificate_problem(chain[0], ca_cert, now + _RENEW_WITHIN) is None:
+            usable = certificate_problem(chain[0], ca_cert, now + _RENEW_WITHIN) is None
+            if usable and set(names) <= _dns_names(chain[0]):
                 continue
-        key, cert = make_broker_cert(cluster, ca_key, ca_cert, now=now)
+        key, cert = make_broker_cert(cluster, ca_key, ca_cert, now=now, hosts=names)
         _write_private(store, _key_pem(key) + _cert_pem(cert) + _cert_pem(ca_cert))
     secrets_path = d / SECRETS_FILE
     known = _read_properties(secrets_path) if secrets_path.exists() else {}
@@ -461,15 +487,18 @@ def server_properties(
     controller_port: int,
     mounted_at: str | None = None,
     host: str = "127.0.0.1",
+    controller: bool = True,
 ) -> dict[str, str]:
-    """Broker settings for `security: sasl_ssl`, overriding the PLAINTEXT listener lines of
-    server.properties. SASL_SSL (SCRAM-SHA-512) for clients and between brokers (as admin), TLS
-    with client certificates between brokers and controllers, StandardAuthorizer denying what
-    no ACL allows. No password is written here: the admin's is read from the secrets file by
-    Kafka's FileConfigProvider when the broker starts.
+    """One broker's settings for `security: sasl_ssl`, overriding the PLAINTEXT listener lines
+    of server.properties. SASL_SSL (SCRAM-SHA-512) for clients and between brokers (as admin),
+    TLS with client certificates between brokers and controllers, StandardAuthorizer denying
+    what no ACL allows. No password is written here: the admin's is read from the secrets file
+    by Kafka's FileConfigProvider when the broker starts.
 
-    `mounted_at`: where a container sees the security folder (docker runtime), if not at its
-    host path."""
+    `controller`: the broker is a voter of the KRaft quorum and binds the CONTROLLER listener
+    on `controller_port`; a broker-only node binds none (Kafka refuses one) but still reaches
+    the voters on it, over TLS with the cluster's certificate. `mounted_at`: where a container
+    sees the security folder (docker runtime), if not at its host path."""
 
     def where(path: Path) -> str:
         return f"{mounted_at.rstrip('/')}/{path.relative_to(sec.dir)}" if mounted_at else str(path)
@@ -481,8 +510,8 @@ def server_properties(
     client = CLIENT_LISTENER.lower()
     ctrl = CONTROLLER_LISTENER.lower()
     return {
-        "listeners": f"{CLIENT_LISTENER}://{host}:{broker_port},"
-        f"{CONTROLLER_LISTENER}://{host}:{controller_port}",
+        "listeners": f"{CLIENT_LISTENER}://{host}:{broker_port}"
+        + (f",{CONTROLLER_LISTENER}://{host}:{controller_port}" if controller else ""),
         "advertised.listeners": f"{CLIENT_LISTENER}://127.0.0.1:{broker_port}",
         "listener.security.protocol.map": f"{CLIENT_LISTENER}:SASL_SSL,{CONTROLLER_LISTENER}:SSL",
         "inter.broker.listener.name": CLIENT_LISTENER,

@@ -574,13 +574,8 @@ def _validate_security(t: Topology) -> None:
             f"security {t.security!r} is not one of {', '.join(SECURITY_MODES)}.",
             "Use `security: none` (the default) or `security: sasl_ssl`.",
         )
-    multi = [c.name for c in t.clusters if c.brokers > 1]
-    if t.secured and multi:
-        # Certificates carry one broker's SANs and one listener layout per cluster so far.
-        raise LabError(
-            f"security: sasl_ssl is not yet supported with several brokers ({', '.join(multi)}).",
-            "Use brokers: 1 for a secured lab, or security: none for a multi-broker one.",
-        )
+    # Several brokers per cluster are secured too: each broker gets its own listeners
+    # (render.broker_security), the cluster's one certificate serves them all.
 
 
 def _validate_clusters(t: Topology) -> None:

@@ -24,6 +24,10 @@ SECURED_OFFSET = EXTRA_SPACING // 2
 # no port of it meets one of the session's other labs (checked in tests/unit/test_brokers.py).
 MULTI_BROKER_OFFSET = EXTRA_SPACING * 3 // 2
 MULTI_BROKER_PRIMARY = 3  # a KRaft quorum of three: one broker (or the leader) may die
+# The secured multi-broker lab sits between the second extra lab and test_security's broker
+# (3 spacings up); no port of it meets another lab of this session, nor of a second session
+# LINKLAB_TEST_PORT_OFFSET 3700 apart (tests/unit/test_brokers.py).
+SECURED_MULTI_BROKER_OFFSET = EXTRA_SPACING * 5 // 2
 
 
 def pytest_configure(config):
@@ -86,6 +90,27 @@ def multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     the_lab = linklab.lab.open_lab("native", topo, state)
     try:
         linklab.lab.up(the_lab, records=500, seed=13, say=lambda _: None)
+        yield the_lab
+    finally:
+        linklab.lab.down(the_lab)
+
+
+def secured_multi_broker_topology(offset: int) -> topology.Topology:
+    """The multi-broker lab's shape (a 3-broker primary, a 1-broker secondary), secured."""
+    topo = dataclasses.replace(multi_broker_topology(offset), security="sasl_ssl")
+    return topology.validate(topo)
+
+
+@pytest.fixture(scope="session")
+def secured_multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
+    """One running secured native lab (`security: sasl_ssl`) whose primary has three brokers
+    (a 3-voter KRaft quorum on TLS), the secondary one, 500 records mirrored by MirrorMaker 2
+    signed in as sa-link through each source broker's own proxy."""
+    topo = secured_multi_broker_topology(PORT_OFFSET + SECURED_MULTI_BROKER_OFFSET)
+    state = tmp_path_factory.mktemp("secured-multi-broker-lab") / "state"
+    the_lab = linklab.lab.open_lab("native", topo, state)
+    try:
+        linklab.lab.up(the_lab, records=500, seed=17, say=lambda _: None)
         yield the_lab
     finally:
         linklab.lab.down(the_lab)

@@ -103,7 +103,13 @@ class NativeRuntime(Runtime):
         """Make (once) the CA, certificates, passwords and client files of a secured lab."""
         if not self.topology.secured:
             return None
-        sec = security.ensure(self.state_dir, [c.name for c in self.topology.clusters])
+        # One certificate per cluster serves all its brokers (security.make_broker_cert); it
+        # also names their compose host names, so the material fits a docker render too.
+        sec = security.ensure(
+            self.state_dir,
+            [c.name for c in self.topology.clusters],
+            hosts=render.certificate_hosts(self.topology),
+        )
         security.check_certificates(sec, [c.name for c in self.topology.clusters])
         for c in self.topology.clusters:
             security.write_client_files(
@@ -170,14 +176,10 @@ class NativeRuntime(Runtime):
         cdir = self.jvm.component_dir(component)
         cdir.mkdir(parents=True, exist_ok=True)
         props = cdir / "server.properties"
-        extra = (
-            security.server_properties(sec, b.cluster, b.broker_port, b.controller_port)
-            if sec
-            else None
-        )
+        # A secured broker's settings are its own: its ports, its role, its LINK listener.
         props.write_text(
             render.server_properties(
-                self.topology, b.cluster, self._data_dir(component), extra, broker=component
+                self.topology, b.cluster, self._data_dir(component), sec, broker=component
             )
         )
         return props

@@ -108,11 +108,12 @@ def test_brokers_that_reach_the_other_cluster_are_refused_with_the_spacing():
     assert "ports + 10·i" in e.value.fix
 
 
-def test_secured_multi_broker_is_refused_for_now():
-    raw = with_clusters(brokers=3)
+@pytest.mark.parametrize("brokers", [2, 3, 5])
+def test_a_secured_cluster_of_several_brokers_is_accepted(brokers):
+    raw = with_clusters(brokers=brokers, heap_mb=topology.MULTI_BROKER_HEAP_MB)
     raw["security"] = "sasl_ssl"
-    with pytest.raises(LabError, match="not yet supported with several brokers"):
-        topology.from_dict(raw)
+    t = topology.from_dict(raw)
+    assert t.secured and [c.brokers for c in t.clusters] == [brokers, brokers]
 
 
 def test_with_brokers_keeps_heaps_small_and_round_trips():
@@ -289,3 +290,29 @@ def test_the_drill_s_broker_rows_are_skipped_on_a_one_broker_primary(tmp_path):
     rows = drill.broker_rows(lab, say=lambda _: None)
     assert [r.fault for r in rows] == ["primary-broker-kill", "controller-leader-kill"]
     assert all(r.ok and r.skipped for r in rows)
+
+
+def test_the_secured_multi_broker_test_lab_meets_no_other_lab():
+    """Its ports meet no other lab of its session, nor of a second session 3700 ports up or
+    down (LINKLAB_TEST_PORT_OFFSET), and stay below the ephemeral range (32768)."""
+    from tests import conftest
+
+    base = topology.load()
+
+    def session(at: int) -> set[int]:
+        labs = [base.with_port_offset(at + o) for o in (0, conftest.SECURED_OFFSET)]
+        labs += [base.with_port_offset(at + conftest.EXTRA_SPACING * n) for n in (1, 2, 3)]
+        labs += [base.with_port_offset(at + conftest.EXTRA_SPACING + 20 * s) for s in range(10)]
+        labs.append(conftest.multi_broker_topology(at + conftest.MULTI_BROKER_OFFSET))
+        ports = {p for t in labs for p in t.all_ports().values()}
+        for o in (300, 310, 320):  # test_network's own paths
+            ports |= set(network.NetworkSpec().with_port_offset(at + o).ports.values())
+        return ports
+
+    for at, other in ((10000, 13700), (13700, 10000)):
+        t = conftest.secured_multi_broker_topology(at + conftest.SECURED_MULTI_BROKER_OFFSET)
+        assert t.secured and t.source.brokers == 3 and t.destination.brokers == 1
+        mine = set(t.all_ports().values())
+        assert not mine & session(at), at
+        assert not mine & session(other), (at, other)
+        assert max(mine) < 32768

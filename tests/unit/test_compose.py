@@ -351,3 +351,43 @@ def test_five_brokers_put_two_outside_the_quorum(topo, tmp_path):
     fourth = services["primary-4"]["environment"]
     assert "CONTROLLER://" not in fourth["KAFKA_LISTENERS"]
     assert fourth["KAFKA_CONTROLLER_QUORUM_VOTERS"].count("@") == 3
+
+
+def test_a_secured_multi_broker_project_renders_each_broker(topo, tmp_path):
+    """security: sasl_ssl with 5 brokers per cluster, checked by Compose: each broker its own
+    format service and listeners, CONTROLLER bound on the voters only, each source broker's
+    LINK listener on SASL_SSL with its own SCRAM login; one broker principal per cluster."""
+    t = dataclasses.replace(topo.with_brokers(5), security="sasl_ssl")
+    project = rendered(t, tmp_path)
+    assert validate_compose(project).returncode == 0
+    services = normalized(project)["services"]
+    for b in t.brokers:
+        svc = services[b.component]
+        env = svc["environment"]
+        assert ("CONTROLLER://" in env["KAFKA_LISTENERS"]) == b.controller, b.component
+        protocol_map = env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        protocols = dict(p.split(":") for p in protocol_map.split(","))
+        source = b.cluster == t.link.source
+        wanted = {"CONTROLLER": "SSL", "INTERNAL": "SASL_SSL", "HOST": "SASL_SSL"}
+        assert protocols == ({**wanted, "LINK": "SASL_SSL"} if source else wanted), b.component
+        link_jaas = env.get("KAFKA_LISTENER_NAME_LINK_SCRAM___SHA___512_SASL_JAAS_CONFIG")
+        assert (link_jaas is not None) == source
+        if source:
+            assert link_jaas == env["KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+            assert env["KAFKA_LISTENER_NAME_LINK_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+            assert f"LINK://0.0.0.0:{t.network.link_port_of(b.index)}" in env["KAFKA_LISTENERS"]
+        assert env["KAFKA_SUPER_USERS"] == f"User:admin;User:CN=linklab-{b.cluster}-broker"
+        assert env["KAFKA_SSL_KEYSTORE_LOCATION"] == (
+            f"{render.SECURITY_MOUNT}/{b.cluster}-broker.pem"
+        )
+        assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+        assert svc["depends_on"][f"{b.component}-format"]["condition"] == (
+            "service_completed_successfully"
+        )
+        fmt = services[f"{b.component}-format"]
+        assert fmt["environment"]["KAFKA_NODE_ID"] == str(b.node_id)
+    # Each host a broker is reached by inside the compose network is in its cluster's certificate.
+    assert render.certificate_hosts(t) == {
+        "primary": [*(f"primary-{n}" for n in range(1, 6)), "toxiproxy"],
+        "secondary": [f"secondary-{n}" for n in range(1, 6)],
+    }

@@ -272,3 +272,36 @@ def test_server_properties_for_a_container_name_the_mounted_folder(sec):
         in p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
     )
     assert p["listeners"].startswith("SASL_SSL://0.0.0.0:9092")
+
+
+def test_a_broker_outside_the_quorum_binds_no_controller_listener(sec):
+    p = security.server_properties(sec, "primary", 9122, 9123, controller=False)
+    assert p["listeners"] == "SASL_SSL://127.0.0.1:9122"
+    # It still reaches the quorum, on TLS with its certificate.
+    assert p["controller.listener.names"] == "CONTROLLER"
+    assert p["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert p["super.users"] == "User:admin;User:CN=linklab-primary-broker"
+
+
+def _dns_names(path) -> list[str]:
+    leaf = security.read_certs(path)[0]
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.DNSName)
+
+
+def test_one_certificate_names_every_broker_host_of_its_cluster(tmp_path):
+    """Natively every broker is 127.0.0.1; in a compose network each broker is its own host
+    (and the link reaches the source's LINK listeners as toxiproxy): the cluster's one
+    certificate names them all, and is made again when asked for a host it lacks."""
+    hosts = {"primary": ["primary-1", "primary-2", "primary-3", "toxiproxy"]}
+    sec = security.ensure(tmp_path / "lab", ["primary"], hosts=hosts)
+    assert _dns_names(sec.keystore("primary")) == [
+        "localhost", "primary", "primary-1", "primary-2", "primary-3", "toxiproxy"
+    ]  # fmt: skip
+    store = sec.keystore("primary").read_bytes()
+    security.ensure(tmp_path / "lab", ["primary"], hosts=hosts)
+    assert sec.keystore("primary").read_bytes() == store  # nothing new asked: kept
+    security.ensure(tmp_path / "lab", ["primary"], hosts={"primary": ["primary-4"]})
+    assert "primary-4" in _dns_names(sec.keystore("primary"))
+    leaf = security.read_certs(sec.keystore("primary"))[0]
+    assert leaf.subject.rfc4514_string() == "CN=linklab-primary-broker"
