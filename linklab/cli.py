@@ -9,8 +9,10 @@ with a named fix (`LabError`). 130 after Ctrl-C.
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from invoke import Exit, Task
 from invoke import task as invoke_task
@@ -80,11 +82,26 @@ def failure(message: str, fix: str | None = None, code: int = CHECK_FAILED) -> E
     return Exit(f"error: {message}" + (f"\nfix: {fix}" if fix else ""), code=code)
 
 
+HELP_WORDS = {"-h", "--help"}
+
+
+def _show_task_help() -> NoReturn:
+    """`invoke up --help`: invoke gives a task's required word the next token, `--help`
+    included, and runs the task. Show the help `invoke --help up` shows instead."""
+    argv = sys.argv[1:]
+    at = next((i for i, word in enumerate(argv) if word in HELP_WORDS), len(argv))
+    named = [i for i in range(at) if not argv[i].startswith("-")]
+    core, name = (argv[: named[-1]], argv[named[-1]]) if named else (argv[:at], "")
+    os.execv(sys.executable, [sys.executable, "-m", "invoke", *core, "--help", name])
+
+
 def friendly(fn: F) -> F:
     """Turn the kit's LabError into a clean message and exit 2, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if HELP_WORDS & {v for v in (*args[1:], *kwargs.values()) if isinstance(v, str)}:
+            _show_task_help()
         try:
             return fn(*args, **kwargs)
         except LabError as e:
@@ -96,17 +113,24 @@ def friendly(fn: F) -> F:
 
 
 # -- typed options ----------------------------------------------------------------------------
-class TypedArgument(Argument):
+_invoke_set_value = Argument.set_value
+
+
+def _set_value(self: Argument, value: Any, cast: bool = True) -> None:
     """An invoke option whose value did not convert ends the run with the option's name and an
     example (exit 2), where invoke itself would end in a ValueError traceback."""
+    try:
+        _invoke_set_value(self, value, cast)
+    except (TypeError, ValueError):
+        option = self.name.replace("_", "-").strip("-")
+        e = not_a_number(option, value, self.kind is int)
+        raise failure(e.problem, e.fix, USER_MISTAKE) from None
 
-    def set_value(self, value: Any, cast: bool = True) -> None:
-        try:
-            super().set_value(value, cast)
-        except (TypeError, ValueError):
-            option = self.name.replace("_", "-").strip("-")
-            e = not_a_number(option, value, self.kind is int)
-            raise failure(e.problem, e.fix, USER_MISTAKE) from None
+
+# invoke's own options (`-D/--list-depth INT`, ...) may follow a task name and are parsed with
+# the task's, after tasks.py is loaded: `invoke up -0D:` gave `-:` to --list-depth and ended in a
+# traceback. Every option, theirs and the kit's, converts through this one method.
+Argument.set_value = _set_value  # type: ignore[method-assign]
 
 
 # Help for the options: shared ones by name, a task's own as "task.option" (which wins); a
@@ -194,7 +218,6 @@ class TypedTask(Task):
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         args = super().get_arguments(ignore_unknown_help)
         for arg in args:
-            arg.__class__ = TypedArgument
             name = arg.name.strip("_")
             arg.help = arg.help or OPTIONS.get(f"{self.name}.{name}") or OPTIONS.get(name)
             if arg.default not in (None, False, "") and "default" not in (arg.help or ""):

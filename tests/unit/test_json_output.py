@@ -160,3 +160,19 @@ def test_help_shows_typed_options(tmp_path):
     proc = _invoke(tmp_path, "--help", "produce")
     assert "--count=INT" in proc.stdout and "--seed=INT" in proc.stdout
     assert "(default 10000)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["up", "--help"], ["mirror.create", "--help"], ["ksql.pull", "-h"]]
+)
+def test_help_after_a_task_that_takes_a_word_shows_its_help(tmp_path, args):
+    # invoke hands a required positional the next word, `--help` included.
+    proc = _invoke(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert f"inv[oke] [--core-opts] {args[0]} [--options]" in proc.stdout
+
+
+def test_a_bad_value_for_invokes_own_option_is_exit_2_with_the_fix(tmp_path):
+    proc = _invoke(tmp_path, "up", "-0D:", "--runtime", "native")
+    assert proc.returncode == 2, proc.stderr
+    assert "--list-depth takes a whole number" in proc.stderr and "Traceback" not in proc.stderr
