@@ -86,8 +86,11 @@ class FakeClient:
 
 
 @pytest.fixture
-def runtime(tmp_path):
-    topo = load().with_port_offset(13000)  # ports nobody uses here
+def runtime(tmp_path, monkeypatch):
+    # The machine's ports are not the unit's business (a test lab may hold these very ports);
+    # the taken-port test makes one port taken on purpose.
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    topo = load().with_port_offset(13000)
     return make_runtime("docker", topo, tmp_path / ".lab")
 
 
