@@ -162,11 +162,20 @@ def make_link(runtime: Runtime) -> Link:
             # Through the toxiproxy container: the network profile's path.
             source_bootstrap=docker_link_bootstraps(t.network, t.source.brokers),
             host_bootstraps=(
-                runtime.bootstrap(t.link.source),
-                runtime.bootstrap(t.link.destination),
+                runtime.client_config(t.link.source),
+                runtime.client_config(t.link.destination),
             ),
+            source_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
         )
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
+
+
+def _cluster_link_sign_in(runtime) -> dict[str, str]:
+    """A secured docker lab's cluster link signs in to its source as sa-link, trusting the lab
+    CA where the destination's brokers mount the security folder."""
+    from linklab import render, security
+
+    return security.link_configs(runtime.security(), mounted_at=render.SECURITY_MOUNT)
 
 
 def require_running(lab: Lab) -> None:
@@ -721,12 +730,6 @@ def acl_list(lab: Lab, cluster: str | None = None) -> dict[str, list]:
     names = (
         [lab.topology.cluster(cluster).name] if cluster else [c.name for c in lab.topology.clusters]
     )
-    if lab.runtime.name == "docker":
-        raise LabError(
-            f"Listing ACLs on the {lab.runtime.name} runtime is not wired yet.",
-            "Use a native lab (`invoke up demo --runtime native`), or list them with "
-            "`kafka-acls --bootstrap-server ... --list` inside the broker container.",
-        )
     return {n: acls.list_acls(lab.bootstrap(n), lab.client_config(n)) for n in names}
 
 

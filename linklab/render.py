@@ -234,6 +234,17 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
         name = listener.lower()
         props[f"listener.name.{name}.sasl.enabled.mechanisms"] = security.MECHANISM
         props[f"listener.name.{name}.{security.MECHANISM.lower()}.sasl.jaas.config"] = jaas
+    # The Admin REST API's own Java clients reach the broker on its inter-broker listener
+    # (kafka.rest.bootstrap.servers' default) and sign in as admin, as the broker does; the
+    # `kafka.rest.client.` prefix sets them (Confluent: Admin REST APIs configuration).
+    rest_client = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": security.MECHANISM,
+        "sasl.jaas.config": jaas,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": props["ssl.truststore.location"],
+    }
+    props |= {f"kafka.rest.client.{k}": v for k, v in rest_client.items()}
     env = {env_name(k): v for k, v in props.items()}
     env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = ",".join(
         ["CONTROLLER:SSL", *(f"{name}:SASL_SSL" for name in sasl_listeners)]
@@ -284,6 +295,8 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
             for c in topology.clusters
         },
         "scram_mechanism": security.MECHANISM,
+        "ca_cert": security.CA_CERT,
+        "ksqldb_env_file": security.KSQLDB_ENV_FILE,
         "scram_users": security.USERS,
     }
     extra: dict[str, str] = {}

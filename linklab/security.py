@@ -630,6 +630,34 @@ def write_client_files(
     return out
 
 
+def link_configs(sec: LabSecurity, mounted_at: str, user: str = LINK) -> dict[str, str]:
+    """A cluster link's sign-in to its secured source, as the link's configs (Cluster Linking
+    takes the source's client settings in the link's configs; the destination's brokers connect
+    with them): `user` over SASL_SSL, trusting the lab CA at `mounted_at` inside the destination
+    broker's container. The password goes in the create request only (the broker keeps it as a
+    sensitive config); no file is written."""
+    conf = java_client_config(sec, user)
+    conf["ssl.truststore.location"] = f"{mounted_at.rstrip('/')}/{CA_CERT}"
+    return conf
+
+
+KSQLDB_ENV_FILE = "ksqldb.env"
+
+
+def write_ksqldb_env(sec: LabSecurity, user: str = ADMIN) -> Path:
+    """`<security>/ksqldb.env` (0600): the JAAS line ksqlDB signs in with, for the docker
+    runtime's compose `env_file`. The compose file itself holds no password. ksqlDB signs in as
+    admin: the ACLs of its internal topics, groups and transactions are out of the lab's scope."""
+    jaas = java_client_config(sec, user)["sasl.jaas.config"]
+    path = sec.dir / KSQLDB_ENV_FILE
+    _write_private(
+        path,
+        "# ksqlDB's sign-in, written by linklab: it holds a password, keep it 0600.\n"
+        f"KSQL_SASL_JAAS_CONFIG='{jaas}'\n",
+    )
+    return path
+
+
 def mm2_properties(
     sec: LabSecurity, source: str, destination: str, user: str = LINK
 ) -> dict[str, str]:

@@ -12,11 +12,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from linklab import jars, render
+from linklab import jars, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.processes import port_in_use, port_owner
 from linklab.runtimes.base import Runtime
+from linklab.runtimes.secured import SecuredLab
 from linklab.waiting import note, wait_until
 
 LABEL = "dev.linklab.lab"
@@ -101,7 +102,7 @@ def exit_hint(component: str, exit_code: int, oom_killed: bool) -> str:
     )
 
 
-class DockerRuntime(Runtime):
+class DockerRuntime(SecuredLab, Runtime):
     name = "docker"
 
     def __init__(self, topology, state_dir: Path):
@@ -159,16 +160,6 @@ class DockerRuntime(Runtime):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def preflight(self) -> None:
-        if self.topology.secured:
-            # The brokers render (docs/docker.md), but the link's and ksqlDB's sign-in are not
-            # wired: refuse before anything starts rather than bring up a lab half secured.
-            raise LabError(
-                "The docker runtime renders a `security: sasl_ssl` project "
-                "(`invoke render --runtime docker`) but cannot start one yet: Cluster "
-                "Linking's and ksqlDB's credentials are not wired.",
-                "Use the native runtime for a secured lab (`invoke up demo --runtime native`), "
-                "or set `security: none` in topology.yaml.",
-            )
         client = docker_client()
         api = client.version().get("ApiVersion", "0.0")
         if tuple(int(p) for p in api.split(".")[:2]) < MIN_API_VERSION:
@@ -237,6 +228,9 @@ class DockerRuntime(Runtime):
 
     def up(self) -> None:
         self.preflight()
+        sec = self.secure()  # the certificates and passwords the containers mount
+        if sec:
+            security.write_ksqldb_env(sec)
         self.render()
         self.pull()
         out = self.compose("up", "-d", "--remove-orphans", timeout=START_TIMEOUT)
@@ -246,6 +240,8 @@ class DockerRuntime(Runtime):
                 f"Read the message above; `invoke down` clears the lab. {NATIVE_HINT}",
             )
         self.wait_healthy()
+        if sec:
+            self.apply_acls()
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         client = docker_client()

@@ -13,13 +13,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from linklab import acls, cds, jars, kafka, render, security
+from linklab import cds, jars, kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import JvmLauncher, log_tail
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import LabProcess, port_in_use, port_owner, stop_all
 from linklab.runtimes.base import Runtime
+from linklab.runtimes.secured import SecuredLab
 from linklab.topology import Topology
 from linklab.waiting import wait_until
 
@@ -28,10 +29,9 @@ START_TIMEOUT = 120.0
 # on a loaded 2-core machine that has taken over two minutes.
 SECURED_START_TIMEOUT = 300.0
 _PASSWORD = re.compile(r"(password=)[^\],\s]*")  # a SCRAM argument echoed back by the tool
-CLIENTS_DIR = "clients"  # <lab>/clients/<cluster>-<user>.properties (and .java.properties)
 
 
-class NativeRuntime(Runtime):
+class NativeRuntime(SecuredLab, Runtime):
     name = "native"
 
     def __init__(self, topology: Topology, state_dir: Path, jvm: JvmLauncher):
@@ -70,76 +70,12 @@ class NativeRuntime(Runtime):
                         "Stop that program, or give the cluster other ports in topology.yaml.",
                     )
 
-    # -- security: sasl_ssl ----------------------------------------------------------------------
-    def security(self) -> security.LabSecurity | None:
-        """The lab's CA, certificates and users when the topology is secured, else None."""
-        return security.load(self.state_dir) if self.topology.secured else None
-
-    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
-        sec = self.security()
-        if sec is None:
-            return super().client_config(cluster, user)
-        return security.client_config(sec, user or security.ADMIN, self.bootstrap(cluster))
-
-    def client_files(self) -> dict[str, list[security.ClientFiles]]:
-        """Each cluster's client config files (empty for a plain lab)."""
-        if not self.topology.secured:
-            return {}
-        out: dict[str, list[security.ClientFiles]] = {}
-        for c in self.topology.clusters:
-            base = self.state_dir / CLIENTS_DIR
-            out[c.name] = [
-                security.ClientFiles(
-                    c.name,
-                    u,
-                    base / f"{c.name}-{u}.properties",
-                    base / f"{c.name}-{u}.java.properties",
-                )
-                for u in (security.DEMO, security.ADMIN)
-            ]
-        return out
-
-    def _secure(self) -> security.LabSecurity | None:
-        """Make (once) the CA, certificates, passwords and client files of a secured lab."""
-        if not self.topology.secured:
-            return None
-        # One certificate per cluster serves all its brokers (security.make_broker_cert); it
-        # also names their compose host names, so the material fits a docker render too.
-        sec = security.ensure(
-            self.state_dir,
-            [c.name for c in self.topology.clusters],
-            hosts=render.certificate_hosts(self.topology),
-        )
-        security.check_certificates(sec, [c.name for c in self.topology.clusters])
-        for c in self.topology.clusters:
-            security.write_client_files(
-                sec, c.name, self.bootstrap(c.name), out_dir=self.state_dir / CLIENTS_DIR
-            )
-        return sec
-
-    def apply_acls(self) -> int:
-        """Grant each principal of a secured lab its ACLs, as admin; return how many."""
-        t = self.topology
-        wanted = acls.lab_acls(
-            [tp.name for tp in t.topics],
-            t.link.mirrors,
-            t.link.source,
-            t.link.destination,
-            f"User:{security.DEMO}",
-            f"User:{security.LINK}",
-            acl_sync=t.link.acl_sync,
-        )
-        return sum(
-            acls.apply_acls(self.bootstrap(name), rules, self.client_config(name))
-            for name, rules in wanted.items()
-        )
-
     def up(self) -> None:
         """Format every new broker (at once), launch every broker of every cluster (at once),
         then wait for all: the start costs the slowest broker, not the sum. A cluster's brokers
         must start together: its KRaft quorum elects no leader until a majority answers."""
         self.preflight()
-        sec = self._secure()
+        sec = self.secure()
         starting = [b for b in self.topology.brokers if not self.jvm.process(b.component).alive()]
         props = {b.component: self._write_properties(b.component, sec) for b in starting}
         unformatted = [

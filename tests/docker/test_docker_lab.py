@@ -91,3 +91,36 @@ def test_ksql_statements_apply_idempotently_and_queries_answer(docker_lab):
     assert employee.rows and employee.rows[0][0] == "E000001"
     rows = [r for r in ksqldb.push(url, "new_hires", limit=3) if isinstance(r, list)]
     assert len(rows) == 3
+
+
+@pytest.fixture(scope="module")
+def secured_docker_lab(tmp_path_factory):
+    """`security: sasl_ssl` on Confluent Server: the link signs in as sa-link, ksqlDB and the
+    Admin REST API as admin (docs/docker.md)."""
+    if not os.environ.get("LINKLAB_TEST_DOCKER"):
+        pytest.skip("needs a Docker engine with Confluent images: run `invoke test --docker`")
+    import dataclasses
+
+    topo = dataclasses.replace(topology.load().with_port_offset(OFFSET + 600), security="sasl_ssl")
+    the_lab = open_lab("docker", topo, tmp_path_factory.mktemp("docker-secured") / "state")
+    try:
+        up(the_lab, records=1000, seed=5)
+        yield the_lab
+    finally:
+        down(the_lab)
+
+
+def test_a_secured_docker_lab_mirrors_every_record_and_refuses_strangers(secured_docker_lab):
+    from collections import Counter
+
+    from linklab import security
+
+    lab = secured_docker_lab
+    src = lab.client_config(lab.topology.link.source, security.DEMO)
+    dst = lab.client_config(lab.topology.link.destination, security.DEMO)
+    wait_caught_up(lab, timeout=120)
+    assert Counter((r.key, r.value) for r in kafka.read_all(dst, "employees")) == Counter(
+        (r.key, r.value) for r in kafka.read_all(src, "employees")
+    )
+    assert not kafka.reachable(lab.bootstrap(lab.topology.link.source), timeout=5)
+    assert ksqldb.demo_pull(lab.runtime.ksqldb_url()).rows  # ksqlDB signed in as admin

@@ -391,3 +391,41 @@ def test_a_secured_multi_broker_project_renders_each_broker(topo, tmp_path):
         "primary": [*(f"primary-{n}" for n in range(1, 6)), "toxiproxy"],
         "secondary": [f"secondary-{n}" for n in range(1, 6)],
     }
+
+
+def test_a_secured_ksqldb_and_rest_api_sign_in_without_a_password_in_the_file(
+    secured_topo, tmp_path
+):
+    """ksqlDB's JAAS line comes from the lab's 0600 env file, which Compose reads as written;
+    the Admin REST API's clients sign in as admin through the config provider."""
+    from linklab import security
+
+    lab = tmp_path / ".lab"
+    sec = security.ensure(lab, [c.name for c in secured_topo.clusters])
+    env_file = security.write_ksqldb_env(sec)
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    project = rendered(secured_topo, tmp_path)
+    password = sec.user(security.ADMIN).password.reveal()
+    assert password not in (project / render.COMPOSE_FILE).read_text()
+    cfg = normalized(project)
+    ksql = cfg["services"]["ksqldb"]
+    assert ksql["environment"]["KSQL_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert ksql["environment"]["KSQL_SASL_JAAS_CONFIG"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{password}";'
+    )
+    assert ksql["environment"]["KSQL_SSL_TRUSTSTORE_LOCATION"] == f"{render.SECURITY_MOUNT}/ca.pem"
+    assert any(v["target"] == render.SECURITY_MOUNT for v in ksql["volumes"])
+    for c in secured_topo.clusters:
+        env = cfg["services"][c.name]["environment"]
+        assert env["KAFKA_KAFKA_REST_CLIENT_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert (
+            "${file:/etc/linklab/security/secrets.properties:admin.password}"
+            in (env["KAFKA_KAFKA_REST_CLIENT_SASL_JAAS_CONFIG"])
+        )
+
+
+def test_a_secured_project_renders_before_the_lab_has_passwords(secured_topo, tmp_path):
+    """`invoke render --runtime docker` makes no password: ksqlDB's env file may be missing."""
+    assert not (tmp_path / ".lab" / "security" / "ksqldb.env").exists()
+    assert validate_compose(rendered(secured_topo, tmp_path)).returncode == 0

@@ -116,7 +116,10 @@ def test_make_docker_gives_the_docker_runtime_and_a_cluster_link(runtime):
     assert link.rest.base_url == f"http://127.0.0.1:{t.destination.rest_port}/kafka"
     # the link fetches through the toxiproxy container (the network profile's path)
     assert link.source_bootstrap == f"toxiproxy:{t.network.proxy_port}"
-    assert link.host_bootstraps == (t.source.bootstrap, t.destination.bootstrap)
+    assert link.host_bootstraps == (
+        {"bootstrap.servers": t.source.bootstrap},
+        {"bootstrap.servers": t.destination.bootstrap},
+    )
 
 
 def test_preflight_passes_on_a_good_engine(runtime, monkeypatch):
@@ -311,3 +314,44 @@ def test_status_lists_each_broker_container(tmp_path, monkeypatch):
     assert isinstance(link, ClusterLink)
     proxy = topo.network.proxy_port
     assert link.source_bootstrap == ",".join(f"toxiproxy:{proxy + 10 * i}" for i in range(3))
+
+
+def test_a_secured_docker_lab_signs_its_link_in_as_sa_link(tmp_path, monkeypatch):
+    """security: sasl_ssl: the cluster link is created (on the REST double) with sa-link's
+    SCRAM sign-in and the lab CA where the destination's brokers mount it; host clients get
+    the admin's settings; the pre-flight no longer refuses the lab."""
+    import dataclasses
+
+    from linklab import security
+    from linklab.rest import AdminRest
+    from tests.unit.test_clusterlink import FakeConfluentServer, serve
+
+    topo = dataclasses.replace(load().with_port_offset(13000), security="sasl_ssl")
+    runtime = make_runtime("docker", topo, tmp_path / ".lab")
+    monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    use(monkeypatch, FakeClient())
+    runtime.preflight()
+    sec = runtime.secure()
+    assert runtime.client_config("primary")["sasl.username"] == security.ADMIN
+    assert {f.user for f in runtime.client_files()["secondary"]} == {"sa-demo", "admin"}
+    fake = FakeConfluentServer(
+        cluster_id=topo.destination.cluster_id,
+        source_cluster_id=topo.source.cluster_id,
+        source_topics={t.name: t.partitions for t in topo.topics if t.cluster == topo.link.source},
+    )
+    server = serve(fake)
+    try:
+        link = make_link(runtime)
+        link.rest = AdminRest(f"http://127.0.0.1:{server.server_address[1]}/kafka", timeout=5)
+        link.host_bootstraps = None  # no broker to count records on
+        link.create()
+    finally:
+        server.shutdown()
+    (*_, body) = fake.posts("/links")[0]
+    cfg = {c["name"]: c["value"] for c in body["configs"]}
+    password = sec.user(security.LINK).password.reveal()
+    assert cfg["security.protocol"] == "SASL_SSL"
+    assert cfg["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert f'username="sa-link" password="{password}"' in cfg["sasl.jaas.config"]
+    assert cfg["ssl.truststore.type"] == "PEM"
+    assert cfg["ssl.truststore.location"] == f"{render.SECURITY_MOUNT}/ca.pem"

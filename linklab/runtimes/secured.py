@@ -1,0 +1,79 @@
+"""What a runtime that starts its own clusters does for `security: sasl_ssl`, the same on the
+native and the docker runtime: make the lab's CA, certificates, passwords and client files in
+the lab folder, hand out client settings, and grant each principal its ACLs once the brokers
+answer. The brokers' own settings are each runtime's (render.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linklab import acls, render, security
+
+CLIENTS_DIR = "clients"  # <lab>/clients/<cluster>-<user>.properties (and .java.properties)
+
+
+class SecuredLab:
+    """Mixed into a Runtime (it has `topology`, `state_dir` and `bootstrap`)."""
+
+    topology: object
+    state_dir: Path
+
+    def security(self) -> security.LabSecurity | None:
+        """The lab's CA, certificates and users when the topology is secured, else None."""
+        return security.load(self.state_dir) if self.topology.secured else None
+
+    def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
+        sec = self.security()
+        if sec is None:
+            return {"bootstrap.servers": self.bootstrap(cluster)}
+        return security.client_config(sec, user or security.ADMIN, self.bootstrap(cluster))
+
+    def client_files(self) -> dict[str, list[security.ClientFiles]]:
+        """Each cluster's client config files (empty for a plain lab)."""
+        if not self.topology.secured:
+            return {}
+        base = self.state_dir / CLIENTS_DIR
+        return {
+            c.name: [
+                security.ClientFiles(
+                    c.name,
+                    u,
+                    base / f"{c.name}-{u}.properties",
+                    base / f"{c.name}-{u}.java.properties",
+                )
+                for u in (security.DEMO, security.ADMIN)
+            ]
+            for c in self.topology.clusters
+        }
+
+    def secure(self) -> security.LabSecurity | None:
+        """Make (once) the CA, certificates, passwords and client files of a secured lab."""
+        if not self.topology.secured:
+            return None
+        names = [c.name for c in self.topology.clusters]
+        # One certificate per cluster serves all its brokers (security.make_broker_cert): on
+        # 127.0.0.1 natively, and by their compose host names in the docker runtime.
+        sec = security.ensure(self.state_dir, names, hosts=render.certificate_hosts(self.topology))
+        security.check_certificates(sec, names)
+        for name in names:
+            security.write_client_files(
+                sec, name, self.bootstrap(name), out_dir=self.state_dir / CLIENTS_DIR
+            )
+        return sec
+
+    def apply_acls(self) -> int:
+        """Grant each principal of a secured lab its ACLs, as admin; return how many."""
+        t = self.topology
+        wanted = acls.lab_acls(
+            [tp.name for tp in t.topics],
+            t.link.mirrors,
+            t.link.source,
+            t.link.destination,
+            f"User:{security.DEMO}",
+            f"User:{security.LINK}",
+            acl_sync=t.link.acl_sync,
+        )
+        return sum(
+            acls.apply_acls(self.bootstrap(name), rules, self.client_config(name))
+            for name, rules in wanted.items()
+        )
