@@ -118,15 +118,21 @@ class ExternalRuntime(Runtime):
         src = self.topology.link.source
         s = self.spec(src)
         key = self.api_key(src)
+        out = {"security.protocol": s.security_protocol}
+        if s.ca_file and s.security_protocol in ("SSL", "SASL_SSL"):
+            # A private CA: the destination's brokers open the link's connections and cannot
+            # read a file on this machine, so the CA goes in the link's configs inline (PEM
+            # trust store, Kafka's KIP-651).
+            out["ssl.truststore.type"] = "PEM"
+            out["ssl.truststore.certificates"] = Path(s.ca_file).expanduser().read_text().strip()
         if key is None:
-            return {"security.protocol": s.security_protocol}
+            return out
         module = (
             "org.apache.kafka.common.security.plain.PlainLoginModule"
             if s.sasl_mechanism == "PLAIN"
             else "org.apache.kafka.common.security.scram.ScramLoginModule"
         )
-        return {
-            "security.protocol": s.security_protocol,
+        return out | {
             "sasl.mechanism": s.sasl_mechanism,
             "sasl.jaas.config": f'{module} required username="{key.key}" '
             f'password="{key.secret.reveal()}";',

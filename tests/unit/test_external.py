@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from linklab import credentials, doctor
+from linklab import credentials, doctor, security
 from linklab import lab as labs
 from linklab.errors import LabError
 from linklab.links.clusterlink import ALL_ACLS, ClusterLink
@@ -334,7 +334,6 @@ def tls_listener(tmp_path):
     import ssl
     import threading
 
-    from linklab import security
 
     ca_key, ca = security.make_ca()
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
@@ -417,3 +416,19 @@ def test_up_with_a_missing_variable_creates_nothing(cloud, tmp_path, monkeypatch
         labs.up(lab, records=10, say=lambda _: None)
     assert "PRIMARY_API_KEY is missing" in e.value.problem
     assert not cloud.requests and not lab.state_dir.exists()
+
+
+def test_a_private_ca_goes_into_the_links_configs_inline(cloud, tmp_path):
+    """The destination's brokers open the link's connections and cannot read a file on this
+    machine: a source with a private CA (ca_file) gets it in the link's configs as PEM text."""
+    ca = security._cert_pem(security.make_ca()[1]).decode()
+    (tmp_path / "ca.pem").write_text(ca)
+    lab = _with_ca(cloud, tmp_path, 1, tmp_path / "ca.pem")
+    lab.link.create()
+    cfg = {c["name"]: c["value"] for c in cloud.posts("/links")[0][3]["configs"]}
+    assert cfg["ssl.truststore.type"] == "PEM"
+    assert cfg["ssl.truststore.certificates"] == ca.strip()
+    assert (
+        cfg["security.protocol"] == "SASL_SSL"
+        and f'username="{SRC_KEY}"' in (cfg["sasl.jaas.config"])
+    )
