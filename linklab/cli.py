@@ -156,6 +156,7 @@ OPTIONS = {
     "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
     "test.marker": "pytest -m expression ('not integration' for the quick loop)",
     "test.k": "pytest -k expression",
+    "test.workers": "pytest-xdist workers, each with its own labs (1: one process)",
     "test.docker": "run the docker-runtime tests against real Confluent Server and ksqlDB",
     "produce.count": "records to produce",
     "produce.rate": "at most this many records/s (a number)",

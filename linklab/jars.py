@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from linklab.errors import LabError
-from linklab.paths import cache_dir, staged
+from linklab.paths import cache_dir, exclusive, staged
 from linklab.topology import KAFKA_POM, kafka_version
 
 _COMPLETE = ".complete"
@@ -95,16 +95,19 @@ def ensure_jars(version: str | None = None, say=print) -> Path:
             f"Apache Kafka {version} jars are not cached in {target}, and Maven is not installed.",
             "Install Maven 3.8+ (Debian: apt-get install maven), then run again.",
         )
-    say(f"Fetching Apache Kafka {version} jars from Maven Central into {target} (once)…")
-    with staged(target) as staging:
-        _copy_dependencies(version, staging)
-        if not list(staging.glob("kafka_2.13-*.jar")):
-            raise LabError(
-                f"Maven finished but no kafka_2.13 jar is in {staging}.",
-                f"Remove {target.parent} and run again.",
-            )
-        _move_agent(staging)
-        (staging / _COMPLETE).write_text(version)
+    with exclusive(target):
+        if (target / _COMPLETE).exists():  # fetched by another process while this one waited
+            return target
+        say(f"Fetching Apache Kafka {version} jars from Maven Central into {target} (once)…")
+        with staged(target) as staging:
+            _copy_dependencies(version, staging)
+            if not list(staging.glob("kafka_2.13-*.jar")):
+                raise LabError(
+                    f"Maven finished but no kafka_2.13 jar is in {staging}.",
+                    f"Remove {target.parent} and run again.",
+                )
+            _move_agent(staging)
+            (staging / _COMPLETE).write_text(version)
     return target
 
 
@@ -118,15 +121,18 @@ def javaagent_path(version: str | None = None, say=print) -> Path:
     agent = _agent_in(target)
     if agent.exists():
         return agent
-    say(f"Fetching the Prometheus JMX exporter agent into {target / AGENTS} (once)…")
-    staging = Path(tempfile.mkdtemp(prefix="agents-", dir=target))
-    try:
-        _copy_dependencies(version, staging, JAVAAGENT_ARTIFACT)
-        _move_agent(staging)
-        (target / AGENTS).mkdir(exist_ok=True)
-        (staging / AGENTS / agent.name).rename(agent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with exclusive(agent):
+        if agent.exists():
+            return agent
+        say(f"Fetching the Prometheus JMX exporter agent into {target / AGENTS} (once)…")
+        staging = Path(tempfile.mkdtemp(prefix="agents-", dir=target))
+        try:
+            _copy_dependencies(version, staging, JAVAAGENT_ARTIFACT)
+            _move_agent(staging)
+            (target / AGENTS).mkdir(exist_ok=True)
+            (staging / AGENTS / agent.name).rename(agent)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return agent
 
 

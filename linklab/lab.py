@@ -560,9 +560,10 @@ def down(lab: Lab, say=lambda _: None) -> list[tuple[str, str]]:
 
 
 # `down` deletes the folder with every broker's data next, so a clean shutdown buys nothing:
-# each process gets SIGTERM and this long to exit (a KRaft broker takes ~1 s), then SIGKILL.
+# each process gets SIGTERM and this long to exit (Prometheus and toxiproxy take ms; a KRaft
+# broker takes ~1 s, so it is usually killed), then SIGKILL.
 # MirrorMaker 2 beside brokers that are going would wait minutes for them.
-DOWN_GRACE_S = 1.0
+DOWN_GRACE_S = 0.5
 
 
 def _stop_processes(lab: Lab) -> list[tuple[str, str]]:

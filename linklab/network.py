@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from linklab.errors import LabError
-from linklab.paths import cache_dir, staged
+from linklab.paths import cache_dir, exclusive, staged
 from linklab.ports import broker_port
 from linklab.processes import LabProcess, port_in_use, port_owner
 from linklab.waiting import wait_until
@@ -514,8 +514,10 @@ def toxiproxy_binary(say=print, build: bool = True) -> Path:
             f"toxiproxy {TOXIPROXY_VERSION} is not built yet.",
             "Run `invoke up` (or toxiproxy_binary()) once to build it.",
         )
-    say(f"Building toxiproxy {TOXIPROXY_VERSION} with Go into {target} (once)…")
-    build_toxiproxy(go, target)
+    with exclusive(target):
+        if not (target / _COMPLETE).exists():  # else built by another process meanwhile
+            say(f"Building toxiproxy {TOXIPROXY_VERSION} with Go into {target} (once)…")
+            build_toxiproxy(go, target)
     return target / TOXIPROXY_SERVER
 
 

@@ -44,6 +44,21 @@ def free_mb(path: Path) -> int:
 
 
 @contextlib.contextmanager
+def exclusive(target: Path) -> Iterator[None]:
+    """One process at a time fetches or builds `target` into the shared cache (two labs or two
+    test workers starting at once); the other waits here, then should find it made."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def staged(target: Path) -> Iterator[Path]:
     """A fresh folder beside `target` to fetch or build into; when the block ends without an
     error it replaces `target` whole, so an interrupted fetch or build never looks complete."""

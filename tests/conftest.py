@@ -6,17 +6,26 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
 import linklab.lab
 from linklab import topology
+from linklab.paths import PROJECT_ROOT
 
 # Ports of test labs sit above the user's demo lab, so tests run beside a lab in use. Set
-# LINKLAB_TEST_PORT_OFFSET to run two test sessions on one machine (3700 apart keeps them clear).
+# LINKLAB_TEST_PORT_OFFSET to run two test sessions on one machine: 7400 apart (each session's
+# second xdist worker sits 3700 up).
 # A lab's ports span 8088..9193 plus its offset; extra labs sit 1200 apart, at most two at once.
-PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
+# `invoke test` runs the suite in two pytest-xdist workers (most of a test's time is waiting
+# on brokers, not CPU); worker i takes its labs 3700·i ports higher, as a second session would.
+SESSION_SPACING = 3700
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist
+PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000")) + SESSION_SPACING * int(
+    WORKER[2:] or 0
+)
 EXTRA_SPACING = 1200
 # The secured lab sits between the session lab and the first extra lab (their ports never meet).
 SECURED_OFFSET = EXTRA_SPACING // 2
@@ -39,6 +48,49 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, interrupted)
 
 
+# A session lab is stopped after the last test that uses it, not at the session's end: an idle
+# lab's JVMs (KRaft heartbeats, MirrorMaker 2's polling) take CPU from every later test on a
+# 2-core machine. Its fixture's own teardown then finds nothing left to stop.
+SESSION_LABS = ("lab", "secured_lab", "multi_broker_lab", "secured_multi_broker_lab")
+_last_user: dict[str, str] = {}  # session lab fixture -> node id of the last test using it
+_started: dict[str, linklab.lab.Lab] = {}
+
+
+def pytest_collection_finish(session):
+    if WORKER:
+        # An xdist worker runs whole files in the order it is handed them, not the collection's:
+        # the collection's last user of a lab may run before another user there. Session end.
+        return
+    for item in session.items:  # the tests that will run, in order
+        for name in SESSION_LABS:
+            if name in getattr(item, "fixturenames", ()):
+                _last_user[name] = item.nodeid
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    for name, nodeid in _last_user.items():
+        if nodeid == item.nodeid and name in _started:
+            linklab.lab.down(_started.pop(name))
+
+
+def _session_lab(name: str, the_lab: linklab.lab.Lab) -> linklab.lab.Lab:
+    _started[name] = the_lab
+    return the_lab
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault table of this session (tests/integration/test_faults.py writes it)."""
+    table = PROJECT_ROOT / "results" / "faults.txt"
+    if WORKER or not table.exists() or table.stat().st_mtime < _SESSION_STARTED:
+        return
+    terminalreporter.write_sep("=", "faults survived, every acknowledged record counted")
+    terminalreporter.write_line(table.read_text().rstrip())
+
+
 def make_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
     topo = topology.load().with_port_offset(offset)
     return linklab.lab.open_lab("native", topo, state_dir)
@@ -49,7 +101,7 @@ def lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
     the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
     linklab.lab.up(the_lab, records=3000, seed=7)
-    yield the_lab
+    yield _session_lab("lab", the_lab)
     linklab.lab.down(the_lab)
 
 
@@ -65,7 +117,7 @@ def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
     the_lab = linklab.lab.open_lab("native", topo, state)
     try:
         linklab.lab.up(the_lab, records=1000, seed=5, say=lambda _: None)
-        yield the_lab
+        yield _session_lab("secured_lab", the_lab)
     finally:
         linklab.lab.down(the_lab)
 
@@ -90,7 +142,7 @@ def multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     the_lab = linklab.lab.open_lab("native", topo, state)
     try:
         linklab.lab.up(the_lab, records=500, seed=13, say=lambda _: None)
-        yield the_lab
+        yield _session_lab("multi_broker_lab", the_lab)
     finally:
         linklab.lab.down(the_lab)
 
@@ -111,7 +163,7 @@ def secured_multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     the_lab = linklab.lab.open_lab("native", topo, state)
     try:
         linklab.lab.up(the_lab, records=500, seed=17, say=lambda _: None)
-        yield the_lab
+        yield _session_lab("secured_multi_broker_lab", the_lab)
     finally:
         linklab.lab.down(the_lab)
 

@@ -51,8 +51,10 @@ def monitor(c, once=False, refresh=1.0, json_=False):
 
 
 @task
-def test(c, marker=None, k=None, docker=False):
-    """Lint and format check, then the test suite (real brokers and MirrorMaker 2)."""
+def test(c, marker=None, k=None, docker=False, workers=2):
+    """Lint and format check, then the test suite (real brokers and MirrorMaker 2), a file at a
+    time in --workers pytest-xdist workers (a test mostly waits on its brokers; each worker
+    has its own labs, on its own ports)."""
     if docker:
         c.run("pytest tests/docker", env={"LINKLAB_TEST_DOCKER": "1"}, pty=False)
         return
@@ -63,6 +65,7 @@ def test(c, marker=None, k=None, docker=False):
     present.note(prometheus.ensure_for_tests()[1])  # apt-get on a root Debian CI, else skips
     args = (
         ["pytest"]
+        + (["-n", str(int(workers)), "--dist", "loadfile"] if int(workers) > 1 else [])
         + (["-m", shlex.quote(marker)] if marker else [])
         + (["-k", shlex.quote(k)] if k else [])
     )

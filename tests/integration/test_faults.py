@@ -22,29 +22,16 @@ from linklab.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-class _Table:
-    """Collects the rows of the session and prints them in pytest's terminal summary."""
-
-    def __init__(self):
-        self.results: list[faults.FaultResult] = []
-
-    def pytest_terminal_summary(self, terminalreporter):
-        if not self.results:
-            return
-        path = faults.write_results(self.results)
-        terminalreporter.write_sep("=", "faults survived, every acknowledged record counted")
-        # faults.table moved to the presentation layer (present.tables.faults).
-        terminalreporter.write_line(
-            to_text(tables.faults(self.results, faults.RATE), width=160).rstrip()
-        )
-        terminalreporter.write_line(f"written to {path}")
-
-
 @pytest.fixture(scope="session")
-def fault_table(request) -> list[faults.FaultResult]:
-    table = _Table()
-    request.config.pluginmanager.register(table, "linklab-fault-table")
-    return table.results
+def fault_table() -> list[faults.FaultResult]:
+    """The session's rows: written to results/faults.json and, as the table, faults.txt, which
+    tests/conftest.py prints at the session's end (from the xdist worker that ran them too)."""
+    results: list[faults.FaultResult] = []
+    yield results
+    if results:
+        path = faults.write_results(results)
+        table = to_text(tables.faults(results, faults.RATE), width=160).rstrip()
+        path.with_suffix(".txt").write_text(f"{table}\nwritten to {path}\n")
 
 
 # What `invoke doctor` must say while each fault lasts.

@@ -10,7 +10,7 @@ import pytest
 
 from datagen import EmployeeGenerator
 from linklab import kafka
-from linklab.lab import down, status, up, wait_caught_up
+from linklab.lab import DOWN_GRACE_S, down, status, up, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_down_stops_exactly_the_lab_and_twice_says_nothing(fresh_lab):
     assert all(pids) and len(pids) == 5
     steps = down(extra)
     # Stopped within the grace, or killed after it (the lab's folder is deleted next).
-    assert dict(steps)["link"] in ("stopped", "stopped (SIGKILL after 1 s)")
+    assert dict(steps)["link"] in ("stopped", f"stopped (SIGKILL after {DOWN_GRACE_S:g} s)")
     assert not extra.state_dir.exists()
     assert not [p for p in pids if _lab_process_running(p)]
     assert down(extra) == []

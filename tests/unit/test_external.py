@@ -334,7 +334,6 @@ def tls_listener(tmp_path):
     import ssl
     import threading
 
-
     ca_key, ca = security.make_ca()
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     key, cert = security.make_broker_cert("primary", ca_key, ca, days=29, now=past)

@@ -91,3 +91,31 @@ def test_a_complete_cache_with_the_agent_needs_no_maven(cache, monkeypatch):
     (target / ".complete").write_text("9.9.9")
     monkeypatch.setenv("PATH", "/nonexistent")
     assert jars.javaagent_path("9.9.9") == agent
+
+
+def test_two_processes_starting_at_once_fetch_the_jars_once(cache, tmp_path, monkeypatch):
+    """Two labs (or two test workers) on a cold cache: the second waits for the first's fetch
+    and uses it, instead of fetching again and replacing the folder under the first's JVMs."""
+    import threading
+
+    agent = f"jmx_prometheus_javaagent-{jars.jmx_exporter_version()}.jar"
+    calls = tmp_path / "calls"
+    bin_dir = fake_mvn(
+        tmp_path / "bin",
+        f'echo x >> "{calls}"; sleep 0.5\n'
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+        f'touch "$out/kafka_2.13-9.9.9.jar" "$out/{agent}"\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    got = []
+    workers = [
+        threading.Thread(target=lambda: got.append(jars.ensure_jars("9.9.9", say=lambda m: None)))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert len(got) == 2 and got[0] == got[1]
+    assert calls.read_text().count("x") == 1  # Maven ran once
+    assert (got[0] / "agents" / agent).exists()
