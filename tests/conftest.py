@@ -48,35 +48,67 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, interrupted)
 
 
-# A session lab is stopped after the last test that uses it, not at the session's end: an idle
-# lab's JVMs (KRaft heartbeats, MirrorMaker 2's polling) take CPU from every later test on a
-# 2-core machine. Its fixture's own teardown then finds nothing left to stop.
-SESSION_LABS = ("lab", "secured_lab", "multi_broker_lab", "secured_multi_broker_lab")
-_last_user: dict[str, str] = {}  # session lab fixture -> node id of the last test using it
-_started: dict[str, linklab.lab.Lab] = {}
+# Idle labs are not free: a lab's JVMs (KRaft heartbeats, MirrorMaker 2's polling) take CPU
+# from every other test on a 2-core machine; two workers each holding four labs saturated it. So
+# the labs of one shape (secured, multi-broker, secured multi-broker) run only while the tests
+# that use them run: stopped when the worker's next test needs none, started again if a later
+# one does (their tests sit together in one or two files). The plain `lab`, which nearly every
+# file uses, lives for the session; in one process it stops after its last test.
+class _Labs:
+    def __init__(self):
+        self.running: dict[str, linklab.lab.Lab] = {}
+
+    def get(self, name: str, start) -> linklab.lab.Lab:
+        if name not in self.running:
+            self.running[name] = start()
+        return self.running[name]
+
+    def release(self, name: str) -> None:
+        the_lab = self.running.pop(name, None)
+        if the_lab is not None:
+            linklab.lab.down(the_lab)
+
+
+_labs = _Labs()
+SHAPED_LABS = ("secured_lab", "multi_broker_lab", "secured_multi_broker_lab")
+_last_plain_user = ""  # one process: the node id of the last test using `lab`
 
 
 def pytest_collection_finish(session):
+    global _last_plain_user
     if WORKER:
-        # An xdist worker runs whole files in the order it is handed them, not the collection's:
-        # the collection's last user of a lab may run before another user there. Session end.
+        # An xdist worker runs whole files in the order it is handed them, not the collection's.
         return
-    for item in session.items:  # the tests that will run, in order
-        for name in SESSION_LABS:
-            if name in getattr(item, "fixturenames", ()):
-                _last_user[name] = item.nodeid
+    users = [i.nodeid for i in session.items if "lab" in getattr(i, "fixturenames", ())]
+    _last_plain_user = users[-1] if users else ""
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem):
-    for name, nodeid in _last_user.items():
-        if nodeid == item.nodeid and name in _started:
-            linklab.lab.down(_started.pop(name))
+    following = getattr(nextitem, "fixturenames", ()) if nextitem is not None else ()
+    for name in SHAPED_LABS:
+        if name in _labs.running and name not in following:
+            _labs.release(name)
+    if item.nodeid == _last_plain_user:
+        _labs.release("lab")
 
 
-def _session_lab(name: str, the_lab: linklab.lab.Lab) -> linklab.lab.Lab:
-    _started[name] = the_lab
-    return the_lab
+@pytest.fixture(scope="session", autouse=True)
+def _stop_labs_at_the_end():
+    yield
+    for name in list(_labs.running):
+        _labs.release(name)
+
+
+def _started(make) -> linklab.lab.Lab:
+    """Run `make` (open and up a lab); a lab that fails half-way is taken down before raising."""
+    made = []
+    try:
+        return make(made)
+    except BaseException:
+        for half in made:
+            linklab.lab.down(half)
+        raise
 
 
 _SESSION_STARTED = time.time()
@@ -99,27 +131,33 @@ def make_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
-    the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
-    linklab.lab.up(the_lab, records=3000, seed=7)
-    yield _session_lab("lab", the_lab)
-    linklab.lab.down(the_lab)
+
+    def make(made):
+        the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
+        made.append(the_lab)
+        linklab.lab.up(the_lab, records=3000, seed=7)
+        return the_lab
+
+    return _labs.get("lab", lambda: _started(make))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running secured native lab (`security: sasl_ssl`, ACL sync on): TLS and SCRAM users,
     ACLs per principal, MirrorMaker 2 signed in as sa-link, 1000 records mirrored."""
-    topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
-    topo = dataclasses.replace(
-        topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
-    )
-    state = tmp_path_factory.mktemp("secured-lab") / "state"
-    the_lab = linklab.lab.open_lab("native", topo, state)
-    try:
+
+    def make(made):
+        topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
+        topo = dataclasses.replace(
+            topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
+        )
+        state = tmp_path_factory.mktemp("secured-lab") / "state"
+        the_lab = linklab.lab.open_lab("native", topo, state)
+        made.append(the_lab)
         linklab.lab.up(the_lab, records=1000, seed=5, say=lambda _: None)
-        yield _session_lab("secured_lab", the_lab)
-    finally:
-        linklab.lab.down(the_lab)
+        return the_lab
+
+    return _labs.get("secured_lab", lambda: _started(make))
 
 
 def multi_broker_topology(offset: int) -> topology.Topology:
@@ -133,18 +171,20 @@ def multi_broker_topology(offset: int) -> topology.Topology:
     return topology.validate(dataclasses.replace(topo, clusters=[primary, *others]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab whose primary has three brokers (a 3-voter KRaft quorum), the
     secondary one, 500 records mirrored: for the broker-level faults."""
-    topo = multi_broker_topology(PORT_OFFSET + MULTI_BROKER_OFFSET)
-    state = tmp_path_factory.mktemp("multi-broker-lab") / "state"
-    the_lab = linklab.lab.open_lab("native", topo, state)
-    try:
+
+    def make(made):
+        topo = multi_broker_topology(PORT_OFFSET + MULTI_BROKER_OFFSET)
+        state = tmp_path_factory.mktemp("multi-broker-lab") / "state"
+        the_lab = linklab.lab.open_lab("native", topo, state)
+        made.append(the_lab)
         linklab.lab.up(the_lab, records=500, seed=13, say=lambda _: None)
-        yield _session_lab("multi_broker_lab", the_lab)
-    finally:
-        linklab.lab.down(the_lab)
+        return the_lab
+
+    return _labs.get("multi_broker_lab", lambda: _started(make))
 
 
 def secured_multi_broker_topology(offset: int) -> topology.Topology:
@@ -153,19 +193,21 @@ def secured_multi_broker_topology(offset: int) -> topology.Topology:
     return topology.validate(topo)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def secured_multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running secured native lab (`security: sasl_ssl`) whose primary has three brokers
     (a 3-voter KRaft quorum on TLS), the secondary one, 500 records mirrored by MirrorMaker 2
     signed in as sa-link through each source broker's own proxy."""
-    topo = secured_multi_broker_topology(PORT_OFFSET + SECURED_MULTI_BROKER_OFFSET)
-    state = tmp_path_factory.mktemp("secured-multi-broker-lab") / "state"
-    the_lab = linklab.lab.open_lab("native", topo, state)
-    try:
+
+    def make(made):
+        topo = secured_multi_broker_topology(PORT_OFFSET + SECURED_MULTI_BROKER_OFFSET)
+        state = tmp_path_factory.mktemp("secured-multi-broker-lab") / "state"
+        the_lab = linklab.lab.open_lab("native", topo, state)
+        made.append(the_lab)
         linklab.lab.up(the_lab, records=500, seed=17, say=lambda _: None)
-        yield _session_lab("secured_multi_broker_lab", the_lab)
-    finally:
-        linklab.lab.down(the_lab)
+        return the_lab
+
+    return _labs.get("secured_multi_broker_lab", lambda: _started(make))
 
 
 @pytest.fixture
