@@ -19,8 +19,9 @@ from linklab.paths import PROJECT_ROOT
 # LINKLAB_TEST_PORT_OFFSET to run two test sessions on one machine: 7400 apart (each session's
 # second xdist worker sits 3700 up).
 # A lab's ports span 8088..9193 plus its offset; extra labs sit 1200 apart, at most two at once.
-# `invoke test` runs the suite in two pytest-xdist workers (most of a test's time is waiting
-# on brokers, not CPU); worker i takes its labs 3700·i ports higher, as a second session would.
+# `invoke test` runs the suite in two pytest-xdist workers (much of a test's time is waiting:
+# outages, drains, labs starting); worker i takes its labs 3700·i ports higher, as a second
+# session would.
 SESSION_SPACING = 3700
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist
 PORT_OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000")) + SESSION_SPACING * int(
