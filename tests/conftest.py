@@ -101,15 +101,21 @@ def _stop_labs_at_the_end():
         _labs.release(name)
 
 
-def _started(make) -> linklab.lab.Lab:
-    """Run `make` (open and up a lab); a lab that fails half-way is taken down before raising."""
-    made = []
-    try:
-        return make(made)
-    except BaseException:
-        for half in made:
-            linklab.lab.down(half)
-        raise
+def _running(name: str, tmp, topo: topology.Topology, **up) -> linklab.lab.Lab:
+    """The running lab `name` (a fixture's), started first in a new folder of `tmp` (pytest's
+    tmp_path_factory) with `up`'s arguments if it is not running; a lab that fails half-way is
+    taken down before the error goes on."""
+
+    def start() -> linklab.lab.Lab:
+        the_lab = linklab.lab.open_lab("native", topo, tmp.mktemp(name) / "state")
+        try:
+            linklab.lab.up(the_lab, **up)
+        except BaseException:
+            linklab.lab.down(the_lab)
+            raise
+        return the_lab
+
+    return _labs.get(name, start)
 
 
 _SESSION_STARTED = time.time()
@@ -132,33 +138,19 @@ def make_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
-
-    def make(made):
-        the_lab = make_lab(tmp_path_factory.mktemp("lab") / "state", PORT_OFFSET)
-        made.append(the_lab)
-        linklab.lab.up(the_lab, records=3000, seed=7)
-        return the_lab
-
-    return _labs.get("lab", lambda: _started(make))
+    topo = topology.load().with_port_offset(PORT_OFFSET)
+    return _running("lab", tmp_path_factory, topo, records=3000, seed=7)
 
 
 @pytest.fixture
 def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running secured native lab (`security: sasl_ssl`, ACL sync on): TLS and SCRAM users,
     ACLs per principal, MirrorMaker 2 signed in as sa-link, 1000 records mirrored."""
-
-    def make(made):
-        topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
-        topo = dataclasses.replace(
-            topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
-        )
-        state = tmp_path_factory.mktemp("secured-lab") / "state"
-        the_lab = linklab.lab.open_lab("native", topo, state)
-        made.append(the_lab)
-        linklab.lab.up(the_lab, records=1000, seed=5, say=lambda _: None)
-        return the_lab
-
-    return _labs.get("secured_lab", lambda: _started(make))
+    topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
+    topo = dataclasses.replace(
+        topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
+    )
+    return _running("secured_lab", tmp_path_factory, topo, records=1000, seed=5, say=lambda _: None)
 
 
 def multi_broker_topology(offset: int) -> topology.Topology:
@@ -176,16 +168,10 @@ def multi_broker_topology(offset: int) -> topology.Topology:
 def multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab whose primary has three brokers (a 3-voter KRaft quorum), the
     secondary one, 500 records mirrored: for the broker-level faults."""
-
-    def make(made):
-        topo = multi_broker_topology(PORT_OFFSET + MULTI_BROKER_OFFSET)
-        state = tmp_path_factory.mktemp("multi-broker-lab") / "state"
-        the_lab = linklab.lab.open_lab("native", topo, state)
-        made.append(the_lab)
-        linklab.lab.up(the_lab, records=500, seed=13, say=lambda _: None)
-        return the_lab
-
-    return _labs.get("multi_broker_lab", lambda: _started(make))
+    topo = multi_broker_topology(PORT_OFFSET + MULTI_BROKER_OFFSET)
+    return _running(
+        "multi_broker_lab", tmp_path_factory, topo, records=500, seed=13, say=lambda _: None
+    )
 
 
 def secured_multi_broker_topology(offset: int) -> topology.Topology:
@@ -199,16 +185,10 @@ def secured_multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running secured native lab (`security: sasl_ssl`) whose primary has three brokers
     (a 3-voter KRaft quorum on TLS), the secondary one, 500 records mirrored by MirrorMaker 2
     signed in as sa-link through each source broker's own proxy."""
-
-    def make(made):
-        topo = secured_multi_broker_topology(PORT_OFFSET + SECURED_MULTI_BROKER_OFFSET)
-        state = tmp_path_factory.mktemp("secured-multi-broker-lab") / "state"
-        the_lab = linklab.lab.open_lab("native", topo, state)
-        made.append(the_lab)
-        linklab.lab.up(the_lab, records=500, seed=17, say=lambda _: None)
-        return the_lab
-
-    return _labs.get("secured_multi_broker_lab", lambda: _started(make))
+    topo = secured_multi_broker_topology(PORT_OFFSET + SECURED_MULTI_BROKER_OFFSET)
+    return _running(
+        "secured_multi_broker_lab", tmp_path_factory, topo, records=500, seed=17, say=lambda _: None
+    )
 
 
 @pytest.fixture

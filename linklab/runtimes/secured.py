@@ -25,7 +25,7 @@ class SecuredLab:
     def client_config(self, cluster: str, user: str | None = None) -> dict[str, str]:
         sec = self.security()
         if sec is None:
-            return {"bootstrap.servers": self.bootstrap(cluster)}
+            return super().client_config(cluster, user)
         return security.client_config(sec, user or security.ADMIN, self.bootstrap(cluster))
 
     def client_files(self) -> dict[str, list[security.ClientFiles]]:

@@ -24,17 +24,21 @@ pytestmark = pytest.mark.docker
 OFFSET = int(os.environ.get("LINKLAB_TEST_PORT_OFFSET", "10000"))
 
 
-@pytest.fixture(scope="module")
-def docker_lab(tmp_path_factory):
+def _running_docker_lab(tmp_path_factory, topo, name: str, records: int, seed: int):
     if not os.environ.get("LINKLAB_TEST_DOCKER"):
         pytest.skip("needs a Docker engine with Confluent images: run `invoke test --docker`")
-    topo = topology.load().with_port_offset(OFFSET)
-    the_lab = open_lab("docker", topo, tmp_path_factory.mktemp("docker") / "state")
+    the_lab = open_lab("docker", topo, tmp_path_factory.mktemp(name) / "state")
     try:
-        up(the_lab, records=3000, seed=7)
+        up(the_lab, records=records, seed=seed)
         yield the_lab
     finally:
         down(the_lab)
+
+
+@pytest.fixture(scope="module")
+def docker_lab(tmp_path_factory):
+    topo = topology.load().with_port_offset(OFFSET)
+    yield from _running_docker_lab(tmp_path_factory, topo, "docker", records=3000, seed=7)
 
 
 def test_cluster_linking_copies_every_record_with_its_offset(docker_lab):
@@ -97,17 +101,10 @@ def test_ksql_statements_apply_idempotently_and_queries_answer(docker_lab):
 def secured_docker_lab(tmp_path_factory):
     """`security: sasl_ssl` on Confluent Server: the link signs in as sa-link, ksqlDB and the
     Admin REST API as admin (docs/docker.md)."""
-    if not os.environ.get("LINKLAB_TEST_DOCKER"):
-        pytest.skip("needs a Docker engine with Confluent images: run `invoke test --docker`")
     import dataclasses
 
     topo = dataclasses.replace(topology.load().with_port_offset(OFFSET + 600), security="sasl_ssl")
-    the_lab = open_lab("docker", topo, tmp_path_factory.mktemp("docker-secured") / "state")
-    try:
-        up(the_lab, records=1000, seed=5)
-        yield the_lab
-    finally:
-        down(the_lab)
+    yield from _running_docker_lab(tmp_path_factory, topo, "docker-secured", records=1000, seed=5)
 
 
 def test_a_secured_docker_lab_mirrors_every_record_and_refuses_strangers(secured_docker_lab):
