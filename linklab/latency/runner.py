@@ -338,11 +338,15 @@ class Repeated:
         return sum(r.lost for r in self.runs)
 
     def spread(self, path: str, percentile: str) -> tuple[float, float, float]:
-        """(median, min, max) in ms of one percentile ("p99") of one path ("link", "baseline",
-        "difference") over the runs."""
+        """(median, min, max) in ms of one percentile ("p99") of one path over the runs: "link",
+        "baseline", "paired" (the link's cost per message) or "difference" (p(link) −
+        p(baseline))."""
         values = []
         for r in self.runs:
-            p = r.difference if path == "difference" else getattr(r, path).latency
+            if path in ("paired", "difference"):
+                p = getattr(r, path)
+            else:
+                p = getattr(r, path).latency
             values.append(getattr(p, percentile))
         return statistics.median(values), min(values), max(values)
 

@@ -247,6 +247,11 @@ def latency(result: Any) -> dict:
         "producer_behind_max_ms": _num(result.producer_behind_max_ms),
         "link": path(result.link),
         "baseline": path(result.baseline),
+        "link_cost_paired": (
+            {**percentiles(result.paired), "negative_messages": result.paired_negative}
+            if result.paired
+            else None
+        ),
         "difference": percentiles(result.difference),
         "lost_messages": result.lost,
         "results_dir": str(result.results_dir) if result.results_dir else None,
@@ -271,7 +276,12 @@ def latency_repeated(rep: Any) -> dict:
         **latency(rep.last),
         "runs": len(rep.runs),
         "lost_messages_all_runs": rep.lost,
-        "spread": {p: spread(p) for p in ("link", "baseline", "difference")},
+        "spread": {
+            "link": spread("link"),
+            "baseline": spread("baseline"),
+            "link_cost_paired": spread("paired"),
+            "difference": spread("difference"),
+        },
     }
 
 

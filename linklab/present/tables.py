@@ -339,7 +339,10 @@ LATENCY_COLUMNS = ("path", "count", "min", "mean", "p50", "p90", "p99", "p99.9",
 
 
 def latency(result: Any) -> Sheet:
-    """Link, baseline and their difference, in ms."""
+    """Link, baseline, the link's cost per message (the paired difference) and the difference of
+    the two paths' percentiles, in ms: the rows of `latency.rows`."""
+    from linklab.latency.measure import rows
+
     s = result.settings
     t = sheet(
         f"Latency in ms, {s.rate:,} msgs/s of {s.size} B for {s.duration:g} s "
@@ -348,18 +351,18 @@ def latency(result: Any) -> Sheet:
         right=LATENCY_COLUMNS[1:],
         simple=True,
     )
-    for name, p, lost in (
-        ("link", result.link.latency, result.link.lost),
-        ("baseline", result.baseline.latency, result.baseline.lost),
-        ("difference", result.difference, None),
-    ):
+    for name, count, *figures, lost in rows(result):
         t.add(
             name,
-            "" if p.count is None else f"{p.count:,}",
-            *(ms(getattr(p, f)) for f in ("min", "mean", "p50", "p90", "p99", "p999", "max")),
+            "" if count is None else f"{count:,}",
+            *(ms(f) for f in figures),
             "" if lost is None else zero_good(lost),
         )
     return t
+
+
+SPREAD_PATHS = ("link", "baseline", "paired", "difference")
+SPREAD_NAMES = {"paired": "link cost (paired)", "difference": "p(link) − p(baseline)"}
 
 
 def latency_spread(rep: Any) -> Sheet:
@@ -372,12 +375,12 @@ def latency_spread(rep: Any) -> Sheet:
         right=[name for _, name in fields],
         simple=True,
     )
-    for path in ("link", "baseline", "difference"):
+    for path in SPREAD_PATHS:
         cells = []
         for f, _ in fields:
             median, low, high = rep.spread(path, f)
             cells.append(f"{ms(median)} ({ms(low)}–{ms(high)})")
-        t.add(path, *cells)
+        t.add(SPREAD_NAMES.get(path, path), *cells)
     return t
 
 

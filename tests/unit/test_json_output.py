@@ -176,3 +176,11 @@ def test_a_bad_value_for_invokes_own_option_is_exit_2_with_the_fix(tmp_path):
     proc = _invoke(tmp_path, "up", "-0D:", "--runtime", "native")
     assert proc.returncode == 2, proc.stderr
     assert "--list-depth takes a whole number" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_latency_json_carries_the_links_cost_per_message():
+    result = results.latency_result()
+    out = data.latency_repeated(Repeated([result, result]))
+    assert out["link_cost_paired"]["p50_ms"] == pytest.approx(3.0, abs=0.01)
+    assert out["link_cost_paired"]["negative_messages"] == 0
+    assert out["spread"]["link_cost_paired"]["p99"]["median_ms"] == pytest.approx(3.0, abs=0.01)

@@ -82,3 +82,15 @@ def test_the_notebook_shows_the_terminals_drill_table():
     html = view._repr_html_()
     assert "missed (must be 0)" in html and results.TOPIC in html
     assert "per partition" in repr(view)
+
+
+def test_the_latency_task_shows_the_links_cost_per_message():
+    # The sample run's link is 3 ms behind the baseline on every message: the paired cost is 3 ms
+    # at every percentile, beside the difference of percentiles, labelled for what it is.
+    result = results.latency_result()
+    text = to_text(View(tables.latency(result)), width=200)
+    cost = next(line for line in text.splitlines() if "link cost (paired)" in line)
+    assert "3.0" in cost and f"{result.paired.count:,}" in cost
+    assert "p(link) − p(baseline)" in text
+    spread = to_text(View(tables.latency_spread(Repeated([result, result]))), width=200)
+    assert "link cost (paired)" in spread and "p(link) − p(baseline)" in spread
