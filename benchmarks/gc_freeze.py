@@ -18,13 +18,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
-from linklab import latency
+from linklab import latency, present
 from linklab.errors import LabError
 from linklab.lab import open_lab
+from linklab.present import Sheet, sheet
 
 FIELDS = ("p50", "p90", "p99", "p999", "max")
 
@@ -39,23 +36,22 @@ def measure(lab, pairs: int, settings: latency.Settings, root: Path | None) -> d
     return out
 
 
-def table(runs: dict, settings: latency.Settings) -> Table:
-    t = Table(
-        title=f"Baseline latency (ms), {settings.rate:,} msgs/s for {settings.duration:g} s; "
+def table(runs: dict, settings: latency.Settings) -> Sheet:
+    columns = ("mode", *FIELDS, "paired p99")
+    t = sheet(
+        f"Baseline latency (ms), {settings.rate:,} msgs/s for {settings.duration:g} s; "
         "median over runs (each run's value)",
-        box=box.SIMPLE_HEAD,
+        *columns,
+        right=columns[1:],
+        simple=True,
     )
-    t.add_column("mode")
-    for f in FIELDS:
-        t.add_column(f, justify="right")
-    t.add_column("paired p99", justify="right")
     for mode, results in runs.items():
         cells = []
         for f in FIELDS:
             vals = [getattr(b, f) for b, _ in results]
             cells.append(f"{statistics.median(vals):.1f} ({', '.join(f'{v:.1f}' for v in vals)})")
         paired = [p.p99 for _, p in results]
-        t.add_row(mode, *cells, f"{statistics.median(paired):.1f}")
+        t.add(mode, *cells, f"{statistics.median(paired):.1f}")
     return t
 
 
@@ -68,16 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state-dir", type=Path, default=None, help="the lab (default .lab/)")
     ap.add_argument("--results", type=Path, default=None, help="where runs are written")
     args = ap.parse_args(argv)
-    console = Console()
     settings = latency.Settings(rate=args.rate, duration=args.duration, warmup=args.warmup)
     try:
         lab = open_lab(state_dir=args.state_dir)
         runs = measure(lab, args.pairs, settings, args.results)
     except LabError as e:
-        console.print(f"[red]error:[/] {e.problem}" + (f"\nfix: {e.fix}" if e.fix else ""))
+        present.say(f"error: {e.problem}" + (f"\nfix: {e.fix}" if e.fix else ""))
         return 2
-    console.print(table(runs, settings))
-    console.print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    present.show(table(runs, settings))
+    present.say(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 
