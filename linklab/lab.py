@@ -420,7 +420,6 @@ def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
         "mirror topics caught up (lag 0)",
         fix="Run `invoke doctor` to see the link's state and log.",
         on_fail=detail,
-        interval=0.5,
     )
 
 

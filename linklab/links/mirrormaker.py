@@ -166,7 +166,6 @@ class MirrorMaker2Link(Link):
             timeout,
             f"link {self.name} (MirrorMaker 2) running",
             fix=f"Look at {log}.",
-            interval=0.5,
         )
 
     def _restart(self, state: dict) -> None:
