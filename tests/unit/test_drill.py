@@ -129,3 +129,50 @@ def test_the_walkthrough_draws_the_last_drills_timeline(tmp_path):
     title = fig.axes[0].get_title()
     assert "RTO 4.81 s" in title and "RPO 37 records" in title
     assert len(fig.axes[0].patches) == 3  # detection, failover, consumer restart
+
+
+def _translation_drill(monkeypatch, on_secondary: dict[int, int]) -> drill._Drill:
+    """Partition 0: the group committed 541 (from 493); the link kept no offset sync between, so
+    it wrote no new checkpoint and its translation stays at 493: 48 re-read, over the bound of
+    29. Partition 1: translated exactly. The checkpoints wait ends at once (sync interval 0)."""
+    from types import SimpleNamespace
+
+    link = SimpleNamespace(source="primary", consumer_offset_sync_ms=0)
+    d = drill._Drill(
+        SimpleNamespace(topology=SimpleNamespace(link=link)),
+        "src",
+        "dst",
+        "g",
+        lambda m: None,
+        None,
+    )
+    d.start, d.committed = {0: 493, 1: 600}, {0: 541, 1: 684}
+    monkeypatch.setattr(drill, "_ends", lambda bootstrap: {0: 566, 1: 709})
+    monkeypatch.setattr(drill, "re_read_bound", lambda committed, end: 29)
+    monkeypatch.setattr(
+        drill, "_checkpoints", lambda bootstrap, topic, group: {0: (493, 493), 1: (684, 684)}
+    )
+    monkeypatch.setattr(
+        drill.kafka,
+        "group_offsets",
+        lambda bootstrap, group, topic: {(topic, p): o for p, o in on_secondary.items()},
+    )
+    monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
+    monkeypatch.setattr(drill, "mirror_gap", lambda source, mirror, start: ({}, 0))
+    monkeypatch.setattr(drill, "TRANSLATE_TIMEOUT_S", 1)
+    return d
+
+
+def test_a_translation_that_re_reads_more_than_the_bound_is_taken_as_final(monkeypatch):
+    # Before, the drill waited for partition 0 to reach 541 - 29 on the secondary, which the
+    # link never syncs, and timed out after 240 s blaming the link (a real `invoke drill` run).
+    d = _translation_drill(monkeypatch, {0: 493, 1: 684})
+    drill._wait_translated(d)
+    assert d.translated == {0: 493, 1: 684}
+
+
+def test_the_translation_wait_still_waits_for_the_links_sync(monkeypatch):
+    # Partition 0 of the group is not yet at the checkpoint's 493 on the secondary: not final.
+    d = _translation_drill(monkeypatch, {0: 400, 1: 684})
+    with pytest.raises(LabError, match="synced to the secondary"):
+        drill._wait_translated(d)

@@ -94,3 +94,14 @@ def test_the_latency_task_shows_the_links_cost_per_message():
     assert "p(link) − p(baseline)" in text
     spread = to_text(View(tables.latency_spread(Repeated([result, result]))), width=200)
     assert "link cost (paired)" in spread and "p(link) − p(baseline)" in spread
+
+
+def test_the_drill_says_when_the_link_re_read_more_than_the_bound():
+    import dataclasses
+
+    r = results.drill()
+    within = to_text(*tables.drill(r, drill.MISSED_REASON, drill.RE_READ_REASON), width=200)
+    assert f"at most {r.re_read_bound:,} here" in within
+    over = dataclasses.replace(r, re_read=r.re_read_bound + 19)
+    text = to_text(*tables.drill(over, drill.MISSED_REASON, drill.RE_READ_REASON), width=200)
+    assert "the link skipped syncs while busy" in text and "at most" not in text
