@@ -41,6 +41,7 @@ from linklab.waiting import wait_until
 COMPONENT = "link"
 REVERSE_COMPONENT = "link-reverse"
 HEAP_MB = 256
+SOURCE_GONE_GRACE_S = 2.0  # SIGTERM to SIGKILL when the link stops because its source is gone
 SOURCE_CONNECTOR = "MirrorSourceConnector"
 TUNABLE = ("fetch_wait_ms", "linger_ms")
 
@@ -252,8 +253,9 @@ class MirrorMaker2Link(Link):
         """
         bootstrap = self._dst
         offsets_topic = self.offsets_topic()
-        # Connect's defaults for its offsets topic: 25 partitions, compacted.
-        kafka.ensure_topic(bootstrap, offsets_topic, 25, {"cleanup.policy": "compact"})
+        # As MirrorMaker 2 makes it (mm2.properties: offset.storage.partitions = 1), compacted.
+        # An existing topic is kept as it is, and the partitioner picks among its partitions.
+        kafka.ensure_topic(bootstrap, offsets_topic, 1, {"cleanup.policy": "compact"})
         keys = {p: self.source_offset_key(topic, p) for p in next_offsets}
         if check_existing:
             stored = {r.key.decode() for r in kafka.read_all(bootstrap, offsets_topic) if r.key}
@@ -401,9 +403,13 @@ class MirrorMaker2Link(Link):
         if source_up:
             self._restart(state)
         else:
-            # The source is gone (a disaster): nothing to pull, so the link stops.
+            # The source is gone (a disaster): nothing to pull, so the link stops. Without its
+            # source MirrorMaker 2 does not finish a clean stop (its tasks wait on the source's
+            # brokers; the drill measured the 20 s grace run out), and a clean stop buys
+            # nothing here: what it copied is on the destination, and a stopped mirror's
+            # position is not used again (failback sets the forward link's offsets itself).
             self._save(state)
-            self.proc.stop()
+            self.proc.stop(grace=SOURCE_GONE_GRACE_S)
         return self._mirror_infos(topics)
 
     def promote(self, topics: list[str], timeout: float = 60.0) -> list[MirrorInfo]:

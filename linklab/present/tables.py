@@ -522,7 +522,11 @@ def drill_dr(r: Any) -> list[Sheet]:
         f"{r.rpo_records:,} records",
         "acknowledged by the primary, not on the secondary when the primary stopped",
     )
-    dr.add("RPO in production time", f"{r.rpo_ms:,.1f} ms", "from the oldest of those to the stop")
+    dr.add(
+        "RPO in production time",
+        f"{r.rpo_ms:,.1f} ms",
+        "the time over which those were sent, oldest to newest",
+    )
     dr.add(
         "lost (must be 0)",
         zero_good(r.lost_records),

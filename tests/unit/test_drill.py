@@ -111,7 +111,7 @@ def test_rpo_counts_acknowledged_records_the_secondary_lacks(monkeypatch):
     d = _drill_at(10.6)
     records, ms = drill._at_risk(d, Stream())
     assert records == 3  # E2, E3, E4
-    assert ms == pytest.approx(400.0)  # E2 was sent at 10.2 s, the stop came at 10.6 s
+    assert ms == pytest.approx(200.0)  # sent from 10.2 s to 10.4 s
     assert drill._lost(d, Stream()) == 3
     assert drill._at_risk(d, None) == (0, 0.0)
 
@@ -176,3 +176,19 @@ def test_the_translation_wait_still_waits_for_the_links_sync(monkeypatch):
     d = _translation_drill(monkeypatch, {0: 400, 1: 684})
     with pytest.raises(LabError, match="synced to the secondary"):
         drill._wait_translated(d)
+
+
+def test_the_rpo_in_time_counts_records_acknowledged_after_the_stop_was_issued(monkeypatch):
+    # A broker being stopped acknowledges for a moment longer: at risk were records sent from
+    # 10.1 s to 10.3 s, after the stop issued at 10.0 s (`invoke drill --rate 1000` showed -70 ms).
+    sent = [(f"E{i}".encode(), f"v{i}".encode()) for i in range(3)]
+
+    class Stream:
+        acked = set(sent)
+        sent_at = {r: 10.1 + i * 0.1 for i, r in enumerate(sent)}
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
+    assert drill._at_risk(_drill_at(10.0), Stream()) == (3, pytest.approx(200.0))

@@ -1,0 +1,42 @@
+"""MirrorMaker 2 as the native link, without a JVM: what it does when its source is gone."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from linklab.links import mirrormaker
+from linklab.links.mirrormaker import MirrorMaker2Link
+from linklab.topology import load
+
+
+class StoppedProcess:
+    """The link's process as the fault left it: still running, stop() records its grace."""
+
+    def __init__(self):
+        self.graces: list[float] = []
+
+    def alive(self) -> bool:
+        return not self.graces
+
+    def stop(self, grace: float = 20.0) -> str:
+        self.graces.append(grace)
+        return "stopped"
+
+
+def test_a_failover_with_the_source_gone_does_not_wait_out_a_clean_stop(tmp_path, monkeypatch):
+    # The drill's failover with the primary stopped took 22 s: MirrorMaker 2 cannot stop cleanly
+    # without its source, so the 20 s SIGTERM grace ran out before the SIGKILL.
+    proc = StoppedProcess()
+    jvm = SimpleNamespace(component_dir=lambda c: tmp_path / c, process=lambda c: proc)
+    link = MirrorMaker2Link(load(), jvm)
+    link.dir.mkdir()
+    link.state_file.write_text(json.dumps({"mirrors": {"employees": "ACTIVE"}, "overrides": {}}))
+    monkeypatch.setattr(mirrormaker.kafka, "reachable", lambda bootstrap, timeout=None: False)
+    monkeypatch.setattr(mirrormaker.kafka, "watermarks", lambda bootstrap, topic, timeout=10: [])
+
+    link.failover(["employees"])
+
+    assert proc.graces == [mirrormaker.SOURCE_GONE_GRACE_S]
+    assert mirrormaker.SOURCE_GONE_GRACE_S <= 5
+    assert link.mirror_states() == {"employees": "STOPPED"}
