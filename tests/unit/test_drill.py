@@ -109,11 +109,14 @@ def test_rpo_counts_acknowledged_records_the_secondary_lacks(monkeypatch):
     on_secondary = [Record(k, v, 0, i, 0) for i, (k, v) in enumerate(sent[:2])]
     monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: on_secondary)
     d = _drill_at(10.6)
-    records, ms = drill._at_risk(d, Stream())
+    records, ms = drill._at_risk(d, Stream(), {0: 2})
     assert records == 3  # E2, E3, E4
     assert ms == pytest.approx(200.0)  # sent from 10.2 s to 10.4 s
     assert drill._lost(d, Stream()) == 3
-    assert drill._at_risk(d, None) == (0, 0.0)
+    assert drill._at_risk(d, None, {}) == (0, 0.0)
+    # Records the secondary got after the primary was found down (a link still flushing, the
+    # moved producers) were not there at the stop: still at risk then.
+    assert drill._at_risk(d, Stream(), {0: 1})[0] == 4
 
 
 def test_the_walkthrough_draws_the_last_drills_timeline(tmp_path):
@@ -191,4 +194,4 @@ def test_the_rpo_in_time_counts_records_acknowledged_after_the_stop_was_issued(m
             pass
 
     monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
-    assert drill._at_risk(_drill_at(10.0), Stream()) == (3, pytest.approx(200.0))
+    assert drill._at_risk(_drill_at(10.0), Stream(), {}) == (3, pytest.approx(200.0))
