@@ -40,7 +40,14 @@ from linklab.faults.harness import (
     scratch_lab,
     write_results,
 )
-from linklab.faults.traffic import MESSAGE_TIMEOUT_MS, RATE, MirrorWatcher, SteadyProducer
+from linklab.faults.traffic import (
+    IDS_PER_RUN,
+    MESSAGE_TIMEOUT_MS,
+    RATE,
+    MirrorWatcher,
+    SteadyProducer,
+    run_ids,
+)
 
 __all__ = [
     "ALL",
@@ -62,6 +69,8 @@ __all__ = [
     "FaultRun",
     "MirrorWatcher",
     "SteadyProducer",
+    "run_ids",
+    "IDS_PER_RUN",
     "ctrl_c_up",
     "down_twice",
     "lab_pids",

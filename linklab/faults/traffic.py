@@ -34,7 +34,7 @@ class SteadyProducer:
         self.topic = topic
         self.message_timeout_ms = message_timeout_ms
         self.rate = rate
-        self.gen = EmployeeGenerator(seed, next_id or _run_ids())
+        self.gen = EmployeeGenerator(seed, next_id or run_ids())
         self.sent_at: dict[tuple[bytes, bytes], float] = {}
         self.acked: set[tuple[bytes, bytes]] = set()
         self.failed = 0
@@ -139,7 +139,11 @@ class MirrorWatcher:
             return (entry[0], entry[1]) if entry else (0, None)
 
 
-def _run_ids() -> int:
-    """First employee id of a run: a block of 100,000 ids of its own, so records of runs on one
-    lab never share a key (ids of `invoke up demo` start at 1)."""
-    return 10**9 + (time.time_ns() // 10**9 % 10**6) * 10**5
+IDS_PER_RUN = 100_000
+
+
+def run_ids() -> int:
+    """First employee id of a run (a fault, a drill): a block of IDS_PER_RUN ids of its own, one
+    block per second of the clock, so records of runs on one lab never share a key or a value
+    (ids of `invoke up demo` start at 1)."""
+    return 10**9 + (time.time_ns() // 10**9 % 10**6) * IDS_PER_RUN
