@@ -824,9 +824,13 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     only_primary = sum(max(0, n + shift[p] - point[p]) for p, n in primary_ends.items())
     if only_primary or any(shift.values()):
         # Cluster Linking would truncate them (truncate-and-restore); the kit does not.
+        why = (
+            f"{only_primary:,} records on the {src_name} never reached the {dst_name}"
+            if only_primary
+            else f"the mirror's offsets differ from the source's ({shift} per partition)"
+        )
         raise LabError(
-            f"{only_primary} records on the {src_name} never reached the {dst_name}, or the "
-            "mirror's offsets differ from the source's: the two topics cannot be joined in place.",
+            f"{why}: the two topics cannot be joined in place.",
             f"Copy what you need from {TOPIC} on the {src_name}, delete the topic there, and run "
             "the failback again to restore it whole from the secondary.",
         )
