@@ -37,15 +37,20 @@ def archive_file(kind: str, java: str, version: str | None = None) -> Path:
     return jars.jar_dir(version) / f"cds-{kind}-{fingerprint(java)}.jsa"
 
 
-def jvm_flags(kind: str, java: str, version: str | None = None) -> list[str]:
-    """Flags for a JVM of `kind`: use the archive when there is one, else dump one at exit into
-    a file of this JVM's own (adopted by the next `jvm_flags` call after the JVM has exited)."""
+def jvm_flags(kind: str, java: str, version: str | None = None, dump: bool = True) -> list[str]:
+    """Flags for a JVM of `kind`: use the archive when there is one, else (with `dump`) dump one
+    at exit into a file of this JVM's own (adopted by the next `jvm_flags` call after the JVM
+    has exited).
+
+    Pass dump=False for a JVM that carries a Java agent (the JMX exporter): Java 17 refuses to
+    start one with -XX:ArchiveClassesAtExit ("Must enable AllowArchivingWithJavaAgent"). It
+    still maps an archive that exists."""
     archive = archive_file(kind, java, version)
     adopt(archive)
     if archive.exists():
         # -Xshare:auto (the default): an archive this JVM cannot map is skipped, not fatal.
         return [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
-    if not archive.parent.is_dir():
+    if not dump or not archive.parent.is_dir():
         return []  # no jar folder yet: nothing to key an archive by
     return [f"-XX:ArchiveClassesAtExit={archive}.{uuid.uuid4().hex[:12]}.tmp"]
 

@@ -107,9 +107,10 @@ class JvmLauncher:
         gets none: its start is Connect's work, and an archive measured no gain."""
         log_cfg = self.component_dir(component) / "log4j2.yaml"
         log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
+        agent = self.agent_args(component)
         return [
             self.java,
-            *self.agent_args(component),
+            *agent,
             f"-Xms{heap_mb}m",
             f"-Xmx{heap_mb}m",
             "-XX:+UseG1GC",
@@ -119,7 +120,11 @@ class JvmLauncher:
             # leave it behind, outside the lab's folder. (`jcmd <pid>` still attaches.)
             "-XX:-UsePerfData",
             "-Djava.awt.headless=true",
-            *(cds.jvm_flags(cds_kind, self.java, self.kafka_version) if cds_kind else []),
+            *(
+                cds.jvm_flags(cds_kind, self.java, self.kafka_version, dump=not agent)
+                if cds_kind
+                else []
+            ),
             f"-Dlog4j2.configurationFile={log_cfg}",
             self.marker(component),
             "-cp",

@@ -72,3 +72,45 @@ def test_an_archive_is_keyed_by_kind_and_java(java):
     assert cds.archive_file("mm2", java, VERSION) != cds.archive_file("broker", java, VERSION)
     with pytest.raises(ValueError):
         cds.archive_file("ksqldb", java, VERSION)
+
+
+def test_a_jvm_with_a_java_agent_starts_without_an_archive(java, tmp_path):
+    # On a fresh machine (no archive yet) the broker, which carries the JMX exporter agent, was
+    # given -XX:ArchiveClassesAtExit and Java 17 refused to start it ("Must enable
+    # AllowArchivingWithJavaAgent in order to run Java agent during CDS dumping"): `invoke up
+    # demo` failed on its first run. A JVM with an agent does not dump; it starts.
+    agent = _tiny_agent(java, tmp_path)
+    flags = cds.jvm_flags("broker", java, VERSION, dump=False)
+    assert not any(f.startswith("-XX:ArchiveClassesAtExit") for f in flags)
+    started = run(java, [f"-javaagent:{agent}", *flags])
+    assert started.returncode == 0, started.stderr
+    refused = run(java, [f"-javaagent:{agent}", *cds.jvm_flags("broker", java, VERSION)])
+    assert "AllowArchivingWithJavaAgent" in refused.stdout + refused.stderr  # why dump=False
+
+
+def _tiny_agent(java: str, tmp_path) -> str:
+    """A Java agent jar that does nothing: a premain in a class compiled here."""
+    src = tmp_path / "agent" / "Agent.java"
+    src.parent.mkdir()
+    src.write_text("public class Agent { public static void premain(String a) {} }\n")
+    javac = os.path.join(os.path.dirname(java), "javac")
+    jar = os.path.join(os.path.dirname(java), "jar")
+    if not (os.path.exists(javac) and os.path.exists(jar)):
+        pytest.skip("no javac/jar here")
+    subprocess.run([javac, "-d", str(src.parent), str(src)], check=True, timeout=120)
+    (src.parent / "MANIFEST.MF").write_text("Premain-Class: Agent\n")
+    out = tmp_path / "agent.jar"
+    subprocess.run(
+        [
+            jar,
+            "cfm",
+            str(out),
+            str(src.parent / "MANIFEST.MF"),
+            "-C",
+            str(src.parent),
+            "Agent.class",
+        ],
+        check=True,
+        timeout=120,
+    )
+    return str(out)
