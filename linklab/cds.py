@@ -31,28 +31,38 @@ def fingerprint(java: str) -> str:
     return hashlib.sha1(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
-def archive_file(kind: str, java: str, version: str | None = None) -> Path:
+# A JVM that carries a Java agent (the JMX exporter) may dump or map an archive only with these
+# (Java 17: "Must enable AllowArchivingWithJavaAgent in order to run Java agent during CDS
+# dumping"); an archive dumped so is mapped only by JVMs given them too, so it is kept apart.
+AGENT_FLAGS = ["-XX:+UnlockDiagnosticVMOptions", "-XX:+AllowArchivingWithJavaAgent"]
+DUMPING = "-XX:ArchiveClassesAtExit="  # on a JVM's command line: it writes an archive as it exits
+
+
+def archive_file(kind: str, java: str, version: str | None = None, agent: bool = False) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown JVM kind {kind!r}, expected one of {KINDS}")
-    return jars.jar_dir(version) / f"cds-{kind}-{fingerprint(java)}.jsa"
+    name = f"{kind}-agent" if agent else kind
+    return jars.jar_dir(version) / f"cds-{name}-{fingerprint(java)}.jsa"
 
 
-def jvm_flags(kind: str, java: str, version: str | None = None, dump: bool = True) -> list[str]:
-    """Flags for a JVM of `kind`: use the archive when there is one, else (with `dump`) dump one
-    at exit into a file of this JVM's own (adopted by the next `jvm_flags` call after the JVM
-    has exited).
-
-    Pass dump=False for a JVM that carries a Java agent (the JMX exporter): Java 17 refuses to
-    start one with -XX:ArchiveClassesAtExit ("Must enable AllowArchivingWithJavaAgent"). It
-    still maps an archive that exists."""
-    archive = archive_file(kind, java, version)
+def jvm_flags(kind: str, java: str, version: str | None = None, agent: bool = False) -> list[str]:
+    """Flags for a JVM of `kind`: use the archive when there is one, else dump one at exit into
+    a file of this JVM's own (adopted by the next `jvm_flags` call after the JVM has exited).
+    `agent`: the JVM carries a Java agent (its archive is its own, see AGENT_FLAGS)."""
+    archive = archive_file(kind, java, version, agent)
     adopt(archive)
+    extra = AGENT_FLAGS if agent else []
     if archive.exists():
         # -Xshare:auto (the default): an archive this JVM cannot map is skipped, not fatal.
-        return [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
-    if not dump or not archive.parent.is_dir():
+        return [
+            *extra,
+            f"-XX:SharedArchiveFile={archive}",
+            "-Xlog:cds=off",
+            "-Xlog:cds+dynamic=off",
+        ]
+    if not archive.parent.is_dir():
         return []  # no jar folder yet: nothing to key an archive by
-    return [f"-XX:ArchiveClassesAtExit={archive}.{uuid.uuid4().hex[:12]}.tmp"]
+    return [*extra, f"{DUMPING}{archive}.{uuid.uuid4().hex[:12]}.tmp"]
 
 
 def adopt(archive: Path) -> Path | None:

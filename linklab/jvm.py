@@ -121,7 +121,7 @@ class JvmLauncher:
             "-XX:-UsePerfData",
             "-Djava.awt.headless=true",
             *(
-                cds.jvm_flags(cds_kind, self.java, self.kafka_version, dump=not agent)
+                cds.jvm_flags(cds_kind, self.java, self.kafka_version, agent=bool(agent))
                 if cds_kind
                 else []
             ),

@@ -563,6 +563,9 @@ def down(lab: Lab, say=lambda _: None) -> list[tuple[str, str]]:
 # broker takes ~1 s, so it is usually killed), then SIGKILL.
 # MirrorMaker 2 beside brokers that are going would wait minutes for them.
 DOWN_GRACE_S = 0.5
+# A broker on its first run writes the class-data archive every later start maps (linklab.cds;
+# ~2.5 s off each `up`'s clusters) as it exits: it gets this long, once per Kafka version.
+DUMP_GRACE_S = 60.0
 
 
 def _stop_processes(lab: Lab) -> list[tuple[str, str]]:
@@ -578,9 +581,22 @@ def _stop_processes(lab: Lab) -> list[tuple[str, str]]:
         procs.append(lab.network.process)
     brokers = {b.component for b in lab.topology.brokers}
     label = {"toxiproxy": "network", **{b: f"{b} broker" for b in brokers}}
-    return [
-        (label.get(name, name), _said(how)) for name, how in stop_all(procs, grace=DOWN_GRACE_S)
-    ]
+    dumping = {p.component: DUMP_GRACE_S for p in procs if _dumping(p)}
+    stopped = stop_all(procs, grace=DOWN_GRACE_S, longer=dumping)
+    return [(label.get(name, name), _said(how)) for name, how in stopped]
+
+
+def _dumping(proc) -> bool:
+    """Whether a lab process is a JVM that writes a class-data archive as it exits."""
+    import psutil
+
+    from linklab.cds import DUMPING
+
+    running = proc.process()
+    try:
+        return running is not None and any(a.startswith(DUMPING) for a in running.cmdline())
+    except psutil.Error:  # gone meanwhile
+        return False
 
 
 def _said(how: str) -> str:

@@ -199,14 +199,19 @@ def _gone(proc: psutil.Process, timeout: float) -> bool:
         time.sleep(0.05)  # polling an exit, not a readiness check
 
 
-def stop_all(procs: list[LabProcess], grace: float = 20.0) -> list[tuple[str, str]]:
+def stop_all(
+    procs: list[LabProcess], grace: float = 20.0, longer: dict[str, float] | None = None
+) -> list[tuple[str, str]]:
     """Stop every process at once: SIGTERM to all, then wait for all together, SIGKILL to those
     still running after `grace`. Return (component, what was done) in the order given.
 
     A lab's JVMs shut down independently (each broker is its own single-node cluster, the link a
-    client of both), so the whole stop costs the slowest one, not the sum.
+    client of both), so the whole stop costs the slowest one, not the sum. Components named in
+    `longer` get that grace instead (a JVM writing a class-data archive as it exits).
     """
+    longer = longer or {}
     live: dict[str, psutil.Process] = {}
+    allowed: dict[str, float] = {}
     done: dict[str, str] = {}
     for p in procs:
         proc = p.process()
@@ -219,26 +224,29 @@ def stop_all(procs: list[LabProcess], grace: float = 20.0) -> list[tuple[str, st
             proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
             proc.terminate()
             live[p.component] = proc
+            allowed[p.component] = longer.get(p.component, grace)
         except psutil.NoSuchProcess:
             done[p.component] = "stopped"
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
+    start = time.monotonic()
+    while live:
         for name in [n for n, proc in live.items() if _gone(proc, 0)]:
             done[name] = "stopped"
             del live[name]
+        late = [n for n in live if time.monotonic() - start >= allowed[n]]
+        for name in late:
+            proc = live.pop(name)
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+            if not _gone(proc, 10):
+                raise LabError(
+                    f"{name} (pid {proc.pid}) survived SIGKILL.",
+                    "Check the machine (a process stuck in the kernel).",
+                )
+            done[name] = f"killed after {allowed[name]:.0f}s"
         if live:
             time.sleep(0.05)  # polling exits, not a readiness check
-    for name, proc in live.items():
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-        if not _gone(proc, 10):
-            raise LabError(
-                f"{name} (pid {proc.pid}) survived SIGKILL.",
-                "Check the machine (a process stuck in the kernel).",
-            )
-        done[name] = f"killed after {grace:.0f}s"
     for p in procs:
         if done.get(p.component, "").startswith(("stopped", "killed")):
             p.pid_file.unlink(missing_ok=True)

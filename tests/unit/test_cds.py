@@ -74,18 +74,26 @@ def test_an_archive_is_keyed_by_kind_and_java(java):
         cds.archive_file("ksqldb", java, VERSION)
 
 
-def test_a_jvm_with_a_java_agent_starts_without_an_archive(java, tmp_path):
+def test_a_jvm_with_a_java_agent_dumps_and_maps_an_archive_of_its_own(java, tmp_path):
     # On a fresh machine (no archive yet) the broker, which carries the JMX exporter agent, was
-    # given -XX:ArchiveClassesAtExit and Java 17 refused to start it ("Must enable
+    # given -XX:ArchiveClassesAtExit alone and Java 17 refused to start it ("Must enable
     # AllowArchivingWithJavaAgent in order to run Java agent during CDS dumping"): `invoke up
-    # demo` failed on its first run. A JVM with an agent does not dump; it starts.
-    agent = _tiny_agent(java, tmp_path)
-    flags = cds.jvm_flags("broker", java, VERSION, dump=False)
-    assert not any(f.startswith("-XX:ArchiveClassesAtExit") for f in flags)
-    started = run(java, [f"-javaagent:{agent}", *flags])
-    assert started.returncode == 0, started.stderr
-    refused = run(java, [f"-javaagent:{agent}", *cds.jvm_flags("broker", java, VERSION)])
-    assert "AllowArchivingWithJavaAgent" in refused.stdout + refused.stderr  # why dump=False
+    # demo` failed on its first run.
+    agent = f"-javaagent:{_tiny_agent(java, tmp_path)}"
+    first = cds.jvm_flags("broker", java, VERSION, agent=True)
+    dumped = run(java, [agent, *first])
+    assert dumped.returncode == 0, dumped.stderr
+    archive = cds.archive_file("broker", java, VERSION, agent=True)
+    assert archive != cds.archive_file("broker", java, VERSION)  # kept apart from agent-less
+    [dump] = archive.parent.glob(f"{archive.name}.*.tmp")
+    age(dump)
+    second = cds.jvm_flags("broker", java, VERSION, agent=True)
+    assert f"-XX:SharedArchiveFile={archive}" in second
+    used = run(java, [agent, *second, "-Xshare:on"])
+    assert used.returncode == 0, used.stderr
+    # What failed before: the dump flag without the agent flags.
+    refused = run(java, [agent, f"-XX:ArchiveClassesAtExit={tmp_path / 'x.jsa'}"])
+    assert "AllowArchivingWithJavaAgent" in refused.stdout + refused.stderr
 
 
 def _tiny_agent(java: str, tmp_path) -> str:

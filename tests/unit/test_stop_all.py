@@ -62,3 +62,12 @@ def test_kills_what_ignores_sigterm_and_reports_missing(tmp_path):
     assert slow_popen.wait(5) == 0
     assert stubborn_popen.wait(5) == -9
     assert not any(p.pid_file.exists() for p in (slow, stubborn, gone))
+
+
+def test_a_process_given_longer_is_waited_for(tmp_path):
+    # A broker writing its class-data archive as it exits (its first run) is not cut short.
+    dumping, dumping_popen = start(tmp_path, "dumping", SLOW_EXIT)
+    plain, plain_popen = start(tmp_path, "plain", SLOW_EXIT)
+    done = stop_all([dumping, plain], grace=0.3, longer={"dumping": 10.0})
+    assert done == [("dumping", "stopped"), ("plain", "killed after 0s")]
+    assert dumping_popen.wait(5) == 0
