@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from datagen import EmployeeGenerator
 from linklab import distance, kafka
 from linklab.errors import LabError
-from linklab.faults import IDS_PER_RUN, SteadyProducer, run_ids
+from linklab.faults import SteadyProducer, run_ids
 from linklab.lab import Lab, require_running, wait_caught_up
 from linklab.links.base import ACTIVE, STOPPED
 from linklab.waiting import wait_until
@@ -34,10 +34,9 @@ STATE_FILE = "drill.json"
 # records of a partition (the checkpoint translates one past a sync, so 10 + 1).
 SYNC_EVERY = 11
 RATE = 2000  # records/s the drill's producer writes
-# Each drill's hires get a block of ids of their own (linklab.faults.run_ids): records are
-# counted by content, so a second drill on the lab must not write the first one's records again.
-first_id = run_ids
-STREAM_IDS = IDS_PER_RUN // 2  # the steady stream's hires start this far into the drill's block
+# Each drill's hires get a block of ids of their own (linklab.faults.run_ids), as the steady
+# stream's do: records are counted by content, so a second drill on the lab must not write the
+# first one's records again.
 STREAM_LEAD_S = 3.0  # the stream runs this long before the stop
 MAX_RATE = 20_000
 STREAM_TIMEOUT_MS = 5_000
@@ -487,7 +486,6 @@ def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> Ste
             d.src,
             TOPIC,
             rate=rate,
-            next_id=d.gen.next_id + STREAM_IDS,
             # the primary is stopped under it: its last records fail fast instead of in minutes
             message_timeout_ms=STREAM_TIMEOUT_MS,
         ).start()
@@ -661,7 +659,7 @@ def run(
         lab.client_config(topo.link.destination),
         f"drill-{uuid.uuid4().hex[:6]}",
         say,
-        EmployeeGenerator(seed, next_id=first_id()),
+        EmployeeGenerator(seed, next_id=run_ids()),
     )
     _start_group(d)
     _write_records(d, records)
@@ -860,7 +858,7 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     forward.mirror_create(TOPIC)
     # One new record in every partition, then lag 0: whatever the forward link would copy again
     # comes before these, so it is on the secondary by then and the comparison sees it.
-    _one_per_partition(src, EmployeeGenerator(seed, next_id=first_id()), primary_ends)
+    _one_per_partition(src, EmployeeGenerator(seed, next_id=run_ids()), primary_ends)
     wait_caught_up(lab, timeout=120)
     say(f"Forward link {forward.name} ({src_name} → {dst_name}) mirrors {TOPIC} again.")
 

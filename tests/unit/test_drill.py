@@ -8,6 +8,7 @@ import pytest
 from datagen import EmployeeGenerator
 from linklab import drill
 from linklab.errors import LabError
+from linklab.faults import IDS_PER_RUN
 from linklab.kafka import Record
 
 
@@ -204,8 +205,8 @@ def test_each_drill_writes_records_of_its_own(monkeypatch):
     # seemed shifted by a whole drill and the group "missed" 4,276 records.
     clock = iter([1_000.0, 1_300.0])
     monkeypatch.setattr(drill.time, "time_ns", lambda: int(next(clock) * 1e9))
-    first, second = drill.first_id(), drill.first_id()
-    assert second - first >= drill.IDS_PER_RUN
+    first, second = drill.run_ids(), drill.run_ids()
+    assert second - first >= IDS_PER_RUN
     one = set(EmployeeGenerator(7, next_id=first).records(1500))
     two = set(EmployeeGenerator(7, next_id=second).records(1500))
     assert not one & two
