@@ -21,7 +21,10 @@ from pathlib import Path
 from linklab import jars
 
 KINDS = ("broker", "storage", "mm2")
-MIN_BYTES = 64 << 10  # smaller than any real dump: one cut short (a SIGKILL during the exit)
+# The first bytes of a finished dynamic archive (Java 17's CDS_DYNAMIC_ARCHIVE_MAGIC, stored
+# little-endian). The JVM writes the header last, after every region, so a dump cut short (a
+# SIGKILL during the exit) starts with zeros: seen by polling a dump as it was written.
+DUMP_MAGIC = bytes.fromhex("a8ab0bf0")
 
 
 def fingerprint(java: str) -> str:
@@ -76,7 +79,7 @@ def adopt(archive: Path) -> Path | None:
             continue
         if time.time() - st.st_mtime < 1.0:
             continue  # still being written
-        if archive.exists() or st.st_size < MIN_BYTES:  # a second dump, or one cut short
+        if archive.exists() or not _finished(tmp):  # a second dump, or one cut short
             tmp.unlink(missing_ok=True)
             continue
         try:
@@ -84,3 +87,11 @@ def adopt(archive: Path) -> Path | None:
         except FileNotFoundError:
             continue  # another lab adopted it first
     return archive if archive.exists() else None
+
+
+def _finished(dump: Path) -> bool:
+    try:
+        with dump.open("rb") as f:
+            return f.read(len(DUMP_MAGIC)) == DUMP_MAGIC
+    except FileNotFoundError:
+        return False

@@ -103,8 +103,7 @@ class JvmLauncher:
         self, component: str, heap_mb: int, main: list[str], cds_kind: str | None = None
     ) -> list[str]:
         """The java command line for a component, writing its log4j2 configuration first.
-        `cds_kind` ("broker") maps that kind's class-data archive (see linklab.cds); MirrorMaker 2
-        gets none: its start is Connect's work, and an archive measured no gain."""
+        `cds_kind` ("broker", "mm2") maps that kind's class-data archive (see linklab.cds)."""
         log_cfg = self.component_dir(component) / "log4j2.yaml"
         log_cfg.write_text(render.log4j2_config(component, self.logs(component)))
         agent = self.agent_args(component)

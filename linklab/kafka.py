@@ -162,11 +162,12 @@ class PartitionCount:
 
 def watermarks(bootstrap: Conn, topic: str, timeout: float = 10.0) -> list[PartitionCount]:
     """Low and high offsets of every partition of a topic ([] if the topic does not exist)."""
-    n = partitions(bootstrap, topic, timeout)
-    if not n:
-        return []
+    # One client for the metadata and the offsets: a second connection costs more than both
+    # requests on a busy 2-core machine, and `up` and status ask this many times.
     c = Consumer(consumer_config(bootstrap, "linklab-counter"))
     try:
+        t = c.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+        n = 0 if t is None or t.error is not None else len(t.partitions)
         out = []
         for p in range(n):
             low, high = _watermark(c, TopicPartition(topic, p), timeout)

@@ -140,6 +140,7 @@ class MirrorMaker2Link(Link):
                 "--clusters",
                 self.topology.link.destination,
             ],
+            "mm2",
         )
         self.wait_running(since, with_tasks=bool(active))
 

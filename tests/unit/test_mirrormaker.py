@@ -40,3 +40,22 @@ def test_a_failover_with_the_source_gone_does_not_wait_out_a_clean_stop(tmp_path
     assert proc.graces == [mirrormaker.SOURCE_GONE_GRACE_S]
     assert mirrormaker.SOURCE_GONE_GRACE_S <= 5
     assert link.mirror_states() == {"employees": "STOPPED"}
+
+
+def test_mirrormaker_2_is_started_with_a_class_data_archive_of_its_own(tmp_path, monkeypatch):
+    # Measured on a quiet machine: the link's start 0.78x with its archive (benchmarks/README).
+    started = []
+    jvm = SimpleNamespace(
+        component_dir=lambda c: tmp_path / c,
+        process=lambda c: StoppedProcess(),
+        start=lambda *args: started.append(args),
+    )
+    link = MirrorMaker2Link(load(), jvm)
+    link.dir.mkdir()
+    monkeypatch.setattr(link, "_status_ends", dict)
+    monkeypatch.setattr(link, "wait_running", lambda since, with_tasks: None)
+
+    link._start({"mirrors": {"employees": "ACTIVE"}, "overrides": {}})
+
+    [(component, _heap, main, cds_kind)] = started
+    assert main[0] == "org.apache.kafka.connect.mirror.MirrorMaker" and cds_kind == "mm2"
