@@ -138,6 +138,12 @@ class FaultRun:
         r.produced, r.unacknowledged = len(acked), self.producer.failed
         if self.producer.errors:
             r.note = _join(r.note, "producer: " + "; ".join(self.producer.errors))
+        if ages := self.producer.gave_up_after:
+            r.note = _join(
+                r.note,
+                f"{len(ages):,} records given up {min(ages):.1f}–{max(ages):.1f} s after sending "
+                f"(message.timeout.ms {self.producer.message_timeout_ms:,})",
+            )
         try:
             self._wait_mirrored(acked)
         except LabError:

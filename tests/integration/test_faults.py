@@ -48,22 +48,9 @@ DOCTOR_SAYS = {
 SOURCE_STAYS_UP = {"link-kill", "secondary-kill", "link-partitioned-60s"}
 
 
-# primary-restart: in one fresh-clone CI run (2026-12-02) the fault producer's records sent
-# while the primary restarted timed out (4,600 of them, "Local: Message timed out") although
-# the broker came back and nothing acknowledged was lost; it passed in the runs before and
-# after. Kept running and reported, not hidden, until the cause is found.
-FLAKY = {
-    "primary-restart": "records sent during the restart timed out once in CI (under study)",
-}
-
-
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=FLAKY[n], strict=False)) if n in FLAKY else n
-        for n in faults.STREAMING
-        if n not in faults.NEEDS_BROKERS  # on a multi-broker lab: test_broker_fault_...
-    ],
+    [n for n in faults.STREAMING if n not in faults.NEEDS_BROKERS],  # those: test_broker_fault_...
 )
 def test_fault_loses_nothing(fresh_lab, fault_table, name):
     lab = fresh_lab()
@@ -71,7 +58,10 @@ def test_fault_loses_nothing(fresh_lab, fault_table, name):
     fault_table.append(result)
     assert not result.error, result.error
     assert result.produced > 500, "the producer did not run steadily"
-    assert result.unacknowledged == 0, result.note
+    # primary-restart failed here once (2026-12-02, a CI host at load ~27): 4,600 records sent
+    # during the restart were reported timed out. The note says how long after sending they were
+    # given up, beside the outage, so a repeat shows whether the outage outlasted the timeout.
+    assert result.unacknowledged == 0, f"outage {result.outage_s} s; {result.note}"
     assert result.lost == 0, f"{result.lost} acknowledged records are not on the mirror"
     # The kit restarting the link is a finding; where the lab should recover by itself, a failure.
     if name in faults.RECOVERS_BY_ITSELF:
@@ -130,7 +120,10 @@ def test_broker_fault_loses_nothing(multi_broker_lab, fault_table, name):
     assert not result.error, result.error
     assert not result.skipped, result.skipped
     assert result.produced > 500, "the producer did not run steadily"
-    assert result.unacknowledged == 0, result.note
+    # primary-restart failed here once (2026-12-02, a CI host at load ~27): 4,600 records sent
+    # during the restart were reported timed out. The note says how long after sending they were
+    # given up, beside the outage, so a repeat shows whether the outage outlasted the timeout.
+    assert result.unacknowledged == 0, f"outage {result.outage_s} s; {result.note}"
     assert result.lost == 0, f"{result.lost} acknowledged records are not on the mirror"
     assert not result.link_restarted, f"the link needed the kit's restart: {result.link_restarted}"
     assert result.ok

@@ -4,6 +4,7 @@ recovery that needed the kit's own link restart."""
 from __future__ import annotations
 
 import threading
+import time
 
 from linklab import faults
 
@@ -58,3 +59,15 @@ def test_restarted_link_is_recorded():
     run = _run({}, {}, 0.0, 1.0)
     run.restarted_link("MirrorMaker 2 had exited")
     assert run.result.link_restarted == "MirrorMaker 2 had exited"
+
+
+def test_records_given_up_on_say_how_long_after_sending():
+    # No broker listens on port 1: every record is given up when its delivery timeout runs out,
+    # and the producer keeps how long after its send that was (the fault table's note).
+    producer = faults.SteadyProducer("127.0.0.1:1", "t", rate=50, message_timeout_ms=1000)
+    producer.start()
+    time.sleep(0.5)
+    producer.stop()
+    assert producer.failed > 0 and not producer.acked
+    assert len(producer.gave_up_after) == producer.failed
+    assert all(0.9 <= age < 5 for age in producer.gave_up_after), producer.gave_up_after
