@@ -96,16 +96,7 @@ def test_fault_loses_nothing(fresh_lab, fault_table, name):
         assert result.drain_s is not None and result.drain_s >= 0, result.note
     # After the repair the lab is whole again. Alerts lag by design (a rule clears once the
     # metric's window no longer holds the fault: a partition's 60 s replication latency, say).
-    left: list = []
-
-    def whole() -> bool:
-        left[:] = doctor.failed(doctor.check_lab(lab))
-        return not left
-
-    try:
-        wait_until(whole, 240, "the lab whole again after the repair", interval=5)
-    except LabError:
-        pytest.fail(f"the lab is not whole after the repair: {left}")
+    assert_whole(lab, 240)
 
 
 @pytest.mark.parametrize("name", list(faults.NEEDS_BROKERS))
@@ -146,16 +137,7 @@ def test_broker_fault_loses_nothing(multi_broker_lab, fault_table, name):
     )
     assert (source - mirror).total() == 0, "records of the source are not on the mirror"
     assert source.total() >= result.produced
-    left: list = []
-
-    def whole() -> bool:
-        left[:] = doctor.failed(doctor.check_lab(lab))
-        return not left
-
-    try:
-        wait_until(whole, 120, "the lab whole again after the repair", interval=5)
-    except LabError:
-        pytest.fail(f"the lab is not whole after the repair: {left}")
+    assert_whole(lab, 120)
 
 
 def _foreign_process(tmp_path: Path) -> subprocess.Popen:
@@ -217,3 +199,17 @@ def test_ctrl_c_during_up_leaves_nothing(fresh_lab, fault_table, when):
     assert not lab.state_dir.exists()
     for c in lab.topology.clusters:
         assert not kafka.reachable(lab.bootstrap(c.name), timeout=0.5)
+
+
+def assert_whole(lab, timeout: float) -> None:
+    """Every doctor check passes within `timeout` seconds of the repair."""
+    left: list = []
+
+    def whole() -> bool:
+        left[:] = doctor.failed(doctor.check_lab(lab))
+        return not left
+
+    try:
+        wait_until(whole, timeout, "the lab whole again after the repair", interval=5)
+    except LabError:
+        pytest.fail(f"the lab is not whole after the repair: {left}")
