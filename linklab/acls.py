@@ -50,9 +50,10 @@ class Acl:
     permission: str = "ALLOW"
     host: str = "*"
 
-    def binding(self) -> AclBinding:
+    def binding(self, kind: type = AclBinding) -> AclBinding:
+        """This ACL for AdminClient; `kind=AclBindingFilter` matches this ACL and no other."""
         restype = ResourceType[_TO_CLIENT.get(self.resource_type, self.resource_type)]
-        return AclBinding(
+        return kind(
             restype,
             self.name,
             ResourcePatternType[self.pattern],
@@ -116,12 +117,12 @@ def mirrormaker_acls(
     """The ACLs MirrorMaker 2 (dedicated mode, IdentityReplicationPolicy) needs, and no more:
     read and describe the mirrored topics and consumer groups on the source, write the mirrors,
     its internal topics and the groups' synced offsets on the destination."""
-    mirrors = list(mirrors)
     src: list[Acl] = []
     dst: list[Acl] = []
     for t in mirrors:
-        src += _grant(principal, "TOPIC", t, _READ_SIDE)
-        dst += _grant(principal, "TOPIC", t, _MIRROR_SIDE)
+        one = mirror_acls(principal, t)
+        src += one.source
+        dst += one.destination
     src += _grant(principal, "TOPIC", f"mm2-offset-syncs.{destination}.internal", _OWN_TOPIC)
     # Checkpoints read every group's committed offsets on the source ...
     src += _grant(principal, "GROUP", "*", ("DESCRIBE",))
@@ -135,6 +136,15 @@ def mirrormaker_acls(
     if acl_sync:  # reading ACLs needs DESCRIBE on the cluster, creating them ALTER
         dst += _grant(principal, "CLUSTER", CLUSTER_RESOURCE, ("ALTER",))
     return LinkAcls(source=src, destination=dst)
+
+
+def mirror_acls(principal: str, topic: str) -> LinkAcls:
+    """What the link's principal needs for one mirror: read the topic on the source, create and
+    write its mirror on the destination."""
+    return LinkAcls(
+        source=_grant(principal, "TOPIC", topic, _READ_SIDE),
+        destination=_grant(principal, "TOPIC", topic, _MIRROR_SIDE),
+    )
 
 
 def _admin(bootstrap: str, client_conf: dict | None) -> AdminClient:
@@ -213,6 +223,25 @@ def apply_acls(
     except KafkaException as e:
         raise _kafka_error("Creating ACLs", bootstrap, e) from None
     _wait_applied(client, bootstrap, acls, timeout)
+    return len(acls)
+
+
+def remove_acls(
+    bootstrap: str, acls: Iterable[Acl], client_conf: dict | None = None, timeout: float = 30.0
+) -> int:
+    """Delete exactly these ACLs (each filter matches one binding); an ACL already gone is no
+    error. Return how many were asked for."""
+    acls = list(dict.fromkeys(acls))
+    if not acls:
+        return 0
+    client = _admin(bootstrap, client_conf)  # kept alive until every future is done
+    try:
+        for fut in client.delete_acls(
+            [a.binding(AclBindingFilter) for a in acls], request_timeout=timeout
+        ).values():
+            fut.result(timeout=timeout)
+    except KafkaException as e:
+        raise _kafka_error("Deleting ACLs", bootstrap, e) from None
     return len(acls)
 
 

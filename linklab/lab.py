@@ -150,6 +150,7 @@ def make_link(runtime: Runtime) -> Link:
             runtime.jvm,
             client_config=runtime.client_config,
             security_properties=mm2_security if t.secured else None,
+            grants=_grants(runtime) if t.secured else None,
         )
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import ClusterLink
@@ -166,8 +167,15 @@ def make_link(runtime: Runtime) -> Link:
                 runtime.client_config(t.link.destination),
             ),
             source_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
+            grants=_grants(runtime) if t.secured else None,
         )
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
+
+
+def _grants(runtime):
+    from linklab.links.base import MirrorGrants
+
+    return MirrorGrants(runtime.grant_mirror, runtime.revoke_mirror)
 
 
 def _cluster_link_sign_in(runtime) -> dict[str, str]:

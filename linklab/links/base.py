@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linklab import kafka
@@ -46,14 +47,25 @@ class MirrorInfo:
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
 
 
+@dataclass(frozen=True)
+class MirrorGrants:
+    """A secured lab's ACLs for the link's principal on one mirror's topic: granted before the
+    link mirrors a topic after `up` (mirror.create, a latency run's topic), revoked once the
+    mirror is deleted. lab.py gives the runtime's; a plain lab or existing clusters have none."""
+
+    grant: Callable[[str], None]
+    revoke: Callable[[str], None]
+
+
 class Link(ABC):
     kind: str
     tunable: bool = False  # tune() changes the link's latency settings (the latency sweep)
     caveats: dict[str, str] = {}  # where this link differs from Cluster Linking, by topic
 
-    def __init__(self, topology: Topology):
+    def __init__(self, topology: Topology, grants: MirrorGrants | None = None):
         self.topology = topology
         self.name = topology.link.name
+        self.grants = grants
 
     @abstractmethod
     def create(self) -> None:

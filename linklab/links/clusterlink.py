@@ -21,6 +21,7 @@ from linklab.links.base import (
     UNKNOWN,
     Link,
     LinkInfo,
+    MirrorGrants,
     MirrorInfo,
     compare_counts,
 )
@@ -99,6 +100,7 @@ class ClusterLink(Link):
         cluster_ids: tuple[str, str] | None = None,
         source_security: Callable[[], dict[str, str]] | None = None,
         auth_fix: str | None = None,
+        grants: MirrorGrants | None = None,
     ):
         """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
         destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
@@ -106,8 +108,9 @@ class ClusterLink(Link):
         at 0. `cluster_ids`: (source, destination) as the REST API names them, where they are
         not the topology's (Confluent Cloud's lkc-...). `source_security`: the link's sign-in
         to the source, asked for only when the link is created. `auth_fix`: what to do when the
-        REST API refuses the credentials (401)."""
-        super().__init__(topology)
+        REST API refuses the credentials (401). `grants`: a secured lab's ACLs for a mirror
+        created after the link."""
+        super().__init__(topology, grants)
         self.rest = rest
         self.source_bootstrap = source_bootstrap
         self.host_bootstraps = host_bootstraps
@@ -191,7 +194,7 @@ class ClusterLink(Link):
         have = {m.topic for m in self.mirrors()}
         for topic in self.topology.link.mirrors:
             if self._mirror_name(topic) not in have:
-                self.mirror_create(topic)
+                self._create_mirror(topic)  # `up` granted the topology's mirrors their ACLs
 
     def restart(self) -> None:
         raise LabError(
@@ -330,6 +333,11 @@ class ClusterLink(Link):
         return self._mirror_info(reply)
 
     def mirror_create(self, topic: str) -> None:
+        if self.grants:
+            self.grants.grant(topic)
+        self._create_mirror(topic)
+
+    def _create_mirror(self, topic: str) -> None:
         name = self._mirror_name(topic)
         self._call(
             f"Creating mirror topic {name} on link {self.name}",
@@ -356,6 +364,8 @@ class ClusterLink(Link):
             f"Deleting mirror topic {name}",
             lambda: self.rest.delete(f"clusters/{self.dest_id}/topics/{name}"),
         )
+        if self.grants:
+            self.grants.revoke(topic)
 
     def _alter(self, action: str, topics: list[str]) -> list[str]:
         names = [self._mirror_name(t) for t in topics]

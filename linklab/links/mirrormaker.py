@@ -32,6 +32,7 @@ from linklab.links.base import (
     STOPPED,
     Link,
     LinkInfo,
+    MirrorGrants,
     MirrorInfo,
     compare_counts,
 )
@@ -66,6 +67,7 @@ class MirrorMaker2Link(Link):
         component: str = COMPONENT,
         client_config: Callable[[str], dict[str, str]] | None = None,
         security_properties: Callable[[str, str], dict[str, str]] | None = None,
+        grants: MirrorGrants | None = None,
     ):
         """`jvm` starts MirrorMaker 2 (lab.py gives the native runtime's launcher); `component`
         names the link's process, folder and log: a second link (the drill's reverse flow,
@@ -73,8 +75,9 @@ class MirrorMaker2Link(Link):
 
         `client_config(cluster)` gives the kit's own clients their connection settings (a
         secured lab's credentials); `security_properties(source, destination)` the settings
-        MirrorMaker 2 signs in to both clusters with. Both come from lab.make_link."""
-        super().__init__(topology)
+        MirrorMaker 2 signs in to both clusters with; `grants` the ACLs of a mirror created
+        later. All come from lab.make_link."""
+        super().__init__(topology, grants)
         self.jvm = jvm
         self.client_config = client_config or (
             lambda cluster: {"bootstrap.servers": topology.cluster(cluster).bootstrap}
@@ -347,6 +350,8 @@ class MirrorMaker2Link(Link):
                 "Delete it there first or mirror another topic; a mirror topic must be "
                 "created by the link.",
             )
+        if self.grants:
+            self.grants.grant(topic)
         state["mirrors"][topic] = ACTIVE
         self._restart(state)
         wait_until(
@@ -369,6 +374,8 @@ class MirrorMaker2Link(Link):
         else:
             self._save(state)
         kafka.delete_topics(self._dst, [topic])
+        if self.grants:
+            self.grants.revoke(topic)
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
         infos = self._mirror_infos([topic])

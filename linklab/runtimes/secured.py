@@ -61,6 +61,21 @@ class SecuredLab:
             )
         return sec
 
+    def grant_mirror(self, topic: str) -> None:
+        """The link's principal may read `topic` on the source and write its mirror: for a
+        mirror created after `up` (`mirror.create`, a latency run's topic)."""
+        self._mirror_acls(topic, acls.apply_acls)
+
+    def revoke_mirror(self, topic: str) -> None:
+        """Take back what grant_mirror gave, once the mirror is deleted."""
+        self._mirror_acls(topic, acls.remove_acls)
+
+    def _mirror_acls(self, topic: str, change) -> None:
+        link = self.topology.link
+        wanted = acls.mirror_acls(f"User:{security.LINK}", topic)
+        for name, rules in ((link.source, wanted.source), (link.destination, wanted.destination)):
+            change(self.bootstrap(name), rules, self.client_config(name))
+
     def apply_acls(self) -> int:
         """Grant each principal of a secured lab its ACLs, as admin; return how many."""
         t = self.topology

@@ -11,19 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+from dataclasses import dataclass, field
 
 import pytest
 import yaml
 
-from linklab import doctor, kafka, security
+from linklab import acls, doctor, kafka, latency, security
 from linklab import lab as labs
 from linklab import produce as producing
 from linklab.errors import LabError
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import from_dict
-from tests.unit.test_clusterlink import FakeConfluentServer, serve
+from tests.unit.test_clusterlink import PREFIX, FakeConfluentServer, serve
 
 pytestmark = pytest.mark.integration
 
@@ -99,8 +102,8 @@ def external(secured_lab, rest_double, tmp_path, monkeypatch):
         monkeypatch.setenv(f"EXT_{up}_REST_SECRET", REST_SECRET)
     ca = str(security.load(secured_lab.state_dir).ca_cert)
 
-    def make(ca_file: str = ca) -> labs.Lab:
-        topo = external_topology(secured_lab, rest_double.url, ca_file)
+    def make(ca_file: str = ca, rest_url: str = rest_double.url) -> labs.Lab:
+        topo = external_topology(secured_lab, rest_url, ca_file)
         return labs.open_lab("external", topo, tmp_path / "state")
 
     made = []
@@ -252,3 +255,92 @@ def test_the_walk_through_as_kit_commands(secured_lab, rest_double, external, tm
     for text in printed:
         for secret in secrets:
             assert secret not in text
+
+
+@dataclass
+class BridgedDouble(FakeConfluentServer):
+    """The REST double whose mirrors carry real data: a mirror created through it is mirrored by
+    the secured lab's own MirrorMaker 2, and stays PENDING_MIRROR until MirrorMaker 2 runs it;
+    deleting it stops that mirroring. The records then travel a real link, signed in and
+    encrypted, while the Cluster Linking calls are the double's."""
+
+    native: object = None  # the secured lab
+    work: list = field(default_factory=list)  # threads doing the native side of a call
+
+    def create_mirror(self, link: str, body) -> tuple[int, object]:
+        source = body.get("source_topic_name") if isinstance(body, dict) else None
+        if source and source not in self.source_topics:
+            conf = self.native.client_config("primary", security.ADMIN)
+            self.source_topics[source] = kafka.partitions(conf, source)
+        status, reply = super().create_mirror(link, body)
+        if status == 204:
+            mirror = self.mirrors[body.get("mirror_topic_name") or source]
+            mirror.pending_reads = 10**9
+
+            def mirror_for_real():
+                self.native.link.mirror_create(mirror.name)
+                mirror.pending_reads = 0
+
+            self._run(mirror_for_real)
+        return status, reply
+
+    def handle(self, method, path, query, body, authorization=None):
+        status, reply = super().handle(method, path, query, body, authorization)
+        deleted = re.fullmatch(PREFIX + r"[^/]+/topics/([^/]+)", path)
+        if method == "DELETE" and status == 204 and deleted:
+            self._run(lambda: self.native.link.mirror_delete(deleted.group(1)))
+        return status, reply
+
+    def _run(self, work) -> None:
+        t = threading.Thread(target=work, daemon=True)
+        t.start()
+        self.work.append(t)
+
+    def wait(self) -> None:
+        for t in self.work:
+            t.join(timeout=180)
+
+
+def test_latency_on_existing_clusters_through_a_real_signed_in_link(secured_lab, external):
+    """`invoke latency` on the external runtime: SASL_SSL producer and collectors on both
+    clusters, every message through a real link (the secured lab's MirrorMaker 2, signed in as
+    sa-link), the mirror created and deleted through the Admin REST calls."""
+    fake = BridgedDouble(
+        DEST_ID, SRC_ID, {TOPIC: 3}, lag_step=3, basic_auth=(REST_KEY, REST_SECRET)
+    )
+    fake.native = secured_lab
+    server = serve(fake)
+    lab = external(rest_url=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        labs.up(lab, records=50, seed=4, say=lambda _: None)
+        settings = latency.Settings(rate=200, size=128, duration=3, warmup=1)
+        result = latency.run(lab, settings, write=False)
+    finally:
+        if labs.read_state(lab.state_dir) is not None:
+            labs.down(lab)  # while the double still answers
+        fake.wait()
+        server.shutdown()
+    assert result.info["runtime"] == "external"
+    # Every message arrived on both paths, counted by sequence number; none twice.
+    assert result.acknowledged == result.sent == settings.total_messages
+    assert result.link.received == result.baseline.received == settings.total_messages
+    assert result.lost == 0 and result.link.duplicates == 0
+    assert result.link.latency.count == settings.measured_messages
+    # Through the link takes longer than the source's own consumer: the records really crossed.
+    assert result.link.latency.p50 > result.baseline.latency.p50
+    topic = result.topic
+    assert [p for p in fake.requests if p[0] == "DELETE" and p[1].endswith(f"/topics/{topic}")]
+    assert topic not in secured_lab.link.mirror_states()
+    for name in ("primary", "secondary"):
+        conf = secured_lab.client_config(name, security.ADMIN)
+        if topic in kafka.topic_names(conf):  # MirrorMaker 2 may recreate it while it stops
+            kafka.delete_topics(conf, [topic])
+    # The link's principal was granted each mirror's topic while it was mirrored (the run's,
+    # the external lab's demo topic), and no longer is; its own lab's mirror keeps its ACLs.
+    link_acls = acls.list_acls(
+        secured_lab.bootstrap("primary"),
+        secured_lab.client_config("primary", security.ADMIN),
+        principal=f"User:{security.LINK}",
+    )
+    names = {a.name for a in link_acls}
+    assert "employees" in names and not names & {topic, TOPIC}
