@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from linklab.errors import LabError
+from linklab.links.base import MirrorGrants
 from linklab.links.clusterlink import NOT_FOUND, ClusterLink
 from linklab.rest import AdminRest
 from linklab.topology import from_dict, load
@@ -418,6 +419,27 @@ def test_mirror_create_waits_for_active(fake, link):
     link.create()
     assert fake.mirrors["employees"].status == "ACTIVE"
     assert link.mirror_describe("employees").status == "ACTIVE"
+
+
+def test_a_secured_lab_grants_a_later_mirror_its_acls_and_takes_them_back(topo, fake):
+    calls = []
+    link = ClusterLink(
+        topo,
+        AdminRest(fake.url, timeout=5),
+        source_bootstrap="primary:29092",
+        timeout=10,
+        grants=MirrorGrants(
+            lambda t: calls.append(("grant", t)), lambda t: calls.append(("revoke", t))
+        ),
+    )
+    link.create()
+    assert calls == []  # `up` granted the topology's mirrors with the rest of the lab's ACLs
+    fake.source_topics["later"] = 2
+    link.mirror_create("later")
+    assert calls == [("grant", "later")]
+    assert fake.posts("/mirrors")[-1][3]["source_topic_name"] == "later"
+    link.mirror_delete("later")
+    assert calls == [("grant", "later"), ("revoke", "later")]
 
 
 def test_an_unknown_link_state_reads_unknown(topo, fake, link):
