@@ -175,7 +175,7 @@ def make_link(runtime: Runtime) -> Link:
 def _grants(runtime):
     from linklab.links.base import MirrorGrants
 
-    return MirrorGrants(runtime.grant_mirror, runtime.revoke_mirror)
+    return MirrorGrants(runtime.grant_mirror, runtime.revoke_mirror, runtime.grant_reverse)
 
 
 def _cluster_link_sign_in(runtime) -> dict[str, str]:
@@ -329,7 +329,7 @@ def up(
             with timeline.step("ksqlDB"):
                 applied, demo = run_ksql(lab)
             with timeline.step("monitoring"):
-                warnings = monitoring_up(lab, say)
+                warnings = monitoring_up(lab, say, restarted=not fresh and not already)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
@@ -340,14 +340,16 @@ def up(
     return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
 
 
-def monitoring_up(lab: Lab, say=print) -> list[str]:
+def monitoring_up(lab: Lab, say=print, restarted: bool = False) -> list[str]:
     """Start Prometheus after the clusters and the link (native runtime: the JVMs carry the
     exporter agents). A missing Prometheus is a warning: the rest of the lab stays up."""
     if not lab.topology.monitoring.enabled or lab.runtime.name != "native":
         return []
     from linklab.monitoring import stack
 
-    warning = stack.up(lab.state_dir, lab.topology.monitoring, lab.topology, say=say)
+    warning = stack.up(
+        lab.state_dir, lab.topology.monitoring, lab.topology, say=say, restarted=restarted
+    )
     return [warning] if warning else []
 
 

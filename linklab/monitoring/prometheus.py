@@ -253,6 +253,19 @@ class Prometheus:
             on_fail=lambda: _tail(self.log),
         )
 
+    def wait_current(self, since: datetime, timeout: float = START_TIMEOUT) -> None:
+        """Wait until every target was scraped after `since` and the rules evaluated after that
+        scrape: an alert about a process that was gone (LinkNotRunning, 30 s) clears then, not a
+        scrape and an evaluation after `up` returned."""
+        client = self.client()
+        wait_until(
+            lambda: client.current_since(since),
+            timeout,
+            "Prometheus's view of the restarted lab",
+            fix=f"Look at {self.log} and `invoke status`.",
+            quiet=True,
+        )
+
     def reload(self) -> None:
         """Re-read config and rules (after render) without a restart."""
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
@@ -399,6 +412,17 @@ class PrometheusClient:
                     )
                 )
         return out
+
+    def current_since(self, since: datetime) -> bool:
+        """True once every active target was scraped after `since` and every rule group
+        evaluated after the latest of those scrapes."""
+        scrapes = [t.last_scrape for t in self.targets()]
+        if not scrapes or any(s is None or s <= since for s in scrapes):
+            return False
+        groups = self._get("/api/v1/rules", type="alert")["groups"]
+        evaluated = [_time(g.get("lastEvaluation")) for g in groups]
+        latest = max(scrapes)
+        return all(e is not None and e > latest for e in evaluated)
 
     def targets(self) -> list[Target]:
         out = []

@@ -4,6 +4,7 @@ The lab calls `start` after its JVMs are up and `stop` before it removes the sta
 from __future__ import annotations
 
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 from linklab.components import ComponentStatus
@@ -155,13 +156,24 @@ def component(state_dir: Path, spec: MonitoringSpec) -> ComponentStatus:
     )
 
 
-def up(state_dir: Path, spec: MonitoringSpec, topology, say=print) -> str | None:
+def up(
+    state_dir: Path, spec: MonitoringSpec, topology, say=print, restarted: bool = False
+) -> str | None:
     """Start monitoring for a native lab; return a warning instead of raising when Prometheus is
-    missing or refuses to start, so the rest of the lab stays up."""
+    missing or refuses to start, so the rest of the lab stays up.
+
+    `restarted`: `up` started processes again (after a crash). A Prometheus that outlived them
+    still judges the lab by what it saw while they were gone (LinkNotRunning fires after 30 s),
+    so wait until it has scraped and evaluated the lab as it is now."""
     if not spec.enabled:
         return None
+    now = datetime.now().astimezone()
     try:
+        prom = Prometheus(state_dir, spec)
+        was_running = prom.alive()
         start(state_dir, spec, topology, mirrormaker=True, say=say)
+        if was_running and restarted:
+            prom.wait_current(now)
     except LabError as e:
         return f"Monitoring is not running: {e.problem} {e.fix}"
     return None

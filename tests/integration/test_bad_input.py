@@ -14,6 +14,8 @@ import pytest
 from linklab import doctor, faults, kafka
 from linklab.errors import LabError
 from linklab.lab import down, up, write_state
+from linklab.monitoring.alerts import LINK_NOT_RUNNING
+from linklab.monitoring.prometheus import Prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +61,10 @@ def test_stale_lab_with_a_reused_pid_restarts_and_leaves_the_other_program(fresh
             and "gone" in checks["process secondary"].detail
         )
         assert checks["cluster primary"].level == "fail"
+        # Prometheus outlived the crash and, after 30 s without the link, says so (the CI run
+        # that found this took that long to restart). `up` must leave it seeing the lab anew.
+        prometheus = Prometheus(lab.state_dir, lab.topology.monitoring).client()
+        prometheus.wait_for_alert(LINK_NOT_RUNNING, "firing", timeout=90)
 
         result = up(lab, records=300, seed=11, say=lambda m: None)
         assert not result.already_up and result.produced is None  # the data was still there

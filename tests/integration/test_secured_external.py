@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -265,7 +265,10 @@ class BridgedDouble(FakeConfluentServer):
     encrypted, while the Cluster Linking calls are the double's."""
 
     native: object = None  # the secured lab
-    work: list = field(default_factory=list)  # threads doing the native side of a call
+    # The native side of each call, one at a time and in order: two restarts of MirrorMaker 2
+    # at once would stop each other's process.
+    worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    work: list = field(default_factory=list)
 
     def create_mirror(self, link: str, body) -> tuple[int, object]:
         source = body.get("source_topic_name") if isinstance(body, dict) else None
@@ -292,13 +295,12 @@ class BridgedDouble(FakeConfluentServer):
         return status, reply
 
     def _run(self, work) -> None:
-        t = threading.Thread(target=work, daemon=True)
-        t.start()
-        self.work.append(t)
+        self.work.append(self.worker.submit(work))
 
     def wait(self) -> None:
-        for t in self.work:
-            t.join(timeout=180)
+        """Wait for the native side of every call; raise the first of its errors."""
+        for done in self.work:
+            done.result(timeout=180)
 
 
 def test_latency_on_existing_clusters_through_a_real_signed_in_link(secured_lab, external):
