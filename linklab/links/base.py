@@ -51,10 +51,12 @@ class MirrorInfo:
 class MirrorGrants:
     """A secured lab's ACLs for the link's principal on one mirror's topic: granted before the
     link mirrors a topic after `up` (mirror.create, a latency run's topic), revoked once the
-    mirror is deleted. lab.py gives the runtime's; a plain lab or existing clusters have none."""
+    mirror is deleted; `reverse` grants what a flow of these topics the other way needs (the
+    drill's failback). lab.py gives the runtime's; a plain lab or existing clusters have none."""
 
     grant: Callable[[str], None]
     revoke: Callable[[str], None]
+    reverse: Callable[[list[str]], None]
 
 
 class Link(ABC):

@@ -218,6 +218,8 @@ class MirrorMaker2Link(Link):
             mirrors=list(topics),
             acl_sync=False,
         )
+        if self.grants:
+            self.grants.reverse(list(topics))
         return MirrorMaker2Link(
             dataclasses.replace(topo, topics=specs, link=back),
             self.jvm,

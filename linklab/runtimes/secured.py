@@ -70,6 +70,18 @@ class SecuredLab:
         """Take back what grant_mirror gave, once the mirror is deleted."""
         self._mirror_acls(topic, acls.remove_acls)
 
+    def grant_reverse(self, topics: list[str]) -> int:
+        """The link's principal may also copy `topics` from the destination back to the source
+        (the drill's failback): its ACLs with the two clusters swapped. They stay until `down`:
+        taking them back could take what the forward link needs too."""
+        link = self.topology.link
+        back = acls.mirrormaker_acls(f"User:{security.LINK}", topics, link.destination, link.source)
+        return acls.apply_acls(
+            self.bootstrap(link.destination), back.source, self.client_config(link.destination)
+        ) + acls.apply_acls(
+            self.bootstrap(link.source), back.destination, self.client_config(link.source)
+        )
+
     def _mirror_acls(self, topic: str, change) -> None:
         link = self.topology.link
         wanted = acls.mirror_acls(f"User:{security.LINK}", topic)

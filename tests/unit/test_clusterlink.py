@@ -429,7 +429,9 @@ def test_a_secured_lab_grants_a_later_mirror_its_acls_and_takes_them_back(topo, 
         source_bootstrap="primary:29092",
         timeout=10,
         grants=MirrorGrants(
-            lambda t: calls.append(("grant", t)), lambda t: calls.append(("revoke", t))
+            lambda t: calls.append(("grant", t)),
+            lambda t: calls.append(("revoke", t)),
+            lambda ts: calls.append(("reverse", ts)),
         ),
     )
     link.create()
