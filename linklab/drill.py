@@ -835,6 +835,7 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     before_primary = sum(primary_ends.values())
 
     reverse = forward.reverse([TOPIC])
+    existing = {name: kafka.topic_names(lab.client_config(name)) for name in (src_name, dst_name)}
     try:
         # The reverse flow starts where the secondary went its own way: the failover point.
         reverse.set_source_offsets(TOPIC, point)
@@ -851,6 +852,11 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
         )
     finally:
         reverse.delete(force=True)
+        # Its own topics go with it: the forward link would mirror its heartbeats (as
+        # `primary.heartbeats`, which a secured lab's sa-link may not write).
+        for name, topics in reverse.own_topics().items():
+            made = [t for t in topics if t not in existing[name]]
+            kafka.delete_topics(lab.client_config(name), made)
     say(f"Reverse link stopped: the {src_name}'s {TOPIC} is the writable copy again.")
 
     # The forward link resumes at the primary's end: everything before it is on the secondary.

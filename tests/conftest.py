@@ -130,8 +130,10 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(table.read_text().rstrip())
 
 
-def make_lab(state_dir: Path, offset: int) -> linklab.lab.Lab:
+def make_lab(state_dir: Path, offset: int, secured: bool = False) -> linklab.lab.Lab:
     topo = topology.load().with_port_offset(offset)
+    if secured:
+        topo = dataclasses.replace(topo, security="sasl_ssl")
     return linklab.lab.open_lab("native", topo, state_dir)
 
 
@@ -196,11 +198,11 @@ def fresh_lab(tmp_path):
     """A factory for extra labs a test may break; each is torn down after the test."""
     made = []
 
-    def factory(up: bool = True, records: int = 500) -> linklab.lab.Lab:
+    def factory(up: bool = True, records: int = 500, secured: bool = False) -> linklab.lab.Lab:
         if len(made) >= 2:
             raise RuntimeError("a test may start at most two extra labs")
         extra = make_lab(
-            tmp_path / f"lab{len(made)}", PORT_OFFSET + EXTRA_SPACING * (len(made) + 1)
+            tmp_path / f"lab{len(made)}", PORT_OFFSET + EXTRA_SPACING * (len(made) + 1), secured
         )
         made.append(extra)
         if up:

@@ -228,6 +228,21 @@ class MirrorMaker2Link(Link):
             security_properties=self.security_properties,
         )
 
+    def own_topics(self) -> dict[str, list[str]]:
+        """The topics MirrorMaker 2 makes for itself, by cluster: Connect's three and the
+        checkpoints and heartbeats on the destination, the offset syncs on the source."""
+        link = self.topology.link
+        return {
+            link.source: [f"mm2-offset-syncs.{link.destination}.internal"],
+            link.destination: [
+                self.config_topic(),
+                self.offsets_topic(),
+                self.status_topic(),
+                f"{link.source}.checkpoints.internal",
+                "heartbeats",
+            ],
+        }
+
     def offsets_topic(self) -> str:
         """Connect's offsets topic of this link, on its destination."""
         return f"mm2-offsets.{self.topology.link.source}.internal"

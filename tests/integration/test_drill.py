@@ -48,6 +48,9 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
     [mirror] = back.forward
     assert (mirror.topic, mirror.status, mirror.lag) == ("employees", "ACTIVE", 0)
     assert not lab.runtime.jvm.process(REVERSE_COMPONENT).alive()
+    # The reverse link's own topics went with it; the forward link mirrors no heartbeats back.
+    src_topics = kafka.topic_names(lab.bootstrap(lab.topology.link.source))
+    assert "heartbeats" not in src_topics and "mm2-offsets.secondary.internal" not in src_topics
     # The forward link flows again, from the primary's end: no record is copied twice.
     src, dst = lab.bootstrap(lab.topology.link.source), lab.bootstrap(lab.topology.link.destination)
     kafka.produce(src, "employees", [("after-failback", "{}")])
@@ -65,6 +68,19 @@ def test_drill_loses_nothing_and_failback_brings_everything_back(fresh_lab):
     assert again.consumed_before + again.consumed_after == (
         again.on_topic + again.written_after + again.re_read
     )
+
+
+def test_drill_and_failback_on_a_secured_lab(fresh_lab):
+    """The link signs in as sa-link with only its ACLs: the failback's reverse link is granted
+    the way back, and the forward link resumes without the reverse link's topics."""
+    lab = fresh_lab(records=200, secured=True)
+    r = drill.run(lab, records=300, behind=30, written_after=20, say=lambda m: None)
+    assert r.not_mirrored == 0 and r.missed == 0
+    back = drill.failback(lab, say=lambda m: None)
+    assert back.brought_back == 20 and back.lost == 0 and back.duplicated == 0
+    [mirror] = back.forward
+    assert (mirror.status, mirror.lag) == ("ACTIVE", 0)
+    assert lab.link.describe().state == "ACTIVE"
 
 
 def test_records_the_link_held_back_at_the_stop_are_the_rpo_and_are_lost(fresh_lab):
