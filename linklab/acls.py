@@ -110,6 +110,9 @@ class LinkAcls:
     source: list[Acl]
     destination: list[Acl]
 
+    def by_cluster(self, source: str, destination: str) -> dict[str, list[Acl]]:
+        return {source: self.source, destination: self.destination}
+
 
 def mirrormaker_acls(
     principal: str, mirrors: Iterable[str], source: str, destination: str, acl_sync: bool = False

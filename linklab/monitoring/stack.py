@@ -169,9 +169,8 @@ def up(
         return None
     now = datetime.now().astimezone()
     try:
-        prom = Prometheus(state_dir, spec)
-        was_running = prom.alive()
-        start(state_dir, spec, topology, mirrormaker=True, say=say)
+        was_running = Prometheus(state_dir, spec).alive()
+        prom = start(state_dir, spec, topology, mirrormaker=True, say=say)
         if was_running and restarted:
             prom.wait_current(now)
     except LabError as e:

@@ -64,11 +64,11 @@ class SecuredLab:
     def grant_mirror(self, topic: str) -> None:
         """The link's principal may read `topic` on the source and write its mirror: for a
         mirror created after `up` (`mirror.create`, a latency run's topic)."""
-        self._mirror_acls(topic, acls.apply_acls)
+        self._change_acls(self._mirror_acls(topic), acls.apply_acls)
 
     def revoke_mirror(self, topic: str) -> None:
         """Take back what grant_mirror gave, once the mirror is deleted."""
-        self._mirror_acls(topic, acls.remove_acls)
+        self._change_acls(self._mirror_acls(topic), acls.remove_acls)
 
     def grant_reverse(self, topics: list[str]) -> int:
         """The link's principal may also copy `topics` from the destination back to the source
@@ -76,17 +76,19 @@ class SecuredLab:
         taking them back could take what the forward link needs too."""
         link = self.topology.link
         back = acls.mirrormaker_acls(f"User:{security.LINK}", topics, link.destination, link.source)
-        return acls.apply_acls(
-            self.bootstrap(link.destination), back.source, self.client_config(link.destination)
-        ) + acls.apply_acls(
-            self.bootstrap(link.source), back.destination, self.client_config(link.source)
-        )
+        return self._change_acls(back.by_cluster(link.destination, link.source))
 
-    def _mirror_acls(self, topic: str, change) -> None:
+    def _mirror_acls(self, topic: str) -> dict[str, list[acls.Acl]]:
         link = self.topology.link
-        wanted = acls.mirror_acls(f"User:{security.LINK}", topic)
-        for name, rules in ((link.source, wanted.source), (link.destination, wanted.destination)):
+        one = acls.mirror_acls(f"User:{security.LINK}", topic)
+        return one.by_cluster(link.source, link.destination)
+
+    def _change_acls(self, by_cluster: dict[str, list[acls.Acl]], change=acls.apply_acls) -> int:
+        """Apply (or, with acls.remove_acls, delete) ACLs on each cluster, as admin."""
+        return sum(
             change(self.bootstrap(name), rules, self.client_config(name))
+            for name, rules in by_cluster.items()
+        )
 
     def apply_acls(self) -> int:
         """Grant each principal of a secured lab its ACLs, as admin; return how many."""
@@ -100,7 +102,4 @@ class SecuredLab:
             f"User:{security.LINK}",
             acl_sync=t.link.acl_sync,
         )
-        return sum(
-            acls.apply_acls(self.bootstrap(name), rules, self.client_config(name))
-            for name, rules in wanted.items()
-        )
+        return self._change_acls(wanted)
