@@ -400,12 +400,6 @@ def produce(
     return result
 
 
-def partition_lags(source: dict[int, int], mirror: dict[int, int]) -> dict[int, int]:
-    """Records not yet on the mirror, per source partition: source count minus mirror count,
-    never below zero (MirrorMaker 2 may write a record twice after a crash)."""
-    return {p: max(0, n - mirror.get(p, 0)) for p, n in source.items()}
-
-
 # -- pacing: one schedule for every producer that keeps a rate --------------------------------
 NS_PER_S = 1_000_000_000
 

@@ -585,7 +585,7 @@ def _stop_processes(lab: Lab) -> list[tuple[str, str]]:
 
     procs = []
     if stack.started(lab.state_dir, lab.topology.monitoring):
-        procs.append(stack.process(lab.state_dir, lab.topology.monitoring))
+        procs += stack.processes(lab.state_dir, lab.topology.monitoring)
     procs += lab.runtime.processes().values()
     if lab.network is not None:
         procs.append(lab.network.process)

@@ -198,7 +198,7 @@ def watch_lag(
     count: int = 50_000,
     rate: float | None = None,
     topic: str | None = None,
-    interval: float = 0.1,
+    interval: float = 0.25,
     timeout: float = 120.0,
     on_sample: Callable[[LagSample], None] | None = None,
 ) -> LagTrace:
@@ -225,8 +225,6 @@ def watch_lag(
         except BaseException as e:  # shown in the caller's thread
             failure.append(e)
 
-    src = Counter(lab.client_config(lab.topology.link.source), topic)
-    dst = Counter(lab.client_config(lab.topology.link.destination), topic)
     producer = threading.Thread(target=produce, name="walkthrough-producer", daemon=True)
     start = time.monotonic()
     producer.start()
@@ -236,21 +234,21 @@ def watch_lag(
         if failure:
             raise failure[0]
         done = not producer.is_alive() and trace.produced is not None
-        source, mirror = src.records(), dst.records()
-        lag = sum(kafka.partition_lags(source, mirror).values())
+        # The link's own lag (what it copied and committed), as status and promote see it.
+        m = lab.link.mirror_describe(topic)
         s = LagSample(
             time.monotonic() - start,
             progress["acknowledged"],
-            sum(source.values()),
-            sum(mirror.values()),
-            lag,
+            m.source_records,
+            m.mirror_records,
+            m.lag,
         )
         trace.samples.append(s)
         if on_sample:
             on_sample(s)
         if done and not finished_at:
             finished_at.append(s.seconds)
-        return done and lag == 0
+        return done and s.lag == 0
 
     try:
         wait_until(
@@ -262,34 +260,10 @@ def watch_lag(
         )
     finally:
         producer.join()
-        src.close()
-        dst.close()
     if failure:
         raise failure[0]
     trace.drained_s = trace.samples[-1].seconds - finished_at[0]
     return trace
-
-
-class Counter:
-    """Records per partition of one topic, asked often: one consumer kept open, where
-    `kafka.watermarks` opens one per call (too slow to sample a few times a second)."""
-
-    def __init__(self, bootstrap: kafka.Conn, topic: str):
-        self.topic = topic
-        self.partitions = kafka.partitions(bootstrap, topic)
-        self.consumer = Consumer(kafka.consumer_config(bootstrap, "linklab-counter"))
-
-    def records(self) -> dict[int, int]:
-        out = {}
-        for p in range(self.partitions):
-            low, high = self.consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=5
-            )
-            out[p] = high - low
-        return out
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 class LiveLag:

@@ -45,6 +45,7 @@ class MirrorInfo:
     status: str
     status_time_ms: int | None = None
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
+    partition_lags: dict[int, int] = field(default_factory=dict)  # lag per source partition
 
 
 @dataclass(frozen=True)
@@ -136,15 +137,25 @@ class Link(ABC):
         return bool(ms) and all(m.status == ACTIVE and m.lag == 0 and not m.unfetched for m in ms)
 
 
-def compare_counts(
+def record_counts(
     source_bootstrap: kafka.Conn, dest_bootstrap: kafka.Conn, topic: str, mirror_topic: str
-) -> tuple[int, int, int, int, int]:
-    """(partitions, source records, mirror records, total lag, max partition lag) from watermarks.
+) -> tuple[int, int, int]:
+    """(mirror partitions, source records, mirror records) from watermarks: what each side
+    holds, for display. Never a lag: MirrorMaker 2 writes records again after a crash, so the
+    mirror can hold more records than the source while some are still missing (`lag_behind`)."""
+    src = kafka.watermarks(source_bootstrap, topic)
+    dst = kafka.watermarks(dest_bootstrap, mirror_topic)
+    return (len(dst), sum(p.records for p in src), sum(p.records for p in dst))
 
-    Records not yet on the mirror, per partition: source count minus mirror count, never below
-    zero (MirrorMaker 2 may write a record twice after a crash; Cluster Linking never does).
-    """
-    src = {p.partition: p.records for p in kafka.watermarks(source_bootstrap, topic)}
-    dst = {p.partition: p.records for p in kafka.watermarks(dest_bootstrap, mirror_topic)}
-    lags = list(kafka.partition_lags(src, dst).values())
-    return (len(dst), sum(src.values()), sum(dst.values()), sum(lags), max(lags, default=0))
+
+def lag_behind(source: list[kafka.PartitionCount], next_offsets: dict[int, int]) -> dict[int, int]:
+    """The lag of a mirror, per source partition: the records on the source that the link has
+    not yet copied, from the next source offset it will copy (`next_offsets`, what it has
+    consumed and committed) to the source's end. A partition the link has copied nothing of
+    lags by all it holds; records the source deleted before the link copied them are gone, not
+    behind. Each link kind gives this from its own position (MirrorMaker 2: Connect's committed
+    source offsets; Cluster Linking reports it per partition), never from record counts."""
+    return {
+        p.partition: p.high - min(max(next_offsets.get(p.partition, p.low), p.low), p.high)
+        for p in source
+    }

@@ -23,7 +23,7 @@ from linklab.links.base import (
     LinkInfo,
     MirrorGrants,
     MirrorInfo,
-    compare_counts,
+    record_counts,
 )
 from linklab.rest import AdminRest, RestError, items
 from linklab.topology import GroupFilter, Topology
@@ -295,9 +295,7 @@ class ClusterLink(Link):
         src_records = dst_records = 0
         if self.host_bootstraps:
             try:
-                _, src_records, dst_records, _, _ = compare_counts(
-                    *self.host_bootstraps, source, mirror
-                )
+                _, src_records, dst_records = record_counts(*self.host_bootstraps, source, mirror)
             except (LabError, KafkaException):
                 pass  # counts are a courtesy; Confluent's lag is the truth here
         return MirrorInfo(
@@ -312,6 +310,10 @@ class ClusterLink(Link):
             status=d.get("mirror_status", UNKNOWN),
             status_time_ms=d.get("state_time_ms"),
             unfetched=unfetched,
+            partition_lags={
+                int(p.get("partition", i)): lag
+                for i, (p, lag) in enumerate(zip(partitions, lags, strict=True))
+            },
         )
 
     def mirrors(self) -> list[MirrorInfo]:

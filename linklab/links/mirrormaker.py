@@ -34,7 +34,7 @@ from linklab.links.base import (
     LinkInfo,
     MirrorGrants,
     MirrorInfo,
-    compare_counts,
+    lag_behind,
 )
 from linklab.topology import Topology
 from linklab.waiting import wait_until
@@ -294,6 +294,28 @@ class MirrorMaker2Link(Link):
                 f"Could not write the link's offsets: {'; '.join(res.errors)}",
                 "Run `invoke doctor`.",
             )
+
+    def committed_positions(self) -> dict[tuple[str, int], int]:
+        """The next source offset the link copies, per (topic, partition): one past the last
+        record whose copy Connect committed to the link's offsets topic. Connect commits a
+        record's offset only once the destination acknowledged its copy (every second here:
+        mm2.properties' offset.flush.interval.ms), and a restarted link resumes from it, so
+        this never runs ahead of what the mirror holds."""
+        source = self.topology.link.source
+        out: dict[tuple[str, int], int] = {}
+        for r in kafka.read_all(self._dst, self.offsets_topic()):
+            try:
+                connector, where = json.loads(r.key or b"null")
+                key = (where["topic"], int(where["partition"]))
+                if connector != SOURCE_CONNECTOR or where["cluster"] != source:
+                    continue
+            except (ValueError, TypeError, KeyError):
+                continue  # not a source partition's offset (Connect keeps nothing else here)
+            if r.value is None:
+                out.pop(key, None)  # a tombstone: the position was reset
+            else:
+                out[key] = int(json.loads(r.value)["offset"]) + 1
+        return out
 
     def stop(self) -> None:
         """Stop the link's process, keeping its state (its offsets are rewritten meanwhile)."""
@@ -604,14 +626,20 @@ class MirrorMaker2Link(Link):
         src = self._src
         dst = self._dst
         source_up = link_state != SOURCE_UNAVAILABLE
+        positions = self.committed_positions() if source_up else {}
         out = []
         for topic, wanted in saved.items():
+            dst_counts = kafka.watermarks(dst, topic)
+            parts, d = len(dst_counts), sum(p.records for p in dst_counts)
+            lags: dict[int, int] = {}
             if source_up:
-                parts, s, d, lag, max_lag = compare_counts(src, dst, topic, topic)
+                src_counts = kafka.watermarks(src, topic)
+                s = sum(p.records for p in src_counts)
+                mine = {p: n for (t, p), n in positions.items() if t == topic}
+                lags = lag_behind(src_counts, mine)
+                lag, max_lag = sum(lags.values()), max(lags.values(), default=0)
             else:
-                dst_counts = kafka.watermarks(dst, topic)
-                parts, s, d = len(dst_counts), -1, sum(p.records for p in dst_counts)
-                lag = max_lag = -1
+                s = lag = max_lag = -1
             if wanted in (STOPPED, PAUSED):
                 status = wanted
             elif link_state == FAILED:
@@ -624,5 +652,18 @@ class MirrorMaker2Link(Link):
                 status = PENDING_MIRROR
             else:
                 status = ACTIVE
-            out.append(MirrorInfo(self.name, topic, topic, parts, s, d, lag, max_lag, status))
+            out.append(
+                MirrorInfo(
+                    self.name,
+                    topic,
+                    topic,
+                    parts,
+                    s,
+                    d,
+                    lag,
+                    max_lag,
+                    status,
+                    partition_lags=lags,
+                )
+            )
         return out

@@ -40,6 +40,7 @@ class MonitoringSpec:
     alertmanager_port: int | None = None
     grafana_port: int = 3000  # docker runtime only: Grafana with the provisioned dashboard
     scrape_interval_s: float = 2
+    lag_port: int = 9096  # native runtime: the mirrors' lag as the kit computes it (monitoring/lag)
     exporter_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPORTER_PORTS))
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
@@ -52,6 +53,7 @@ class MonitoringSpec:
         out = {
             "monitoring.prometheus": self.prometheus_port,
             "monitoring.grafana": self.grafana_port,
+            "monitoring.lag": self.lag_port,
         }
         if self.alertmanager_port is not None:
             out["monitoring.alertmanager"] = self.alertmanager_port
@@ -64,6 +66,7 @@ class MonitoringSpec:
             self,
             prometheus_port=self.prometheus_port + offset,
             grafana_port=self.grafana_port + offset,
+            lag_port=self.lag_port + offset,
             alertmanager_port=None
             if self.alertmanager_port is None
             else self.alertmanager_port + offset,
@@ -92,6 +95,8 @@ def parse_monitoring(section: Any, where: str = "monitoring") -> MonitoringSpec:
         values["prometheus_port"] = _port(raw["prometheus_port"], f"{where}.prometheus_port")
     if "grafana_port" in raw:
         values["grafana_port"] = _port(raw["grafana_port"], f"{where}.grafana_port")
+    if "lag_port" in raw:
+        values["lag_port"] = _port(raw["lag_port"], f"{where}.lag_port")
     if raw.get("alertmanager_port") is not None:
         values["alertmanager_port"] = _port(raw["alertmanager_port"], f"{where}.alertmanager_port")
     if "scrape_interval_s" in raw:

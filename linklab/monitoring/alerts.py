@@ -13,6 +13,8 @@ from linklab.monitoring import MonitoringSpec
 GROUP = "linklab"
 BROKER_JOB = "broker"
 LINK_JOB = "link"
+LAG_JOB = "lag"  # the kit's own lag endpoint (linklab/monitoring/lag.py), native runtime
+LAG_METRIC = "linklab_mirror_lag_records"
 
 # Recorded series, one per mirror (labels: link, mirror).
 LAG = "linklab:mirror_lag_records"
@@ -60,22 +62,26 @@ def _rate_window(spec: MonitoringSpec) -> str:
     return _dur(max(4 * spec.scrape_interval_s, 10))
 
 
+def _lag_expr(link: LinkView, src_topic: str, dst_topic: str) -> str:
+    """The mirror's lag, as `invoke status` gives it. MirrorMaker 2: the kit's own endpoint
+    serves the lag from what the link committed (a record copied twice after a crash makes the
+    mirror's end offsets run ahead, so they cannot say what is missing). Cluster Linking keeps
+    the source's offsets, so the mirror's end offset is the link's position: the source's end
+    minus it is the lag. Every replica of a partition reports its end offset: the partition's
+    is the largest (the leader's), else a 3-broker source would count each record 3 times."""
+    if link.mirrormaker:
+        return f'sum({LAG_METRIC}{{job="{LAG_JOB}",link="{link.name}",mirror="{dst_topic}"}})'
+    src, dst = _leo(link.source, src_topic), _leo(link.destination, dst_topic)
+    return f"sum(max by (partition) ({src})) - sum(max by (partition) ({dst}))"
+
+
 def recording_rules(spec: MonitoringSpec, link: LinkView) -> list[dict]:
     out = []
     window = _rate_window(spec)
     for src_topic, dst_topic in link.mirrors.items():
         labels = {"link": link.name, "mirror": dst_topic, "source_topic": src_topic}
-        src, dst = _leo(link.source, src_topic), _leo(link.destination, dst_topic)
         out += [
-            # MirrorMaker 2 copies records: with no deletes on either side, the end offsets
-            # differ by the records not yet mirrored (Cluster Linking keeps offsets equal).
-            # Every replica of a partition reports its end offset: the partition's is the
-            # largest (the leader's), else a 3-broker source would count each record 3 times.
-            {
-                "record": LAG,
-                "expr": f"sum(max by (partition) ({src})) - sum(max by (partition) ({dst}))",
-                "labels": labels,
-            },
+            {"record": LAG, "expr": _lag_expr(link, src_topic, dst_topic), "labels": labels},
             {
                 "record": RECORDS_IN,
                 "labels": labels,

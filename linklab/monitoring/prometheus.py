@@ -15,7 +15,7 @@ import yaml
 
 from linklab.errors import LabError
 from linklab.monitoring import MonitoringSpec
-from linklab.monitoring.alerts import BROKER_JOB, LINK_JOB, LinkView, _dur, render_rules
+from linklab.monitoring.alerts import BROKER_JOB, LAG_JOB, LINK_JOB, LinkView, _dur, render_rules
 from linklab.paths import cache_dir, staged
 from linklab.processes import LabProcess
 from linklab.waiting import wait_until
@@ -145,6 +145,13 @@ def render_config(
                         "labels": {"link": link.name},
                     }
                 ],
+            }
+        )
+    if link.mirrormaker:
+        scrape.append(
+            {
+                "job_name": LAG_JOB,
+                "static_configs": [{"targets": [f"127.0.0.1:{spec.lag_port}"]}],
             }
         )
     scrape.append(

@@ -10,7 +10,7 @@ from pathlib import Path
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.jvm import Exporter
-from linklab.monitoring import MonitoringSpec
+from linklab.monitoring import MonitoringSpec, lag
 from linklab.monitoring.alerts import LinkView
 from linklab.monitoring.exporter import BROKER, MIRRORMAKER
 from linklab.monitoring.prometheus import (
@@ -84,6 +84,8 @@ def start(
         broker_ports(topology),
     )
     promtool_check(tools, "config", prom.config_file)  # checks the rule file it names too
+    if mirrormaker:
+        lag.start(state_dir, spec.lag_port)
     prom.start(tools)
     return prom
 
@@ -104,11 +106,13 @@ def refresh(state_dir: Path, spec: MonitoringSpec, topology, mirrors: list[str])
 
 
 def stop(state_dir: Path, spec: MonitoringSpec) -> str:
+    lag.process(state_dir).stop(grace=2)
     return Prometheus(state_dir, spec).stop()
 
 
-def process(state_dir: Path, spec: MonitoringSpec) -> LabProcess:
-    return Prometheus(state_dir, spec).proc
+def processes(state_dir: Path, spec: MonitoringSpec) -> list[LabProcess]:
+    """Prometheus and the lag endpoint it scrapes."""
+    return [Prometheus(state_dir, spec).proc, lag.process(state_dir)]
 
 
 def started(state_dir: Path, spec: MonitoringSpec) -> bool:

@@ -62,7 +62,7 @@ def cloud(monkeypatch, tmp_path):
     def no_counts(*args):
         raise LabError("no clusters in unit tests")
 
-    monkeypatch.setattr("linklab.links.clusterlink.compare_counts", no_counts)
+    monkeypatch.setattr("linklab.links.clusterlink.record_counts", no_counts)
     fake = FakeConfluentServer(DEST_ID, SRC_ID, {"employees": 6}, basic_auth=(KEY, SECRET))
     server = serve(fake)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"

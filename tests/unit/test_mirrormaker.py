@@ -59,3 +59,40 @@ def test_mirrormaker_2_is_started_with_a_class_data_archive_of_its_own(tmp_path,
 
     [(component, _heap, main, cds_kind)] = started
     assert main[0] == "org.apache.kafka.connect.mirror.MirrorMaker" and cds_kind == "mm2"
+
+
+# -- the lag: from what the link committed, never from record counts -------------------------
+def test_lag_is_what_the_link_has_not_copied_whatever_the_mirror_holds():
+    from linklab.kafka import PartitionCount
+    from linklab.links.base import lag_behind
+
+    source = [PartitionCount(0, 0, 100), PartitionCount(1, 0, 50), PartitionCount(2, 0, 0)]
+    # Partition 0: copied up to offset 92 (the mirror may hold 113 records after a crash: 13
+    # written twice); 7 records are missing and the lag says so. Partition 1: nothing copied.
+    assert lag_behind(source, {0: 93}) == {0: 7, 1: 50, 2: 0}
+    assert lag_behind(source, {0: 100, 1: 50}) == {0: 0, 1: 0, 2: 0}
+
+
+def test_records_deleted_on_the_source_before_the_link_copied_them_are_not_lag():
+    from linklab.kafka import PartitionCount
+    from linklab.links.base import lag_behind
+
+    # Retention moved partition 0's start to 40 while the link stood at 10.
+    assert lag_behind([PartitionCount(0, 40, 100)], {0: 10}) == {0: 60}
+
+
+def test_the_lag_endpoint_serves_each_partition_and_skips_an_unknown_lag():
+    from linklab.links.base import MirrorInfo
+    from linklab.monitoring.lag import metrics_text
+
+    known = MirrorInfo("demo-link", "employees", "employees", 2, 10, 12, 3, 2, "ACTIVE")
+    known.partition_lags = {0: 1, 1: 2}
+    unknown = MirrorInfo("demo-link", "other", "other", 1, -1, 5, -1, -1, "SOURCE_UNAVAILABLE")
+    text = metrics_text("demo-link", [known, unknown])
+    series = [line for line in text.splitlines() if not line.startswith("#")]
+    assert series == [
+        'linklab_mirror_lag_records{link="demo-link",mirror="employees",'
+        'source_topic="employees",partition="0"} 1',
+        'linklab_mirror_lag_records{link="demo-link",mirror="employees",'
+        'source_topic="employees",partition="1"} 2',
+    ]

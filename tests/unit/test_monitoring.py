@@ -148,7 +148,13 @@ def test_prometheus_config_scrapes_every_exporter_on_loopback_within_5s(tmp_path
     targets = [
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     ]
-    assert targets == ["127.0.0.1:9097", "127.0.0.1:9197", "127.0.0.1:9098", "127.0.0.1:9090"]
+    assert targets == [
+        "127.0.0.1:9097",
+        "127.0.0.1:9197",
+        "127.0.0.1:9098",
+        "127.0.0.1:9096",  # the kit's lag endpoint (linklab/monitoring/lag.py)
+        "127.0.0.1:9090",
+    ]
     assert "alerting" not in config
     with_am = yaml.safe_load(
         render_config(
@@ -184,12 +190,18 @@ def test_rules_carry_the_thresholds_of_the_topology():
         '_ms_max{link="demo-link"} > 900 and on(link, mirror)'
         in by_alert["ReplicationLatencyHigh"]["expr"]
     )
+    # MirrorMaker 2's lag is the kit's own (what the link committed), never end offsets.
     lag = next(r for r in group["rules"] if r.get("record") == alerts_mod.LAG)
-    assert 'cluster="primary",topic="employees"' in lag["expr"]
-    assert 'cluster="secondary",topic="employees"' in lag["expr"]
+    assert lag["expr"] == (
+        'sum(linklab_mirror_lag_records{job="lag",link="demo-link",mirror="employees"})'
+    )
     assert "mm2-offset-syncs.secondary.internal" in by_alert["OffsetSyncStale"]["expr"]
     # Cluster Linking (docker) has neither MirrorMaker 2's metrics nor its offset-syncs topic.
     cl = yaml.safe_load(alerts_mod.render_rules(spec, link_view(topo, mirrormaker=False)))
+    # Cluster Linking keeps the source's offsets: the mirror's end offset is the link's position.
+    cl_lag = next(r for r in cl["groups"][0]["rules"] if r.get("record") == alerts_mod.LAG)
+    assert 'cluster="primary",topic="employees"' in cl_lag["expr"]
+    assert 'cluster="secondary",topic="employees"' in cl_lag["expr"]
     assert {r["alert"] for r in cl["groups"][0]["rules"] if "alert" in r} == {
         "MirrorLagHigh",
         "TargetDown",
