@@ -62,12 +62,14 @@ def test_the_labs_prometheus_scrapes_the_exporters_of_every_jvm(lab):
 
     def all_up():
         targets = client.targets()
-        return len(targets) == 4 and all(t.health == "up" for t in targets)
+        jobs = sorted(t.job for t in targets)
+        healthy = all(t.health == "up" for t in targets)
+        return jobs == ["broker", "broker", "lag", "link", "prometheus"] and healthy
 
     wait_until(
         all_up,
         120,
-        "Prometheus scraping both brokers, the link and itself",
+        "Prometheus scraping both brokers, the link, the kit's lag endpoint and itself",
         on_fail=lambda: str(client.targets()),
     )
 
