@@ -324,7 +324,7 @@ def test_a_secured_docker_lab_signs_its_link_in_as_sa_link(tmp_path, monkeypatch
 
     from linklab import security
     from linklab.rest import AdminRest
-    from tests.unit.test_clusterlink import FakeConfluentServer, serve
+    from tests.unit.rest_double import FakeConfluentServer, serve
 
     topo = dataclasses.replace(load().with_port_offset(13000), security="sasl_ssl")
     runtime = make_runtime("docker", topo, tmp_path / ".lab")
