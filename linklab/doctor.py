@@ -435,6 +435,9 @@ def link(lab: Lab) -> list[Check]:
         ),
         "SOURCE_UNAVAILABLE": f"Start the source ({UP}), or `invoke mirror.failover` if it is "
         "gone for good",
+        # Cluster Linking's own word for a link that cannot reach its source (LinkState).
+        "UNAVAILABLE": f"Start the source ({UP}), or `invoke mirror.failover` if it is gone "
+        "for good",
         "PENDING": "Wait a few seconds and run `invoke doctor` again; if it stays, "
         "`invoke link.restart`",
     }

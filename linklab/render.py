@@ -178,6 +178,12 @@ def compose_project(lab_id: str) -> str:
 
 
 SECURITY_MOUNT = "/etc/linklab/security"  # where a secured lab's containers see its security folder
+# Where the one-shot `security-files` service sees the host's folder, to copy it for appuser.
+HOST_SECURITY_MOUNT = "/linklab/host-security"
+# The docker runtime's KRaft listener. Not CONTROLLER: cp-server's configure script takes a
+# protocol map matching `CONTROLLER:(SSL|SASL_SSL)` for "SSL is enabled" and then demands
+# keystore password files (kafka-images server/include/etc/confluent/docker/configure).
+CONTROLLER_LISTENER = "KRAFT"
 
 
 def env_name(key: str) -> str:
@@ -203,9 +209,9 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
     """cp-server env vars of one `security: sasl_ssl` broker (`broker`: its component):
     linklab.security's broker settings with the compose listeners (INTERNAL for the lab's
     containers, HOST for this machine, and on the link's source LINK for the cluster link, all
-    SASL_SSL; CONTROLLER on mutual TLS, bound by the template on voters only). Paths point into
-    the mounted security folder; no value holds a password (the admin's is read from the
-    mounted secrets file at start)."""
+    SASL_SSL; KRAFT, the controller listener, on mutual TLS, bound by the template on voters
+    only). Paths point into the mounted security volume; no value holds a password (the
+    admin's is read from the mounted secrets file at start)."""
     b = topology.broker(broker)
     sec = security.LabSecurity(dir=security.security_dir(Path(lab_id)), users={})
     props = security.server_properties(
@@ -227,6 +233,11 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
     ):
         props.pop(key)  # the compose project's own listener lines stay
     props["inter.broker.listener.name"] = "INTERNAL"
+    native_ctrl = f"listener.name.{security.CONTROLLER_LISTENER.lower()}."
+    props = {
+        k.replace(native_ctrl, f"listener.name.{CONTROLLER_LISTENER.lower()}.", 1): v
+        for k, v in props.items()
+    }
     sasl_listeners = ["INTERNAL", "HOST"]
     if b.cluster == topology.link.source:  # the template binds its LINK listener
         sasl_listeners.append(network.docker_link_listener(topology.network, b.index).name)
@@ -247,7 +258,7 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
     props |= {f"kafka.rest.client.{k}": v for k, v in rest_client.items()}
     env = {env_name(k): v for k, v in props.items()}
     env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] = ",".join(
-        ["CONTROLLER:SSL", *(f"{name}:SASL_SSL" for name in sasl_listeners)]
+        [f"{CONTROLLER_LISTENER}:SSL", *(f"{name}:SASL_SSL" for name in sasl_listeners)]
     )
     return env
 
@@ -284,6 +295,9 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "secured": topology.secured,
         "security_dir": str(Path(lab_id) / "security"),
         "security_mount": SECURITY_MOUNT,
+        "host_security_mount": HOST_SECURITY_MOUNT,
+        "controller_listener": CONTROLLER_LISTENER,
+        "ca_jks": security.CA_JKS,
         "security_env": {
             b.component: compose_security_env(topology, b.component, lab_id)
             if topology.secured

@@ -10,11 +10,13 @@ renders the broker settings, formats storage with `format_args`, and routes clie
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import secrets
 import socket
 import ssl
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,9 @@ SECURITY_DIR = "security"
 SECRETS_FILE = "secrets.properties"
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
+# The CA as a JKS truststore, for a reader that takes no PEM: ksqlDB's KsqlRestConfig accepts
+# only JKS, PKCS12 or BCFKS for ssl.truststore.type. Public, like ca.pem.
+CA_JKS = "ca.jks"
 NEW_LAB_FIX = "Run `invoke down` and `invoke up` again: the kit makes a new CA and certificates."
 
 
@@ -299,6 +304,29 @@ def make_broker_cert(
     return key, cert
 
 
+def jks_truststore(certs: Mapping[str, x509.Certificate]) -> bytes:
+    """A JKS keystore (version 2) holding `certs` as trusted certificate entries, by alias.
+
+    Its integrity digest is keyed with the empty password: it holds only public certificates,
+    Java loads it unchecked when given no password (Kafka's clients) and checked when given ""
+    (ksqlDB's default ssl.truststore.password). Layout, as the JDK's JavaKeyStore reads it:
+    magic 0xFEEDFEED, version 2, entry count; per entry tag 2, alias (modified UTF-8 with a
+    2-byte length), creation time in ms, "X.509", the DER length and bytes; then the SHA-1 of
+    the password's UTF-16BE bytes, b"Mighty Aphrodite" and everything before it."""
+
+    def utf(text: str) -> bytes:
+        raw = text.encode()  # the aliases and "X.509" are ASCII: modified UTF-8 is the same
+        return struct.pack(">H", len(raw)) + raw
+
+    body = struct.pack(">III", 0xFEEDFEED, 2, len(certs))
+    for alias, cert in certs.items():
+        der = cert.public_bytes(serialization.Encoding.DER)
+        created = int(cert.not_valid_before_utc.timestamp() * 1000)  # the same bytes each time
+        body += struct.pack(">I", 2) + utf(alias.lower()) + struct.pack(">Q", created)
+        body += utf("X.509") + struct.pack(">I", len(der)) + der
+    return body + hashlib.sha1(b"Mighty Aphrodite" + body).digest()
+
+
 def read_certs(path: Path) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(Path(path).read_bytes())
@@ -423,6 +451,7 @@ def ensure(
         ca_key, ca_cert = make_ca(now=now)
         _write_private(ca_key_path, _key_pem(ca_key))
         _write_public(ca_cert_path, _cert_pem(ca_cert))
+    _write_public(d / CA_JKS, jks_truststore({"linklab-ca": ca_cert}))
     for cluster in clusters:
         names = cert_hosts(cluster, (hosts or {}).get(cluster, ()))
         store = d / f"{cluster}-broker.pem"

@@ -15,8 +15,10 @@ from linklab.errors import LabError
 from linklab.kafka import Conn
 from linklab.links.base import (
     ACTIVE,
+    LINK_FAILED,
     PAUSED,
     PENDING_STOPPED,
+    SOURCE_UNAVAILABLE,
     STOPPED,
     UNKNOWN,
     Link,
@@ -45,10 +47,11 @@ MASK = "********"
 
 
 def _sensitive(config: dict) -> bool:
-    """A link config whose value must never be shown: Confluent marks them `sensitive` (and
-    returns null); the sign-in keys are masked here whatever the server says."""
+    """A link config whose value must never be shown: Confluent marks them `sensitive`
+    (Platform) or `is_sensitive` (Cloud); the sign-in keys are masked here whatever the server
+    says."""
     name = str(config.get("name", ""))
-    return bool(config.get("sensitive")) or any(
+    return bool(config.get("sensitive") or config.get("is_sensitive")) or any(
         w in name for w in ("jaas", "password", "secret", "sasl.login")
     )
 
@@ -164,14 +167,21 @@ class ClusterLink(Link):
             raise self._error(e, doing, fix) from None
 
     # -- the link -------------------------------------------------------------------------------
+    # Whether a link or a mirror exists is read from the list endpoints (GET …/links,
+    # GET …/links/{link}/mirrors). Neither published spec (kafka-rest-sdk-go's for Confluent
+    # Platform, ccloud-sdk-go-v2's for Cloud) documents a reply for a missing link or mirror on
+    # GET …/links/{link}, GET …/mirrors/{mirror} or POST …/mirrors: they list 200/204, 400,
+    # 401, 429 and 5XX. So the kit never takes a 404 (or any error) to mean "not there".
+    def _link_data(self) -> dict | None:
+        """This link's entry in GET …/links, or None when the destination has no such link."""
+        reply = self._call(
+            f"Listing links on {self.topology.link.destination}",
+            lambda: self.rest.get(self._links()),
+        )
+        return next((d for d in items(reply) if d.get("link_name") == self.name), None)
+
     def exists(self) -> bool:
-        try:
-            self.rest.get(self._links(self.name))
-            return True
-        except RestError as e:
-            if e.status == 404:
-                return False
-            raise self._error(e, f"Looking up link {self.name}") from None
+        return self._link_data() is not None
 
     def create(self) -> None:
         if not self.exists():
@@ -251,20 +261,19 @@ class ClusterLink(Link):
         )
 
     def describe(self) -> LinkInfo:
-        try:
-            data = self.rest.get(self._links(self.name))
-        except RestError as e:
-            if e.status == 404:
-                link = self.topology.link
-                return LinkInfo(
-                    self.name,
-                    self.kind,
-                    link.source,
-                    link.destination,
-                    NOT_FOUND,
-                    detail=f"no link {self.name} on {link.destination}",
-                )
-            raise self._error(e, f"Describing link {self.name}") from None
+        if self._link_data() is None:
+            link = self.topology.link
+            return LinkInfo(
+                self.name,
+                self.kind,
+                link.source,
+                link.destination,
+                NOT_FOUND,
+                detail=f"no link {self.name} on {link.destination}",
+            )
+        data = self._call(
+            f"Describing link {self.name}", lambda: self.rest.get(self._links(self.name))
+        )
         configs = self._call(
             f"Reading the configs of link {self.name}",
             lambda: self.rest.get(self._links(self.name, "configs")),
@@ -316,23 +325,29 @@ class ClusterLink(Link):
             },
         )
 
+    def _mirror_data(self) -> dict[str, dict]:
+        """GET …/links/{link}/mirrors by mirror topic name; empty when there is no link."""
+        if not self.exists():
+            return {}
+        reply = self._call(
+            f"Listing the mirror topics of {self.name}",
+            lambda: self.rest.get(self._links(self.name, "mirrors")),
+        )
+        return {d.get("mirror_topic_name", ""): d for d in items(reply)}
+
     def mirrors(self) -> list[MirrorInfo]:
-        try:
-            reply = self.rest.get(self._links(self.name, "mirrors"))
-        except RestError as e:
-            if e.status == 404:
-                return []
-            raise self._error(e, f"Listing the mirror topics of {self.name}") from None
-        return [self._mirror_info(d) for d in items(reply)]
+        return [self._mirror_info(d) for d in self._mirror_data().values()]
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
         name = self._mirror_name(topic)
-        reply = self._call(
-            f"Describing mirror topic {name}",
-            lambda: self.rest.get(self._links(self.name, "mirrors", name)),
-            fix=f"`invoke mirror.list` shows the mirror topics of {self.name}.",
-        )
-        return self._mirror_info(reply)
+        data = self._mirror_data().get(name)
+        if data is None:
+            raise LabError(
+                f"Describing mirror topic {name}: {name} is not a mirror topic of link "
+                f"{self.name} on {self.topology.link.destination}.",
+                f"`invoke mirror.list` shows the mirror topics of {self.name}.",
+            )
+        return self._mirror_info(data)
 
     def mirror_create(self, topic: str) -> None:
         if self.grants:
@@ -348,7 +363,8 @@ class ClusterLink(Link):
                 body={
                     "source_topic_name": topic.removeprefix(self.prefix) if self.prefix else topic,
                     "mirror_topic_name": name,
-                    "replication_factor": 1,
+                    # The destination's replication factor, as for every topic it has.
+                    "replication_factor": self.topology.destination.rf,
                 },
             ),
             fix=f"The source topic must exist on {self.topology.link.source} and no topic "
@@ -399,7 +415,10 @@ class ClusterLink(Link):
 
     def _wait_status(self, names: list[str], wanted: set[str]) -> list[MirrorInfo]:
         def reached():
-            infos = [self.mirror_describe(n) for n in names]
+            listed = self._mirror_data()  # a mirror just created may not be listed yet
+            if not all(n in listed for n in names):
+                return None
+            infos = [self._mirror_info(listed[n]) for n in names]
             return infos if all(i.status in wanted for i in infos) else None
 
         return wait_until(
@@ -414,6 +433,17 @@ class ClusterLink(Link):
 
         def caught_up():
             infos = [self.mirror_describe(n) for n in names]
+            cut_off = [i for i in infos if i.status in (SOURCE_UNAVAILABLE, LINK_FAILED)]
+            if cut_off:
+                # Promote checks the mirror against its source first; with the source out of
+                # reach it cannot succeed, whatever the lag reads.
+                raise LabError(
+                    "Promote needs the source: "
+                    + ", ".join(f"{i.topic} is {i.status}" for i in cut_off)
+                    + " (`invoke link.describe` shows the link's error).",
+                    "Bring the source back, or stop the mirrors now without it: "
+                    "`invoke mirror.failover` (records not yet mirrored stay behind).",
+                )
             return infos if all(i.lag == 0 and not i.unfetched for i in infos) else None
 
         # Confluent promotes only with zero lag; wait for it here, as `mirror promote` users do.

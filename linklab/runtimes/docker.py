@@ -129,6 +129,14 @@ class DockerRuntime(SecuredLab, Runtime):
         """One cp-server service per broker (a 1-broker cluster's named after it), and ksqlDB."""
         return [b.component for b in self.topology.brokers] + ["ksqldb"]
 
+    def one_shot_services(self) -> list[str]:
+        """Services that run once and exit 0 before the others start (compose's
+        service_completed_successfully): a secured lab's copy of its security files for the
+        images' user, and each broker's format step with the lab's SCRAM users."""
+        if not self.topology.secured:
+            return []
+        return ["security-files", *(f"{b.component}-format" for b in self.topology.brokers)]
+
     # -- compose --------------------------------------------------------------------------------
     def render(self) -> list[Path]:
         """Write the compose project into the lab state folder and check it with Compose."""
@@ -246,12 +254,16 @@ class DockerRuntime(SecuredLab, Runtime):
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         client = docker_client()
         wanted = set(self.services())
+        one_shot = set(self.one_shot_services())
 
         def healthy() -> bool:
             states = {}
             for c in self.containers(client):
                 service = c.labels.get(COMPONENT_LABEL)
                 state = c.attrs.get("State", {})
+                done = state.get("Status") == "exited" and state.get("ExitCode") == 0
+                if service in one_shot and done:
+                    continue  # it did its one job
                 if state.get("Status") in ("exited", "dead"):
                     raise LabError(
                         f"Container {c.name} stopped during start-up. Last lines of its log:\n"

@@ -26,7 +26,7 @@ from linklab import produce as producing
 from linklab.errors import LabError
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import from_dict
-from tests.unit.test_clusterlink import PREFIX, FakeConfluentServer, serve
+from tests.unit.rest_double import PREFIX, FakeConfluentServer, serve
 
 pytestmark = pytest.mark.integration
 
@@ -80,12 +80,18 @@ def external_raw(secured_lab, rest_url: str, ca_file: str, env_file: str = ".env
 @pytest.fixture
 def rest_double():
     fake = FakeConfluentServer(
-        DEST_ID, SRC_ID, {TOPIC: 3}, lag_step=3, basic_auth=(REST_KEY, REST_SECRET)
+        DEST_ID,
+        SRC_ID,
+        {TOPIC: 3},
+        lag_step=3,
+        basic_auth=(REST_KEY, REST_SECRET),
+        dialect="cloud",
     )
     server = serve(fake)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield fake
     server.shutdown()
+    assert not fake.violations, "\n".join(fake.violations)
 
 
 @pytest.fixture
@@ -308,7 +314,7 @@ def test_latency_on_existing_clusters_through_a_real_signed_in_link(secured_lab,
     clusters, every message through a real link (the secured lab's MirrorMaker 2, signed in as
     sa-link), the mirror created and deleted through the Admin REST calls."""
     fake = BridgedDouble(
-        DEST_ID, SRC_ID, {TOPIC: 3}, lag_step=3, basic_auth=(REST_KEY, REST_SECRET)
+        DEST_ID, SRC_ID, {TOPIC: 3}, lag_step=3, basic_auth=(REST_KEY, REST_SECRET), dialect="cloud"
     )
     fake.native = secured_lab
     server = serve(fake)

@@ -1,24 +1,11 @@
-"""ClusterLink against a test double of Confluent Server's Admin REST API v3.
-
-The double is a stdlib HTTP server on 127.0.0.1 that checks requests and answers in the formats
-Confluent documents (api.html#clusterlinking; the Confluent-generated kafka-rest-sdk-go models
-ListLinksResponseData, ListMirrorTopicsResponseData, MirrorLag, AlterMirrorStatusResponseData;
-errors as {"error_code", "message"}). With `basic_auth` set it signs requests in as Confluent
-Cloud's REST endpoints do (HTTP basic auth, API key and secret; a wrong or missing key is 401
-with error_code 40101, as https://docs.confluent.io/cloud/current/ccloud/create-kafka-link/
-documents). It is not Confluent Server: it proves the kit's requests and
-its reading of the documented replies, not Confluent's behaviour.
-"""
+"""ClusterLink against the test double of Confluent Server's Admin REST API v3
+(tests/unit/rest_double.py), which checks every request and reply against the schemas written
+from Confluent's published OpenAPI documents (tests/unit/rest_schemas.py)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -27,320 +14,9 @@ from linklab.links.base import MirrorGrants
 from linklab.links.clusterlink import NOT_FOUND, ClusterLink
 from linklab.rest import AdminRest
 from linklab.topology import from_dict, load
+from tests.unit.rest_double import PREFIX, FakeConfluentServer, Mirror, serve
 
-PREFIX = "/kafka/v3/clusters/"
-PENDING_READS = 3  # a PENDING_* mirror status outlasts this many reads of the double
-
-
-@dataclass
-class Mirror:
-    link: str
-    name: str
-    source: str
-    partitions: int
-    lags: list[int | None]  # None: the partition was never fetched from the source
-    status: str = "ACTIVE"
-    state_time_ms: int = 1_700_000_000_000
-    pending_reads: int = 0  # reads a PENDING_* status lasts before it moves on, as on Confluent
-
-    def body(self, base: str) -> dict:
-        return {
-            "kind": "KafkaMirrorTopic",
-            "metadata": {"self": f"{base}/links/{self.link}/mirrors/{self.name}"},
-            "link_name": self.link,
-            "mirror_topic_name": self.name,
-            "source_topic_name": self.source,
-            "num_partitions": self.partitions,
-            # Confluent never reports a negative lag: a partition not fetched yet shows lag 0
-            # and last_source_fetch_offset -1 (REFERENCE.md, mirror object fields).
-            "mirror_lags": [
-                {
-                    "partition": p,
-                    "lag": lag or 0,
-                    "last_source_fetch_offset": -1 if lag is None else 1000 + p,
-                }
-                for p, lag in enumerate(self.lags)
-            ],
-            "mirror_status": self.status,
-            "state_time_ms": self.state_time_ms,
-        }
-
-
-@dataclass
-class FakeConfluentServer:
-    """State of one destination cluster as its Admin REST API shows it."""
-
-    cluster_id: str
-    source_cluster_id: str
-    source_topics: dict[str, int]
-    links: dict[str, dict] = field(default_factory=dict)
-    mirrors: dict[str, Mirror] = field(default_factory=dict)
-    requests: list[tuple[str, str, dict, object]] = field(default_factory=list)
-    fetches: bool = True  # an ACTIVE mirror's first read after creation finds it fetched
-    lag_step: int = 0  # each GET of a mirror lowers every partition's lag by this much
-    basic_auth: tuple[str, str] | None = None  # (API key, secret) every request must carry
-    refused: int = 0  # requests answered 401
-
-    def base(self) -> str:
-        return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
-
-    # Each handler returns (status, body or None).
-    def handle(
-        self, method: str, path: str, query: dict, body, authorization: str | None = None
-    ) -> tuple[int, object]:
-        if self.basic_auth is not None and not self.signed_in(authorization):
-            self.refused += 1
-            return 401, {"error_code": 40101, "message": "Authentication failed"}
-        self.requests.append((method, path, query, body))
-        m = re.fullmatch(PREFIX + r"([^/]+)/(.*)", path)
-        if not m:
-            return 404, {"error_code": 404, "message": "HTTP 404 Not Found"}
-        cid, rest = m.groups()
-        if cid != self.cluster_id:
-            return 404, {"error_code": 404, "message": f"Cluster {cid} cannot be found."}
-        if rest == "links" and method == "GET":
-            return 200, {
-                "kind": "KafkaLinkDataList",
-                "metadata": {"next": None},
-                "data": [self.link_body(n) for n in self.links],
-            }
-        if rest == "links" and method == "POST":
-            return self.create_link(query, body)
-        if m2 := re.fullmatch(r"topics/([^/]+)", rest):
-            if method == "DELETE" and m2.group(1) in self.mirrors:
-                del self.mirrors[m2.group(1)]
-                return 204, None
-            return 404, {
-                "error_code": 40403,
-                "message": "This server does not host this topic-partition.",
-            }
-        m3 = re.fullmatch(r"links/([^/:]+)(?:/(configs|mirrors(?::[a-z-]+)?)(?:/([^/]+))?)?", rest)
-        if not m3:
-            return 404, {"error_code": 404, "message": "HTTP 404 Not Found"}
-        link, sub, item = m3.groups()
-        if link not in self.links:
-            return 404, {"error_code": 404, "message": f"Cluster link '{link}' does not exist."}
-        if sub is None and method == "GET":
-            return 200, self.link_body(link)
-        if sub is None and method == "DELETE":
-            live = [
-                x.name
-                for x in self.mirrors.values()
-                if x.link == link and x.status not in ("STOPPED",)
-            ]
-            if live and query.get("force") != ["true"]:
-                return 400, {
-                    "error_code": 400,
-                    "message": f"Cluster link '{link}' has active "
-                    f"mirror topics {live}; stop them or use force.",
-                }
-            del self.links[link]
-            return 204, None
-        if sub == "configs" and method == "GET":
-            return 200, {
-                "kind": "KafkaLinkConfigDataList",
-                "metadata": {"next": None},
-                "data": [
-                    {
-                        "kind": "KafkaLinkConfigData",
-                        "cluster_id": self.cluster_id,
-                        "name": k,
-                        "value": v,
-                        "read_only": False,
-                        "sensitive": False,
-                        "source": "DYNAMIC_CLUSTER_LINK_CONFIG",
-                        "synonyms": [],
-                        "link_name": link,
-                    }
-                    for k, v in self.links[link]["configs"].items()
-                ],
-            }
-        if sub == "mirrors" and method == "POST" and item is None:
-            return self.create_mirror(link, body)
-        if sub == "mirrors" and method == "GET":
-            self.catch_up()
-            if item is None:
-                return 200, {
-                    "kind": "KafkaMirrorTopicDataList",
-                    "metadata": {"next": None},
-                    "data": [x.body(self.base()) for x in self.mirrors.values() if x.link == link],
-                }
-            if item in self.mirrors and self.mirrors[item].link == link:
-                return 200, self.mirrors[item].body(self.base())
-            return 404, {
-                "error_code": 404,
-                "message": f"Topic '{item}' is not a mirror topic of link '{link}'.",
-            }
-        if sub and sub.startswith("mirrors:") and method == "POST":
-            return self.alter(link, sub.split(":", 1)[1], body)
-        return 405, {"error_code": 405, "message": "HTTP 405 Method Not Allowed"}
-
-    def signed_in(self, authorization: str | None) -> bool:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme != "Basic":
-            return False
-        try:
-            key, _, secret = base64.b64decode(token).decode().partition(":")
-        except ValueError:
-            return False
-        return (key, secret) == self.basic_auth
-
-    def link_body(self, name: str) -> dict:
-        return {
-            "kind": "KafkaLink",
-            "metadata": {"self": f"{self.base()}/links/{name}"},
-            "source_cluster_id": self.links[name]["source_cluster_id"],
-            "destination_cluster_id": None,
-            "link_name": name,
-            "link_id": "b1e8c7a2-0000-4000-8000-000000000001",
-            "cluster_link_id": "sOnGlInKiD0000000000aa",
-            "topic_names": [x.name for x in self.mirrors.values() if x.link == name],
-            "link_error": "NO_ERROR",
-            "link_error_message": None,
-            **(
-                {}
-                if self.links[name].get("state", "ACTIVE") is None
-                else {"link_state": self.links[name].get("state", "ACTIVE")}
-            ),
-        }
-
-    def create_link(self, query: dict, body) -> tuple[int, object]:
-        name = (query.get("link_name") or [None])[0]
-        if not name:
-            return 400, {"error_code": 400, "message": "link_name is required"}
-        if not isinstance(body, dict) or not isinstance(body.get("configs"), list):
-            return 400, {"error_code": 400, "message": "Unexpected request body"}
-        configs = {}
-        for c in body["configs"]:
-            if set(c) != {"name", "value"} or not isinstance(c["value"], str):
-                return 400, {"error_code": 400, "message": f"Bad config entry {c}"}
-            configs[c["name"]] = c["value"]
-        if "bootstrap.servers" not in configs:
-            return 400, {"error_code": 400, "message": "bootstrap.servers must be set"}
-        if body.get("source_cluster_id") == self.cluster_id:
-            return 400, {"error_code": 400, "message": "Cannot create cluster link to self"}
-        if body.get("source_cluster_id") != self.source_cluster_id:
-            return 400, {
-                "error_code": 400,
-                "message": "Expected source cluster id "
-                f"{body.get('source_cluster_id')} but found {self.source_cluster_id}",
-            }
-        if name in self.links:
-            return 400, {"error_code": 400, "message": f"Cluster link '{name}' already exists."}
-        self.links[name] = {"source_cluster_id": body["source_cluster_id"], "configs": configs}
-        return 204, None
-
-    def create_mirror(self, link: str, body) -> tuple[int, object]:
-        source = body.get("source_topic_name") if isinstance(body, dict) else None
-        if not source:
-            return 400, {"error_code": 400, "message": "source_topic_name is required"}
-        name = body.get("mirror_topic_name") or source
-        if source not in self.source_topics:
-            return 404, {
-                "error_code": 40403,
-                "message": f"Topic '{source}' not found on the source cluster.",
-            }
-        if name in self.mirrors:
-            return 400, {"error_code": 40002, "message": f"Topic '{name}' already exists."}
-        # A new mirror is PENDING_MIRROR for a few reads, then ACTIVE with nothing fetched yet.
-        self.mirrors[name] = Mirror(
-            link,
-            name,
-            source,
-            self.source_topics[source],
-            [None] * self.source_topics[source],
-            "PENDING_MIRROR",
-            pending_reads=PENDING_READS,
-        )
-        return 204, None
-
-    def alter(self, link: str, action: str, body) -> tuple[int, object]:
-        names = body.get("mirror_topic_names") if isinstance(body, dict) else None
-        if not isinstance(names, list):
-            return 400, {"error_code": 400, "message": "mirror_topic_names is required"}
-        data = []
-        for n in names:
-            x = self.mirrors.get(n)
-            err = msg = None
-            if x is None:
-                err, msg = 404, f"Topic '{n}' is not a mirror topic."
-            elif action == "promote" and any(lag > 0 for lag in x.lags):
-                err, msg = 400, "Topic has non-zero mirror lag; promote requires lag 0."
-            else:
-                x.status = {
-                    "promote": "PENDING_STOPPED",
-                    "failover": "PENDING_STOPPED",
-                    "pause": "PAUSED",
-                    "resume": "ACTIVE",
-                }[action]
-                x.pending_reads = PENDING_READS
-            data.append(
-                {
-                    "kind": "AlterMirrorStatusResponseData",
-                    "metadata": {},
-                    "mirror_topic_name": n,
-                    "error_code": err,
-                    "error_message": msg,
-                    "mirror_lags": [] if x is None else x.body("")["mirror_lags"],
-                }
-            )
-        return 200, {"kind": "AlterMirrorStatusResponseDataList", "metadata": {}, "data": data}
-
-    def catch_up(self) -> None:
-        for x in self.mirrors.values():
-            if x.status.startswith("PENDING_"):
-                x.pending_reads -= 1
-                if x.pending_reads <= 0:
-                    x.status = {"PENDING_STOPPED": "STOPPED", "PENDING_MIRROR": "ACTIVE"}[x.status]
-            elif x.status == "ACTIVE" and self.fetches and any(lag is None for lag in x.lags):
-                x.lags = [3 if lag is None else lag for lag in x.lags]  # the first fetch
-            elif x.status == "ACTIVE" and self.lag_step:
-                x.lags = [max(0, lag - self.lag_step) for lag in x.lags]
-
-    def posts(self, suffix: str = "") -> list:
-        return [r for r in self.requests if r[0] == "POST" and r[1].endswith(suffix)]
-
-
-def serve(fake: FakeConfluentServer):
-    class Handler(BaseHTTPRequestHandler):
-        def _do(self):
-            url = urlparse(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if raw and self.headers.get("Content-Type") != "application/json":
-                status, body = (
-                    415,
-                    {"error_code": 415, "message": "HTTP 415 Unsupported Media Type"},
-                )
-            else:
-                try:
-                    parsed = json.loads(raw) if raw else None
-                except ValueError:
-                    status, body = 400, {"error_code": 400, "message": "Unexpected character"}
-                else:
-                    status, body = fake.handle(
-                        self.command,
-                        url.path,
-                        parse_qs(url.query),
-                        parsed,
-                        self.headers.get("Authorization"),
-                    )
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            if data:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_DELETE = _do
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+__all__ = ["PREFIX", "FakeConfluentServer", "Mirror", "serve"]  # other tests import them here
 
 
 @pytest.fixture
@@ -359,6 +35,7 @@ def fake(topo):
     f.url = f"http://127.0.0.1:{server.server_address[1]}/kafka"
     yield f
     server.shutdown()
+    assert not f.violations, "\n".join(f.violations)
 
 
 @pytest.fixture
@@ -605,3 +282,145 @@ def test_a_sweep_on_a_link_that_cannot_be_tuned_says_so_first(topo, link):
     with pytest.raises(LabError, match="cannot be tuned") as e:
         latency.sweep(lab, [{"linger_ms": 0}])
     assert "native" in e.value.fix
+
+
+# -- the link as Confluent documents it ------------------------------------------------------------
+def served(fake: FakeConfluentServer):
+    """Serve `fake`; yield it with its URL; fail on any departure from the published spec."""
+    server = serve(fake)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/kafka"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+    assert not fake.violations, "\n".join(fake.violations)
+
+
+@pytest.fixture(params=["platform", "cloud"])
+def dialect_fake(request, topo):
+    yield from served(
+        FakeConfluentServer(
+            cluster_id=topo.destination.cluster_id,
+            source_cluster_id=topo.source.cluster_id,
+            source_topics={"employees": 6},
+            dialect=request.param,
+        )
+    )
+
+
+def link_on(topo, fake) -> ClusterLink:
+    return ClusterLink(topo, AdminRest(fake.url, timeout=5), "primary:29092", timeout=10)
+
+
+def test_a_mirror_has_the_destinations_replication_factor(topo, fake):
+    """brokers: 3: a mirror topic is created at the destination's replication factor, so
+    losing one broker loses no mirror partition (it was hard-coded 1)."""
+    multi = topo.with_brokers(3)
+    fake.cluster_id = multi.destination.cluster_id
+    link_on(multi, fake).create()
+    bodies = [b for *_, b in fake.posts("/mirrors")]
+    assert bodies and all(b["replication_factor"] == multi.destination.rf == 3 for b in bodies)
+
+
+@pytest.mark.parametrize("missing", [400, 404, 500])
+def test_existence_is_read_from_the_lists_whatever_a_missing_link_answers(topo, fake, missing):
+    """Neither spec documents what GET …/links/{link}, GET …/mirrors/{mirror} or POST
+    …/mirrors answer for a link or mirror that is not there: the first `up` must work
+    whatever it is."""
+    fake.missing_status = missing
+    if missing == 404:
+        fake.undocumented_ok.add(404)  # what Confluent Server is thought to answer
+    link = link_on(topo, fake)
+    assert link.describe().state == NOT_FOUND
+    assert link.mirrors() == [] and not link.exists()
+    link.create()  # the first `up`
+    assert link.describe().state == "ACTIVE" and link.exists()
+    with pytest.raises(LabError) as e:
+        link.mirror_describe("no-such-mirror")
+    assert "not a mirror topic" in e.value.problem and "mirror.list" in e.value.fix
+    link.delete(force=True)
+    assert link.describe().state == NOT_FOUND and link.mirrors() == []
+
+
+def test_a_stopped_source_shows_source_unavailable_and_promote_points_to_failover(
+    topo, dialect_fake
+):
+    """The source cluster stops: the link reads UNAVAILABLE with Confluent's link_error, its
+    mirrors SOURCE_UNAVAILABLE; promote (which checks the mirror against its source) stops at
+    once with the fix; failover, which does not, stops the mirror; the source back, mirrors
+    are ACTIVE again."""
+    fake = dialect_fake
+    link = link_on(topo, fake)
+    link.create()
+    fake.stop_source()
+    (m,) = link.mirrors()
+    assert m.status == "SOURCE_UNAVAILABLE" and not link.caught_up()
+    info = link.describe()
+    assert info.state == "UNAVAILABLE" and "BOOTSTRAP_TCP_CONNECTION_FAILED_ERROR" in info.detail
+    with pytest.raises(LabError) as e:
+        link.promote(["employees"])
+    assert "SOURCE_UNAVAILABLE" in e.value.problem and "mirror.failover" in e.value.fix
+    assert fake.posts("mirrors:promote") == []
+    fake.start_source()
+    assert [x.status for x in link.mirrors()] == ["ACTIVE"]
+    fake.stop_source()
+    (m,) = link.failover(["employees"])
+    assert m.status == "STOPPED"
+
+
+def test_a_failed_or_paused_link_shows_through_its_mirrors(topo, topo_cloud_fake):
+    fake = topo_cloud_fake
+    link = link_on(topo, fake)
+    link.create()
+    fake.fail_link(topo.link.name, message="Please check your api key and secret")
+    assert link.describe().state == "FAILED"
+    assert "AUTHENTICATION_ERROR" in link.describe().detail
+    assert [m.status for m in link.mirrors()] == ["LINK_FAILED"]
+    with pytest.raises(LabError):
+        link.promote(["employees"])
+    fake.pause_link(topo.link.name)
+    assert link.describe().state == "PAUSED"
+    assert [m.status for m in link.mirrors()] == ["LINK_PAUSED"]
+    fake.pause_link(topo.link.name, paused=False)
+    assert [m.status for m in link.mirrors()] == ["ACTIVE"]
+
+
+@pytest.fixture
+def topo_cloud_fake(topo):
+    yield from served(
+        FakeConfluentServer(
+            cluster_id=topo.destination.cluster_id,
+            source_cluster_id=topo.source.cluster_id,
+            source_topics={"employees": 6},
+            dialect="cloud",
+        )
+    )
+
+
+def test_promote_synchronizes_then_stops_and_only_promote_minds_the_lag(topo, dialect_fake):
+    fake = dialect_fake
+    link = link_on(topo, fake)
+    link.create()
+    fake.fetches = False
+    fake.mirrors["employees"].lags = [4] * 6
+    refused = link.rest.post(
+        link._links(link.name, "mirrors:promote"), body={"mirror_topic_names": ["employees"]}
+    )["data"][0]
+    assert refused["error_code"] and "lag" in refused["error_message"]
+    for verb, status in (("pause", "PAUSED"), ("resume", "ACTIVE")):
+        (m,) = getattr(link, verb)(["employees"])  # lag 4: neither looks at it
+        assert m.status == status and m.lag == 24
+    fake.mirrors["employees"].lags = [0] * 6
+    link._alter("promote", ["employees"])
+    seen = [link.mirror_describe("employees").status for _ in range(8)]
+    assert seen[0] == "PENDING_SYNCHRONIZE" and "PENDING_STOPPED" in seen
+    assert seen[-1] == "STOPPED"
+
+
+def test_link_configs_are_read_in_either_dialect_and_secrets_stay_masked(topo, dialect_fake):
+    link = link_on(topo, dialect_fake)
+    link.source_security = lambda: {"sasl.jaas.config": "x password=hunter2;"}
+    link.create()
+    settings = link.describe().settings
+    assert settings["sasl.jaas.config"] == "********"
+    assert settings["consumer.offset.sync.enable"] == "true"

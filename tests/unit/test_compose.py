@@ -319,7 +319,7 @@ def test_three_brokers_render_one_cp_server_service_each(topo, tmp_path):
         )
         assert f"HOST://127.0.0.1:{b.broker_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
         assert f"INTERNAL://{b.component}:{render.INTERNAL_PORT}" in env["KAFKA_LISTENERS"]
-        assert f"CONTROLLER://{b.component}:{b.controller_port}" in env["KAFKA_LISTENERS"]
+        assert f"KRAFT://{b.component}:{b.controller_port}" in env["KAFKA_LISTENERS"]
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_CONFLUENT_CLUSTER_LINK_METADATA_TOPIC_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
@@ -355,8 +355,9 @@ def test_five_brokers_put_two_outside_the_quorum(topo, tmp_path):
 
 def test_a_secured_multi_broker_project_renders_each_broker(topo, tmp_path):
     """security: sasl_ssl with 5 brokers per cluster, checked by Compose: each broker its own
-    format service and listeners, CONTROLLER bound on the voters only, each source broker's
-    LINK listener on SASL_SSL with its own SCRAM login; one broker principal per cluster."""
+    format service and listeners, KRAFT (the controller listener) bound on the voters only,
+    each source broker's LINK listener on SASL_SSL with its own SCRAM login; one broker
+    principal per cluster."""
     t = dataclasses.replace(topo.with_brokers(5), security="sasl_ssl")
     project = rendered(t, tmp_path)
     assert validate_compose(project).returncode == 0
@@ -364,11 +365,11 @@ def test_a_secured_multi_broker_project_renders_each_broker(topo, tmp_path):
     for b in t.brokers:
         svc = services[b.component]
         env = svc["environment"]
-        assert ("CONTROLLER://" in env["KAFKA_LISTENERS"]) == b.controller, b.component
+        assert ("KRAFT://" in env["KAFKA_LISTENERS"]) == b.controller, b.component
         protocol_map = env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
         protocols = dict(p.split(":") for p in protocol_map.split(","))
         source = b.cluster == t.link.source
-        wanted = {"CONTROLLER": "SSL", "INTERNAL": "SASL_SSL", "HOST": "SASL_SSL"}
+        wanted = {"KRAFT": "SSL", "INTERNAL": "SASL_SSL", "HOST": "SASL_SSL"}
         assert protocols == ({**wanted, "LINK": "SASL_SSL"} if source else wanted), b.component
         link_jaas = env.get("KAFKA_LISTENER_NAME_LINK_SCRAM___SHA___512_SASL_JAAS_CONFIG")
         assert (link_jaas is not None) == source
@@ -414,7 +415,7 @@ def test_a_secured_ksqldb_and_rest_api_sign_in_without_a_password_in_the_file(
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="admin" password="{password}";'
     )
-    assert ksql["environment"]["KSQL_SSL_TRUSTSTORE_LOCATION"] == f"{render.SECURITY_MOUNT}/ca.pem"
+    assert ksql["environment"]["KSQL_SSL_TRUSTSTORE_LOCATION"] == f"{render.SECURITY_MOUNT}/ca.jks"
     assert any(v["target"] == render.SECURITY_MOUNT for v in ksql["volumes"])
     for c in secured_topo.clusters:
         env = cfg["services"][c.name]["environment"]
@@ -429,3 +430,160 @@ def test_a_secured_project_renders_before_the_lab_has_passwords(secured_topo, tm
     """`invoke render --runtime docker` makes no password: ksqlDB's env file may be missing."""
     assert not (tmp_path / ".lab" / "security" / "ksqldb.env").exists()
     assert validate_compose(rendered(secured_topo, tmp_path)).returncode == 0
+
+
+# -- what the images demand before Kafka or ksqlDB starts --------------------------------------
+# Each rule below is one the images' own start-up scripts or configs enforce, read at the source
+# (REFERENCE.md 9.1): confluentinc/kafka-images server/include/etc/confluent/docker/configure
+# (8.0.x), confluentinc/ksql-images cp-ksqldb-server/include/etc/confluent/docker/ensure,
+# confluentinc/ksql ksqldb-rest-app KsqlRestConfig, Apache Kafka bin/kafka-run-class.sh. They
+# are checked on the project as Compose normalizes it, service by service, for plain and
+# secured labs of 1 and 3 brokers with monitoring on.
+CP_SERVER = "confluentinc/cp-server:"
+STARTUP_CASES = [(sec, n) for sec in ("none", "sasl_ssl") for n in (1, 3)]
+
+
+@pytest.fixture(scope="module", params=STARTUP_CASES, ids=lambda p: f"{p[0]}-{p[1]}broker")
+def startup(request, topo, tmp_path_factory):
+    security, brokers = request.param
+    t = dataclasses.replace(topo.with_brokers(brokers), security=security)
+    assert t.monitoring.enabled  # the agent rule needs KAFKA_OPTS rendered
+    project = rendered(t, tmp_path_factory.mktemp(f"{security}-{brokers}"))
+    return t, project, normalized(project)
+
+
+def cp_server_services(cfg: dict) -> dict[str, dict]:
+    """The services that run cp-server's own scripts (not the security copy, which runs a
+    shell command of its own in the same image)."""
+    return {
+        n: s
+        for n, s in cfg["services"].items()
+        if s["image"].startswith(CP_SERVER) and n != "security-files"
+    }
+
+
+def test_no_cp_server_service_trips_the_images_ssl_or_sasl_branch(startup):
+    """configure declares "SSL is enabled" (then requires KAFKA_SSL_KEYSTORE_FILENAME and
+    password files under /etc/kafka/secrets, exiting without them) when KAFKA_PROCESS_ROLES is
+    set and the protocol map matches `CONTROLLER:(SSL|SASL_SSL)`, or when the advertised
+    listeners contain `SSL://`; and requires KAFKA_OPTS with a JAAS file when they match
+    `SASL_.*://`. Every broker and every format service runs configure."""
+    t, _, cfg = startup
+    services = cp_server_services(cfg)
+    assert len(services) == len(t.brokers) * (2 if t.secured else 1)
+    for name, svc in services.items():
+        env = svc["environment"]
+        protocol_map = env.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "")
+        advertised = env.get("KAFKA_ADVERTISED_LISTENERS", "")
+        assert env.get("KAFKA_PROCESS_ROLES") and protocol_map, name
+        assert not re.search(r"CONTROLLER:(SSL|SASL_SSL)", protocol_map), (name, protocol_map)
+        assert "SSL://" not in advertised, (name, advertised)
+        assert not re.search(r".*SASL_.*://.*", advertised), (name, advertised)
+        # The controller listener is still the one named in controller.listener.names, and
+        # on a secured lab it still speaks TLS with client certificates.
+        ctrl = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+        protocols = dict(p.split(":") for p in protocol_map.split(","))
+        assert protocols[ctrl] == ("SSL" if t.secured else "PLAINTEXT"), name
+        if t.secured:
+            key = f"KAFKA_LISTENER_NAME_{ctrl}_SSL_CLIENT_AUTH"
+            assert env[key] == "required", name
+
+
+def test_a_finished_one_shot_service_is_what_the_runtime_waits_past(startup, tmp_path):
+    """The one-shot services (format, the security copy) are the ones others wait on with
+    service_completed_successfully; the runtime's list of them is exactly that set, so
+    wait_healthy takes their exit 0 as done, not as a container that stopped."""
+    from linklab.runtimes.docker import DockerRuntime
+
+    t, project, cfg = startup
+    waited_on = {
+        dep
+        for svc in cfg["services"].values()
+        for dep, cond in (svc.get("depends_on") or {}).items()
+        if cond["condition"] == "service_completed_successfully"
+    }
+    runtime = DockerRuntime(t, tmp_path / ".lab")
+    assert set(runtime.one_shot_services()) == waited_on
+    for name in waited_on:
+        assert cfg["services"][name].get("restart") in (None, "no"), name
+    assert not set(runtime.services()) & waited_on
+
+
+def _javaagent_files(opts: str) -> list[str]:
+    """The files a `-javaagent:JAR[=PORT:CONFIG]` option makes the JVM open."""
+    files = []
+    for jar, arg in re.findall(r"-javaagent:([^=\s]+)(?:=(\S+))?", opts):
+        files.append(jar)
+        if arg and ":" in arg:
+            files.append(arg.split(":", 1)[1])
+    return files
+
+
+def test_every_javaagent_a_service_starts_is_mounted_in_it(startup):
+    """kafka-run-class.sh hands KAFKA_OPTS to every JVM the image starts, kafka-storage
+    included: a service whose KAFKA_OPTS names an agent jar it does not mount cannot start
+    even its format step."""
+    t, _, cfg = startup
+    agents = 0
+    for name, svc in cfg["services"].items():
+        env = svc.get("environment") or {}
+        targets = [v["target"] for v in svc.get("volumes", [])]
+        for opts in (env.get("KAFKA_OPTS"), env.get("KSQL_OPTS")):
+            for path in _javaagent_files(opts or ""):
+                agents += 1
+                assert any(path == x or path.startswith(x.rstrip("/") + "/") for x in targets), (
+                    f"{name} starts {path} without mounting it"
+                )
+    assert agents >= 2 * len(t.brokers)  # the rule has something to check: each broker's
+
+
+KSQL_STORE_TYPES = {"JKS", "PKCS12", "BCFKS"}  # KsqlRestConfig.SSL_STORE_TYPE_VALIDATOR
+
+
+def test_ksqldb_store_types_are_ones_its_rest_config_accepts(startup):
+    """KsqlRestConfig validates ssl.keystore.type and ssl.truststore.type (KSQL_SSL_* in the
+    image) against JKS, PKCS12 and BCFKS; ksqlDB's ensure step hands the same properties to
+    its Kafka readiness check, so the Kafka clients see the same store."""
+    t, _, cfg = startup
+    env = cfg["services"]["ksqldb"]["environment"]
+    for key in ("KSQL_SSL_KEYSTORE_TYPE", "KSQL_SSL_TRUSTSTORE_TYPE"):
+        if key in env:
+            assert env[key] in KSQL_STORE_TYPES, (key, env[key])
+    if t.secured:
+        assert env["KSQL_SSL_TRUSTSTORE_TYPE"] == "JKS"
+        from linklab import security
+
+        assert env["KSQL_SSL_TRUSTSTORE_LOCATION"] == f"{render.SECURITY_MOUNT}/{security.CA_JKS}"
+
+
+def test_no_service_but_the_copy_reads_the_host_owned_security_folder(startup):
+    """The lab's security files are 0600, owned by whoever ran `up`; the images run as
+    appuser. Only a one-shot copy running as root bind-mounts the host folder; it hands the
+    files to appuser in a named volume, which every other service mounts read-only."""
+    t, _, cfg = startup
+    if not t.secured:
+        assert "security-files" not in cfg["services"]
+        return
+    host_dir = str(Path(cfg["services"]["security-files"]["volumes"][0]["source"]))
+    assert host_dir.endswith("/.lab/security")
+    readers = []
+    for name, svc in cfg["services"].items():
+        for v in svc.get("volumes", []):
+            if v["type"] == "bind" and v["source"].startswith(host_dir):
+                assert name == "security-files", f"{name} bind-mounts {v['source']}"
+            if v["target"] == render.SECURITY_MOUNT and name != "security-files":
+                assert v["type"] == "volume" and v.get("read_only"), (name, v)
+                assert svc["depends_on"]["security-files"]["condition"] == (
+                    "service_completed_successfully"
+                )
+                readers.append(name)
+    assert set(readers) == {
+        *(b.component for b in t.brokers),
+        *(f"{b.component}-format" for b in t.brokers),
+        "ksqldb",
+    }
+    copy = cfg["services"]["security-files"]
+    assert copy["user"] in ("0:0", "root")
+    script = " ".join(copy["command"])
+    assert "chown -R appuser:appuser" in script and "chmod" in script
+    assert cfg["volumes"]["security"]["labels"]["dev.linklab.lab"] == str(Path(host_dir).parent)

@@ -324,7 +324,7 @@ def test_a_secured_docker_lab_signs_its_link_in_as_sa_link(tmp_path, monkeypatch
 
     from linklab import security
     from linklab.rest import AdminRest
-    from tests.unit.test_clusterlink import FakeConfluentServer, serve
+    from tests.unit.rest_double import FakeConfluentServer, serve
 
     topo = dataclasses.replace(load().with_port_offset(13000), security="sasl_ssl")
     runtime = make_runtime("docker", topo, tmp_path / ".lab")
@@ -355,3 +355,52 @@ def test_a_secured_docker_lab_signs_its_link_in_as_sa_link(tmp_path, monkeypatch
     assert f'username="sa-link" password="{password}"' in cfg["sasl.jaas.config"]
     assert cfg["ssl.truststore.type"] == "PEM"
     assert cfg["ssl.truststore.location"] == f"{render.SECURITY_MOUNT}/ca.pem"
+
+
+def _secured_runtime(tmp_path, brokers: int = 1):
+    import dataclasses
+
+    topo = dataclasses.replace(
+        load().with_port_offset(13000).with_brokers(brokers), security="sasl_ssl"
+    )
+    return make_runtime("docker", topo, tmp_path / ".lab")
+
+
+def test_wait_healthy_takes_a_finished_one_shot_service_as_done(tmp_path, monkeypatch):
+    """A secured lab's format steps and security copy exit 0 (compose's
+    service_completed_successfully leaves them so): done, not "stopped during start-up"."""
+    runtime = _secured_runtime(tmp_path, brokers=3)
+    lab = runtime.lab_id
+    assert "primary-2-format" in runtime.one_shot_services()
+    use(
+        monkeypatch,
+        FakeClient(
+            containers=[
+                *(FakeContainer(lab, s) for s in runtime.services()),
+                *(
+                    FakeContainer(lab, s, status="exited", health=None, exit_code=0)
+                    for s in runtime.one_shot_services()
+                ),
+            ]
+        ),
+    )
+    runtime.wait_healthy(timeout=5)
+
+
+def test_wait_healthy_stops_at_a_one_shot_service_that_failed(tmp_path, monkeypatch):
+    runtime = _secured_runtime(tmp_path)
+    lab = runtime.lab_id
+    use(
+        monkeypatch,
+        FakeClient(
+            containers=[
+                FakeContainer(lab, "security-files", status="exited", health=None),
+                FakeContainer(lab, "primary-format", status="exited", health=None, exit_code=1),
+                *(FakeContainer(lab, s, status="created", health=None) for s in runtime.services()),
+            ]
+        ),
+    )
+    with pytest.raises(LabError) as e:
+        runtime.wait_healthy(timeout=5)
+    assert "proj-primary-format-1 stopped during start-up" in e.value.problem
+    assert "exited with code 1" in e.value.fix

@@ -104,7 +104,7 @@ def docker_lab(tmp_path, monkeypatch):
     from linklab.links.clusterlink import ClusterLink
     from linklab.rest import AdminRest
     from linklab.runtimes import docker as dockermod
-    from tests.unit.test_clusterlink import FakeConfluentServer, serve
+    from tests.unit.rest_double import FakeConfluentServer, serve
     from tests.unit.test_docker_runtime import FakeClient, FakeContainer
 
     topo = load().with_port_offset(13000)
@@ -130,6 +130,7 @@ def docker_lab(tmp_path, monkeypatch):
     link.create()
     yield SimpleNamespace(lab=lab, containers=containers, fake=fake)
     server.shutdown()
+    assert not fake.violations, "\n".join(fake.violations)
 
 
 def test_docker_healthy_containers_are_running_and_cluster_linking_has_no_process(docker_lab):
@@ -170,3 +171,16 @@ def test_docker_a_failed_cluster_link_names_a_fix_without_a_link_log(docker_lab)
     docker_lab.fake.links[name]["state"] = "FAILED"
     [check] = doctor.link(docker_lab.lab)
     assert check.level == "fail" and "link_error" in check.fix
+
+
+def test_docker_a_stopped_source_names_the_fix_on_the_link_and_its_mirrors(docker_lab):
+    """The source stops: Cluster Linking's link reads UNAVAILABLE and its mirrors
+    SOURCE_UNAVAILABLE (the REST double, as Confluent documents them); doctor says to start the
+    source or fail over."""
+    docker_lab.fake.stop_source()
+    [check] = doctor.link(docker_lab.lab)
+    assert check.level == "fail" and check.detail.startswith("UNAVAILABLE")
+    assert "Start the source" in check.fix and "mirror.failover" in check.fix
+    [mirror] = doctor.mirrors(docker_lab.lab)
+    assert not mirror.ok and mirror.detail.startswith("SOURCE_UNAVAILABLE")
+    assert "Start the source" in mirror.fix

@@ -21,7 +21,7 @@ from linklab.present import data, tables
 from linklab.present.layout import to_text
 from linklab.runtimes.external import ExternalRuntime
 from linklab.topology import from_dict, load
-from tests.unit.test_clusterlink import FakeConfluentServer, serve
+from tests.unit.rest_double import FakeConfluentServer, serve
 
 EXAMPLE = PROJECT_ROOT / "topology.external.example.yaml"
 KEY, SECRET = "ABCDEFKEY1234567", "s3cr3t+Value/never-shown=="
@@ -63,11 +63,14 @@ def cloud(monkeypatch, tmp_path):
         raise LabError("no clusters in unit tests")
 
     monkeypatch.setattr("linklab.links.clusterlink.record_counts", no_counts)
-    fake = FakeConfluentServer(DEST_ID, SRC_ID, {"employees": 6}, basic_auth=(KEY, SECRET))
+    fake = FakeConfluentServer(
+        DEST_ID, SRC_ID, {"employees": 6}, basic_auth=(KEY, SECRET), dialect="cloud"
+    )
     server = serve(fake)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield fake
     server.shutdown()
+    assert not fake.violations, "\n".join(fake.violations)
 
 
 def external_lab(fake, tmp_path) -> labs.Lab:

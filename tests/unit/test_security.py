@@ -7,12 +7,15 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import json
+import os
 import pickle
+import shutil
 import stat
 import subprocess
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from linklab import acls, security
 from linklab.errors import LabError
@@ -64,6 +67,33 @@ def test_openssl_verifies_the_chain_and_the_names(sec, tmp_path):
         text=True,
     )
     assert wrong.returncode != 0
+
+
+@pytest.mark.skipif(not shutil.which("keytool"), reason="needs keytool (a JDK) to read the JKS")
+def test_the_ca_is_also_a_jks_truststore_java_reads_and_checks(sec):
+    """ca.jks (for ksqlDB, whose KsqlRestConfig takes no PEM): the JDK's keytool finds the lab
+    CA in it as a trusted entry, with the same fingerprint, checking its digest against the
+    empty password; a wrong password fails that check, so the digest is really there."""
+    jks = sec.dir / security.CA_JKS
+    assert mode(jks) == 0o644
+    listed = subprocess.run(
+        ["keytool", "-list", "-keystore", str(jks), "-storetype", "JKS", "-storepass:env", "PW"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PW": ""},
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "contains 1 entry" in listed.stdout and "trustedCertEntry" in listed.stdout
+    ca = security.read_certs(sec.ca_cert)[0]
+    fingerprint = ca.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert fingerprint in listed.stdout
+    wrong = subprocess.run(
+        ["keytool", "-list", "-keystore", str(jks), "-storetype", "JKS", "-storepass:env", "PW"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PW": "not-the-password"},
+    )
+    assert wrong.returncode != 0 and "password was incorrect" in wrong.stdout + wrong.stderr
 
 
 def test_sans_are_127_0_0_1_localhost_and_the_container_host_name(sec):
