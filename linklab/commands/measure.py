@@ -1,5 +1,5 @@
 """Figures from the running lab or from scratch labs: producer and link throughput, latency,
-the disaster-recovery drill, the fault suite, the README's plots. Printed, never asserted."""
+the disaster-recovery drill, the fault suite, docs/latency.md's plots. Printed, never asserted."""
 
 from __future__ import annotations
 
@@ -145,8 +145,9 @@ def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
 
 @task
 def figures(c, out="docs/img", rate=500, duration=10, records=20000):
-    """The README's figures from a real run on the running lab: latency over time, percentiles
-    against the baseline, and the lag draining; the caption names date, machine and settings."""
+    """docs/latency.md's figures from a real run on the running lab: latency over time,
+    percentiles against the baseline, and the lag draining; the caption names date, machine and
+    settings."""
     from linklab import figures as drawing
 
     made = drawing.make(
