@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # A record's content is its key and value as the broker holds them (bytes); a caller whose
 # records carry a unique token may give that instead (a latency run's sequence number).
@@ -28,8 +28,7 @@ class Read(Protocol):
     partition: int
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One acknowledged record. Times are monotonic seconds (None: not known)."""
 
     key: Content
@@ -75,7 +74,8 @@ class Ledger:
     def __init__(self, by_partition: bool = False):
         self.by_partition = by_partition
         self._lock = threading.Lock()
-        self._acked: dict[tuple, list[Entry]] = {}  # identity -> its acknowledged copies
+        # identity -> its acknowledged copy (Entry's fields), or copies (a list of them, rarely)
+        self._acked: dict[tuple, tuple | list[tuple]] = {}
         self._arrived: dict[tuple, list] = {}  # identity -> [copies, first arrival]
 
     def _identity(self, key: Content, value: Content, partition: int | None) -> tuple:
@@ -95,27 +95,58 @@ class Ledger:
         acked_at: float | None = None,
     ) -> None:
         """The broker acknowledged this record (sent at `sent_at`): it must arrive."""
-        entry = Entry(key, value, partition, sent_at, acked_at)
-        ident = self._identity(key, value, partition)
+        self.acknowledged_all([(key, value, partition, sent_at, acked_at)])
+
+    def acknowledged_all(self, entries: Iterable[tuple]) -> None:
+        """Many acknowledged records at once (a finished run's): Entry's fields, each."""
+        identity, acked = self._identity, self._acked
         with self._lock:
-            self._acked.setdefault(ident, []).append(entry)
+            for e in entries:
+                ident = identity(e[0], e[1], e[2])
+                had = acked.get(ident)
+                if had is None:
+                    acked[ident] = e
+                elif isinstance(had, list):
+                    had.append(e)
+                else:
+                    acked[ident] = [had, e]
 
     def arrived(
         self, key: Content, value: Content, partition: int | None = None, at: float | None = None
     ) -> None:
         """One copy of a record arrived (at `at`)."""
-        ident = self._identity(key, value, partition)
+        self.arrived_all([(key, value, partition, at)])
+
+    def arrived_all(
+        self, arrivals: Iterable[tuple[Content, Content, int | None, float | None]]
+    ) -> None:
+        """Many arrivals at once: (key, value, partition, at) each."""
+        identity, seen = self._identity, self._arrived
         with self._lock:
-            seen = self._arrived.get(ident)
-            if seen is None:
-                self._arrived[ident] = [1, at]
-            else:
-                seen[0] += 1
+            for key, value, partition, at in arrivals:
+                ident = identity(key, value, partition)
+                copies = seen.get(ident)
+                if copies is None:
+                    seen[ident] = [1, at]
+                else:
+                    copies[0] += 1
+
+    def last_acknowledged(self) -> float | None:
+        """When the broker last acknowledged a record (None: nothing, or no times)."""
+        times = [e.acked_at for e in self.entries() if e.acked_at is not None]
+        return max(times) if times else None
 
     def entries(self) -> list[Entry]:
-        """Every acknowledged record, in the order the broker acknowledged them per content."""
+        """Every acknowledged record."""
         with self._lock:
-            return [e for copies in self._acked.values() for e in copies]
+            copies = list(self._acked.values())
+        out: list[Entry] = []
+        for c in copies:
+            if isinstance(c, list):
+                out.extend(Entry._make(e) for e in c)
+            else:
+                out.append(Entry._make(c))
+        return out
 
     # -- answering ----------------------------------------------------------------------------
     def tally(
@@ -127,36 +158,34 @@ class Ledger:
         """The acknowledged records sent from `sent_from` to `sent_to` (inclusive; None: no
         bound) against `read` (records read back from a topic), or against the arrivals noted
         when `read` is None. Copies of one content arrive in send order: of three acknowledged
-        and two arrived, the last one sent is the missing one."""
+        and two arrived, the last one sent is the missing one. `duplicated` is over every
+        record, whatever the window."""
+        nothing = (0, None)
         if read is None:
             with self._lock:
-                arrived = {i: (n, at) for i, (n, at) in self._arrived.items()}
+                arrived = {i: (seen[0], seen[1]) for i, seen in self._arrived.items()}
         else:
             arrived = {}
             for r in read:
                 ident = self._identity(r.key, r.value, r.partition)
-                n, _ = arrived.get(ident, (0, None))
-                arrived[ident] = (n + 1, None)
+                arrived[ident] = (arrived.get(ident, nothing)[0] + 1, None)
         with self._lock:
-            acked = {i: list(copies) for i, copies in self._acked.items()}
-
-        def in_window(e: Entry) -> bool:
-            if sent_from is None and sent_to is None:
-                return True
-            if e.sent_at is None:
-                return False
-            return (sent_from is None or e.sent_at >= sent_from) and (
-                sent_to is None or e.sent_at <= sent_to
-            )
+            acked = {i: (list(c) if isinstance(c, list) else c) for i, c in self._acked.items()}
+        windowed = sent_from is not None or sent_to is not None
+        low = float("-inf") if sent_from is None else sent_from
+        high = float("inf") if sent_to is None else sent_to
 
         count = got = 0
         missing: list[Entry] = []
         last: float | None = None
         for ident, copies in acked.items():
-            n, first = arrived.get(ident, (0, None))
-            copies.sort(key=lambda e: e.sent_at if e.sent_at is not None else 0.0)
+            n, first = arrived.get(ident, nothing)
+            if not isinstance(copies, list):
+                copies = (copies,)
+            elif len(copies) > 1:
+                copies.sort(key=lambda e: e[3] if e[3] is not None else 0.0)
             for i, e in enumerate(copies):
-                if not in_window(e):
+                if windowed and (e[3] is None or not low <= e[3] <= high):
                     continue
                 count += 1
                 if i < n:
@@ -164,9 +193,12 @@ class Ledger:
                     if first is not None and (last is None or first > last):
                         last = first
                 else:
-                    missing.append(e)
-        duplicated = sum(
-            max(0, n - max(len(acked.get(ident, ())), 1)) for ident, (n, _) in arrived.items()
-        )
+                    missing.append(Entry._make(e))
+        duplicated = 0
+        for ident, (n, _) in arrived.items():
+            if n > 1:
+                c = acked.get(ident)
+                expected = len(c) if isinstance(c, list) else 1
+                duplicated += max(0, n - expected)
         missing.sort(key=lambda e: (e.sent_at is None, e.sent_at or 0.0))
         return Tally(count, got, tuple(missing), duplicated, last)

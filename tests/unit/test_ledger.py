@@ -115,6 +115,15 @@ def test_a_per_partition_ledger_needs_the_partition():
         Ledger(by_partition=True).acknowledged(b"k", b"v")
 
 
+def test_the_last_acknowledgement():
+    ledger = Ledger()
+    assert ledger.last_acknowledged() is None
+    ledger.acknowledged(b"k", b"v", sent_at=1.0, acked_at=1.2)
+    ledger.acknowledged(b"k", b"w", sent_at=1.1, acked_at=1.15)
+    ledger.acknowledged(b"k", b"x")
+    assert ledger.last_acknowledged() == 1.2
+
+
 def test_a_window_of_send_times():
     # 100 records, one every 0.1 s; a window from 2.0 s to 5.0 s holds 31 of them.
     ledger = _acked(100)
