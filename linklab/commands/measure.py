@@ -119,7 +119,7 @@ def drill(
             *tables.drill(r, drills.MISSED_REASON, drills.RE_READ_REASON),
             present.DRILL_NEXT.format(seconds=r.seconds, topic=r.topic),
         )
-        ok = r.missed == 0 and r.not_mirrored == 0 and r.lost_records == 0
+        ok = r.ok
     if not ok:
         raise cli.failure("the drill lost records; see the table.", "invoke doctor")
 

@@ -30,7 +30,7 @@ class Collector(threading.Thread):
     ):
         super().__init__(daemon=True, name=f"latency-{kafka.address(bootstrap)}")
         self.received = received
-        self.duplicates = 0
+        self.duplicates: dict[int, int] = {}  # seq -> copies after the first
         self.probes: set[int] = set()  # partitions whose probe arrived
         self.error: str | None = None
         self.clock = clock
@@ -76,7 +76,7 @@ class Collector(threading.Thread):
             self.probes.add(m.partition())
         elif magic == MAGIC:
             if seq in self.received:
-                self.duplicates += 1
+                self.duplicates[seq] = self.duplicates.get(seq, 0) + 1
             else:
                 self.received[seq] = now
 

@@ -466,11 +466,6 @@ def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
         f"{r.on_topic:,}",
         f"{r.produced:,} written by the drill on the primary",
     )
-    t.add(
-        "not mirrored when the primary stopped",
-        zero_good(r.not_mirrored),
-        "lost with the primary (the RPO); the drill waited for lag 0",
-    )
     t.add("consumed before, on the primary", f"{r.consumed_before:,}", "then committed")
     t.add("written after, on the secondary", f"{r.written_after:,}", "the producers moved too")
     t.add(
@@ -525,7 +520,7 @@ def drill_dr(r: Any) -> list[Sheet]:
     dr.add(
         "RPO in production time",
         f"{r.rpo_ms:,.1f} ms",
-        "the time over which those were sent, oldest to newest",
+        "production at risk: from the send of the oldest of those to the primary's stop",
     )
     dr.add(
         "lost (must be 0)",

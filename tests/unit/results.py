@@ -165,7 +165,6 @@ def drill() -> DrillResult:
         TOPIC,
         1200,
         4200,
-        0,
         1050,
         100,
         250,

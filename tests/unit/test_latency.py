@@ -133,9 +133,21 @@ def test_unacknowledged_messages_are_not_counted_lost():
     assert latency.analyse_path(samples, "link").lost == 0
 
 
+def test_copies_are_counted_per_message_by_the_ledger():
+    # Message 5 arrived three times on the mirror, message 9 twice; message 7 was never
+    # acknowledged and arrived twice: its extra copy is a duplicate too, and it is not lost.
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=100)
+    samples.acked[7] = False
+    samples.link_duplicates = {5: 2, 9: 1, 7: 1}
+    del samples.link_ns[11]
+    link = latency.analyse_path(samples, "link")
+    assert (link.duplicates, link.lost) == (4, 1)
+    assert latency.analyse_path(samples, "baseline").duplicates == 0
+
+
 def test_result_summary_and_files(tmp_path):
     samples = synthetic_run(stall_at=-1, stall_ms=0, count=300, warmup=100)
-    samples.link_duplicates = 2
+    samples.link_duplicates = {3: 2}
     result = latency.analyse(
         samples,
         Settings(rate=1000, duration=0.2, warmup=0.1),
