@@ -20,6 +20,7 @@ from linklab import kafka, runtimes
 from linklab.errors import LabError
 from linklab.lab import Lab, network_status, open_lab, read_state
 from linklab.links.base import ACTIVE, PAUSED, STOPPED
+from linklab.network import GET_TOXIPROXY
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import check_java
 
@@ -337,6 +338,16 @@ def _describe_pid(pid: int | None) -> str:
 def network_path(lab: Lab) -> Check:
     """The link's network path: toxiproxy answers, and the path is not cut."""
     st = network_status(lab)
+    if st.direct:
+        return Check(
+            "network",
+            False,
+            f"no proxy on the link's path ({st.proxy}): toxiproxy was not installed when the lab "
+            "came up, so network profiles and cuts are off",
+            f"Only profiles and cuts need it: {GET_TOXIPROXY}; then `invoke down` and "
+            "`invoke up demo`.",
+            warn=True,
+        )
     if not st.running:
         return Check(
             "network",
