@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from datagen import EmployeeGenerator
-from linklab import kafka, runtimes
+from linklab import kafka, prerequisites, runtimes
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.links.base import Link, LinkInfo, MirrorInfo
@@ -294,6 +294,11 @@ def up(
         lab.topology.network.profile_named(network)  # an unknown name is refused up front
     fresh = read_state(lab.state_dir) is None
     _without_proxy(lab, network, fresh)
+    if fresh and lab.runtime.starts_clusters:
+        # Every missing prerequisite at once, with its install line, before anything starts.
+        prerequisites.require(
+            lab.runtime.needs_java, lab_ports(lab), lab.runtime.docker_memory_mb()
+        )
     # toxiproxy found (or built once into the cache) before anything starts.
     binary = toxiproxy_binary(say=say) if lab.network is not None else None
     owned = lab.runtime.starts_clusters
@@ -383,6 +388,24 @@ def _without_proxy(lab: Lab, network: str | None, fresh: bool) -> None:
     # topology: both are made again for the direct path.
     lab.topology = replace(lab.topology, network=replace(spec, direct=True))
     lab.runtime = make_runtime(lab.runtime.name, lab.topology, lab.state_dir)
+
+
+def lab_ports(lab: Lab) -> dict[str, int]:
+    """The ports of this machine a new lab binds: its runtime's, the link's path (native) and
+    monitoring (native)."""
+    ports = dict(lab.runtime.host_ports())
+    t = lab.topology
+    if lab.runtime.name == "native":
+        for b in t.source.nodes:
+            ports[f"{b.component} LINK listener"] = t.network.link_port_of(b.index)
+            if lab.network is not None:
+                ports[f"toxiproxy in front of {b.component}"] = t.network.proxy_port_of(b.index)
+        if lab.network is not None:
+            ports["toxiproxy API"] = t.network.api_port
+        if t.monitoring.enabled:
+            ports["Prometheus"] = t.monitoring.prometheus_port
+            ports.update({f"{c} JMX exporter": p for c, p in t.exporter_ports().items()})
+    return ports
 
 
 def no_proxy(lab: Lab, what: str) -> LabError:
