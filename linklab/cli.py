@@ -149,6 +149,7 @@ OPTIONS = {
     "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
     # One task's own options, as "task.option".
     "up.scenario": "what to bring up (only: demo)",
+    "lock.set": "the jar sets to resolve, comma-separated (default: every scripts/*-jars.pom.xml)",
     "up.records": "Employee records to produce to a new topic",
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
     "up.brokers": "brokers per cluster, 1 to 5 (default 0: the topology's, 1 unless set); 3 or "

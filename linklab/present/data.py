@@ -96,6 +96,7 @@ def network_state(ns: Any) -> dict:
         "pid": ns.pid,
         "proxy": ns.proxy,
         "api_url": ns.api,
+        "direct": ns.direct,
     }
 
 

@@ -203,7 +203,7 @@ def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
         f"{ns.round_trip_ms} ms",
         Styled("cut", "red") if ns.cut else Styled("open", "green"),
         ns.proxy,
-        state("running" if ns.running else "stopped"),
+        state("direct" if getattr(ns, "direct", False) else "running" if ns.running else "stopped"),
     )
     table = sheet(
         "network profiles (invoke network --profile NAME)",

@@ -70,6 +70,16 @@ class NativeRuntime(SecuredLab, Runtime):
                         "Stop that program, or give the cluster other ports in topology.yaml.",
                     )
 
+    needs_java = True
+
+    def host_ports(self) -> dict[str, int]:
+        ports = {}
+        for b in self.topology.brokers:
+            ports[f"{b.component} broker"] = b.broker_port
+            if b.controller:
+                ports[f"{b.component} controller"] = b.controller_port
+        return ports
+
     def up(self) -> None:
         """Format every new broker (at once), launch every broker of every cluster (at once),
         then wait for all: the start costs the slowest broker, not the sum. A cluster's brokers
