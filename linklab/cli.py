@@ -1,9 +1,9 @@
 """What the command line needs beside the tasks: typed options that name themselves when a value
 is not a number, topic lists, and the one mapping from outcomes to exit codes.
 
-Exit codes: 0 done, 1 a check failed (doctor, a drill or fault run that lost records, records
-the broker refused), 2 the kit refused: a user mistake (a bad option, no lab) or a problem
-with a named fix (`LabError`). 130 after Ctrl-C.
+Exit codes: 0 done, 1 a check failed (doctor, a drill, fault or latency run that lost records,
+records the broker refused; `CheckFailed`), 2 the kit refused: a user mistake (a bad option, no
+lab) or a problem with a named fix (`LabError`). 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from invoke import Exit, Task
 from invoke import task as invoke_task
 from invoke.parser import Argument
 
-from linklab.errors import LabError
+from linklab.errors import CheckFailed, LabError
 
 DONE, CHECK_FAILED, USER_MISTAKE, INTERRUPTED = 0, 1, 2, 130
 
@@ -96,7 +96,8 @@ def _show_task_help() -> NoReturn:
 
 
 def friendly(fn: F) -> F:
-    """Turn the kit's LabError into a clean message and exit 2, never a traceback."""
+    """Turn the kit's LabError into a clean message and exit 2 (CheckFailed: exit 1), never a
+    traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -104,6 +105,8 @@ def friendly(fn: F) -> F:
             _show_task_help()
         try:
             return fn(*args, **kwargs)
+        except CheckFailed as e:
+            raise failure(e.problem, e.fix, CHECK_FAILED) from None
         except LabError as e:
             raise failure(e.problem, e.fix, USER_MISTAKE) from None
         except KeyboardInterrupt:

@@ -693,10 +693,21 @@ def broker_rows(lab: Lab, rate: float = RATE_BROKER_ROWS, say: Say = print) -> l
     its controller leader, SIGKILLed while records flow at `rate` with acks=all. Neither is a
     disaster: nothing is failed over, the group and the link carry on through the brokers left,
     and each row must lose nothing acknowledged (linklab.faults counts every record on the
-    mirror by key and content). On a smaller primary each row is skipped with the reason."""
+    mirror by key and content). A smaller primary is refused before anything runs: a row
+    that did not run is no pass."""
     from linklab import faults
 
     require_running(lab)
+    need = max(faults.NEEDS_BROKERS.values())
+    have = lab.topology.cluster(lab.topology.link.source).brokers
+    if have < need:
+        raise LabError(
+            f"The drill's broker rows need a primary of {need} brokers, this one has {have}: "
+            "nothing was run.",
+            f"`invoke down`, `invoke up demo --brokers {need}`, then `invoke drill --brokers`; or "
+            f"`invoke faults --only {','.join(faults.NEEDS_BROKERS)}`, which makes such a lab "
+            "of its own and leaves yours alone.",
+        )
     return [faults.run_streaming(lab, name, rate, say) for name in faults.NEEDS_BROKERS]
 
 

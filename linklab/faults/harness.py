@@ -64,7 +64,7 @@ class FaultResult:
     @property
     def ok(self) -> bool:
         if self.skipped:
-            return True
+            return False  # a fault that did not run proved nothing
         needed_help = bool(self.link_restarted) and self.fault in RECOVERS_BY_ITSELF
         return (
             self.lost == 0 and not self.error and not needed_help and not self.caught_up_by_restart

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from confluent_kafka import KafkaException, Producer
 
 from linklab import kafka
-from linklab.errors import LabError
+from linklab.errors import CheckFailed, LabError
 from linklab.kafka import pace
 from linklab.latency.collectors import Collector
 from linklab.latency.measure import (
@@ -160,11 +160,13 @@ def run(
         write_results(result, results_root)
     if undelivered:
         where = f" What arrived is in {result.results_dir}." if result.results_dir else ""
-        raise LabError(
+        problem = (
             f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
-            f"source: {result.baseline.lost:,}.{where}",
-            undelivered.fix,
+            f"source: {result.baseline.lost:,}.{where}"
         )
+        if any(c.error for c in collectors):  # a consumer failed: nothing measured to judge by
+            raise LabError(problem, undelivered.fix)
+        raise CheckFailed(problem, undelivered.fix)  # messages never arrived: the test's answer
     return result
 
 

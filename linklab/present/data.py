@@ -195,6 +195,7 @@ def link_throughput(points: list[Any]) -> dict:
                 "produce_mb_per_s": _num(p.produce_mb_per_s, 2),
                 "restart_s": _num(p.restart_s),
                 "drain_s": _num(p.drain_s),
+                "drain_records": p.drained_records,
                 "drain_records_per_s": _num(p.drain_rate, 1),
                 "drain_mb_per_s": _num(p.drain_mb_per_s, 2),
                 "load_before": [_num(x, 2) for x in p.load_before],

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from invoke import Context, Exit
 
 from linklab import kafka, latency
+from linklab.commands import measure
 from linklab.errors import LabError
+from linklab.latency import results as latency_results
 from linklab.latency import runner
 from linklab.paths import PROJECT_ROOT
 
@@ -108,6 +111,35 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
     assert 90 <= lost <= 100
     assert (summary["link"]["lost"], summary["baseline"]["lost"]) == (lost, 0)
     assert latency_topics(lab) == before
+
+
+def test_the_task_exits_1_when_a_message_was_lost(lab, tmp_path, monkeypatch):
+    """`invoke latency` that lost a message is a check that failed (exit 1, docs/json.md), not a
+    refusal (2): the same stopped link as above, through the task on this lab."""
+    real_produce, real_wait = runner._produce, runner._wait_delivered
+
+    def produce_with_link_stopped(*args, **kwargs):
+        lab.runtime.pause("link")
+        real_produce(*args, **kwargs)
+
+    def wait_3s_then_resume(samples, collectors, timeout, the_lab):
+        try:
+            real_wait(samples, collectors, 3, the_lab)
+        finally:
+            lab.runtime.resume("link")
+
+    monkeypatch.setattr(runner, "_produce", produce_with_link_stopped)
+    monkeypatch.setattr(runner, "_wait_delivered", wait_3s_then_resume)
+    monkeypatch.setattr(latency_results, "PROJECT_ROOT", tmp_path)  # results/ of this test
+    monkeypatch.setenv("LINKLAB_STATE", str(lab.state_dir))
+    try:
+        with pytest.raises(Exit) as e:
+            measure.latency(Context(), rate=100, duration=1, warmup=0)
+    finally:
+        lab.runtime.resume("link")
+    assert e.value.code == 1, e.value.message
+    assert "Lost on the link" in e.value.message and "\nfix: " in e.value.message
+    assert list(tmp_path.glob("results/latency-*"))
 
 
 @pytest.fixture
