@@ -165,6 +165,8 @@ OPTIONS = {
     "produce.partitions": "create the topic with this many partitions if it does not exist",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
+    "bench.batch_size": "batch.size in bytes for both producers (default: librdkafka's own, "
+    "1000000; the Java producer's is 16384)",
     "bench.backlog": "with --link: records produced while the mirror is paused",
     "bench.link": "the link draining a backlog, per network profile, beside the produce rate",
     "bench.profiles": "with --link: comma-separated network profiles (default: those that "

@@ -161,6 +161,9 @@ def bench(result: Any, perf_name: str) -> dict:
         "cluster": result.cluster,
         "bootstrap": result.bootstrap,
         "producer_settings": {k: str(v) for k, v in result.producer_settings.items()},
+        "side_by_side": [
+            {"setting": s, "kit": kit, "perf_test": java} for s, kit, java in result.side_by_side
+        ],
         "measurements": [
             {
                 "what": m.what,

@@ -21,7 +21,10 @@ SHEETS = {
     "link.list": lambda: [tables.links([results.link()])],
     "mirror.list": lambda: [tables.mirrors(results.mirrors())],
     "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
-    "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
+    "bench": lambda: [
+        tables.bench(results.bench(), benchmark.PERF_NAME),
+        tables.bench_settings(results.bench()),
+    ],
     "latency": lambda: [tables.latency(results.latency_result())],
     "latency --repeat": lambda: [
         tables.latency_spread(Repeated([results.latency_result(), results.latency_result()]))
