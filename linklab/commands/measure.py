@@ -66,6 +66,7 @@ def latency(
     repeat=1,
     network_sweep=False,
     profiles=None,
+    collectors="processes",
     json_=False,
 ):
     """Latency through the link and, side by side, without it (baseline on the source topic);
@@ -77,7 +78,9 @@ def latency(
         show(json_, data.latency_network_sweep(points), tables.latency_network_sweep(points))
         lost = sum(p.result.lost for p in points)
     else:
-        rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
+        rep = measuring.repeat(
+            labs.open_lab(), settings, repeat, say=present.note, collectors=collectors
+        )
         r = rep.last
         show(
             json_,

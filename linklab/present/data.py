@@ -251,7 +251,11 @@ def latency(result: Any) -> dict:
         "link": path(result.link),
         "baseline": path(result.baseline),
         "link_cost_paired": (
-            {**percentiles(result.paired), "negative_messages": result.paired_negative}
+            {
+                **percentiles(result.paired),
+                "negative_messages": result.paired_negative,
+                "negative_share": _num(result.paired_negative_share, 4),
+            }
             if result.paired
             else None
         ),
