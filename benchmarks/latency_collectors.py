@@ -17,11 +17,13 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.common import cpu_times, load, steal_since
-from linklab import latency, present
-from linklab.errors import LabError
-from linklab.lab import open_lab
-from linklab.present import Sheet, sheet
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import cpu_times, load, steal_since  # noqa: E402
+from linklab import latency, present  # noqa: E402
+from linklab.errors import LabError  # noqa: E402
+from linklab.lab import open_lab  # noqa: E402
+from linklab.present import Sheet, sheet  # noqa: E402
 
 MODES = ("processes", "threads")
 FIGURES = (
