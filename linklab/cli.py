@@ -180,8 +180,8 @@ OPTIONS = {
     "restarted to mirror the test topic)",
     "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
     "latency.partitions": "partitions of the temporary topic",
-    "latency.collectors": "where the two consumers read: processes (each its own, the default) "
-    "or threads (beside the producer, in one process)",
+    "latency.collectors": "where the two consumers read: threads (beside the producer, the "
+    "default) or processes (each its own; benchmarks/README.md compares them)",
     "latency.network_sweep": "run once per network profile on the link's path (a lab started "
     "with --network)",
     "latency.profiles": "with --network-sweep: comma-separated profiles (default: those that "

@@ -66,7 +66,7 @@ def latency(
     repeat=1,
     network_sweep=False,
     profiles=None,
-    collectors="processes",
+    collectors="threads",
     json_=False,
 ):
     """Latency through the link and, side by side, without it (baseline on the source topic);

@@ -1,6 +1,6 @@
 """The latency test: a constant-rate producer on the source cluster, one consumer on the mirror
 topic (through the link) and, in the same run, a baseline consumer on the source topic. Each
-consumer reads in a process of its own (or, on request, in a thread beside the producer); all
+consumer reads in a thread beside the producer (or, on request, in a process of its own); all
 stamp on the machine's one monotonic clock, so latency is the consumer's clock minus each
 message's *intended* send time (coordinated omission corrected). Returns data; prints nothing.
 

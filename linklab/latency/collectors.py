@@ -1,9 +1,9 @@
 """The consumers of a latency run: each reads the test topic on one cluster from its beginning
 and notes on the machine's monotonic clock when each message first arrived.
 
-Two ways to run one: `CollectorProcess` (the default) reads in a process of its own, so neither
-the producer nor the other consumer competes with it for the interpreter; `Collector` reads in
-a thread beside the producer, as every run did before. CLOCK_MONOTONIC is one clock for every
+Two ways to run one: `Collector` (the default) reads in a thread beside the producer;
+`CollectorProcess` reads in a process of its own, so neither the producer nor the other
+consumer competes with it for the interpreter. CLOCK_MONOTONIC is one clock for every
 process of the machine, so the arrival times of both kinds compare with the send times."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""A latency run against a lab: a fresh mirrored topic, the two collectors (each in a process of
-its own by default), probes, the paced producer, the wait for delivery, clean-up on every path
-out, and the written result."""
+"""A latency run against a lab: a fresh mirrored topic, the two collectors (threads beside the
+producer, or each in a process of its own), probes, the paced producer, the wait for delivery,
+clean-up on every path out, and the written result."""
 
 from __future__ import annotations
 
@@ -39,9 +39,11 @@ from linklab.waiting import wait_until
 if TYPE_CHECKING:
     from linklab.lab import Lab
 
-# Where the two consumers read: each in a process of its own, or in threads beside the producer
-# (one interpreter for all three, as before: benchmarks/README.md compares the two).
-COLLECTORS = ("processes", "threads")
+# Where the two consumers read: in threads beside the producer (one interpreter for all three), or
+# each in a process of its own. Threads stay the default: measured side by side, processes did
+# not lower the paired cost, and made the baseline consumer late more often, as two processes
+# are scheduled apart where two threads of one are late together (benchmarks/README.md).
+COLLECTORS = ("threads", "processes")
 
 
 def check_lab(lab: Lab) -> None:
@@ -90,20 +92,20 @@ def run(
     results_root: Path | None = None,
     write: bool = True,
     freeze_gc: bool = True,
-    collectors: str = "processes",
+    collectors: str = "threads",
 ) -> LatencyResult:
     """Run one latency test against a running lab and return (and write) its result.
 
     A fresh topic is created on the source and mirrored by the link; both are deleted on every
     path out, Ctrl-C included. A run that fails part-way still writes what it measured (its
     summary's info names the error). `freeze_gc`: gc.freeze() while messages flow.
-    `collectors`: "processes" (each consumer in a process of its own) or "threads".
+    `collectors`: "threads" (beside the producer) or "processes" (each its own).
     """
     settings = (settings or Settings()).validate()
     if collectors not in COLLECTORS:
         raise LabError(
             f"collectors must be one of {', '.join(COLLECTORS)}, got {collectors!r}.",
-            "Pass --collectors processes (or threads).",
+            "Pass --collectors threads (or processes).",
         )
     check_lab(lab)
     topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
@@ -385,7 +387,7 @@ def repeat(
     settings: Settings | None = None,
     runs: int = 3,
     say=print,
-    collectors: str = "processes",
+    collectors: str = "threads",
 ) -> Repeated:
     """Run the test `runs` times, one after the other, each on a topic of its own."""
     if runs < 1:
