@@ -169,6 +169,8 @@ OPTIONS = {
     "produce.partitions": "create the topic with this many partitions if it does not exist",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
+    "bench.batch_size": "batch.size in bytes for both producers (default: librdkafka's own, "
+    "1000000; the Java producer's is 16384)",
     "bench.backlog": "with --link: records produced while the mirror is paused",
     "bench.link": "the link draining a backlog, per network profile, beside the produce rate",
     "bench.profiles": "with --link: comma-separated network profiles (default: those that "
@@ -182,6 +184,8 @@ OPTIONS = {
     "restarted to mirror the test topic)",
     "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
     "latency.partitions": "partitions of the temporary topic",
+    "latency.collectors": "where the two consumers read: threads (beside the producer, the "
+    "default) or processes (each its own; benchmarks/README.md compares them)",
     "latency.network_sweep": "run once per network profile on the link's path (a lab started "
     "with --network)",
     "latency.profiles": "with --network-sweep: comma-separated profiles (default: those that "

@@ -24,14 +24,17 @@ def bench(
     link=False,
     backlog=200000,
     profiles=None,
+    batch_size=1000000,
     json_=False,
 ):
-    """Producer records/s: generation, generation + produce, produce of records made beforehand,
-    kafka-producer-perf-test (median and spread of --repeat rounds); --link:
-    records/s and MB/s the link sustains draining a backlog, per network profile.
+    """Producer records/s: generation, generation + produce, produce of records made beforehand
+    (keyed, and unkeyed as perf-test sends them), kafka-producer-perf-test (median and spread of
+    --repeat rounds); --link: records/s and MB/s the link sustains draining a backlog, per
+    network profile.
 
-    Measured on the running lab, side by side at the same record size and producer settings,
-    on topics made for it and deleted after. Printed, never asserted."""
+    Measured on the running lab, side by side with the same values and producer settings
+    (acks, idempotence, linger, compression, --batch-size for both), on topics made for it and
+    deleted after. Printed, never asserted."""
     # The benchmarks live beside the package (benchmarks/, run from the repository).
     from benchmarks import link_throughput, producer
 
@@ -41,8 +44,15 @@ def bench(
         )
         show(json_, data.link_throughput(pts), tables.link_throughput(pts))
         return
-    r = producer.run(labs.open_lab(), count, seed, cluster, repeat, say=present.note)
-    show(json_, data.bench(r, producer.PERF_NAME), tables.bench(r, producer.PERF_NAME))
+    r = producer.run(
+        labs.open_lab(), count, seed, cluster, repeat, say=present.note, batch_bytes=batch_size
+    )
+    show(
+        json_,
+        data.bench(r, producer.PERF_NAME),
+        tables.bench(r, producer.PERF_NAME),
+        tables.bench_settings(r),
+    )
 
 
 @task
@@ -56,6 +66,7 @@ def latency(
     repeat=1,
     network_sweep=False,
     profiles=None,
+    collectors="threads",
     json_=False,
 ):
     """Latency through the link and, side by side, without it (baseline on the source topic);
@@ -67,7 +78,9 @@ def latency(
         show(json_, data.latency_network_sweep(points), tables.latency_network_sweep(points))
         lost = sum(p.result.lost for p in points)
     else:
-        rep = measuring.repeat(labs.open_lab(), settings, repeat, say=present.note)
+        rep = measuring.repeat(
+            labs.open_lab(), settings, repeat, say=present.note, collectors=collectors
+        )
         r = rep.last
         show(
             json_,

@@ -251,6 +251,13 @@ class LatencyResult:
     def lost(self) -> int:
         return self.link.lost + self.baseline.lost
 
+    @property
+    def paired_negative_share(self) -> float:
+        """The share of the paired messages seen on the mirror first (0 when none was paired):
+        each is counted as 1 us, so a large share biases the paired cost low."""
+        n = self.paired.count if self.paired else 0
+        return self.paired_negative / n if n else 0.0
+
     def to_dict(self) -> dict:
         """The summary written to summary.json (the raw histograms base64-encoded)."""
 

@@ -162,6 +162,9 @@ def bench(result: Any, perf_name: str) -> dict:
         "cluster": result.cluster,
         "bootstrap": result.bootstrap,
         "producer_settings": {k: str(v) for k, v in result.producer_settings.items()},
+        "side_by_side": [
+            {"setting": s, "kit": kit, "perf_test": java} for s, kit, java in result.side_by_side
+        ],
         "measurements": [
             {
                 "what": m.what,
@@ -250,7 +253,11 @@ def latency(result: Any) -> dict:
         "link": path(result.link),
         "baseline": path(result.baseline),
         "link_cost_paired": (
-            {**percentiles(result.paired), "negative_messages": result.paired_negative}
+            {
+                **percentiles(result.paired),
+                "negative_messages": result.paired_negative,
+                "negative_share": _num(result.paired_negative_share, 4),
+            }
             if result.paired
             else None
         ),

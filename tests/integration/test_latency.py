@@ -38,6 +38,7 @@ def latency_topics(lab) -> set[str]:
 def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     settings = latency.Settings(rate=200, size=128, duration=2, warmup=1, partitions=2)
     result = latency.run(lab, settings, tmp_path)
+    assert result.info["collectors"] == "threads"
     assert (result.sent, result.acknowledged) == (600, 600)
     assert (result.link.lost, result.baseline.lost) == (0, 0)
     assert result.link.received == result.baseline.received == 600
@@ -57,6 +58,18 @@ def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     )
     assert result.topic not in latency_topics(lab)
     assert result.topic not in {m.topic for m in lab.link.mirrors()}
+
+
+def test_the_consumers_can_read_in_processes_of_their_own(lab, tmp_path):
+    settings = latency.Settings(rate=200, size=128, duration=1, warmup=0.5)
+    result = latency.run(lab, settings, tmp_path, collectors="processes")
+    assert result.info["collectors"] == "processes"
+    assert (result.lost, result.link.received, result.baseline.received) == (0, 300, 300)
+    # Stamped in other processes on the same clock: nothing arrives before it was sent.
+    s = result.samples
+    for received in (s.link_ns, s.baseline_ns):
+        assert min(t - s.sent_ns[seq] for seq, t in received.items()) > 0
+    assert result.topic not in latency_topics(lab)
 
 
 def test_interrupted_run_removes_its_topics_and_writes_what_it_measured(lab, tmp_path, monkeypatch):

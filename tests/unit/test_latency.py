@@ -336,3 +336,36 @@ def test_a_lab_without_a_network_section_has_no_proxy(tmp_path):
     assert distance.server(lab) is None
     with pytest.raises(LabError, match="no network proxy"):
         distance.use(lab, "region")
+
+
+def test_a_collector_process_reads_in_a_process_of_its_own_and_stops_when_told():
+    # With `collectors="processes"` each consumer reads in a process of its own, away from the
+    # producer's interpreter; nothing listens here, so nothing arrives.
+    import os
+    import time
+
+    from linklab.latency.collectors import CollectorProcess
+
+    received: dict[int, int] = {}
+    c = CollectorProcess("127.0.0.1:9", "linklab-latency-none", 2, received)
+    c.start()
+    try:
+        assert c.process.pid and c.process.pid != os.getpid()
+        time.sleep(0.5)
+        assert c.process.is_alive() and c.error is None
+    finally:
+        started = time.monotonic()
+        c.finish()
+    assert time.monotonic() - started < 10
+    assert not c.process.is_alive() and c.process.exitcode == 0
+    assert (received, c.duplicates, c.probes, c.error) == ({}, {}, set(), None)
+
+
+def test_an_unknown_collector_mode_is_refused_before_touching_the_lab():
+    class NoLab:
+        def __getattr__(self, name):
+            raise AssertionError(f"touched lab.{name}")
+
+    with pytest.raises(LabError, match="collectors") as e:
+        latency.run(NoLab(), Settings(), collectors="fibres")
+    assert "threads" in e.value.fix
