@@ -65,9 +65,11 @@ def open_lab(
     topology: Topology | str | Path | None = None,
     state_dir: Path | None = None,
     brokers: int | None = None,
+    sql: str | None = None,
 ) -> Lab:
     """The lab in `state_dir`: the running one if there is one, else a new description of it.
-    `brokers`: that many brokers in every cluster, whatever the topology says."""
+    `brokers`: that many brokers in every cluster, whatever the topology says. `sql`: "flink"
+    or "none", streaming SQL on the native runtime or not (a new lab only)."""
     state_dir = (state_dir or default_state_dir()).resolve()
     saved = read_state(state_dir)
     if saved and runtime not in (None, "auto", saved["runtime"]):
@@ -92,6 +94,8 @@ def open_lab(
                 f"`invoke down` first, then `invoke up demo --brokers {brokers}`.",
             )
         topo = topo.with_brokers(brokers)
+    if sql is not None and not saved:
+        topo = topo.with_sql(sql)
     return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
 
 
@@ -263,7 +267,8 @@ class UpResult:
     seconds: float
     already_up: bool
     ksql_applied: list = field(default_factory=list)
-    ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
+    ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs SQL
+    sql_engine: str = "ksqlDB"  # or "Flink SQL" (native runtime)
     warnings: list[str] = field(default_factory=list)
     timeline: list[Step] = field(default_factory=list)
 
@@ -298,6 +303,7 @@ def up(
         write_state(lab)
         with timeline.step("clusters up"):
             lab.runtime.up()
+        flink_proc = start_flink(lab, say) if owned else None  # starts while the rest goes on
         if owned:  # existing clusters: the kit puts nothing on their path
             with timeline.step("network path"):
                 start_network(lab, network, binary)
@@ -324,10 +330,14 @@ def up(
                 _record_link(lab)
         with timeline.step("mirrors caught up"):
             wait_caught_up(lab)
-        applied, demo, warnings = [], None, []
+        applied, demo, warnings, engine = [], None, [], "ksqlDB"
         if owned:
             with timeline.step("ksqlDB"):
                 applied, demo = run_ksql(lab)
+            if flink_proc is not None:
+                with timeline.step("Flink SQL"):
+                    applied, demo = run_flink_sql(lab, flink_proc)
+                    engine = "Flink SQL"
             with timeline.step("monitoring"):
                 warnings = monitoring_up(lab, say, restarted=not fresh and not already)
     except BaseException as e:
@@ -337,7 +347,7 @@ def up(
             down(lab, say=say)
         raise
     seconds = time.monotonic() - timeline.began
-    return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
+    return UpResult(produced, seconds, already, applied, demo, engine, warnings, timeline.steps)
 
 
 def monitoring_up(lab: Lab, say=print, restarted: bool = False) -> list[str]:
@@ -403,6 +413,98 @@ def run_ksql(lab: Lab) -> tuple[list, object | None]:
         "ksqlDB tables filled from the mirror topic",
     )
     return applied, demo
+
+
+# -- Flink SQL (native runtime) ------------------------------------------------------------
+def flink_wanted(lab: Lab) -> bool:
+    """Whether this lab runs Flink SQL: native runtime, `flink.enabled`, not secured (the
+    gateway's Kafka tables would need the lab's SASL/TLS settings, which they do not carry)."""
+    t = lab.topology
+    return lab.runtime.name == "native" and t.flink.enabled and not t.secured
+
+
+def flink_url(lab: Lab) -> str | None:
+    return f"http://127.0.0.1:{lab.topology.flink.port}" if flink_wanted(lab) else None
+
+
+def flink_engine(lab: Lab):
+    """Flink SQL on this lab (the `sql.*` tasks); refused with the fix where it does not run."""
+    from linklab.sql import flink
+
+    url = flink_url(lab)
+    if url is None:
+        raise LabError(
+            "This lab runs no Flink SQL (it runs on the native runtime, with flink.enabled, "
+            "on a lab that is not secured).",
+            "`invoke down`, then `invoke up demo --runtime native` (without --sql none).",
+        )
+    cluster = lab.topology.flink.cluster
+    return flink.Engine(
+        url, lab.bootstrap(cluster), lab.client_config(cluster), lab.state_dir / flink.COMPONENT
+    )
+
+
+def start_flink(lab: Lab, say=print):
+    """Start the Flink SQL Gateway's JVM (not waiting for it), where this lab runs one."""
+    if not flink_wanted(lab):
+        return None
+    from linklab.sql import flink
+
+    spec = lab.topology.flink
+    return flink.start(lab.runtime.jvm, spec.port, spec.heap_mb, say=say)
+
+
+def run_flink_sql(lab: Lab, proc) -> tuple[list, object | None]:
+    """Wait for the gateway, apply flinksql/*.sql on the mirror, run the demo pull query."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    flink.wait_ready(engine.url, proc, flink.log_file(lab.runtime.jvm))
+    applied = engine.apply()
+    # The INSERT jobs write their first rows a few seconds after they start.
+    demo = wait_until(
+        lambda: (r := engine.pull("departments")).rows and r,
+        120,
+        "Flink SQL's department table filled from the mirror topic",
+        fix=f"Read {flink.log_file(lab.runtime.jvm)}.",
+    )
+    return applied, demo
+
+
+def flink_component(lab: Lab) -> ComponentStatus:
+    """The `flink` row of status: the SQL Gateway's JVM, its URL, memory and log."""
+    from linklab.sql import flink
+
+    proc = lab.runtime.jvm.process(flink.COMPONENT)
+    alive = proc.alive()
+    return ComponentStatus(
+        name="flink",
+        kind=f"Flink SQL Gateway {flink.FLINK_VERSION}",
+        address=flink_url(lab) or "-",
+        state="running" if alive else "stopped",
+        pid=proc.pid() if alive else None,
+        rss_mb=round(proc.rss_bytes() / 2**20, 1) if alive else 0.0,
+        log=str(flink.log_file(lab.runtime.jvm)),
+    )
+
+
+def sql_reset(lab: Lab) -> list[tuple[str, str]]:
+    """Flink in local mode cannot stop a job over SQL: reset restarts the gateway (every job
+    and session goes), deletes the topics the INSERT jobs wrote, and forgets the jobs. The
+    mirror topic is never touched."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    jvm = lab.runtime.jvm
+    done = [("flink", jvm.process(flink.COMPONENT).stop(grace=5))]
+    engine.jobs_file.unlink(missing_ok=True)
+    topics = list(flink.sink_topics(engine.sql_dir).values())
+    kafka.delete_topics(engine.client_config, topics)
+    done += [(f"topic {t}", "deleted") for t in topics]
+    proc = start_flink(lab)
+    flink.wait_ready(engine.url, proc, flink.log_file(jvm))
+    done.append(("flink", "started again"))
+    return done
 
 
 def _ksqldb_answers(url: str) -> bool:
@@ -640,6 +742,8 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
+    if flink_wanted(lab):
+        comps.append(flink_component(lab))
     net = None
     if lab.runtime.starts_clusters:  # existing clusters: no network path of the kit's
         net = network_status(lab)
