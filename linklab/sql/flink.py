@@ -492,6 +492,13 @@ class Engine:
             columns, changes = gw.execute(sql)
         return QueryResult(name, sql, columns, fold(changes))
 
+    def select(self, sql: str) -> QueryResult:
+        """Any bounded query (a table hint 'scan.bounded.mode' = 'latest-offset' on each Kafka
+        table it reads), its changes folded into rows: for a notebook or a test."""
+        with self._session() as gw:
+            columns, changes = gw.execute(sql)
+        return QueryResult("select", sql, columns, fold(changes))
+
     def listing(self) -> dict[str, Any]:
         """The tables the files define, the jobs `apply` started, the named queries."""
         jobs = self.jobs()
