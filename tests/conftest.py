@@ -233,11 +233,13 @@ def flink_sql(lab):
 
     flab = dataclasses.replace(lab, topology=lab.topology.with_sql("flink"))
     proc = linklab.lab.start_flink(flab, say=lambda _: None)
+    linklab.lab.write_state(flab)  # the tasks (`invoke sql.*`) read the lab's topology there
     try:
         applied, demo = linklab.lab.run_flink_sql(flab, proc)
         yield flab, applied, demo
     finally:
         proc.stop(grace=5)
+        linklab.lab.write_state(lab)
         engine = linklab.lab.flink_engine(flab)
         kafka.delete_topics(engine.client_config, list(flink.sink_topics().values()))
         engine.jobs_file.unlink(missing_ok=True)

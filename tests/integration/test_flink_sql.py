@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -16,6 +19,7 @@ import pytest
 import linklab.lab
 from linklab import kafka
 from linklab.jvm import marked_pids
+from linklab.paths import PROJECT_ROOT
 from linklab.sql import flink
 from linklab.waiting import wait_until
 
@@ -188,3 +192,41 @@ def test_a_bad_statement_is_a_lab_error_with_flinks_message_and_the_fix(flink_sq
     assert "SELECT * FROM nowhere_table" in text
     assert "nowhere_table" in text.split("Flink says:")[1]
     assert e.value.fix and "flinksql" in e.value.fix
+
+
+def _invoke(flab, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LINKLAB_STATE": str(flab.state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_the_sql_tasks_work_on_the_native_lab_with_json(flink_sql):
+    flab, _, _ = flink_sql
+    pulled = _invoke(flab, "sql.pull", "department", "--key", "Engineering", "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    [row] = json.loads(pulled.stdout)["rows"]
+    assert row["department"] == "Engineering" and row["headcount"] > 0
+
+    listed = _invoke(flab, "sql.list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    facts = json.loads(listed.stdout)
+    assert facts["engine"] == "Flink SQL"
+    assert {j["writes"] for j in facts["jobs"]} == {
+        "EMPLOYEES_BY_DEPARTMENT",
+        "EMPLOYEES_BY_COUNTRY",
+    }
+
+    pushed = _invoke(flab, "sql.push", "employee_changes", "--limit", "3", "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    lines = [json.loads(ln) for ln in pushed.stdout.splitlines()]
+    assert len(lines) == 3 and all(ln["op"] == "+I" for ln in lines)
+
+    refused = _invoke(flab, "sql.pull", "new_hires")
+    assert refused.returncode == 2
+    assert "push query" in refused.stderr + refused.stdout
