@@ -433,14 +433,18 @@ def flink_engine(lab: Lab):
 
     url = flink_url(lab)
     if url is None:
-        raise LabError(
-            "This lab runs no Flink SQL (it runs on the native runtime, with flink.enabled, "
-            "on a lab that is not secured).",
-            "`invoke down`, then `invoke up demo --runtime native` (without --sql none).",
-        )
+        raise flink_engine_refusal()
     cluster = lab.topology.flink.cluster
     return flink.Engine(
         url, lab.bootstrap(cluster), lab.client_config(cluster), lab.state_dir / flink.COMPONENT
+    )
+
+
+def flink_engine_refusal() -> LabError:
+    return LabError(
+        "This lab runs no streaming SQL: Flink SQL runs on the native runtime with "
+        "flink.enabled, on a lab that is not secured; ksqlDB on the docker runtime.",
+        "`invoke down`, then `invoke up demo --runtime native` (without --sql none).",
     )
 
 
