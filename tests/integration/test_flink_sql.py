@@ -51,11 +51,43 @@ def test_up_demo_runs_flink_sql_on_the_mirror_and_down_leaves_nothing(fresh_lab)
     [row] = [c for c in linklab.lab.status(extra).components if c.name == "flink"]
     assert row.state == "running" and row.rss_mb > 0
     pid = row.pid
+    _push_survives_failover(extra)
     linklab.lab.down(extra)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert marked_pids(extra.state_dir) == []
     assert not extra.state_dir.exists()
     assert _flink_tmp() <= tmp_before, "Flink left files in /tmp"
+
+
+def _push_survives_failover(flab) -> None:
+    """A push query on the secondary keeps running through a failover of the mirror and shows
+    the records then written to the secondary itself."""
+    engine = linklab.lab.flink_engine(flab)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        items = engine.push("employee_changes")
+        try:
+            for item in items:
+                if isinstance(item, list):
+                    seen.append(item[1])
+                if stop.is_set():
+                    return
+        finally:
+            items.close()  # cancels the query's job
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_until(lambda: len(seen) > 0, 60, "the push query's first changes")
+    flab.link.failover(["employees"])
+    dst = flab.bootstrap(flab.topology.link.destination)
+    value = json.dumps({"first_name": "After", "department": "Failover", "salary": 1})
+    assert kafka.produce(dst, "employees", [("E650000", value)]).acknowledged == 1
+    wait_until(lambda: "E650000" in seen, 30, "the push query showing a record written after")
+    stop.set()
+    kafka.produce(dst, "employees", [("E650001", value)])  # wakes the reader to stop
+    reader.join(30)
 
 
 def test_the_files_are_applied_and_a_pull_query_has_rows(flink_sql):
