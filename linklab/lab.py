@@ -328,15 +328,28 @@ def up(
         finally:
             if not existed:
                 _record_link(lab)
-        with timeline.step("mirrors caught up"):
-            wait_caught_up(lab)
+        # Flink's tables and jobs are applied while the mirror catches up: a job reads the
+        # mirror from its first record, whenever it starts.
+        flinking = ThreadPoolExecutor(1) if flink_proc is not None else None
+        try:
+            if flinking is not None:
+                flink_applied = flinking.submit(
+                    _timed, timeline, "Flink SQL applied", lambda: apply_flink_sql(lab, flink_proc)
+                )
+            with timeline.step("mirrors caught up"):
+                wait_caught_up(lab)
+            if flinking is not None:
+                flink_applied.result()
+        finally:
+            if flinking is not None:
+                flinking.shutdown(wait=True)
         applied, demo, warnings, engine = [], None, [], "ksqlDB"
         if owned:
             with timeline.step("ksqlDB"):
                 applied, demo = run_ksql(lab)
             if flink_proc is not None:
-                with timeline.step("Flink SQL"):
-                    applied, demo = run_flink_sql(lab, flink_proc)
+                with timeline.step("Flink SQL pull query"):
+                    applied, demo = flink_applied.result(), flink_demo(lab)
                     engine = "Flink SQL"
             with timeline.step("monitoring"):
                 warnings = monitoring_up(lab, say, restarted=not fresh and not already)
@@ -375,9 +388,9 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     server.set_profile(profile or server.current_profile())
 
 
-def _timed(timeline: Timeline, name: str, fn) -> None:
+def _timed(timeline: Timeline, name: str, fn):
     with timeline.step(name):
-        fn()
+        return fn()
 
 
 def _produce(lab: Lab, cluster: str, topic: str, records: int, seed: int) -> kafka.ProduceResult:
@@ -460,19 +473,36 @@ def start_flink(lab: Lab, say=print):
 
 def run_flink_sql(lab: Lab, proc) -> tuple[list, object | None]:
     """Wait for the gateway, apply flinksql/*.sql on the mirror, run the demo pull query."""
+    return apply_flink_sql(lab, proc), flink_demo(lab)
+
+
+def apply_flink_sql(lab: Lab, proc) -> list:
+    """Wait for the gateway and for the mirror topics, then apply flinksql/*.sql."""
     from linklab.sql import flink
 
     engine = flink_engine(lab)
     flink.wait_ready(engine.url, proc, flink.log_file(lab.runtime.jvm))
-    applied = engine.apply()
-    # The INSERT jobs write their first rows a few seconds after they start.
-    demo = wait_until(
+    config = lab.client_config(lab.topology.flink.cluster)
+    wait_until(
+        lambda: all(kafka.topic_exists(config, m) for m in lab.topology.link.mirrors),
+        120,
+        "the mirror topics Flink SQL reads",
+    )
+    return engine.apply()
+
+
+def flink_demo(lab: Lab):
+    """The pull query `invoke up demo` shows: headcount by department, once the INSERT job
+    has written its first rows."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    return wait_until(
         lambda: (r := engine.pull("departments")).rows and r,
         120,
         "Flink SQL's department table filled from the mirror topic",
         fix=f"Read {flink.log_file(lab.runtime.jvm)}.",
     )
-    return applied, demo
 
 
 def flink_component(lab: Lab) -> ComponentStatus:

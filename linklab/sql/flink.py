@@ -415,22 +415,29 @@ class Engine:
             kafka.ensure_topic(self.client_config, topic, 1, {"cleanup.policy": "compact"})
         running = self.jobs()
         results: list[Applied] = []
-        with self._session() as gw:
-            for st in statements(self.sql_dir):
-                if st.creates:
-                    results.append(Applied(st.file, "TABLE", st.creates[1], "defined"))
-                    continue
-                sink = sink_of(st)
-                if sink and sink in running:
-                    results.append(Applied(st.file, "JOB", sink, "running"))
-                    continue
-                _, rows = gw.execute(_fill(st.sql, self.bootstrap), st.sql)
-                job = rows[0]["fields"][0] if rows and rows[0].get("fields") else ""
-                if sink:
-                    running[sink] = job
-                    self.state_dir.mkdir(parents=True, exist_ok=True)
-                    self.jobs_file.write_text(json.dumps(running, indent=2))
-                results.append(Applied(st.file, "JOB", sink or st.verb, "started", job))
+        pending: list[tuple[Statement, str]] = []
+        for st in statements(self.sql_dir):
+            if st.creates:
+                results.append(Applied(st.file, "TABLE", st.creates[1], "defined"))
+            elif (sink := sink_of(st)) and sink in running:
+                results.append(Applied(st.file, "JOB", sink, "running"))
+            else:
+                pending.append((st, sink or st.verb))
+                results.append(Applied(st.file, "JOB", sink or st.verb, "started"))
+        if pending:
+            # One statement set: one planning and one job for every INSERT (the planner shares
+            # the latest table's source between them), rather than a job each.
+            body = ";\n".join(_fill(st.sql, self.bootstrap) for st, _ in pending)
+            sql = f"EXECUTE STATEMENT SET\nBEGIN\n{body};\nEND"
+            with self._session() as gw:
+                _, rows = gw.execute(sql)
+            job = rows[0]["fields"][0] if rows and rows[0].get("fields") else ""
+            running.update({sink: job for _, sink in pending})
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.jobs_file.write_text(json.dumps(running, indent=2))
+            for r in results:
+                if r.outcome == "started":
+                    r.message = job
         return results
 
     def _query(self, name: str, want: str) -> NamedQuery:
