@@ -303,7 +303,15 @@ def up(
         write_state(lab)
         with timeline.step("clusters up"):
             lab.runtime.up()
-        flink_proc = start_flink(lab, say) if owned else None  # starts while the rest goes on
+        # Flink SQL starts now and applies its files while the topics, the records and the link
+        # are made: its jobs wait for the mirror topic and read it from its first record.
+        flink_proc = start_flink(lab, say) if owned else None
+        flinking = ThreadPoolExecutor(1) if flink_proc is not None else None
+        if flinking is not None:
+            flink_applied = flinking.submit(
+                _timed, timeline, "Flink SQL applied", lambda: apply_flink_sql(lab, flink_proc)
+            )
+            flinking.shutdown(wait=False)  # its one task goes on; `result()` below joins it
         if owned:  # existing clusters: the kit puts nothing on their path
             with timeline.step("network path"):
                 start_network(lab, network, binary)
@@ -328,21 +336,8 @@ def up(
         finally:
             if not existed:
                 _record_link(lab)
-        # Flink's tables and jobs are applied while the mirror catches up: a job reads the
-        # mirror from its first record, whenever it starts.
-        flinking = ThreadPoolExecutor(1) if flink_proc is not None else None
-        try:
-            if flinking is not None:
-                flink_applied = flinking.submit(
-                    _timed, timeline, "Flink SQL applied", lambda: apply_flink_sql(lab, flink_proc)
-                )
-            with timeline.step("mirrors caught up"):
-                wait_caught_up(lab)
-            if flinking is not None:
-                flink_applied.result()
-        finally:
-            if flinking is not None:
-                flinking.shutdown(wait=True)
+        with timeline.step("mirrors caught up"):
+            wait_caught_up(lab)
         applied, demo, warnings, engine = [], None, [], "ksqlDB"
         if owned:
             with timeline.step("ksqlDB"):
