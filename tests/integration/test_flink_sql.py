@@ -262,3 +262,18 @@ def test_the_sql_tasks_work_on_the_native_lab_with_json(flink_sql):
     refused = _invoke(flab, "sql.pull", "new_hires")
     assert refused.returncode == 2
     assert "push query" in refused.stderr + refused.stdout
+
+
+def test_reset_stops_the_jobs_and_deletes_their_topics_then_apply_starts_again(flink_sql):
+    flab, _, _ = flink_sql
+    engine = linklab.lab.flink_engine(flab)
+    before = flab.runtime.jvm.process(flink.COMPONENT).pid()
+    done = dict(linklab.lab.sql_reset(flab))
+    assert done["topic employees_by_department"] == "deleted"
+    assert engine.jobs() == {}
+    assert flab.runtime.jvm.process(flink.COMPONENT).pid() != before
+    secondary = engine.client_config
+    assert not kafka.topic_exists(secondary, "employees_by_department")
+    again = engine.apply()
+    assert {a.outcome for a in again if a.kind == "JOB"} == {"started"}
+    wait_until(lambda: engine.pull("departments").rows, 90, "departments filled again")
