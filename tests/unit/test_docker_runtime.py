@@ -355,3 +355,15 @@ def test_a_secured_docker_lab_signs_its_link_in_as_sa_link(tmp_path, monkeypatch
     assert f'username="sa-link" password="{password}"' in cfg["sasl.jaas.config"]
     assert cfg["ssl.truststore.type"] == "PEM"
     assert cfg["ssl.truststore.location"] == f"{render.SECURITY_MOUNT}/ca.pem"
+
+
+def test_without_maven_or_a_cached_connector_the_fix_is_to_leave_flink_out(tmp_path, monkeypatch):
+    import shutil as sh
+
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sh, "which", lambda name, *a, **k: None)
+    runtime = DockerRuntime(load(), tmp_path / "state")
+    with pytest.raises(LabError) as e:
+        runtime.flink_connector()
+    assert "connector jar" in e.value.problem and "--sql none" in e.value.fix
+    DockerRuntime(load().with_sql("none"), tmp_path / "state").flink_connector()  # nothing asked
