@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -76,10 +77,13 @@ def main() -> None:
     flink.ensure_jars()
     runs: dict[str, list[dict[str, float]]] = {"none": [], "flink": []}
     print(f"load before: {load()}")
-    for _ in range(args.repeat):
-        for sql in ("none", "flink"):
-            runs[sql].append(one_up(sql, args.records, root))
-            print(sql, {k: round(v, 1) for k, v in runs[sql][-1].items()}, flush=True)
+    try:
+        for _ in range(args.repeat):
+            for sql in ("none", "flink"):
+                runs[sql].append(one_up(sql, args.records, root))
+                print(sql, {k: round(v, 1) for k, v in runs[sql][-1].items()}, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     print(f"load after: {load()}")
 
     def med(sql: str, key: str) -> float:
