@@ -90,6 +90,8 @@ def runtime(tmp_path, monkeypatch):
     # The machine's ports are not the unit's business (a test lab may hold these very ports);
     # the taken-port test makes one port taken on purpose.
     monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    # Nor is downloading Flink's connector jar (the last test below covers its failure).
+    monkeypatch.setattr(dockermod.DockerRuntime, "flink_connector", lambda self: None)
     topo = load().with_port_offset(13000)
     return make_runtime("docker", topo, tmp_path / ".lab")
 
@@ -404,3 +406,13 @@ def test_wait_healthy_stops_at_a_one_shot_service_that_failed(tmp_path, monkeypa
         runtime.wait_healthy(timeout=5)
     assert "proj-primary-format-1 stopped during start-up" in e.value.problem
     assert "exited with code 1" in e.value.fix
+
+
+def test_a_connector_jar_that_cannot_be_fetched_names_leaving_flink_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LINKLAB_MAVEN_REPOSITORY", "http://127.0.0.1:9/maven2")  # nothing there
+    runtime = DockerRuntime(load(), tmp_path / "state")
+    with pytest.raises(LabError) as e:
+        runtime.flink_connector()
+    assert "connector jar" in e.value.problem and "--sql none" in e.value.fix
+    DockerRuntime(load().with_sql("none"), tmp_path / "state").flink_connector()  # nothing asked
