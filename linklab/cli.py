@@ -170,8 +170,7 @@ OPTIONS = {
     "report.steps": "comma-separated, from up, rss, latency, network, link, producer, drill "
     "(default: all but drill)",
     "report.out": "folder for report.md (figures beside it), report.html and report.json",
-    "report.latency_duration": "seconds each latency run measures (the network sweep: per "
-    "profile)",
+    "report.latency_duration": "seconds each latency run measures (the network sweep: per profile)",
     "report.warmup": "seconds of warm-up before each latency run measures",
     "report.rate": "messages/s of the latency runs",
     "report.records": "records of the producer bench and of the link's backlog",
