@@ -1,7 +1,9 @@
 """`invoke report` on the session lab, small, into a temporary folder: its structure (every
 step under its heading with its command, the facts, the HTML self-contained, a failed step
 shown as a failure), not its values. Only steps that leave the shared lab as it was: no drill,
-no network sweep or link drain (they change the link's path or pause it)."""
+no network sweep or link drain (they change the link's path or pause it), and no producer bench
+(its JVM rounds take half a minute here; `bench` has its own tests). About 60 s at load 20, most
+of it the latency run waiting for the link to pick up its topic."""
 
 from __future__ import annotations
 
@@ -25,18 +27,18 @@ def _too_few_records(lab, sizes, say):
 
 def test_a_small_report_on_the_lab(lab, tmp_path):
     steps = [
-        *reports.choose(["up", "rss", "latency", "producer"]),
+        *reports.choose(["up", "rss", "latency"]),
         reports.Step(
             "nothing", "A producer bench of no records", lambda lab, s: "x", _too_few_records
         ),
     ]
     lines: list[str] = []
     r = reports.run(lab, steps, SIZES, say=lines.append, interval=0.2)
-    assert [o.name for o in r.outcomes] == ["up", "rss", "latency", "producer", "nothing"]
-    assert [o.status for o in r.outcomes] == ["ok", "ok", "ok", "ok", "failed"], [
+    assert [o.name for o in r.outcomes] == ["up", "rss", "latency", "nothing"]
+    assert [o.status for o in r.outcomes] == ["ok", "ok", "ok", "failed"], [
         (o.name, o.error) for o in r.outcomes
     ]
-    assert lines[0].startswith("[1/5] up: ") and any(x.startswith("[5/5] nothing") for x in lines)
+    assert lines[0].startswith("[1/4] up: ") and any(x.startswith("[4/4] nothing") for x in lines)
 
     documents.write(r, tmp_path)
     md = (tmp_path / "report.md").read_text()
