@@ -63,6 +63,14 @@ class Step:
     default: bool = True
 
 
+class Partial(Exception):
+    """A step that measured something before it failed: the result is kept with the error."""
+
+    def __init__(self, result: Any, error: LabError):
+        super().__init__(error.problem)
+        self.result, self.error = result, error
+
+
 class Skipped(Exception):
     """A step that does not apply to this lab (no toxiproxy for a network sweep)."""
 
@@ -238,8 +246,13 @@ def _drill(lab: Lab, sizes: Sizes, say: Say) -> tuple:
     from linklab import drill
 
     result = drill.run(lab, say=say, rate=sizes.drill_rate)
-    # The lab is failed over now: failback makes the primary the source again.
-    back = drill.failback(lab, say=say)
+    # The lab is failed over now: failback makes the primary the source again. It refuses when
+    # the stop lost records (RPO > 0): then the drill's figures are kept, and the lab stays
+    # failed over (`invoke down && invoke up demo`).
+    try:
+        back = drill.failback(lab, say=say)
+    except LabError as e:
+        raise Partial((result, None), e) from None
     return result, back
 
 
@@ -329,6 +342,11 @@ def run(
         try:
             result = step.measure(lab, sizes, say)
             outcome = Outcome(step.name, step.title, command, "ok", 0.0, result)
+        except Partial as e:
+            outcome = Outcome(
+                step.name, step.title, command, "failed", 0.0, e.result, e.error.problem
+            )
+            outcome.fix = e.error.fix or ""
         except Skipped as e:
             outcome = Outcome(step.name, step.title, command, "skipped", 0.0, error=str(e))
         except LabError as e:

@@ -58,7 +58,7 @@ def _drill_sheets(r: Any) -> list[Sheet]:
     result, back = r
     return [
         *tables.drill(result, drill.MISSED_REASON, drill.RE_READ_REASON),
-        *tables.failback(back),
+        *(tables.failback(back) if back else []),
     ]
 
 
@@ -92,7 +92,8 @@ SHOWN: dict[str, Shown] = {
     "link": Shown(data.link_throughput, lambda pts: [tables.link_throughput(pts)]),
     "producer": Shown(lambda r: data.bench(r, _perf()), lambda r: [tables.bench(r, _perf())]),
     "drill": Shown(
-        lambda r: {"drill": data.drill(r[0]), "failback": data.failback(r[1])}, _drill_sheets
+        lambda r: {"drill": data.drill(r[0]), "failback": data.failback(r[1]) if r[1] else None},
+        _drill_sheets,
     ),
 }
 
@@ -116,7 +117,7 @@ def to_data(report: Any) -> dict:
                 "elapsed_s": o.seconds,
                 "error": o.error or None,
                 "fix": o.fix or None,
-                "result": SHOWN[o.name].data(o.result) if o.status == "ok" else None,
+                "result": SHOWN[o.name].data(o.result) if o.result is not None else None,
             }
             for o in report.outcomes
         ],
@@ -216,7 +217,7 @@ def rendered(report: Any) -> list[tuple[list[Sheet], dict[str, bytes]]]:
     """Each step's tables and figures (name -> PNG), drawn once for both documents."""
     out = []
     for o in report.outcomes:
-        if o.status != "ok":
+        if o.result is None:
             out.append(([], {}))
             continue
         shown = SHOWN[o.name]
@@ -240,7 +241,7 @@ def markdown(
             out.append(f"**{o.status.upper()}**: {_md_cell(o.error)}")
             if o.fix:
                 out.append(f"\nFix: {_md_cell(o.fix)}")
-            continue
+            out.append("")
         for s in sheets:
             out += [sheet_markdown(s), ""]
         for name, png in figs.items():
@@ -281,7 +282,6 @@ def html_document(report: Any, parts: list | None = None) -> str:
         if o.status != "ok":
             fix = f"<br>Fix: {e(o.fix)}" if o.fix else ""
             body.append(f"<p class='{o.status}'>{o.status.upper()}: {e(o.error)}{fix}</p>")
-            continue
         body += [sheet_html(s) for s in sheets]
         for name, png in figs.items():
             b64 = base64.b64encode(png).decode()

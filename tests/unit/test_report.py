@@ -83,3 +83,27 @@ def test_the_machine_is_described():
     m = reports.machine(interval=0.2)
     assert m["cores"] >= 1 and m["memory_total_mib"] > 0 and len(m["load_1_5_15"]) == 3
     assert m["steal_percent"] is None or 0 <= m["steal_percent"] <= 100
+
+
+def test_a_drill_whose_failback_refused_keeps_its_figures():
+    from linklab.report import Outcome
+
+    r = results.report()
+    r.outcomes = [
+        Outcome(
+            "drill",
+            "Disaster-recovery drill",
+            "invoke drill --rate 200 && invoke drill --failback",
+            "failed",
+            60.0,
+            (results.drill(), None),
+            "23 records on the primary never reached the secondary.",
+            "invoke down && invoke up demo",
+        )
+    ]
+    md, _ = documents.markdown(r)
+    assert "**FAILED**: 23 records on the primary never reached the secondary." in md
+    assert "RPO and RTO" in md  # the drill's own table, kept
+    step = documents.to_data(r)["steps"][0]
+    assert step["status"] == "failed" and step["result"]["failback"] is None
+    assert step["result"]["drill"]["rto_s"] == results.drill().rto_s
