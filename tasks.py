@@ -28,6 +28,7 @@ ns = Collection(
     measure.drill,
     measure.faults_task,
     measure.figures,
+    measure.report,
     # checks
     checks.doctor_task,
     checks.alerts,

@@ -169,6 +169,14 @@ OPTIONS = {
     "produce.updates": "fraction of records that change an employee (a number)",
     "produce.leavers": "fraction of records that are leavers, sent as tombstones (a number)",
     "produce.partitions": "create the topic with this many partitions if it does not exist",
+    "report.steps": "comma-separated, from up, rss, latency, network, link, producer, drill "
+    "(default: all but drill)",
+    "report.out": "folder for report.md (figures beside it), report.html and report.json",
+    "report.latency_duration": "seconds each latency run measures (the network sweep: per profile)",
+    "report.warmup": "seconds of warm-up before each latency run measures",
+    "report.rate": "messages/s of the latency runs",
+    "report.records": "records of the producer bench and of the link's backlog",
+    "report.repeat": "rounds of the producer bench",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
     "bench.batch_size": "batch.size in bytes for both producers (default: librdkafka's own, "

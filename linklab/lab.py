@@ -372,6 +372,12 @@ def up(
             down(lab, say=say)
         raise
     seconds = time.monotonic() - timeline.began
+    if fresh:  # the cold start's timeline, for `invoke report` (a re-run of `up` reuses all)
+        write_state(
+            lab,
+            up_timeline=[asdict(s) for s in timeline.steps],
+            up_seconds=round(seconds, 3),
+        )
     return UpResult(produced, seconds, already, applied, demo, engine, warnings, timeline.steps)
 
 

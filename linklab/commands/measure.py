@@ -172,3 +172,40 @@ def figures(c, out="docs/img", rate=500, duration=10, records=20000):
         say=present.note,
     )
     present.show(*(str(p) for p in made))
+
+
+@task
+def report(
+    c,
+    steps=None,
+    out="results/report",
+    latency_duration=30,
+    warmup=10,
+    rate=1000,
+    records=100000,
+    repeat=1,
+    json_=False,
+):
+    """One evaluation of the running lab, written as report.md (figures beside it), a
+    self-contained report.html and report.json in --out: machine, versions and settings, then
+    each step with the command that measures it alone. --steps from up, rss, latency, network,
+    link, producer, drill (default: all but drill, which fails the lab over and back; it runs
+    last). A failed step is in the report, and exits 1 at the end."""
+    from linklab import report as reports
+    from linklab.present import report as documents
+
+    sizes = reports.Sizes(
+        float(latency_duration), float(warmup), int(rate), int(records), int(repeat)
+    )
+    chosen = reports.choose(cli.names(steps))
+    r = reports.run(labs.open_lab(), chosen, sizes, say=present.note)
+    written = documents.write(r, Path(out))
+    show(
+        json_,
+        documents.to_data(r),
+        *(f"{o.name}: {o.status} ({o.seconds:g} s)" for o in r.outcomes),
+        *(f"Written to {p}" for p in written),
+    )
+    if r.failed:
+        names = ", ".join(o.name for o in r.failed)
+        raise cli.failure(f"step(s) failed: {names}; the report says why.", "invoke doctor")

@@ -324,3 +324,62 @@ def monitor_frame():
         firing=rules[0].alerts,
         pending=[],
     )
+
+
+def report():
+    """A report of four steps: the lab's memory, latency, a failed producer bench, a skipped
+    network sweep."""
+    from linklab.report import Outcome, Report
+
+    machine = {
+        "machine": "Linux x86_64, 2 CPUs",
+        "cores": 2,
+        "memory_total_mib": 7936,
+        "memory_available_mib": 3120,
+        "load_1_5_15": [0.42, 0.61, 0.8],
+        "steal_percent": 0.5,
+        "at": "2026-12-05T22:40:00+00:00",
+    }
+    return Report(
+        started="2026-12-05T22:40:00+00:00",
+        finished="2026-12-05T22:41:10+00:00",
+        machine_before=machine,
+        machine_after={**machine, "at": "2026-12-05T22:41:10+00:00"},
+        versions={
+            "kafka": "4.1.0",
+            "confluent_platform": "8.1.0",
+            "confluent_kafka": "2.12.1",
+            "librdkafka": "2.12.1",
+            "hdrhistogram": "0.10.3",
+            "linklab": "0.1.0",
+            "python": "3.11.9",
+            "platform": "Linux-6.1-x86_64",
+            "java": 'openjdk version "21.0.5"',
+            "runtime": "native",
+            "python_dependencies": {"confluent-kafka": "2.12.1"},
+        },
+        settings={"link": LINK, "link_settings": {"fetch_wait_ms": "10"}, "sizes": {"rate": 500}},
+        outcomes=[
+            Outcome("rss", "Memory (RSS)", "invoke status", "ok", 0.4, status()),
+            Outcome(
+                "latency", "Latency", "invoke latency --rate 500", "ok", 14.2, latency_result()
+            ),
+            Outcome(
+                "network",
+                "Latency against distance",
+                "invoke latency --network-sweep",
+                "skipped",
+                0.0,
+                error="the link takes the direct path (no toxiproxy)",
+            ),
+            Outcome(
+                "producer",
+                "The producer",
+                "invoke bench --count 1000",
+                "failed",
+                2.0,
+                error="The primary cluster does not answer.",
+                fix="invoke doctor",
+            ),
+        ],
+    )

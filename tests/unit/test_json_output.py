@@ -19,6 +19,7 @@ from linklab.latency import Repeated
 from linklab.network import DEFAULT_PROFILES
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
+from linklab.present import report as present_report
 from linklab.sql.flink import Engine
 from tests.unit import results
 
@@ -27,6 +28,8 @@ FREE_FORM = {
     "settings",
     "producer_settings",
     "labels",
+    "python_dependencies",
+    "result",  # a report step's result: the JSON of that step's own task, documented there
 }  # their keys are the link's or producer's own
 
 
@@ -79,6 +82,7 @@ PAYLOADS = {
     "acl.list": lambda: data.acl_list(results.acl_rows()),
     "alerts": lambda: data.alerts(results.alert_rules()),
     "monitor": lambda: data.monitor(results.monitor_frame()),
+    "report": lambda: present_report.to_data(results.report()),
     "up --timings": lambda: {
         **data.status(results.status()),
         **data.timeline([Step("clusters up", 0.0, 4.1), Step("link created", 4.4, 8.9)]),
