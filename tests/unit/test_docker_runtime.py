@@ -486,3 +486,9 @@ def test_start_cluster_stops_at_a_container_that_dies_with_the_hint(runtime, mon
     with pytest.raises(LabError) as e:
         runtime.start_cluster(topo.link.source)
     assert b in e.value.problem and "137" in e.value.problem + (e.value.fix or "")
+
+
+def test_the_docker_link_is_confluent_platforms(runtime):
+    from linklab.links.clusterlink import PLATFORM
+
+    assert make_link(runtime).platform == PLATFORM
