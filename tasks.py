@@ -10,7 +10,7 @@ from __future__ import annotations
 from invoke import Collection
 
 from linklab import present
-from linklab.commands import checks, ksql, lab, link, measure
+from linklab.commands import checks, jars, ksql, lab, link, measure
 
 present.use_terminal()
 
@@ -38,3 +38,4 @@ ns.add_collection(Collection("link", *link.LINK))
 ns.add_collection(Collection("mirror", *link.MIRROR))
 ns.add_collection(Collection("ksql", *ksql.KSQL))
 ns.add_collection(Collection("acl", lab.acl_list))
+ns.add_collection(Collection("jars", jars.lock))

@@ -18,6 +18,26 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind, from /proc/stat's first line (user, nice,
+    system, idle, iowait, irq, softirq, steal); empty where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_since(before: list[int]) -> float:
+    """The share of CPU time the host took (steal) since `before` (`cpu_times()`); NaN where
+    /proc/stat cannot say."""
+    after = cpu_times()
+    if len(before) < 8 or len(after) < 8:
+        return float("nan")
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / sum(spent) if sum(spent) else float("nan")
+
+
 @dataclass
 class Series:
     """The figures of one variant, with the load average seen at each."""

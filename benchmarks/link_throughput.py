@@ -3,8 +3,9 @@ beside the source's own produce rate. A bandwidth-delay product shows here: a li
 too little in flight per round trip slows down as the round trip grows.
 
 For each profile: a fresh topic is mirrored, the mirror is paused, `count` Employee records are
-produced to the source (the produce rate), the mirror is resumed and timed from the first record
-on the mirror to the last (the drain rate; the link's restart is left out and shown apart).
+produced to the source (the produce rate), the mirror is resumed and timed from the first poll
+that sees records on the mirror to the last record (the drain rate, over the records mirrored in
+that time only; the link's restart is left out and shown apart).
 Returns data; `invoke bench --link` presents it. Figures are printed, never asserted.
 """
 
@@ -35,10 +36,17 @@ class LinkThroughput:
     records: int
     bytes: int  # keys and values produced
     produce_s: float  # the source's own produce of the backlog
-    restart_s: float  # resume to the first record on the mirror (the link's restart)
-    drain_s: float  # first record on the mirror to the last
+    restart_s: float  # resume to the first poll that saw records on the mirror
+    drain_s: float  # that poll to the last record on the mirror
     load_before: list[float] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
+    # Records mirrored within drain_s: those the first poll already saw arrived before the
+    # clock started and are not counted against it. None: all of them.
+    drained: int | None = None
+
+    @property
+    def drained_records(self) -> int:
+        return self.records if self.drained is None else self.drained
 
     @property
     def produce_rate(self) -> float:
@@ -46,15 +54,25 @@ class LinkThroughput:
 
     @property
     def drain_rate(self) -> float:
-        return self.records / self.drain_s if self.drain_s else 0.0
+        return self.drained_records / self.drain_s if self.drain_s else 0.0
 
     @property
     def drain_mb_per_s(self) -> float:
-        return self.bytes / self.drain_s / 1e6 if self.drain_s else 0.0
+        """The drained records' share of the bytes (the records are of one kind, sizes alike)."""
+        if not self.drain_s or not self.records:
+            return 0.0
+        return self.bytes * self.drained_records / self.records / self.drain_s / 1e6
 
     @property
     def produce_mb_per_s(self) -> float:
         return self.bytes / self.produce_s / 1e6 if self.produce_s else 0.0
+
+
+@dataclass
+class Drain:
+    restart_s: float  # resume to the first poll that saw records
+    drain_s: float  # that poll to the poll that saw them all
+    drained: int  # records mirrored in drain_s
 
 
 def _mirrored(dst: str, topic: str) -> int:
@@ -86,6 +104,37 @@ def _link_watch(lab: Lab, every_s: float = 2.0) -> Callable[[], bool]:
     return up
 
 
+def time_drain(
+    mirrored: Callable[[], int],
+    count: int,
+    resumed: float,
+    running: Callable[[], bool],
+    clock: Callable[[], float] = time.monotonic,
+) -> Drain:
+    """Time a resumed mirror draining `count` records (`mirrored()`: how many are on the mirror
+    so far; `running()`: False or a LabError once the link is gone). The clock starts at the
+    first poll that sees records; what that poll saw had arrived before, so it is not counted
+    in the drain."""
+    seen = 0
+
+    def flowing() -> bool:
+        nonlocal seen
+        seen = mirrored()
+        return seen > 0
+
+    wait_until(flowing, 300, "the mirror flowing again", interval=0.05, quiet=True)
+    first = clock()
+    wait_until(
+        lambda: running() and mirrored() >= count,
+        DRAIN_TIMEOUT_S,
+        f"{count:,} records drained to the mirror",
+        interval=0.05,
+        quiet=True,
+    )
+    last = clock()
+    return Drain(round(first - resumed, 3), round(last - first, 3), count - seen)
+
+
 def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThroughput:
     """One backlog of `count` records through the link, under whatever profile is in force."""
     src = lab.client_config(lab.topology.link.source)
@@ -109,23 +158,7 @@ def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThro
         before = _mirrored(dst, topic)
         resumed = time.monotonic()
         lab.link.resume([topic])
-        wait_until(
-            lambda: _mirrored(dst, topic) > before,
-            300,
-            f"{topic} flowing again",
-            interval=0.05,
-            quiet=True,
-        )
-        first = time.monotonic()
-        link_up = _link_watch(lab)
-        wait_until(
-            lambda: link_up() and _mirrored(dst, topic) >= count,
-            DRAIN_TIMEOUT_S,
-            f"{count:,} records drained to the mirror",
-            interval=0.05,
-            quiet=True,
-        )
-        last = time.monotonic()
+        drain = time_drain(lambda: _mirrored(dst, topic) - before, count, resumed, _link_watch(lab))
     finally:
         try:
             lab.link.mirror_delete(topic)
@@ -138,10 +171,11 @@ def measure(lab: Lab, count: int, seed: int = 42, profile: str = "") -> LinkThro
         count,
         size,
         produced.elapsed_s,
-        round(first - resumed, 3),
-        round(last - first, 3),
+        drain.restart_s,
+        drain.drain_s,
         load_before,
         list(os.getloadavg()),
+        drain.drained,
     )
 
 

@@ -1,9 +1,9 @@
 """What the command line needs beside the tasks: typed options that name themselves when a value
 is not a number, topic lists, and the one mapping from outcomes to exit codes.
 
-Exit codes: 0 done, 1 a check failed (doctor, a drill or fault run that lost records, records
-the broker refused), 2 the kit refused: a user mistake (a bad option, no lab) or a problem
-with a named fix (`LabError`). 130 after Ctrl-C.
+Exit codes: 0 done, 1 a check failed (doctor, a drill, fault or latency run that lost records,
+records the broker refused; `CheckFailed`), 2 the kit refused: a user mistake (a bad option, no
+lab) or a problem with a named fix (`LabError`). 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from invoke import Exit, Task
 from invoke import task as invoke_task
 from invoke.parser import Argument
 
-from linklab.errors import LabError
+from linklab.errors import CheckFailed, LabError
 
 DONE, CHECK_FAILED, USER_MISTAKE, INTERRUPTED = 0, 1, 2, 130
 
@@ -96,7 +96,8 @@ def _show_task_help() -> NoReturn:
 
 
 def friendly(fn: F) -> F:
-    """Turn the kit's LabError into a clean message and exit 2, never a traceback."""
+    """Turn the kit's LabError into a clean message and exit 2 (CheckFailed: exit 1), never a
+    traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -104,6 +105,8 @@ def friendly(fn: F) -> F:
             _show_task_help()
         try:
             return fn(*args, **kwargs)
+        except CheckFailed as e:
+            raise failure(e.problem, e.fix, CHECK_FAILED) from None
         except LabError as e:
             raise failure(e.problem, e.fix, USER_MISTAKE) from None
         except KeyboardInterrupt:
@@ -149,6 +152,7 @@ OPTIONS = {
     "name": "a named query of ksql/queries.sql (`invoke ksql.list`)",
     # One task's own options, as "task.option".
     "up.scenario": "what to bring up (only: demo)",
+    "lock.set": "the jar sets to resolve, comma-separated (default: every scripts/*-jars.pom.xml)",
     "up.records": "Employee records to produce to a new topic",
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
     "up.brokers": "brokers per cluster, 1 to 5 (default 0: the topology's, 1 unless set); 3 or "
@@ -165,6 +169,8 @@ OPTIONS = {
     "produce.partitions": "create the topic with this many partitions if it does not exist",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
+    "bench.batch_size": "batch.size in bytes for both producers (default: librdkafka's own, "
+    "1000000; the Java producer's is 16384)",
     "bench.backlog": "with --link: records produced while the mirror is paused",
     "bench.link": "the link draining a backlog, per network profile, beside the produce rate",
     "bench.profiles": "with --link: comma-separated network profiles (default: those that "
@@ -178,6 +184,8 @@ OPTIONS = {
     "restarted to mirror the test topic)",
     "latency.repeat": "runs of the test; with more than one, the median and spread are shown",
     "latency.partitions": "partitions of the temporary topic",
+    "latency.collectors": "where the two consumers read: threads (beside the producer, the "
+    "default) or processes (each its own; benchmarks/README.md compares them)",
     "latency.network_sweep": "run once per network profile on the link's path (a lab started "
     "with --network)",
     "latency.profiles": "with --network-sweep: comma-separated profiles (default: those that "

@@ -34,6 +34,11 @@ def server(lab: Lab) -> ToxiproxyServer | None:
 def require(lab: Lab, purpose: str) -> ToxiproxyServer:
     """The lab's toxiproxy, or a LabError saying how to start a lab with one."""
     net = server(lab)
+    spec = getattr(getattr(lab, "topology", None), "network", None)
+    if net is None and getattr(spec, "direct", False):
+        from linklab.lab import no_proxy
+
+        raise no_proxy(lab, purpose)
     if net is None:
         raise LabError(
             f"{purpose}, but this lab has no network proxy on the link's path.",

@@ -7,7 +7,9 @@ why. A warning (`warn`) is shown but does not fail the doctor.
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,10 +18,11 @@ from pathlib import Path
 import psutil
 from confluent_kafka import Consumer, TopicPartition
 
-from linklab import kafka, runtimes
+from linklab import jars, kafka, runtimes
 from linklab.errors import LabError
 from linklab.lab import Lab, network_status, open_lab, read_state
 from linklab.links.base import ACTIVE, PAUSED, STOPPED
+from linklab.network import GET_TOXIPROXY
 from linklab.paths import LAB_FREE_MB, free_mb
 from linklab.processes import check_java
 
@@ -128,7 +131,54 @@ def check_lab(lab: Lab) -> list[Check]:
         checks += _guard("logs", lambda: logs(lab))
     if lab.topology.monitoring.enabled and lab.runtime.name == "native":
         checks += _guard("alerts", lambda: alert_checks(lab))
+    if lab.topology.secured:
+        checks += _guard("kcat", lambda: kcat(lab))
     return checks
+
+
+# librdkafka before 2.6.1 builds SCRAM's client-final message in a way Kafka 4 brokers reject
+# ("invalid credentials"; librdkafka PR #4895). Debian 12's and Ubuntu's kcat link 2.0.2.
+KCAT_SCRAM_MIN = (2, 6, 1)
+
+
+def kcat_librdkafka(binary: str) -> tuple[int, int, int] | None:
+    """The librdkafka version a kcat (or kafkacat) links, from its `-V` banner."""
+    try:
+        out = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def kcat(lab: Lab) -> list[Check]:
+    """On a secured lab: warn when the kcat on PATH cannot sign in with SCRAM."""
+    found = shutil.which("kcat") or shutil.which("kafkacat")
+    if not found:
+        return []
+    version = kcat_librdkafka(found)
+    if version is None:
+        return [Check("kcat", True, f"{found}: librdkafka version not shown by -V")]
+    shown = ".".join(map(str, version))
+    if version >= KCAT_SCRAM_MIN:
+        return [Check("kcat", True, f"{found} links librdkafka {shown}: SCRAM sign-in works")]
+    src = lab.topology.link.source
+    java_file = Path(lab.state_dir) / "clients" / f"{src}-sa-demo.java.properties"
+    return [
+        Check(
+            "kcat",
+            False,
+            f"{found} links librdkafka {shown}: before 2.6.1 its SCRAM sign-in is refused "
+            'by Kafka 4 brokers ("invalid credentials"), so `kcat -F <lab>/clients/...` fails '
+            "on this lab",
+            "Use a kcat built on librdkafka 2.6.1+ (macOS: brew install kcat), or Kafka's own "
+            "tools with the Java client file: java -cp "
+            f"'{jars.classpath(lab.topology.kafka_version)}' org.apache.kafka.tools.TopicCommand "
+            f"--bootstrap-server {lab.bootstrap(src)} --command-config {java_file} --list "
+            "(docs/security.md).",
+            warn=True,
+        )
+    ]
 
 
 def alert_checks(lab: Lab) -> list[Check]:
@@ -337,6 +387,16 @@ def _describe_pid(pid: int | None) -> str:
 def network_path(lab: Lab) -> Check:
     """The link's network path: toxiproxy answers, and the path is not cut."""
     st = network_status(lab)
+    if st.direct:
+        return Check(
+            "network",
+            False,
+            f"no proxy on the link's path ({st.proxy}): toxiproxy was not installed when the lab "
+            "came up, so network profiles and cuts are off",
+            f"Only profiles and cuts need it: {GET_TOXIPROXY}; then `invoke down` and "
+            "`invoke up demo`.",
+            warn=True,
+        )
     if not st.running:
         return Check(
             "network",

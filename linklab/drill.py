@@ -2,10 +2,12 @@
 mirror is failed over, and the group carries on from its synced offsets on the secondary.
 `failback` is the way back. Results are data; `invoke drill` presents them step by step.
 
-Records are told apart by partition and position, never by key: the drill's own records are an
-Employee stream with updates, so one key has several values. MirrorMaker 2 with the identity
-policy writes each partition's records in the source's order, so a record at source offset `o`
-is at mirror offset `o + shift` (the shift is checked, record by record, before the disaster).
+The group's reads are told apart by partition and position, never by key: the drill's own
+records are an Employee stream with updates, so one key has several values. MirrorMaker 2 with
+the identity policy writes each partition's records in the source's order, so a record at source
+offset `o` is at mirror offset `o + shift` (the shift is checked, record by record, before the
+disaster). Whether records reached the secondary (the RPO, the losses, the failback's
+comparison) is the ledger's count, by key and content.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import struct
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +26,7 @@ from linklab import distance, kafka
 from linklab.errors import LabError
 from linklab.faults import SteadyProducer, run_ids
 from linklab.lab import Lab, require_running, wait_caught_up
+from linklab.ledger import Ledger
 from linklab.links.base import ACTIVE, STOPPED
 from linklab.waiting import wait_until
 
@@ -78,7 +80,6 @@ class DrillResult:
     topic: str
     produced: int  # fresh records the drill wrote to the primary first
     on_topic: int  # records from the group's start on, when the primary stopped
-    not_mirrored: int  # of those, on the primary but not on the secondary (lost: RPO)
     consumed_before: int  # read and committed on the primary
     written_after: int  # written to the secondary after the failover
     consumed_after: int  # read on the secondary, from the synced offsets to the end
@@ -88,9 +89,12 @@ class DrillResult:
     partitions: list[PartitionRow]
     seconds: float
     link_kind: str
-    # RPO: acknowledged by the primary but not on the secondary when the primary stopped
+    # RPO: records the drill had acknowledged by the primary (its own and the stream's) that
+    # were not on the secondary when the primary stopped
     rpo_records: int = 0
-    rpo_ms: float = 0.0  # production time those records span, up to the stop
+    # The production time at risk: from the send of the oldest of those to the primary's stop
+    # (its last acknowledgement, or the stop's issue if later). One record: above 0.
+    rpo_ms: float = 0.0
     lost_records: int = 0  # of the acknowledged ones, never on the secondary after the failover
     # RTO: from the primary's stop to the group's first record read on the secondary
     rto_s: float = 0.0
@@ -98,6 +102,11 @@ class DrillResult:
     failover_s: float = 0.0  # detection -> mirror topic failed over
     consumer_restart_s: float = 0.0  # failover -> the group's first record on the secondary
     timeline: list[TimelineEvent] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No record missed by the group, none of the acknowledged ones lost."""
+        return self.missed == 0 and self.lost_records == 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -299,23 +308,19 @@ def _by_position(records: list[kafka.Record]) -> dict[int, dict[int, tuple]]:
     return out
 
 
-def mirror_gap(
+def mirror_shift(
     source: list[kafka.Record], mirror: list[kafka.Record], start: dict[int, int]
-) -> tuple[dict[int, int], int]:
-    """(shift per partition, records not mirrored) for the source's records from `start` on.
-
-    What the mirror lacks is counted by content: the source's records from `start` on, as a
-    multiset of (key, value) per partition, minus the mirror partition's. The shift (mirror
-    offset minus source offset) is where the mirror holds the first of those records, and every
-    record the mirror holds from there is checked to be the source's record at that place.
+) -> dict[int, int]:
+    """The shift per partition (mirror offset minus source offset) of the source's records from
+    `start` on: where the mirror holds the first of them. Every record the mirror holds from
+    there is checked to be the source's record at that place. (What the mirror lacks is the
+    ledger's count, at the stop: the RPO.)
     """
     src, mir = _by_position(source), _by_position(mirror)
     shift: dict[int, int] = {}
-    missing = 0
     for p, first in start.items():
         s, m = src.get(p, {}), mir.get(p, {})
         wanted = [s[o] for o in sorted(s) if o >= first]
-        missing += (Counter(wanted) - Counter(m.values())).total()
         mirror_end = max(m, default=-1) + 1
         at = next((o for o in sorted(m) if wanted and m[o] == wanted[0]), None)
         shift[p] = at - first if at is not None else mirror_end - first
@@ -329,7 +334,7 @@ def mirror_gap(
                     "writes a record twice after a crash).",
                     "Run the drill on a fresh lab: `invoke down`, then `invoke up demo`.",
                 )
-    return shift, missing
+    return shift
 
 
 # -- the drill, step by step ----------------------------------------------------------------------
@@ -352,7 +357,9 @@ class _Drill:
     bounds: dict[int, int] = field(default_factory=dict)
     translated: dict[int, int] = field(default_factory=dict)
     shift: dict[int, int] = field(default_factory=dict)
-    not_mirrored: int = 0
+    # Every record the drill had the primary acknowledge (its own, the stream's), with its send
+    # time: what the secondary must hold.
+    ledger: Ledger = field(default_factory=Ledger)
     stopped_at: float = 0.0  # monotonic, when the primary's stop was issued
     events: list[Event] = field(default_factory=list)
 
@@ -411,7 +418,9 @@ def _start_group(d: _Drill) -> None:
 
 def _write_records(d: _Drill, records: int) -> None:
     # A steady stream, as an application writes: in a burst the link thins its offset syncs.
-    produced = kafka.produce(d.src, TOPIC, d.gen.stream(records, updates=0.3), rate=RATE)
+    produced = kafka.produce(
+        d.src, TOPIC, d.gen.stream(records, updates=0.3), rate=RATE, ledger=d.ledger
+    )
     if produced.acknowledged != records:
         raise LabError(
             f"Only {produced.acknowledged} of {records} drill records were "
@@ -452,9 +461,7 @@ def _wait_synced_as_is(d: _Drill) -> None:
         f"offsets of {d.group} synced to the secondary",
         fix="Is the link running? `invoke link.describe`.",
     )
-    d.shift, d.not_mirrored = mirror_gap(
-        kafka.read_all(d.src, TOPIC), kafka.read_all(d.dst, TOPIC), d.start
-    )
+    d.shift = mirror_shift(kafka.read_all(d.src, TOPIC), kafka.read_all(d.dst, TOPIC), d.start)
 
 
 def _wait_translated(d: _Drill) -> None:
@@ -494,9 +501,7 @@ def _wait_translated(d: _Drill) -> None:
         f"offsets of {d.group} synced to the secondary",
         fix="Is the link running? `invoke link.describe`.",
     )
-    d.shift, d.not_mirrored = mirror_gap(
-        kafka.read_all(d.src, TOPIC), kafka.read_all(d.dst, TOPIC), d.start
-    )
+    d.shift = mirror_shift(kafka.read_all(d.src, TOPIC), kafka.read_all(d.dst, TOPIC), d.start)
 
 
 def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> SteadyProducer | None:
@@ -511,6 +516,7 @@ def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> Ste
             rate=rate,
             # the primary is stopped under it: its last records fail fast instead of in minutes
             message_timeout_ms=STREAM_TIMEOUT_MS,
+            ledger=d.ledger,
         ).start()
         d.event("steady stream starts on the primary")
         d.say(f"Records flow into the primary at {rate:,}/s, as an application writes them.")
@@ -524,12 +530,16 @@ def _stream(d: _Drill, rate: int, before_stop: Callable[[], None] | None) -> Ste
     return stream
 
 
-def _disaster(d: _Drill) -> None:
-    """Stop the primary, and note when a client would find it gone (detection)."""
+def _disaster(d: _Drill, stop: Callable[[], None] | None = None) -> None:
+    """Stop the primary (`stop`, else the runtime stops its cluster), and note when a client
+    would find it gone (detection)."""
     name = d.lab.topology.link.source
     d.stopped_at = time.monotonic()
     d.event("primary stop issued", d.stopped_at)
-    d.lab.runtime.stop_cluster(name)
+    if stop is None:
+        d.lab.runtime.stop_cluster(name)
+    else:
+        stop()
     d.event("primary process gone")
     # Detection as an operator's health check sees it: the first probe of the primary that
     # gets no answer. The probe's own timeout is part of it.
@@ -543,32 +553,24 @@ def _disaster(d: _Drill) -> None:
     d.say(f"Disaster: the {name} cluster is stopped.")
 
 
-def _at_risk(
-    d: _Drill, stream: SteadyProducer | None, at_stop: dict[int, int]
-) -> tuple[int, float]:
-    """(records, ms of production): acknowledged by the primary, not on the secondary when the
-    primary was found down (its partitions' ends then: `at_stop`).
+def _at_risk(d: _Drill, at_stop: dict[int, int]) -> tuple[int, float]:
+    """(records, ms of production): the RPO. Records the primary had acknowledged to the drill
+    (its own and the stream's) that were not on the secondary when the primary was found down
+    (its partitions' ends then: `at_stop`), counted by the ledger against a read of the
+    secondary up to those ends.
 
-    The primary's side is what it acknowledged to the stream's producer (stopped: every answer
-    is in); the secondary's is read back up to those ends, as a multiset of (key, value)."""
-    if stream is None:
-        return 0, 0.0
-    # A broker being stopped still acknowledges what reaches it before it closes: every
-    # acknowledged record counts, not only those sent before the stop was issued.
-    acked = Counter(stream.acked)
-    on_secondary = Counter(
-        (r.key, r.value)
-        for r in kafka.read_all(d.dst, TOPIC)
-        if r.offset < at_stop.get(r.partition, 0)
-    )
-    missing = acked - on_secondary
-    if not missing:
-        return 0, 0.0
-    # The production time they span. Not measured to the stop's issue: a broker being stopped
-    # acknowledges records sent after it (up to the second its process takes to go), and those
-    # are at risk too.
-    sent = [stream.sent_at[r] for r in missing]
-    return missing.total(), round((max(sent) - min(sent)) * 1000, 1)
+    The production time at risk runs from the send of the oldest of those records to the
+    primary's stop: the moment it stopped taking writes, its last acknowledgement (a broker
+    being stopped acknowledges records sent up to a moment after the stop's issue), or the issue
+    itself if that came later. Every record at risk was acknowledged, so sent before then: one
+    record at risk is more than 0 ms."""
+    read = kafka.read_all(d.dst, TOPIC)
+    tally = d.ledger.tally(r for r in read if r.offset < at_stop.get(r.partition, 0))
+    oldest = tally.oldest_missing_sent
+    if not tally.lost or oldest is None:
+        return tally.lost, 0.0
+    stop = max(d.stopped_at, d.ledger.last_acknowledged() or d.stopped_at)
+    return tally.lost, round((stop - oldest) * 1000, 1)
 
 
 def _fail_over(d: _Drill) -> dict[int, int]:
@@ -664,13 +666,16 @@ def run(
     rate: int = 0,
     before_stop: Callable[[], None] | None = None,
     network: str | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> DrillResult:
     """Fail a consumer group over from the primary to the secondary; count what it missed and
     what it read twice. Leaves the lab failed over (the primary stopped), ready for `failback`.
 
     `rate`: records/s flowing into the primary when it stops (0: none), so the RPO has
     something to measure. `before_stop`: called just before the stop (a test holds the link
-    back there). `network`: the profile put on the link's path first (and left there)."""
+    back there). `network`: the profile put on the link's path first (and left there).
+    `stop`: stops the primary (default: the runtime stops its cluster); a test issues the stop
+    itself there, to time it on its own clock."""
     _check_inputs(lab, records, behind, written_after, rate)
     if network:
         distance.use(lab, network)
@@ -690,17 +695,17 @@ def run(
     _wait_translated(d)
     stream = _stream(d, rate, before_stop)
     try:
-        _disaster(d)
+        _disaster(d, stop)
         # The secondary at the stop, by its ends (one quick request): the records are read and
         # counted after the group's first read, so the drill's own counting stays out of the RTO.
-        at_stop = _ends(d.dst) if stream else {}
+        at_stop = _ends(d.dst)
         _fail_over(d)
         after = _resume_on_secondary(d, written_after)
     finally:
         if stream:
             stream.stop()  # waits for the answers still due from the stopped primary
-    at_risk = _at_risk(d, stream, at_stop)
-    lost = _lost(d, stream)
+    at_risk = _at_risk(d, at_stop)
+    lost = _lost(d)
     return _count(d, after, records, written_after, at_risk, lost)
 
 
@@ -709,19 +714,27 @@ def broker_rows(lab: Lab, rate: float = RATE_BROKER_ROWS, say: Say = print) -> l
     its controller leader, SIGKILLed while records flow at `rate` with acks=all. Neither is a
     disaster: nothing is failed over, the group and the link carry on through the brokers left,
     and each row must lose nothing acknowledged (linklab.faults counts every record on the
-    mirror by key and content). On a smaller primary each row is skipped with the reason."""
+    mirror by key and content). A smaller primary is refused before anything runs: a row
+    that did not run is no pass."""
     from linklab import faults
 
     require_running(lab)
+    need = max(faults.NEEDS_BROKERS.values())
+    have = lab.topology.cluster(lab.topology.link.source).brokers
+    if have < need:
+        raise LabError(
+            f"The drill's broker rows need a primary of {need} brokers, this one has {have}: "
+            "nothing was run.",
+            f"`invoke down`, `invoke up demo --brokers {need}`, then `invoke drill --brokers`; or "
+            f"`invoke faults --only {','.join(faults.NEEDS_BROKERS)}`, which makes such a lab "
+            "of its own and leaves yours alone.",
+        )
     return [faults.run_streaming(lab, name, rate, say) for name in faults.NEEDS_BROKERS]
 
 
-def _lost(d: _Drill, stream: SteadyProducer | None) -> int:
+def _lost(d: _Drill) -> int:
     """Acknowledged by the primary and, after the failover, still not on the secondary."""
-    if stream is None:
-        return 0
-    acked = Counter(r for r in stream.acked)
-    return (acked - Counter((r.key, r.value) for r in kafka.read_all(d.dst, TOPIC))).total()
+    return d.ledger.tally(kafka.read_all(d.dst, TOPIC)).lost
 
 
 def _count(
@@ -760,7 +773,6 @@ def _count(
         topic=TOPIC,
         produced=records,
         on_topic=sum(d.ends[p] - start[p] for p in d.ends),
-        not_mirrored=d.not_mirrored,
         consumed_before=len(d.before),
         written_after=written_after,
         consumed_after=len(after),
@@ -786,20 +798,15 @@ def _count(
 
 # -- the way back ---------------------------------------------------------------------------------
 def _compare(primary: list[kafka.Record], secondary: list[kafka.Record]) -> tuple[int, int]:
-    """(lost, duplicated), by content per partition: the secondary's records the primary lacks
-    (a multiset of key and value, so one gap is one record), and the primary's copies of a
-    record beyond those the secondary holds (at least one)."""
-    p_parts: dict[int, Counter] = {}
-    s_parts: dict[int, Counter] = {}
-    for records, parts in ((primary, p_parts), (secondary, s_parts)):
-        for r in records:
-            parts.setdefault(r.partition, Counter())[(r.key, r.value)] += 1
-    lost = dup = 0
-    for part in set(p_parts) | set(s_parts):
-        pc, sc = p_parts.get(part, Counter()), s_parts.get(part, Counter())
-        lost += (sc - pc).total()
-        dup += sum(max(0, n - max(sc[rec], 1)) for rec, n in pc.items())
-    return lost, dup
+    """(lost, duplicated), by the ledger per partition: the secondary's records are what the
+    primary must hold, so one the primary lacks is lost (a multiset of key and value, so one gap
+    is one record), and the primary's copies of a record beyond those the secondary holds (at
+    least one) are duplicates."""
+    ledger = Ledger(by_partition=True)
+    for r in secondary:
+        ledger.acknowledged(r.key, r.value, r.partition)
+    tally = ledger.tally(primary)
+    return tally.lost, tally.duplicated
 
 
 def _one_per_partition(bootstrap: str, gen: EmployeeGenerator, partitions) -> None:

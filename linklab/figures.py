@@ -1,6 +1,6 @@
-"""The README's figures from a real run on a running lab: latency over time and its percentiles,
-link against baseline, and the lag draining after a burst. Each carries a caption with the
-date, the machine and the settings, so a figure says where it came from.
+"""docs/latency.md's figures from a real run on a running lab: latency over time and its
+percentiles, link against baseline, and the lag draining after a burst. Each carries a caption
+with the date, the machine and the settings, so a figure says where it came from.
 """
 
 from __future__ import annotations

@@ -8,11 +8,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from linklab.errors import LabError
+
+if TYPE_CHECKING:
+    from linklab.ledger import Ledger
 
 QUIET = {"log_level": 0}  # librdkafka stays silent: the kit reports problems itself
 
@@ -322,10 +326,12 @@ def produce(
     rate: float | None = None,
     progress_interval_s: float = 0.1,
     flush_timeout_s: float = DELIVERY_TIMEOUT_MS / 1000 + 5,
+    ledger: Ledger | None = None,
     **overrides,
 ) -> ProduceResult:
     """Produce (key, value) pairs, at most `rate` records/s; count only what the broker
-    acknowledged. A dict value is sent as compact JSON, None as a tombstone.
+    acknowledged. A dict value is sent as compact JSON, None as a tombstone. With a `ledger`,
+    each acknowledged record is entered in it, with its partition and send time.
 
     Ctrl-C stops producing, waits for the records already sent and returns with `interrupted`
     set; a second Ctrl-C stops that wait too, and what is unconfirmed counts as failed.
@@ -337,9 +343,15 @@ def produce(
         )
     result = ProduceResult()
 
-    def delivered(err, _msg):
+    def delivered(err, msg):
         if err is None:
             result.acknowledged += 1
+            if ledger is not None:
+                now = time.monotonic()
+                # latency(): seconds from the produce() call to the broker's answer
+                ledger.acknowledged(
+                    msg.key(), msg.value(), msg.partition(), now - (msg.latency() or 0.0), now
+                )
         else:
             result.failed += 1
             result._error(err.str())

@@ -16,11 +16,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from datagen import EmployeeGenerator
-from linklab import kafka, runtimes
+from linklab import kafka, prerequisites, runtimes
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
 from linklab.links.base import Link, LinkInfo, MirrorInfo
-from linklab.network import TOXIPROXY_VERSION, NetworkStatus, ToxiproxyServer, toxiproxy_binary
+from linklab.network import (
+    GET_TOXIPROXY,
+    TOXIPROXY_VERSION,
+    NetworkStatus,
+    ToxiproxyServer,
+    direct_status,
+    toxiproxy_available,
+    toxiproxy_binary,
+)
 from linklab.paths import default_state_dir
 from linklab.runtimes.base import Runtime
 from linklab.topology import Topology, from_dict, load
@@ -44,8 +52,9 @@ class Lab:
     @property
     def network(self) -> ToxiproxyServer | None:
         """The native lab's toxiproxy-server on the link's path (docs/network.md); None on
-        docker, where toxiproxy is a container of the compose project."""
-        if self.runtime.name != "native":
+        docker, where toxiproxy is a container of the compose project, and on a lab whose link
+        takes the direct path (it came up without toxiproxy)."""
+        if self.runtime.name != "native" or self.topology.network.direct:
             return None
         return ToxiproxyServer(self.topology.network, self.state_dir, self.topology.source.brokers)
 
@@ -285,11 +294,17 @@ def up(
         raise LabError(f"records must be 0 or more, got {records}.", "Pass --records 3000.")
     if network is not None:
         lab.topology.network.profile_named(network)  # an unknown name is refused up front
+    fresh = read_state(lab.state_dir) is None
+    _without_proxy(lab, network, fresh)
+    if fresh and lab.runtime.starts_clusters:
+        # Every missing prerequisite at once, with its install line, before anything starts.
+        prerequisites.require(
+            lab.runtime.needs_java, lab_ports(lab), lab.runtime.docker_memory_mb()
+        )
     # toxiproxy found (or built once into the cache) before anything starts.
     binary = toxiproxy_binary(say=say) if lab.network is not None else None
     owned = lab.runtime.starts_clusters
     timeline = Timeline()
-    fresh = read_state(lab.state_dir) is None
     if fresh and lab.state_dir.exists() and any(lab.state_dir.iterdir()):
         raise LabError(
             f"{lab.state_dir} exists but is not a lab state folder linklab made.",
@@ -332,6 +347,8 @@ def up(
                 applied, demo = run_ksql(lab)
             with timeline.step("monitoring"):
                 warnings = monitoring_up(lab, say, restarted=not fresh and not already)
+            if lab.topology.network.direct and lab.runtime.name == "native":
+                warnings.append(DIRECT_WARNING)
     except BaseException as e:
         if fresh:
             # Nothing half-started is left behind by a failed or interrupted first start.
@@ -340,6 +357,66 @@ def up(
         raise
     seconds = time.monotonic() - timeline.began
     return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
+
+
+DIRECT_WARNING = (
+    "toxiproxy is not installed, so the link takes the direct path: no network profile "
+    f"(delay, loss) and no cut. For them: {GET_TOXIPROXY}; then `invoke down` and `invoke up demo`."
+)
+
+
+def _without_proxy(lab: Lab, network: str | None, fresh: bool) -> None:
+    """Where toxiproxy cannot be had (not on PATH, not cached, no Go to build it), a new native
+    lab whose profile adds nothing (lan) comes up with the link on the direct path; a profile
+    asked for is refused, naming how to get toxiproxy. Where toxiproxy exists, nothing changes.
+    The choice is the lab's for its life: it is saved with its topology."""
+    spec = lab.topology.network
+    if lab.runtime.name != "native":
+        return
+    if spec.direct:
+        if network is not None:
+            raise no_proxy(lab, f"Network profile {network!r} was asked for")
+        return
+    if not fresh or toxiproxy_available():
+        return  # an existing lab with a proxy: toxiproxy_binary names the fix if it is gone
+    if network is not None or spec.active.toxics():
+        raise LabError(
+            f"Network profile {network or spec.profile!r} needs toxiproxy on the link's path, "
+            "and toxiproxy is not installed (nor Go to build it).",
+            f"{GET_TOXIPROXY}. Or start without --network, with the topology's network profile "
+            "set to lan: the link then takes the direct path.",
+        )
+    # The runtime renders the brokers' LINK listener and MirrorMaker 2's bootstrap from the
+    # topology: both are made again for the direct path.
+    lab.topology = replace(lab.topology, network=replace(spec, direct=True))
+    lab.runtime = make_runtime(lab.runtime.name, lab.topology, lab.state_dir)
+
+
+def lab_ports(lab: Lab) -> dict[str, int]:
+    """The ports of this machine a new lab binds: its runtime's, the link's path (native) and
+    monitoring (native)."""
+    ports = dict(lab.runtime.host_ports())
+    t = lab.topology
+    if lab.runtime.name == "native":
+        for b in t.source.nodes:
+            ports[f"{b.component} LINK listener"] = t.network.link_port_of(b.index)
+            if lab.network is not None:
+                ports[f"toxiproxy in front of {b.component}"] = t.network.proxy_port_of(b.index)
+        if lab.network is not None:
+            ports["toxiproxy API"] = t.network.api_port
+        if t.monitoring.enabled:
+            ports["Prometheus"] = t.monitoring.prometheus_port
+            ports.update({f"{c} JMX exporter": p for c, p in t.exporter_ports().items()})
+    return ports
+
+
+def no_proxy(lab: Lab, what: str) -> LabError:
+    """The refusal of a profile or a cut on a lab whose link takes the direct path."""
+    return LabError(
+        f"{what}, but this lab came up without toxiproxy: its link takes the direct path, and "
+        "network profiles and cuts need the proxy.",
+        f"{GET_TOXIPROXY}; then `invoke down` and `invoke up demo`.",
+    )
 
 
 def monitoring_up(lab: Lab, say=print, restarted: bool = False) -> list[str]:
@@ -357,7 +434,9 @@ def monitoring_up(lab: Lab, say=print, restarted: bool = False) -> list[str]:
 
 def start_network(lab: Lab, profile: str | None = None, binary: Path | None = None) -> None:
     """Start the link's path (native: toxiproxy-server; docker: its container is up already)
-    and set its profile."""
+    and set its profile. The direct path has nothing to start."""
+    if lab.topology.network.direct:
+        return
     if lab.network is not None:
         lab.network.start(profile=profile, binary=binary)
         return
@@ -674,6 +753,8 @@ def status(lab: Lab) -> Status:
 # -- the link's network path (docs/network.md) ---------------------------------------------
 def network_status(lab: Lab) -> NetworkStatus:
     """The profile in force on the link's path, its round trip, and whether it is cut."""
+    if lab.topology.network.direct:
+        return direct_status(lab.topology.network, lab.topology.source.brokers)
     if lab.network is not None:
         return lab.network.status()
     server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
@@ -686,6 +767,13 @@ def network_status(lab: Lab) -> NetworkStatus:
 
 def network_component(lab: Lab, net: NetworkStatus) -> ComponentStatus:
     """The `network` row of status: toxiproxy, its profile and its address."""
+    if net.direct:
+        return ComponentStatus(
+            name="network",
+            kind="direct path: no toxiproxy, so no network profiles (docs/install.md)",
+            address=net.proxy,
+            state="direct",
+        )
     proc = lab.network.process if lab.network is not None else None
     cut_note = ", cut" if net.cut else ""
     return ComponentStatus(
@@ -707,7 +795,11 @@ def _path(lab: Lab) -> ToxiproxyServer:
     )
 
 
-def _refuse_existing_path(lab: Lab) -> None:
+def _refuse_existing_path(
+    lab: Lab, what: str = "A change of the link's path was asked for"
+) -> None:
+    if lab.topology.network.direct:
+        raise no_proxy(lab, what)
     if not lab.runtime.starts_clusters:
         raise LabError(
             "The kit puts no proxy on the path between existing clusters: their distance is "
@@ -743,7 +835,16 @@ def change_network(
     if sever and heal:
         raise LabError("--cut and --restore together.", "Pass one of them.")
     require_running(lab)
-    _refuse_existing_path(lab)
+    if profile is None and not sever and not heal and lab.topology.network.direct:
+        return network_status(lab)  # only looking at the direct path
+    asked = (
+        f"Network profile {profile!r} was asked for"
+        if profile
+        else "A cut was asked for"
+        if sever
+        else "A restore was asked for"
+    )
+    _refuse_existing_path(lab, asked)
     if profile is not None:
         set_network(lab, profile)
     if sever:

@@ -53,6 +53,16 @@ _CUT_TOXIC = "cut-"
 _COMPLETE = ".complete"
 # Go's own installer puts go here without touching PATH.
 GO_STANDARD = Path("/usr/local/go/bin/go")
+# LINKLAB_TOXIPROXY=off: the kit behaves as if neither toxiproxy nor Go were installed (a lab
+# comes up on the direct path). For a user who does not want a Go build, and for the tests.
+TOXIPROXY_ENV = "LINKLAB_TOXIPROXY"
+GET_TOXIPROXY = (
+    "Install toxiproxy so that toxiproxy-server is on PATH (macOS: `brew install toxiproxy`; "
+    "Debian/Ubuntu: the toxiproxy-server binary of a release at "
+    "github.com/Shopify/toxiproxy/releases), or install Go 1.21+ (macOS: `brew install go`; "
+    "Debian/Ubuntu: https://go.dev/dl/) and the kit builds toxiproxy "
+    f"{TOXIPROXY_VERSION} into its cache once (docs/install.md)"
+)
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -157,6 +167,9 @@ class NetworkSpec:
     link_port: int = DEFAULT_LINK_PORT
     proxy_port: int = DEFAULT_PROXY_PORT
     api_port: int = DEFAULT_API_PORT
+    # No proxy on the link's path: the link reaches the LINK listeners themselves. A lab comes up
+    # so where toxiproxy is not there to get (`lab.up`); no profile but a clean one applies.
+    direct: bool = False
 
     @property
     def active(self) -> NetworkProfile:
@@ -201,10 +214,15 @@ class NetworkSpec:
         """The proxy in front of broker `index`'s LINK listener: what that broker advertises."""
         return broker_port(self.proxy_port, index)
 
+    def link_address_of(self, index: int) -> str:
+        """Where the link reaches broker `index` of the source (native): its proxy, or on the
+        direct path its LINK listener."""
+        return f"127.0.0.1:{self.link_port_of(index) if self.direct else self.proxy_port_of(index)}"
+
     @property
     def link_bootstrap(self) -> str:
         """The source bootstrap the link uses (native): through the proxy."""
-        return f"127.0.0.1:{self.proxy_port}"
+        return self.link_address_of(0)
 
     @property
     def upstream(self) -> str:
@@ -222,6 +240,7 @@ class NetworkSpec:
             "proxy_port": self.proxy_port,
             "api_port": self.api_port,
             "profiles": {n: _profile_dict(p) for n, p in self.profiles.items()},
+            **({"direct": True} if self.direct else {}),
         }
 
 
@@ -236,7 +255,7 @@ def _profile_dict(p: NetworkProfile) -> dict[str, Any]:
     }
 
 
-_SPEC_KEYS = {"profile", "profiles", "link_port", "proxy_port", "api_port"}
+_SPEC_KEYS = {"profile", "profiles", "link_port", "proxy_port", "api_port", "direct"}
 _PROFILE_KEYS = {"delay_ms", "jitter_ms", "loss", "bandwidth_kbps", "reset_after_ms", "description"}
 
 
@@ -280,9 +299,23 @@ def parse_network(section: dict | None, where: str = "network") -> NetworkSpec:
             f"{where}: link_port, proxy_port and api_port must differ ({ports}).",
             "Give each its own port.",
         )
+    direct = section.get("direct", False)
+    if not isinstance(direct, bool):
+        raise LabError(
+            f"{where}.direct: {direct!r} is not true or false.",
+            "Set direct: true for no proxy on the link's path, or leave it out.",
+        )
     spec = NetworkSpec(
-        profile=str(section.get("profile", DEFAULT_PROFILE)), profiles=profiles, **ports
+        profile=str(section.get("profile", DEFAULT_PROFILE)),
+        profiles=profiles,
+        direct=direct,
+        **ports,
     )
+    if spec.direct and spec.active.toxics():  # also refuses an unknown active profile
+        raise LabError(
+            f"{where}: profile {spec.profile!r} needs the proxy, and direct: true removes it.",
+            "Use a profile without delay or loss (lan), or leave direct out.",
+        )
     spec.active  # noqa: B018 - refuses an unknown active profile, naming the known ones
     return spec
 
@@ -383,9 +416,7 @@ def link_listener(spec: NetworkSpec, index: int = 0) -> LinkListener:
     """The LINK listener of broker `index` of the native primary: bound on 127.0.0.1,
     advertised as the proxy in front of it (one proxy per broker: docs/network.md)."""
     return LinkListener(
-        bind_host="127.0.0.1",
-        port=spec.link_port_of(index),
-        advertised=f"127.0.0.1:{spec.proxy_port_of(index)}",
+        bind_host="127.0.0.1", port=spec.link_port_of(index), advertised=spec.link_address_of(index)
     )
 
 
@@ -398,7 +429,7 @@ def proxy_name(index: int) -> str:
 def link_bootstraps(spec: NetworkSpec, brokers: int = 1) -> str:
     """The link's bootstrap.servers: every broker's proxy, so losing one broker (or its proxy)
     leaves the link a way in."""
-    return ",".join(f"127.0.0.1:{spec.proxy_port_of(i)}" for i in range(brokers))
+    return ",".join(spec.link_address_of(i) for i in range(brokers))
 
 
 def server_properties_fragment(spec: NetworkSpec) -> dict[str, str]:
@@ -491,8 +522,27 @@ def _go_binary() -> str | None:
     return str(GO_STANDARD) if GO_STANDARD.exists() else None
 
 
+def hidden() -> bool:
+    """LINKLAB_TOXIPROXY=off: toxiproxy and Go are as good as absent."""
+    return os.environ.get(TOXIPROXY_ENV, "").strip().lower() in ("off", "0", "no", "false")
+
+
+def toxiproxy_available() -> bool:
+    """Whether `toxiproxy_binary` can give a toxiproxy-server: on PATH, cached, or Go to build
+    it (nothing is built here)."""
+    if hidden():
+        return False
+    target = toxiproxy_cache()
+    cached = (target / _COMPLETE).exists() and (target / TOXIPROXY_SERVER).exists()
+    return bool(shutil.which(TOXIPROXY_SERVER) or cached or _go_binary())
+
+
 def toxiproxy_binary(say=print, build: bool = True) -> Path:
     """toxiproxy-server: from PATH, else the kit's cache, else built there once with Go."""
+    if hidden():
+        raise LabError(
+            f"toxiproxy is turned off ({TOXIPROXY_ENV}=off), and this needs it.", GET_TOXIPROXY
+        )
     on_path = shutil.which(TOXIPROXY_SERVER)
     if on_path:
         return Path(on_path)
@@ -504,10 +554,7 @@ def toxiproxy_binary(say=print, build: bool = True) -> Path:
         raise LabError(
             f"toxiproxy {TOXIPROXY_VERSION} is not on PATH nor cached in {target}, and Go is "
             "not installed to build it.",
-            "Either install Go 1.21+ (https://go.dev/dl/) and run again: the kit builds "
-            f"toxiproxy {TOXIPROXY_VERSION} into its cache once; or install toxiproxy "
-            "(`brew install toxiproxy`, or a release binary from "
-            "github.com/Shopify/toxiproxy/releases) so that toxiproxy-server is on PATH.",
+            f"{GET_TOXIPROXY}, then run again.",
         )
     if not build:
         raise LabError(
@@ -738,6 +785,21 @@ class NetworkStatus:
     pid: int | None
     proxy: str  # listen -> upstream
     api: str
+    direct: bool = False  # no proxy on the path (a lab that came up without toxiproxy)
+
+
+def direct_status(spec: NetworkSpec, brokers: int = 1) -> NetworkStatus:
+    """The path of a lab without a proxy: the link reaches the LINK listeners themselves."""
+    return NetworkStatus(
+        profile=spec.profile,
+        round_trip_ms=0,
+        cut=False,
+        running=False,
+        pid=None,
+        proxy="direct to " + link_bootstraps(spec, brokers),
+        api="",
+        direct=True,
+    )
 
 
 class ToxiproxyServer:

@@ -17,8 +17,8 @@ import psutil
 from linklab.errors import LabError
 
 JAVA_FIX = (
-    "Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless), "
-    "or point JAVA_HOME at one."
+    "Install Java 17 or newer (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; "
+    "macOS: brew install openjdk@17), or point JAVA_HOME at one."
 )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from linklab import network, security
+from linklab.errors import LabError
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import BrokerSpec, GroupFilter, Topology
 
@@ -148,12 +149,19 @@ def filters_to_regex(filters: list[GroupFilter]) -> str:
 
 
 def write(files: dict[str, str], out_dir: Path) -> list[Path]:
-    """Write rendered files under `out_dir`; return their paths."""
+    """Write rendered files under `out_dir` (made if missing); return their paths. A folder
+    that cannot be made or written (under a file, read-only, no permission) is a LabError."""
     written = []
     for rel, text in files.items():
         path = out_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as e:
+            raise LabError(
+                f"Could not write into {out_dir}: {e.strerror or e} ({e.filename}).",
+                "Pass a folder you may write to; it is made if missing (e.g. rendered/).",
+            ) from None
         written.append(path)
     return written
 
@@ -366,8 +374,6 @@ def runtime_files(topology: Topology, runtime: str, out_dir: Path) -> dict[str, 
         return compose_files(topology, str(out_dir))
     if runtime == "native":
         return native_files(topology, out_dir)
-    from linklab.errors import LabError
-
     if runtime == "external":
         raise LabError(
             "The external runtime renders nothing: it runs nothing (the clusters exist already).",

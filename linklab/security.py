@@ -502,11 +502,22 @@ def load(state_dir: Path) -> LabSecurity:
 def format_args(sec: LabSecurity) -> list[str]:
     """Extra arguments for `kafka-storage format` (kafka.tools.StorageTool format): every lab
     user as a SCRAM-SHA-512 credential in the bootstrap metadata (KIP-900). They hold the
-    passwords: pass them to subprocess, never to a log."""
+    passwords: pass them through `java_argfile`, never on a command line nor to a log."""
     out = []
     for user in sec.users.values():
         out += ["--add-scram", f"{MECHANISM}=[name={user.name},password={user.password.reveal()}]"]
     return out
+
+
+def java_argfile(path: Path, args: list[str]) -> str:
+    """Write `args` as a java @argfile only its owner can read and return the one argument,
+    `@path`, that stands for them: what a JVM gets this way is not on its command line (which
+    every user reads in /proc/<pid>/cmdline). The launcher expands an @argfile only before the
+    main class, so `args` starts with the main class. Each argument is double-quoted, with its
+    backslashes and double quotes escaped (the launcher's argfile syntax)."""
+    quoted = ('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in args)
+    _write_private(path, "\n".join(quoted) + "\n")
+    return f"@{path}"
 
 
 def server_properties(

@@ -2,9 +2,10 @@
 
 Each fault runs on a lab of its own. A background producer sends records at a steady rate
 (acks=all, idempotent, each record a new employee id, so each is identifiable by key and
-content); a watcher reads the mirror topic from its start. After the fault is repaired and the
-producer stopped, every acknowledged record must be on the mirror: `lost` counts those that are
-not, `duplicated` the extra copies MirrorMaker 2 may write after a crash. `run_suite` makes,
+content); a watcher reads the mirror topic from its start; both note into one ledger
+(linklab.ledger). After the fault is repaired and the producer stopped, every acknowledged record
+must be on the mirror: `lost` counts those that are not, `duplicated` the extra copies
+MirrorMaker 2 may write after a crash. `run_suite` makes,
 breaks and removes one lab per fault and returns the table's rows; the `faults` task prints them.
 """
 

@@ -13,6 +13,7 @@ import linklab.lab
 from linklab import jvm
 from linklab.errors import LabError
 from linklab.faults.traffic import RATE, MirrorWatcher, SteadyProducer
+from linklab.ledger import Ledger
 from linklab.paths import PROJECT_ROOT
 from linklab.topology import load
 from linklab.waiting import wait_until
@@ -43,7 +44,7 @@ class FaultResult:
     unacknowledged: int = 0  # records the producer gave up on (not expected on the mirror)
     mirrored: int = 0  # acknowledged records found on the mirror, by key and content
     lost: int = 0  # acknowledged records not on the mirror
-    duplicated: int = 0  # extra copies of acknowledged records on the mirror
+    duplicated: int = 0  # extra copies of records on the mirror (the ledger's count)
     outage_s: float = 0.0  # from the fault until its repair finished
     catch_up_s: float | None = None  # from the repair until every record sent before it arrived
     recovery: str = ""  # what brought the lab back
@@ -63,7 +64,7 @@ class FaultResult:
     @property
     def ok(self) -> bool:
         if self.skipped:
-            return True
+            return False  # a fault that did not run proved nothing
         needed_help = bool(self.link_restarted) and self.fault in RECOVERS_BY_ITSELF
         return (
             self.lost == 0 and not self.error and not needed_help and not self.caught_up_by_restart
@@ -73,21 +74,22 @@ class FaultResult:
         return {**asdict(self), "ok": self.ok}
 
 
-# -- the records: a steady producer and a watcher of the mirror ------------------------------
 # -- one fault run -----------------------------------------------------------------------------
 class FaultRun:
-    """The producer, the watcher and the clock of one fault; `repaired()` marks its end."""
+    """The producer, the watcher, their ledger and the clock of one fault; `repaired()` marks
+    its end."""
 
     def __init__(self, lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print):
         self.lab = lab
         self.say = say
         topic = lab.topology.link.mirrors[0]
         self.result = FaultResult(name)
+        self.ledger = Ledger()
         self.watcher = MirrorWatcher(
-            lab.client_config(lab.topology.link.destination), topic
+            lab.client_config(lab.topology.link.destination), topic, self.ledger
         ).start()
         self.producer = SteadyProducer(
-            lab.client_config(lab.topology.link.source), topic, rate
+            lab.client_config(lab.topology.link.source), topic, rate, ledger=self.ledger
         ).start()
         self.fault_at: float | None = None
         self.repaired_at: float | None = None
@@ -112,9 +114,7 @@ class FaultRun:
         """Records acknowledged since the fault that are on the mirror already."""
         if self.fault_at is None:
             return 0
-        acked = list(self.producer.acked)
-        since = [r for r in acked if self.producer.sent_at.get(r, 0.0) >= self.fault_at]
-        return len(since) - self.watcher.missing(since)
+        return self.ledger.tally(sent_from=self.fault_at).arrived
 
     def restarted_link(self, why: str) -> None:
         """The kit restarted the link as part of the repair: recorded as such."""
@@ -134,8 +134,7 @@ class FaultRun:
             self.steady(steady_after)
         finally:
             self.producer.stop()
-        acked = self.producer.acked
-        r.produced, r.unacknowledged = len(acked), self.producer.failed
+        r.produced, r.unacknowledged = self.ledger.tally().acknowledged, self.producer.failed
         if self.producer.errors:
             r.note = _join(r.note, "producer: " + "; ".join(self.producer.errors))
         if ages := self.producer.gave_up_after:
@@ -145,13 +144,13 @@ class FaultRun:
                 f"(message.timeout.ms {self.producer.message_timeout_ms:,})",
             )
         try:
-            self._wait_mirrored(acked)
+            self._wait_mirrored()
         except LabError:
             # Still missing: maybe the link needs a push. Say so in the table, and count again.
             if (
                 not self.lab.link.component()
                 or self.lab.link.component().state != "running"
-                or self.watcher.missing(acked)
+                or self.ledger.tally().lost
             ):
                 self.say("records still missing: restarting the link (`invoke link.restart`)")
                 self.lab.link.restart()
@@ -162,42 +161,33 @@ class FaultRun:
                 r.recovery = _join(r.recovery, "then link.restart (the link did not catch up)")
                 r.caught_up_by_restart = True
                 try:
-                    self._wait_mirrored(acked)
+                    self._wait_mirrored()
                 except LabError:
                     pass
         finally:
             self.watcher.stop()
-        self._count(acked)
+        self._count()
         return r
 
-    def _wait_mirrored(self, acked) -> None:
+    def _wait_mirrored(self) -> None:
         wait_until(
-            lambda: self.watcher.missing(acked) == 0,
+            lambda: self.ledger.tally().lost == 0,
             CATCH_UP_TIMEOUT,
-            f"all {len(acked):,} acknowledged records on the mirror",
+            f"all {self.result.produced:,} acknowledged records on the mirror",
             interval=0.5,
         )
 
-    def _count(self, acked) -> None:
+    def _count(self) -> None:
         r = self.result
-        lost = dup = 0
-        last_arrival = None
-        repair = self.repaired_at
-        for record in acked:
-            copies, first = self.watcher.copies(record)
-            if not copies:
-                lost += 1
-                continue
-            dup += copies - 1
-            if repair is not None and self.producer.sent_at[record] <= repair:
-                last_arrival = first if last_arrival is None else max(last_arrival, first)
-        r.lost, r.duplicated, r.mirrored = lost, dup, len(acked) - lost
-        if self.fault_at is not None and repair is not None:
-            r.acked_during_fault = sum(
-                1 for record in acked if self.fault_at <= self.producer.sent_at[record] <= repair
-            )
-        if repair is not None and not lost:
-            r.catch_up_s = round(max(0.0, (last_arrival or repair) - repair), 1)
+        repair, fault = self.repaired_at, self.fault_at
+        every = self.ledger.tally()
+        r.lost, r.duplicated, r.mirrored = every.lost, every.duplicated, every.arrived
+        if fault is not None and repair is not None:
+            r.acked_during_fault = self.ledger.tally(sent_from=fault, sent_to=repair).acknowledged
+        if repair is not None and not every.lost:
+            # The last of the records sent up to the repair to arrive: the link caught up then.
+            last = self.ledger.tally(sent_to=repair).last_arrival
+            r.catch_up_s = round(max(0.0, (last or repair) - repair), 1)
 
     def abandon(self) -> None:
         """Stop the threads of a run that failed half-way."""

@@ -1,5 +1,5 @@
-"""Background traffic for a fault run: a steady producer whose every acknowledged record is
-known, and a watcher that reads the mirror topic from its start."""
+"""Background traffic for a fault run: a steady producer that enters every acknowledged record
+in a ledger, and a watcher that reads the mirror topic from its start into the same ledger."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from datagen import EmployeeGenerator
 from linklab import kafka
 from linklab.errors import LabError
+from linklab.ledger import Ledger
 
 RATE = 200  # records/s: steady, and light on a 2-core laptop
 # The fault producer's delivery timeout outlasts every outage here (the lid is closed 30 s, a
@@ -20,8 +21,8 @@ MESSAGE_TIMEOUT_MS = 600_000
 
 
 class SteadyProducer:
-    """Employee hires at a fixed rate in a thread, remembering what was sent when and what the
-    broker acknowledged. Ids start at `next_id`, so no other run's records share a key."""
+    """Employee hires at a fixed rate in a thread; every record the broker acknowledged goes in
+    `ledger` with its send time. Ids start at `next_id`, so no other run's records share a key."""
 
     def __init__(
         self,
@@ -31,13 +32,14 @@ class SteadyProducer:
         seed: int = 9,
         next_id: int | None = None,
         message_timeout_ms: int = MESSAGE_TIMEOUT_MS,
+        ledger: Ledger | None = None,
     ):
         self.topic = topic
+        self.ledger = Ledger() if ledger is None else ledger
         self.message_timeout_ms = message_timeout_ms
         self.rate = rate
         self.gen = EmployeeGenerator(seed, next_id or run_ids())
-        self.sent_at: dict[tuple[bytes, bytes], float] = {}
-        self.acked: set[tuple[bytes, bytes]] = set()
+        self._sent_at: dict[tuple[bytes, bytes], float] = {}  # records awaiting an answer
         self.failed = 0
         self.errors: list[str] = []
         self.gave_up_after: list[float] = []  # seconds from send to a failed delivery report
@@ -48,11 +50,13 @@ class SteadyProducer:
         self._thread = threading.Thread(target=self._run, name="fault-producer", daemon=True)
 
     def _delivered(self, err, msg) -> None:
+        sent = self._sent_at.pop((msg.key(), msg.value()), None)
         if err is None:
-            self.acked.add((msg.key(), msg.value()))
+            self.ledger.acknowledged(
+                msg.key(), msg.value(), msg.partition(), sent, acked_at=time.monotonic()
+            )
         else:
             self.failed += 1
-            sent = self.sent_at.get((msg.key(), msg.value()))
             if sent is not None:
                 self.gave_up_after.append(time.monotonic() - sent)
             if len(self.errors) < 3 and err.str() not in self.errors:
@@ -61,7 +65,7 @@ class SteadyProducer:
     def _send(self, _seq: int, _intended: int, _now: int) -> None:
         key, value = next(self.gen.records(1))
         record = (key.encode(), value.encode())
-        self.sent_at[record] = time.monotonic()
+        self._sent_at[record] = time.monotonic()
         while True:
             try:
                 self._producer.produce(
@@ -94,12 +98,11 @@ class SteadyProducer:
 
 
 class MirrorWatcher:
-    """Reads the mirror topic from its start in a thread: how often each (key, value) arrived,
-    and when it first did."""
+    """Reads the mirror topic from its start in a thread, noting in `ledger` each record's
+    arrival (the first copy's time, and how many copies)."""
 
-    def __init__(self, bootstrap: str, topic: str):
-        self.seen: dict[tuple[bytes, bytes], list] = {}  # record -> [copies, first seen]
-        self._lock = threading.Lock()
+    def __init__(self, bootstrap: str, topic: str, ledger: Ledger):
+        self.ledger = ledger
         self._stop = threading.Event()
         self._consumer = Consumer(
             kafka.consumer_config(
@@ -120,10 +123,7 @@ class MirrorWatcher:
             for msg in self._consumer.consume(1000, timeout=0.2):
                 if msg.error():
                     continue  # transient while a broker restarts; the consumer retries
-                now = time.monotonic()
-                with self._lock:
-                    entry = self.seen.setdefault((msg.key(), msg.value()), [0, now])
-                    entry[0] += 1
+                self.ledger.arrived(msg.key(), msg.value(), msg.partition(), at=time.monotonic())
         self._consumer.close()
 
     def start(self) -> MirrorWatcher:
@@ -133,15 +133,6 @@ class MirrorWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-
-    def missing(self, records) -> int:
-        with self._lock:
-            return sum(1 for r in records if r not in self.seen)
-
-    def copies(self, record) -> tuple[int, float | None]:
-        with self._lock:
-            entry = self.seen.get(record)
-            return (entry[0], entry[1]) if entry else (0, None)
 
 
 IDS_PER_RUN = 100_000

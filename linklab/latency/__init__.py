@@ -1,14 +1,15 @@
 """The latency test: a constant-rate producer on the source cluster, one consumer on the mirror
-topic (through the link) and, in the same run, a baseline consumer on the source topic. All three
-share one process and one clock, so latency is the consumer's clock minus each message's
-*intended* send time (coordinated omission corrected). Returns data; prints nothing.
+topic (through the link) and, in the same run, a baseline consumer on the source topic. Each
+consumer reads in a thread beside the producer (or, on request, in a process of its own); all
+stamp on the machine's one monotonic clock, so latency is the consumer's clock minus each
+message's *intended* send time (coordinated omission corrected). Returns data; prints nothing.
 
 The package, by job: `measure` (message format, settings, samples, percentiles), `collectors`
 (the consumers), `runner` (one run against a lab; not `run`, which is the function), `results`
 (files), `sweeps` (the link's settings, network profiles), `e2e` (Kafka's own tool).
 """
 
-from linklab.latency.collectors import Collector
+from linklab.latency.collectors import Collector, CollectorProcess
 from linklab.latency.e2e import E2EResult, compare_with_e2e, kafka_e2e_latency
 from linklab.latency.measure import (
     COLUMNS,
@@ -43,6 +44,7 @@ __all__ = [
     "PROBE",
     "TOPIC_PREFIX",
     "Collector",
+    "CollectorProcess",
     "Repeated",
     "E2EResult",
     "LatencyResult",

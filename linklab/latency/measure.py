@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from hdrh.histogram import HdrHistogram
 
 from linklab.errors import LabError
+from linklab.ledger import Ledger
 
 if TYPE_CHECKING:
     pass
@@ -103,11 +104,27 @@ class Samples:
     acked: list[bool] = field(default_factory=list)
     link_ns: dict[int, int] = field(default_factory=dict)  # seq -> first arrival on the mirror
     baseline_ns: dict[int, int] = field(default_factory=dict)
-    link_duplicates: int = 0
-    baseline_duplicates: int = 0
+    # seq -> copies that arrived after the first
+    link_duplicates: dict[int, int] = field(default_factory=dict)
+    baseline_duplicates: dict[int, int] = field(default_factory=dict)
 
     def received(self, path: str) -> dict[int, int]:
         return self.link_ns if path == "link" else self.baseline_ns
+
+    def ledger(self, path: str) -> Ledger:
+        """The acknowledged messages and what arrived on `path`, each known by its sequence
+        number (which its content carries)."""
+        ledger = Ledger()
+        sent = self.sent_ns
+        ledger.acknowledged_all(
+            (None, seq, None, sent[seq], None) for seq, ok in enumerate(self.acked) if ok
+        )
+        ledger.arrived_all((None, seq, None, at) for seq, at in self.received(path).items())
+        extra = self.link_duplicates if path == "link" else self.baseline_duplicates
+        ledger.arrived_all(
+            (None, seq, None, None) for seq, copies in extra.items() for _ in range(copies)
+        )
+        return ledger
 
 
 @dataclass(frozen=True)
@@ -177,15 +194,14 @@ def analyse_path(samples: Samples, path: str) -> PathResult:
             continue
         corrected.record_value(_us(arrived - samples.intended_ns[seq]))
         uncorrected.record_value(_us(arrived - samples.sent_ns[seq]))
-    lost = sum(1 for seq, ok in enumerate(samples.acked) if ok and seq not in received)
-    dups = samples.link_duplicates if path == "link" else samples.baseline_duplicates
+    tally = samples.ledger(path).tally()
     return PathResult(
         path,
         Percentiles.of(corrected),
         Percentiles.of(uncorrected),
         len(received),
-        lost,
-        dups,
+        tally.lost,
+        tally.duplicated,
         corrected,
     )
 
@@ -234,6 +250,13 @@ class LatencyResult:
     @property
     def lost(self) -> int:
         return self.link.lost + self.baseline.lost
+
+    @property
+    def paired_negative_share(self) -> float:
+        """The share of the paired messages seen on the mirror first (0 when none was paired):
+        each is counted as 1 us, so a large share biases the paired cost low."""
+        n = self.paired.count if self.paired else 0
+        return self.paired_negative / n if n else 0.0
 
     def to_dict(self) -> dict:
         """The summary written to summary.json (the raw histograms base64-encoded)."""

@@ -1,5 +1,6 @@
-"""A latency run against a lab: a fresh mirrored topic, the two collectors, probes, the paced
-producer, the wait for delivery, clean-up on every path out, and the written result."""
+"""A latency run against a lab: a fresh mirrored topic, the two collectors (threads beside the
+producer, or each in a process of its own), probes, the paced producer, the wait for delivery,
+clean-up on every path out, and the written result."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING
 from confluent_kafka import KafkaException, Producer
 
 from linklab import kafka
-from linklab.errors import LabError
+from linklab.errors import CheckFailed, LabError
 from linklab.kafka import pace
-from linklab.latency.collectors import Collector
+from linklab.latency.collectors import Collector, CollectorProcess
 from linklab.latency.measure import (
     HEADER,
     PROBE,
@@ -37,6 +38,12 @@ from linklab.waiting import wait_until
 
 if TYPE_CHECKING:
     from linklab.lab import Lab
+
+# Where the two consumers read: in threads beside the producer (one interpreter for all three), or
+# each in a process of its own. Threads stay the default: measured side by side, processes did
+# not lower the paired cost, and made the baseline consumer late more often, as two processes
+# are scheduled apart where two threads of one are late together (benchmarks/README.md).
+COLLECTORS = ("threads", "processes")
 
 
 def check_lab(lab: Lab) -> None:
@@ -85,14 +92,21 @@ def run(
     results_root: Path | None = None,
     write: bool = True,
     freeze_gc: bool = True,
+    collectors: str = "threads",
 ) -> LatencyResult:
     """Run one latency test against a running lab and return (and write) its result.
 
     A fresh topic is created on the source and mirrored by the link; both are deleted on every
     path out, Ctrl-C included. A run that fails part-way still writes what it measured (its
     summary's info names the error). `freeze_gc`: gc.freeze() while messages flow.
+    `collectors`: "threads" (beside the producer) or "processes" (each its own).
     """
     settings = (settings or Settings()).validate()
+    if collectors not in COLLECTORS:
+        raise LabError(
+            f"collectors must be one of {', '.join(COLLECTORS)}, got {collectors!r}.",
+            "Pass --collectors threads (or processes).",
+        )
     check_lab(lab)
     topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
     src, dst = (
@@ -107,24 +121,33 @@ def run(
         "source": lab.topology.source.name,
         "destination": lab.topology.destination.name,
         "cpus": os.cpu_count(),
+        "collectors": collectors,
         "load_before": list(os.getloadavg()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    collectors: list[Collector] = []
+    readers: list[Collector | CollectorProcess] = []
     samples = Samples(0, settings.rate, settings.warmup_messages)
     undelivered: LabError | None = None
     frozen = freeze_gc
     try:
         kafka.ensure_topic(src, topic, settings.partitions)
         lab.link.mirror_create(topic)
-        clock = time.monotonic_ns
-        collectors = [
-            Collector(dst, topic, settings.partitions, samples.link_ns, clock),
-            Collector(src, topic, settings.partitions, samples.baseline_ns, clock),
-        ]
-        for c in collectors:
+        clock = time.monotonic_ns  # one clock for every process of the machine
+        if collectors == "processes":
+            readers = [
+                CollectorProcess(dst, topic, settings.partitions, samples.link_ns, clock, frozen),
+                CollectorProcess(
+                    src, topic, settings.partitions, samples.baseline_ns, clock, frozen
+                ),
+            ]
+        else:
+            readers = [
+                Collector(dst, topic, settings.partitions, samples.link_ns, clock),
+                Collector(src, topic, settings.partitions, samples.baseline_ns, clock),
+            ]
+        for c in readers:
             c.start()
-        _probe(src, topic, settings, collectors)
+        _probe(src, topic, settings, readers)
         if frozen:
             # The kit's objects so far leave the collector's view: a full collection during the
             # run then walks only what the run allocates (benchmarks/README.md has the effect).
@@ -132,16 +155,16 @@ def run(
             gc.freeze()
         _produce(src, topic, settings, samples, clock)
         try:
-            _wait_delivered(samples, collectors, settings.catch_up_timeout, lab)
+            _wait_delivered(samples, readers, settings.catch_up_timeout, lab)
         except LabError as e:
             undelivered = e  # still worth writing down what did arrive, then raised
     except BaseException as e:
         if frozen:
             gc.unfreeze()
-        _finish(collectors)
+        _finish(readers)
         _cleanup(lab, topic, quiet=True)
         where = (
-            _write_partial(samples, collectors, settings, topic, info, results_root, e)
+            _write_partial(samples, readers, settings, topic, info, results_root, e)
             if write
             else None
         )
@@ -150,27 +173,29 @@ def run(
         raise
     if frozen:
         gc.unfreeze()
-    _finish(collectors)
+    _finish(readers)
     _cleanup(lab, topic, quiet=False)
-    samples.link_duplicates = collectors[0].duplicates
-    samples.baseline_duplicates = collectors[1].duplicates
+    samples.link_duplicates = readers[0].duplicates
+    samples.baseline_duplicates = readers[1].duplicates
     info["load_after"] = list(os.getloadavg())
     result = analyse(samples, settings, topic, info)
     if write:
         write_results(result, results_root)
     if undelivered:
         where = f" What arrived is in {result.results_dir}." if result.results_dir else ""
-        raise LabError(
+        problem = (
             f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
-            f"source: {result.baseline.lost:,}.{where}",
-            undelivered.fix,
+            f"source: {result.baseline.lost:,}.{where}"
         )
+        if any(c.error for c in collectors):  # a consumer failed: nothing measured to judge by
+            raise LabError(problem, undelivered.fix)
+        raise CheckFailed(problem, undelivered.fix)  # messages never arrived: the test's answer
     return result
 
 
 def _write_partial(
     samples: Samples,
-    collectors: list[Collector],
+    collectors: list[Collector | CollectorProcess],
     settings: Settings,
     topic: str,
     info: dict,
@@ -201,12 +226,14 @@ def _write_partial(
         return None
 
 
-def _finish(collectors: list[Collector]) -> None:
+def _finish(collectors: list[Collector | CollectorProcess]) -> None:
     for c in collectors:
         c.finish()
 
 
-def _probe(src: str, topic: str, settings: Settings, collectors: list[Collector]) -> None:
+def _probe(
+    src: str, topic: str, settings: Settings, collectors: list[Collector | CollectorProcess]
+) -> None:
     """One probe per partition must arrive on both paths before the clock starts: the link may
     take seconds to pick up a new mirror, and that is set-up, not latency."""
     p = Producer(kafka.producer_config(src, **{"linger.ms": 0}))
@@ -269,7 +296,7 @@ def _produce(
 
 
 def _wait_delivered(
-    samples: Samples, collectors: list[Collector], timeout: float, lab: Lab
+    samples: Samples, collectors: list[Collector | CollectorProcess], timeout: float, lab: Lab
 ) -> None:
     want = {seq for seq, ok in enumerate(samples.acked) if ok}
 
@@ -337,6 +364,12 @@ class Repeated:
     def lost(self) -> int:
         return sum(r.lost for r in self.runs)
 
+    def negative_shares(self) -> tuple[float, float, float]:
+        """(median, min, max) over the runs of the share of paired messages seen on the mirror
+        first."""
+        shares = [r.paired_negative_share for r in self.runs]
+        return statistics.median(shares), min(shares), max(shares)
+
     def spread(self, path: str, percentile: str) -> tuple[float, float, float]:
         """(median, min, max) in ms of one percentile ("p99") of one path over the runs: "link",
         "baseline", "paired" (the link's cost per message) or "difference" (p(link) −
@@ -351,7 +384,13 @@ class Repeated:
         return statistics.median(values), min(values), max(values)
 
 
-def repeat(lab: Lab, settings: Settings | None = None, runs: int = 3, say=print) -> Repeated:
+def repeat(
+    lab: Lab,
+    settings: Settings | None = None,
+    runs: int = 3,
+    say=print,
+    collectors: str = "threads",
+) -> Repeated:
     """Run the test `runs` times, one after the other, each on a topic of its own."""
     if runs < 1:
         raise LabError(f"repeat must be 1 or more, got {runs}.", "Pass --repeat 3.")
@@ -359,5 +398,5 @@ def repeat(lab: Lab, settings: Settings | None = None, runs: int = 3, say=print)
     for i in range(runs):
         if runs > 1:
             say(f"Latency run {i + 1} of {runs}…")
-        done.append(run(lab, settings))
+        done.append(run(lab, settings, collectors=collectors))
     return Repeated(done)

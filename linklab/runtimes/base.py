@@ -28,6 +28,16 @@ class Runtime(ABC):
         self.topology = topology
         self.state_dir = state_dir
 
+    needs_java = False  # runs JVMs on this machine (the native runtime)
+
+    def host_ports(self) -> dict[str, int]:
+        """The ports of this machine its clusters bind, by what binds them."""
+        return {}
+
+    def docker_memory_mb(self) -> int | None:
+        """The memory its containers need from Docker; None where it runs none."""
+        return None
+
     @abstractmethod
     def preflight(self) -> None:
         """Check what the runtime needs before anything starts; raise LabError with the fix."""

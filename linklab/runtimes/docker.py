@@ -200,6 +200,9 @@ class DockerRuntime(SecuredLab, Runtime):
                     "Stop that program, or move the lab's ports in topology.yaml.",
                 )
 
+    def docker_memory_mb(self) -> int | None:
+        return memory_needed_mb(self.topology)
+
     def host_ports(self) -> dict[str, int]:
         ports = {}
         for b in self.topology.brokers:

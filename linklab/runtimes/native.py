@@ -28,6 +28,8 @@ START_TIMEOUT = 120.0
 # A TLS broker loads its PEM stores and serves SCRAM from its metadata log before it answers:
 # on a loaded 2-core machine that has taken over two minutes.
 SECURED_START_TIMEOUT = 300.0
+# `kafka-storage format` takes 1-3 s; minutes mean a machine too busy to start a lab anyway.
+FORMAT_TIMEOUT_S = 120.0
 _PASSWORD = re.compile(r"(password=)[^\],\s]*")  # a SCRAM argument echoed back by the tool
 
 
@@ -69,6 +71,16 @@ class NativeRuntime(SecuredLab, Runtime):
                         f"{port_owner(port)}.",
                         "Stop that program, or give the cluster other ports in topology.yaml.",
                     )
+
+    needs_java = True
+
+    def host_ports(self) -> dict[str, int]:
+        ports = {}
+        for b in self.topology.brokers:
+            ports[f"{b.component} broker"] = b.broker_port
+            if b.controller:
+                ports[f"{b.component} controller"] = b.controller_port
+        return ports
 
     def up(self) -> None:
         """Format every new broker (at once), launch every broker of every cluster (at once),
@@ -151,14 +163,10 @@ class NativeRuntime(SecuredLab, Runtime):
     def _run_storage_tool(self, cluster: str, props: Path, extra_args: tuple[str, ...]) -> None:
         c = self.topology.cluster(self.topology.broker(cluster).cluster)
         java = self.jvm.java
-        cmd = [
-            java,
-            "-Xmx128m",
-            # A short-lived tool: the C1 compiler and a class-data archive halve its start.
-            "-XX:TieredStopAtLevel=1",
-            *cds.jvm_flags("storage", java, self.topology.kafka_version),
-            "-cp",
-            self.jvm.classpath(),
+        # The tool's arguments go in an @argfile: the SCRAM users' passwords among them would
+        # otherwise be in /proc/<pid>/cmdline while it runs, and in a TimeoutExpired's message.
+        argfile = self.jvm.component_dir(cluster) / "storage-format.args"
+        tool = [
             "kafka.tools.StorageTool",
             "format",
             "-t",
@@ -168,7 +176,26 @@ class NativeRuntime(SecuredLab, Runtime):
             "--ignore-formatted",
             *extra_args,
         ]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        cmd = [
+            java,
+            "-Xmx128m",
+            # A short-lived tool: the C1 compiler and a class-data archive halve its start.
+            "-XX:TieredStopAtLevel=1",
+            *cds.jvm_flags("storage", java, self.topology.kafka_version),
+            "-cp",
+            self.jvm.classpath(),
+            security.java_argfile(argfile, tool),
+        ]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise LabError(
+                f"Formatting the storage of {cluster} timed out after {FORMAT_TIMEOUT_S:g} s "
+                f"(load average {os.getloadavg()[0]:.1f}).",
+                "Run `invoke down`, then `invoke up` again once the machine is less busy.",
+            ) from None
+        finally:
+            argfile.unlink(missing_ok=True)
         if out.returncode != 0:
             said = _PASSWORD.sub(r"\1********", out.stdout + out.stderr)
             raise LabError(

@@ -1,5 +1,6 @@
 """`invoke figures` regenerated from a real run on the session lab into a temporary folder, so
-the command behind the README's pictures cannot rot. Pixels are not compared: the run is real."""
+the command behind docs/latency.md's pictures cannot rot. Pixels are not compared: the run is
+real."""
 
 from __future__ import annotations
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from invoke import Context, Exit
 
 from linklab import kafka, latency
+from linklab.commands import measure
 from linklab.errors import LabError
+from linklab.latency import results as latency_results
 from linklab.latency import runner
 from linklab.paths import PROJECT_ROOT
 
@@ -35,6 +38,7 @@ def latency_topics(lab) -> set[str]:
 def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     settings = latency.Settings(rate=200, size=128, duration=2, warmup=1, partitions=2)
     result = latency.run(lab, settings, tmp_path)
+    assert result.info["collectors"] == "threads"
     assert (result.sent, result.acknowledged) == (600, 600)
     assert (result.link.lost, result.baseline.lost) == (0, 0)
     assert result.link.received == result.baseline.received == 600
@@ -54,6 +58,18 @@ def test_a_short_run_delivers_every_message_on_both_paths(lab, tmp_path):
     )
     assert result.topic not in latency_topics(lab)
     assert result.topic not in {m.topic for m in lab.link.mirrors()}
+
+
+def test_the_consumers_can_read_in_processes_of_their_own(lab, tmp_path):
+    settings = latency.Settings(rate=200, size=128, duration=1, warmup=0.5)
+    result = latency.run(lab, settings, tmp_path, collectors="processes")
+    assert result.info["collectors"] == "processes"
+    assert (result.lost, result.link.received, result.baseline.received) == (0, 300, 300)
+    # Stamped in other processes on the same clock: nothing arrives before it was sent.
+    s = result.samples
+    for received in (s.link_ns, s.baseline_ns):
+        assert min(t - s.sent_ns[seq] for seq, t in received.items()) > 0
+    assert result.topic not in latency_topics(lab)
 
 
 def test_interrupted_run_removes_its_topics_and_writes_what_it_measured(lab, tmp_path, monkeypatch):
@@ -108,6 +124,35 @@ def test_a_mirror_that_stops_is_a_clear_error_with_what_arrived(lab, tmp_path, m
     assert 90 <= lost <= 100
     assert (summary["link"]["lost"], summary["baseline"]["lost"]) == (lost, 0)
     assert latency_topics(lab) == before
+
+
+def test_the_task_exits_1_when_a_message_was_lost(lab, tmp_path, monkeypatch):
+    """`invoke latency` that lost a message is a check that failed (exit 1, docs/json.md), not a
+    refusal (2): the same stopped link as above, through the task on this lab."""
+    real_produce, real_wait = runner._produce, runner._wait_delivered
+
+    def produce_with_link_stopped(*args, **kwargs):
+        lab.runtime.pause("link")
+        real_produce(*args, **kwargs)
+
+    def wait_3s_then_resume(samples, collectors, timeout, the_lab):
+        try:
+            real_wait(samples, collectors, 3, the_lab)
+        finally:
+            lab.runtime.resume("link")
+
+    monkeypatch.setattr(runner, "_produce", produce_with_link_stopped)
+    monkeypatch.setattr(runner, "_wait_delivered", wait_3s_then_resume)
+    monkeypatch.setattr(latency_results, "PROJECT_ROOT", tmp_path)  # results/ of this test
+    monkeypatch.setenv("LINKLAB_STATE", str(lab.state_dir))
+    try:
+        with pytest.raises(Exit) as e:
+            measure.latency(Context(), rate=100, duration=1, warmup=0)
+    finally:
+        lab.runtime.resume("link")
+    assert e.value.code == 1, e.value.message
+    assert "Lost on the link" in e.value.message and "\nfix: " in e.value.message
+    assert list(tmp_path.glob("results/latency-*"))
 
 
 @pytest.fixture

@@ -6,9 +6,13 @@ front of the real primary broker of the session lab (a Kafka ApiVersions exchang
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import socketserver
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,6 +22,7 @@ import pytest
 import linklab.lab
 from linklab import kafka, latency, network
 from linklab.network import NetworkSpec, ToxiproxyServer, parse_network
+from linklab.paths import PROJECT_ROOT
 from tests.conftest import PORT_OFFSET
 
 pytestmark = pytest.mark.integration
@@ -251,3 +256,36 @@ def test_a_cut_stops_the_flow_and_a_restore_delivers_every_record(lab):
         if r.key and r.key.decode().startswith(tag)
     )
     assert mirrored == Counter(sent)
+
+
+def test_without_toxiproxy_the_lab_comes_up_on_the_direct_path(fresh_lab, monkeypatch):
+    """No toxiproxy-server, no cached build, no Go (LINKLAB_TOXIPROXY=off stands for all
+    three): the default (lan) lab comes up, its link mirrors every record through the LINK
+    listener itself, status says so, and asking for a profile names how to get toxiproxy."""
+    monkeypatch.setenv(network.TOXIPROXY_ENV, "off")
+    the_lab = fresh_lab(records=500)
+    spec = the_lab.topology.network
+    assert spec.direct and the_lab.network is None
+    assert not (the_lab.state_dir / "network").exists(), "no toxiproxy was started"
+    assert kafka.count(the_lab.bootstrap("secondary"), "employees") == 500
+    row = next(c for c in linklab.lab.status(the_lab).components if c.name == "network")
+    assert row.state == "direct" and f"127.0.0.1:{spec.link_port}" in row.address
+    env = {**os.environ, "LINKLAB_STATE": str(the_lab.state_dir)}
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    shown = invoke("network", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["direct"] is True
+    refused = invoke("network", "--profile", "region")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "came up without toxiproxy" in refused.stderr
+    assert "brew install toxiproxy" in refused.stderr and "invoke down" in refused.stderr

@@ -4,18 +4,25 @@ synced by principal, `acl.list` rows, and no password anywhere but the files mea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
+import traceback
 from pathlib import Path
 
+import psutil
 import pytest
 
-from linklab import acls, kafka, security
+from linklab import acls, kafka, security, topology
 from linklab import lab as labs
+from linklab.errors import LabError
 from linklab.present import data
 from linklab.waiting import wait_until
+from tests import conftest
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +182,75 @@ def _files(root: Path):
     for folder, _, names in os.walk(root):
         for name in names:
             yield Path(folder) / name
+
+
+class _CommandLines(threading.Thread):
+    """Every command line of every process below this one (children, theirs, ...), read every
+    few ms while a step runs: a JVM formatting storage lives about a second."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen: set[tuple[int, str]] = set()
+        self.polls = 0
+        self._stop_at = threading.Event()
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while not self._stop_at.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    self.seen.add((child.pid, "\0".join(child.cmdline())))
+                except psutil.Error:  # gone, or a zombie, meanwhile
+                    pass
+            self.polls += 1
+            time.sleep(0.005)
+
+    def __enter__(self) -> _CommandLines:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop_at.set()
+        self.join()
+
+
+def test_no_password_on_any_command_line_during_a_secured_up(fresh_lab):
+    """A secured `up` from nothing (CA, users, storage formatted with the SCRAM users, brokers,
+    ACLs, MirrorMaker 2): no process the kit starts carries a password on its command line,
+    readable by every user in /proc/<pid>/cmdline while it runs."""
+    lab = fresh_lab(up=False, secured=True)
+    with _CommandLines() as watched:
+        labs.up(lab, records=100, seed=3, say=lambda _: None)
+    passwords = [u.password.reveal() for u in security.load(lab.state_dir).users.values()]
+    # The watch saw the short-lived JVMs too: one storage format per cluster (-Xmx128m).
+    assert len({pid for pid, line in watched.seen if "-Xmx128m" in line}) >= 2, watched.polls
+    # Named by pid and program, never shown: a failure must not print the passwords it found.
+    leaked = [
+        (pid, line.split("\0")[0])
+        for pid, line in watched.seen
+        if any(p in line for p in passwords)
+    ]
+    assert leaked == [], f"{len(leaked)} command lines held a password"
+
+
+def test_a_storage_format_that_times_out_names_the_fix_and_no_password(tmp_path, monkeypatch):
+    """The storage tool killed at its timeout: a LabError with the fix, and no password in it,
+    nor in what it was raised from."""
+    from linklab.runtimes import native
+
+    topo = topology.load().with_port_offset(conftest.PORT_OFFSET)
+    lab = labs.open_lab("native", dataclasses.replace(topo, security="sasl_ssl"), tmp_path / "s")
+    sec = lab.runtime.secure()
+    props = lab.runtime._write_properties("primary", sec)
+    passwords = [u.password.reveal() for u in sec.users.values()]
+    monkeypatch.setattr(native, "FORMAT_TIMEOUT_S", 0.05, raising=False)
+    with pytest.raises(LabError) as e:
+        lab.runtime.format_storage("primary", props, tuple(security.format_args(sec)))
+    assert "timed out" in e.value.problem and "invoke up" in e.value.fix
+    told = "".join(traceback.format_exception(e.value))
+    cause = e.value.__cause__ or e.value.__context__
+    while cause is not None:
+        told += repr(cause) + str(cause) + repr(getattr(cause, "cmd", ""))
+        cause = cause.__cause__ or cause.__context__
+    assert [pw for pw in passwords if pw in told] == []
+    assert not [p for p in _files(tmp_path / "s") if p.suffix == ".args"], "argfile left behind"

@@ -105,17 +105,14 @@ def bench() -> benchmark.BenchResult:
     r = benchmark.BenchResult(
         "primary",
         "127.0.0.1:19092",
-        {
-            "bootstrap.servers": "127.0.0.1:19092",
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-        },
+        benchmark.producer_settings("127.0.0.1:19092"),
+        side_by_side=benchmark.side_by_side("127.0.0.1:19092", benchmark.BATCH_BYTES, 301.5),
     )
     r.measurements += [
         benchmark.Measurement(benchmark.GEN_NAME, 1_000_000, 4.1, 301.5, [4.1, 4.0, 4.4]),
         benchmark.Measurement(benchmark.PRODUCE_NAME, 1_000_000, 9.3, 301.5, [9.3, 9.9, 9.1]),
         benchmark.Measurement(benchmark.BEFOREHAND_NAME, 1_000_000, 4.2, 301.5, [4.2, 4.6, 4.1]),
+        benchmark.Measurement(benchmark.UNKEYED_NAME, 1_000_000, 3.9, 301.5, [3.9, 4.0, 3.8]),
         benchmark.Measurement(benchmark.PERF_NAME, 1_000_000, 4.7, 301.5, [4.7, 4.5, 5.0]),
     ]
     return r
@@ -165,7 +162,6 @@ def drill() -> DrillResult:
         TOPIC,
         1200,
         4200,
-        0,
         1050,
         100,
         250,

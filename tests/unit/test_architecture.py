@@ -62,3 +62,17 @@ def test_tasks_py_is_a_table_of_contents():
 def test_commands_reach_runtimes_and_links_only_through_the_lab():
     assert offenders("commands", "linklab.runtimes") == []
     assert offenders("commands", "linklab.links") == []
+
+
+def test_acknowledged_records_are_counted_by_the_ledger_alone():
+    """Whether every acknowledged record arrived has one answer, linklab/ledger.py (it was
+    written five times, each with its own Counter or set arithmetic): no other module of the kit
+    or the benchmarks builds a multiset of records."""
+    found = []
+    for folder in (PACKAGE, PACKAGE.parent / "benchmarks"):
+        for path in sorted(folder.rglob("*.py")):
+            if path == PACKAGE / "ledger.py":
+                continue
+            if "collections.Counter" in imported_modules(path):
+                found.append(str(path.relative_to(PACKAGE.parent)))
+    assert found == []

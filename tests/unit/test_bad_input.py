@@ -100,9 +100,9 @@ def test_port_taken_is_refused_naming_the_owner_and_the_other_program_survives(t
         other.listen()
         with pytest.raises(LabError) as e:
             up(lab, records=0, say=lambda m: None)
-        assert f"Port {port} (primary broker) is already taken by" in e.value.problem
+        assert f"port {port} (primary broker): taken by" in e.value.problem
         assert f"(pid {os.getpid()})" in e.value.problem
-        assert "other ports in topology.yaml" in e.value.fix
+        assert "move the lab's ports in topology.yaml" in e.value.fix
         # The other program still listens, and the half-made lab folder is gone.
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass

@@ -222,14 +222,15 @@ def test_the_multi_broker_test_lab_meets_no_other_lab_of_its_session():
 
 
 def test_broker_faults_are_skipped_on_a_one_broker_lab(tmp_path):
-    """Nothing is started: the row says why it did not run, and counts as ok."""
+    """Nothing is started: the row says why it did not run, and a row that did not run is no
+    pass."""
     import linklab.lab
     from linklab import faults
 
     lab = linklab.lab.open_lab("native", topology.load(), tmp_path / "state")
     for name in faults.NEEDS_BROKERS:
         result = faults.run_streaming(lab, name, say=lambda _: None)
-        assert result.ok and result.produced == 0
+        assert not result.ok and result.to_dict()["ok"] is False and result.produced == 0
         assert "needs a primary of 3 brokers, this one has 1" in result.skipped
     assert not (tmp_path / "state").exists()
 
@@ -280,17 +281,35 @@ def test_the_controller_leader_is_read_from_the_quorum_record(tmp_path, monkeypa
     assert rt.controller_leader("primary") == "primary-3"
 
 
-def test_the_drill_s_broker_rows_are_skipped_on_a_one_broker_primary(tmp_path):
+def test_the_drill_s_broker_rows_are_refused_on_a_one_broker_primary(tmp_path):
+    """A row that did not run is no pass: `invoke drill --brokers` on a 1-broker primary runs
+    nothing, says what to run instead, and exits 2 (docs/json.md)."""
+    import os
+    import subprocess
+    import sys
+
     import linklab.lab
     from linklab import drill
+    from linklab.paths import PROJECT_ROOT
 
     lab = linklab.lab.open_lab("native", topology.load(), tmp_path / "state")
     with pytest.raises(LabError, match="No lab is running"):
         drill.broker_rows(lab, say=lambda _: None)
-    linklab.lab.write_state(lab)  # a lab.json, nothing started: the rows need no broker to skip
-    rows = drill.broker_rows(lab, say=lambda _: None)
-    assert [r.fault for r in rows] == ["primary-broker-kill", "controller-leader-kill"]
-    assert all(r.ok and r.skipped for r in rows)
+    linklab.lab.write_state(lab)  # a lab.json, nothing started: refused before any broker
+    with pytest.raises(LabError, match="need a primary of 3 brokers, this one has 1") as e:
+        drill.broker_rows(lab, say=lambda _: None)
+    assert "invoke up demo --brokers 3" in e.value.fix and "invoke faults" in e.value.fix
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "drill", "--brokers", "--json"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "LINKLAB_STATE": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "fix:" in out.stderr and "invoke up demo --brokers 3" in out.stderr
+    assert out.stdout == "" and "Traceback" not in out.stderr
 
 
 def test_the_secured_multi_broker_test_lab_meets_no_other_lab():

@@ -278,6 +278,65 @@ def test_a_secured_broker_speaks_only_sasl_ssl_and_tls(secured_topo, tmp_path):
         assert "--ignore-formatted" in script
 
 
+def test_the_format_service_puts_no_password_on_a_command_line(secured_topo, tmp_path):
+    """The format service's script, as Compose hands it to bash, run here with the image's
+    tools replaced by recorders: no program it starts gets a password as an argument; the JVM
+    gets its main class and the SCRAM users in an @argfile (0600), removed after."""
+    import os
+    import shlex
+    import subprocess
+
+    from linklab import security
+
+    lab = tmp_path / ".lab"
+    sec = security.ensure(lab, [c.name for c in secured_topo.clusters])
+    passwords = [u.password.reveal() for u in sec.users.values()]
+    script = " ".join(
+        normalized(rendered(secured_topo, tmp_path))["services"]["primary-format"]["command"]
+    )
+    image = tmp_path / "image"
+    (image / "bin").mkdir(parents=True)
+    (image / "bash-config").write_text("set -o nounset -o errexit\n")
+    log = tmp_path
+    recorder = (
+        f'#!/bin/bash\nprintf "%s\\n" "$(basename "$0")" "$@" >> {log}/argv\n'
+        f'for a in "$@"; do case $a in @*) cp "${{a#@}}" {log}/argfile;'
+        f' stat -c %a "${{a#@}}" > {log}/mode;; esac; done\n'
+    )
+    for tool in ("configure", "bin/kafka-storage", "bin/kafka-run-class"):
+        (image / tool).write_text(recorder)
+        (image / tool).chmod(0o755)
+    # `config` keeps Compose's `$$` escapes; the container gets `$`.
+    script = script.replace("$$", "$").replace("/etc/confluent/docker/", f"{image}/")
+    script = script.replace(render.SECURITY_MOUNT, str(sec.dir))
+    out = subprocess.run(
+        ["bash", "-c", script],
+        env={
+            **os.environ,
+            "PATH": f"{image}/bin:/usr/bin:/bin",
+            "CLUSTER_ID": "abc",
+            "TMPDIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    argv = (tmp_path / "argv").read_text()
+    assert not [pw for pw in passwords if pw in argv + out.stdout + out.stderr]
+    assert (tmp_path / "mode").read_text().strip() == "600"
+    users = [
+        f"{security.MECHANISM}=[name={u},password={sec.user(u).password.reveal()}]"
+        for u in security.USERS
+    ]
+    expected = [
+        "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", "abc",
+        "-c", "/etc/kafka/kafka.properties", *(a for u in users for a in ("--add-scram", u)),
+    ]  # fmt: skip
+    assert shlex.split((tmp_path / "argfile").read_text()) == expected
+    assert not list(tmp_path.glob("tmp.*")), "the argfile was left behind"
+
+
 def test_a_secured_projects_env_vars_are_in_the_docs_table(secured_topo, tmp_path):
     cfg = normalized(rendered(secured_topo, tmp_path))
     used = {

@@ -184,3 +184,44 @@ def test_docker_a_stopped_source_names_the_fix_on_the_link_and_its_mirrors(docke
     [mirror] = doctor.mirrors(docker_lab.lab)
     assert not mirror.ok and mirror.detail.startswith("SOURCE_UNAVAILABLE")
     assert "Start the source" in mirror.fix
+
+
+def _kcat(tmp_path, monkeypatch, librdkafka: str):
+    """A kcat on an otherwise bare PATH whose -V banner says it links `librdkafka`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    kcat = bin_dir / "kcat"
+    kcat.write_text(
+        "#!/bin/sh\necho 'kcat - Apache Kafka producer and consumer tool'\n"
+        f"echo 'Version 1.7.1 (JSON, Avro, Transactions, librdkafka {librdkafka} "
+        "builtin.features=gzip,sasl_scram)'\n"
+    )
+    kcat.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def _secured(tmp_path):
+    import dataclasses
+
+    return open_lab("native", dataclasses.replace(_topo(), security="sasl_ssl"), tmp_path / "s")
+
+
+def test_a_kcat_on_an_old_librdkafka_is_warned_of_on_a_secured_lab(tmp_path, monkeypatch):
+    """Debian 12's and Ubuntu's kcat link librdkafka 2.0.2, whose SCRAM sign-in Kafka 4 refuses."""
+    _kcat(tmp_path, monkeypatch, "2.0.2")
+    [check] = doctor.kcat(_secured(tmp_path))
+    assert check.level == "warn"
+    assert "librdkafka 2.0.2" in check.detail and "invalid credentials" in check.detail
+    assert "org.apache.kafka.tools.TopicCommand" in check.fix
+    assert "primary-sa-demo.java.properties" in check.fix and "brew install kcat" in check.fix
+
+
+def test_a_kcat_on_librdkafka_2_6_1_or_later_passes(tmp_path, monkeypatch):
+    _kcat(tmp_path, monkeypatch, "2.6.1")
+    [check] = doctor.kcat(_secured(tmp_path))
+    assert check.ok and "2.6.1" in check.detail
+
+
+def test_no_kcat_no_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert doctor.kcat(_secured(tmp_path)) == []

@@ -1,7 +1,9 @@
-"""The drill's counts on records made here: what the mirror lacks, and what failback lost or
-duplicated, each counted by content (key and value), so a count can show a failure."""
+"""The drill's counts on records made here: the mirror's shift, the RPO, and what failback lost
+or duplicated, each counted by content (key and value), so a count can show a failure."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -10,6 +12,8 @@ from linklab import drill
 from linklab.errors import LabError
 from linklab.faults import IDS_PER_RUN
 from linklab.kafka import Record
+from linklab.present import data, tables
+from tests.unit import results
 
 
 def _partition(p: int, contents: list[tuple[bytes, bytes]], first: int = 0) -> list[Record]:
@@ -20,13 +24,13 @@ def _contents(n: int, tag: str = "r") -> list[tuple[bytes, bytes]]:
     return [(f"E{i % 7}".encode(), f'{{"{tag}": {i}}}'.encode()) for i in range(n)]
 
 
-def test_records_missing_at_the_mirrors_end_are_counted_as_not_mirrored():
-    # 20 records before the drill (mirrored), 30 of the drill's: the mirror lacks the last 4.
+def test_records_missing_at_the_mirrors_end_leave_the_shift_alone():
+    # 20 records before the drill (mirrored), 30 of the drill's: the mirror lacks the last 4
+    # (the ledger counts them at the stop, as the RPO).
     before, during = _contents(20, "old"), _contents(30, "new")
     source = _partition(0, before + during)
     mirror = _partition(0, before + during[:-4])
-    shift, not_mirrored = drill.mirror_gap(source, mirror, {0: 20})
-    assert (shift, not_mirrored) == ({0: 0}, 4)
+    assert drill.mirror_shift(source, mirror, {0: 20}) == {0: 0}
 
 
 def test_mirror_with_its_own_offsets_everything_there():
@@ -35,14 +39,14 @@ def test_mirror_with_its_own_offsets_everything_there():
     before, during = _contents(20, "old"), _contents(10, "new")
     source = _partition(1, before + during)
     mirror = _partition(1, before[5:] + during)
-    assert drill.mirror_gap(source, mirror, {1: 20}) == ({1: -5}, 0)
+    assert drill.mirror_shift(source, mirror, {1: 20}) == {1: -5}
 
 
 def test_whole_drill_missing_from_the_mirror():
     before, during = _contents(20, "old"), _contents(10, "new")
     source = _partition(0, before + during)
     mirror = _partition(0, before)
-    assert drill.mirror_gap(source, mirror, {0: 20}) == ({0: 0}, 10)
+    assert drill.mirror_shift(source, mirror, {0: 20}) == {0: 0}
 
 
 def test_a_mirror_that_is_not_a_copy_is_refused():
@@ -50,7 +54,7 @@ def test_a_mirror_that_is_not_a_copy_is_refused():
     source = _partition(0, before + during)
     mirror = _partition(0, before + during[:3] + during[4:5] + during[3:4] + during[5:])
     with pytest.raises(LabError, match="not a record-for-record copy") as e:
-        drill.mirror_gap(source, mirror, {0: 20})
+        drill.mirror_shift(source, mirror, {0: 20})
     assert e.value.fix
 
 
@@ -85,6 +89,12 @@ def _drill_at(stopped_at: float, *events: tuple[str, float]) -> drill._Drill:
     return d
 
 
+def _acked(d: drill._Drill, sent: dict[tuple[bytes, bytes], float]) -> None:
+    """The primary acknowledged each record 50 ms after its send."""
+    for (key, value), at in sent.items():
+        d.ledger.acknowledged(key, value, 0, sent_at=at, acked_at=at + 0.05)
+
+
 def test_rto_is_detection_plus_failover_plus_consumer_restart():
     d = _drill_at(
         100.0,
@@ -100,25 +110,56 @@ def test_rto_is_detection_plus_failover_plus_consumer_restart():
 
 def test_rpo_counts_acknowledged_records_the_secondary_lacks(monkeypatch):
     sent = [(f"E{i}".encode(), f"v{i}".encode()) for i in range(6)]
-
-    class Stream:
-        acked = set(sent[:5])  # the sixth was never acknowledged: not at risk
-        sent_at = {r: 10.0 + i * 0.1 for i, r in enumerate(sent)}
-
-        def stop(self):
-            pass
-
+    d = _drill_at(10.5)
+    # The sixth was never acknowledged: not in the ledger, not at risk.
+    _acked(d, {r: 10.0 + i * 0.1 for i, r in enumerate(sent[:5])})
     on_secondary = [Record(k, v, 0, i, 0) for i, (k, v) in enumerate(sent[:2])]
     monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: on_secondary)
-    d = _drill_at(10.6)
-    records, ms = drill._at_risk(d, Stream(), {0: 2})
+    records, ms = drill._at_risk(d, {0: 2})
     assert records == 3  # E2, E3, E4
-    assert ms == pytest.approx(200.0)  # sent from 10.2 s to 10.4 s
-    assert drill._lost(d, Stream()) == 3
-    assert drill._at_risk(d, None, {}) == (0, 0.0)
+    assert ms == pytest.approx(300.0)  # the oldest of them sent at 10.2 s, the stop at 10.5 s
+    assert drill._lost(d) == 3
     # Records the secondary got after the primary was found down (a link still flushing, the
     # moved producers) were not there at the stop: still at risk then.
-    assert drill._at_risk(d, Stream(), {0: 1})[0] == 4
+    assert drill._at_risk(d, {0: 1})[0] == 4
+    assert drill._at_risk(_drill_at(10.5), {0: 2}) == (0, 0.0)  # nothing acknowledged
+
+
+def test_one_record_at_risk_is_production_time_at_risk(monkeypatch):
+    # Before, the time was the span from the oldest missing record to the newest: one lost
+    # record read 0.0 ms. It is the time from its send to the primary's stop.
+    d = _drill_at(10.8)
+    _acked(d, {(b"E1", b"v1"): 10.3})
+    monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
+    records, ms = drill._at_risk(d, {})
+    assert records == 1 and ms == pytest.approx(500.0)
+
+
+def test_the_drills_own_records_not_on_the_secondary_at_the_stop_are_the_rpo(monkeypatch):
+    # No stream (no --rate): the records the drill wrote itself are in the ledger too, so a
+    # secondary missing one of them at the stop shows in the RPO (and, still missing after the
+    # failover, as lost). Before, the RPO was 0 by construction without a stream.
+    d = _drill_at(10.0)
+    records = _contents(5)
+    _acked(d, {r: 1.0 + i for i, r in enumerate(records)})
+    monkeypatch.setattr(
+        drill.kafka, "read_all", lambda bootstrap, topic: _partition(0, records[:4])
+    )
+    assert drill._at_risk(d, {0: 4}) == (1, pytest.approx(5000.0))
+    assert drill._lost(d) == 1
+
+
+def test_no_not_mirrored_row_beside_the_rpo():
+    # "not mirrored when the primary stopped" was counted after waiting for lag 0, before any
+    # stream: ~0 by design, beside the RPO, and in the exit code. The RPO is that count.
+    r = results.drill()
+    assert "not_mirrored_records" not in data.drill(r)
+    assert not hasattr(r, "not_mirrored")
+    text = str([row for s in tables.drill(r, "", "") for row in getattr(s, "rows", [])])
+    assert "not mirrored" not in text and "RPO" in text
+    assert r.ok and data.drill(r)["ok"]
+    lost = dataclasses.replace(r, lost_records=1)
+    assert not lost.ok and not data.drill(lost)["ok"]
 
 
 def test_the_walkthrough_draws_the_last_drills_timeline(tmp_path):
@@ -165,7 +206,7 @@ def _translation_drill(monkeypatch, on_secondary: dict[int, int]) -> drill._Dril
         lambda bootstrap, group, topic: {(topic, p): o for p, o in on_secondary.items()},
     )
     monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
-    monkeypatch.setattr(drill, "mirror_gap", lambda source, mirror, start: ({}, 0))
+    monkeypatch.setattr(drill, "mirror_shift", lambda source, mirror, start: {})
     monkeypatch.setattr(drill, "TRANSLATE_TIMEOUT_S", 1)
     return d
 
@@ -188,17 +229,11 @@ def test_the_translation_wait_still_waits_for_the_links_sync(monkeypatch):
 def test_the_rpo_in_time_counts_records_acknowledged_after_the_stop_was_issued(monkeypatch):
     # A broker being stopped acknowledges for a moment longer: at risk were records sent from
     # 10.1 s to 10.3 s, after the stop issued at 10.0 s (`invoke drill --rate 1000` showed -70 ms).
-    sent = [(f"E{i}".encode(), f"v{i}".encode()) for i in range(3)]
-
-    class Stream:
-        acked = set(sent)
-        sent_at = {r: 10.1 + i * 0.1 for i, r in enumerate(sent)}
-
-        def stop(self):
-            pass
-
+    # The primary stopped taking writes with its last acknowledgement, at 10.35 s.
+    d = _drill_at(10.0)
+    _acked(d, {(f"E{i}".encode(), f"v{i}".encode()): 10.1 + i * 0.1 for i in range(3)})
     monkeypatch.setattr(drill.kafka, "read_all", lambda bootstrap, topic: [])
-    assert drill._at_risk(_drill_at(10.0), Stream(), {}) == (3, pytest.approx(200.0))
+    assert drill._at_risk(d, {}) == (3, pytest.approx(250.0))
 
 
 def test_each_drill_writes_records_of_its_own(monkeypatch):

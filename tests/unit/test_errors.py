@@ -1,12 +1,17 @@
-"""Every error of the kit names its fix: each `LabError(` in the package has a second argument
-(or `fix=`) that is not empty."""
+"""Every error of the kit names its fix: each `LabError(` (or `CheckFailed(`) in the package has a
+second argument (or `fix=`) that is not empty; and a failed check exits 1, a refusal 2."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+from invoke import Exit
+
 import linklab
+from linklab import cli
+from linklab.errors import CheckFailed, LabError
 
 PACKAGE = Path(linklab.__file__).parent
 
@@ -23,7 +28,7 @@ def lab_errors_without_a_fix() -> list[str]:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id == "LabError"
+                and node.func.id in ("LabError", "CheckFailed")
             ):
                 continue
             fix = (
@@ -49,3 +54,23 @@ def test_the_walk_finds_lab_errors():
         if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "LabError"
     )
     assert calls > 50
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (CheckFailed("12 acknowledged messages never arrived.", "invoke doctor"), 1),
+        (LabError("No lab is running.", "invoke up demo"), 2),
+    ],
+)
+def test_a_failed_check_exits_1_and_a_refusal_exits_2(error, code):
+    """docs/json.md's exit codes: a check that ran and found a loss is 1, a refusal 2."""
+
+    @cli.friendly
+    def body(c):
+        raise error
+
+    with pytest.raises(Exit) as out:
+        body(None)
+    assert out.value.code == code
+    assert out.value.message == f"error: {error.problem}\nfix: {error.fix}"

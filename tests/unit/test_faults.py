@@ -3,20 +3,23 @@ recovery that needed the kit's own link restart."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from linklab import faults
+from linklab.ledger import Ledger
 
 
-def _run(sent: dict, seen: dict, fault_at: float, repaired_at: float) -> faults.FaultRun:
+def _run(acked: dict, arrived: dict, fault_at: float, repaired_at: float) -> faults.FaultRun:
+    """A run whose ledger holds `acked` ({record: sent at}) and `arrived` ({record: [copies,
+    first arrival]})."""
     run = object.__new__(faults.FaultRun)
     run.result = faults.FaultResult("link-kill")
-    run.producer = object.__new__(faults.SteadyProducer)
-    run.producer.sent_at = sent
-    run.watcher = object.__new__(faults.MirrorWatcher)
-    run.watcher.seen = seen
-    run.watcher._lock = threading.Lock()
+    run.ledger = Ledger()
+    for (key, value), sent in acked.items():
+        run.ledger.acknowledged(key, value, 0, sent_at=sent)
+    for (key, value), (copies, first) in arrived.items():
+        for i in range(copies):
+            run.ledger.arrived(key, value, 0, at=first + i)
     run.fault_at, run.repaired_at = fault_at, repaired_at
     return run
 
@@ -26,17 +29,36 @@ def test_records_sent_during_the_fault_are_counted():
     sent = {(b"k%d" % i, b"v"): i * 0.05 for i in range(200)}
     seen = {r: [1, t + 0.01] for r, t in sent.items()}
     run = _run(sent, seen, fault_at=2.0, repaired_at=7.0)
-    run._count(set(sent))
+    run._count()
     r = run.result
     assert (r.lost, r.duplicated, r.mirrored) == (0, 0, 200)
     assert r.acked_during_fault == 101  # t = 2.00, 2.05, ..., 7.00
+    assert r.catch_up_s == 0.0  # the last record sent by the repair arrived 0.01 s after it
+
+
+def test_lost_duplicated_and_the_catch_up():
+    # 100 records; the link re-copied k10 twice after the repair at t=3, then caught up at
+    # t=9.5 with what was sent by then; k99, sent last, never arrived.
+    sent = {(b"k%d" % i, b"v"): i * 0.05 for i in range(100)}
+    seen = {r: [1, 9.5 if t <= 3.0 else 10.0] for r, t in sent.items()}
+    seen[(b"k10", b"v")] = [3, 1.0]
+    del seen[(b"k99", b"v")]
+    run = _run(sent, seen, fault_at=1.0, repaired_at=3.0)
+    run._count()
+    r = run.result
+    assert (r.lost, r.duplicated, r.mirrored) == (1, 2, 99)
+    assert r.catch_up_s is None  # not caught up: a record is missing
+    del sent[(b"k99", b"v")]
+    run = _run(sent, seen, fault_at=1.0, repaired_at=3.0)
+    run._count()
+    assert (run.result.lost, run.result.catch_up_s) == (0, 6.5)
 
 
 def test_unacknowledged_records_in_the_window_do_not_count():
     sent = {(b"k%d" % i, b"v"): i * 0.05 for i in range(200)}
-    acked = {r for r, t in sent.items() if not 2.0 <= t <= 7.0}
-    run = _run(sent, {r: [1, 0.0] for r in acked}, fault_at=2.0, repaired_at=7.0)
-    run._count(acked)
+    acked = {r: t for r, t in sent.items() if not 2.0 <= t <= 7.0}
+    run = _run(acked, {r: [1, 0.0] for r in acked}, fault_at=2.0, repaired_at=7.0)
+    run._count()
     assert run.result.acked_during_fault == 0
     assert run.result.lost == 0
 
@@ -68,6 +90,6 @@ def test_records_given_up_on_say_how_long_after_sending():
     producer.start()
     time.sleep(0.5)
     producer.stop()
-    assert producer.failed > 0 and not producer.acked
+    assert producer.failed > 0 and producer.ledger.tally().acknowledged == 0
     assert len(producer.gave_up_after) == producer.failed
     assert all(0.9 <= age < 5 for age in producer.gave_up_after), producer.gave_up_after

@@ -183,4 +183,5 @@ def test_latency_json_carries_the_links_cost_per_message():
     out = data.latency_repeated(Repeated([result, result]))
     assert out["link_cost_paired"]["p50_ms"] == pytest.approx(3.0, abs=0.01)
     assert out["link_cost_paired"]["negative_messages"] == 0
+    assert out["link_cost_paired"]["negative_share"] == 0
     assert out["spread"]["link_cost_paired"]["p99"]["median_ms"] == pytest.approx(3.0, abs=0.01)

@@ -133,9 +133,21 @@ def test_unacknowledged_messages_are_not_counted_lost():
     assert latency.analyse_path(samples, "link").lost == 0
 
 
+def test_copies_are_counted_per_message_by_the_ledger():
+    # Message 5 arrived three times on the mirror, message 9 twice; message 7 was never
+    # acknowledged and arrived twice: its extra copy is a duplicate too, and it is not lost.
+    samples = synthetic_run(stall_at=-1, stall_ms=0, count=100)
+    samples.acked[7] = False
+    samples.link_duplicates = {5: 2, 9: 1, 7: 1}
+    del samples.link_ns[11]
+    link = latency.analyse_path(samples, "link")
+    assert (link.duplicates, link.lost) == (4, 1)
+    assert latency.analyse_path(samples, "baseline").duplicates == 0
+
+
 def test_result_summary_and_files(tmp_path):
     samples = synthetic_run(stall_at=-1, stall_ms=0, count=300, warmup=100)
-    samples.link_duplicates = 2
+    samples.link_duplicates = {3: 2}
     result = latency.analyse(
         samples,
         Settings(rate=1000, duration=0.2, warmup=0.1),
@@ -324,3 +336,36 @@ def test_a_lab_without_a_network_section_has_no_proxy(tmp_path):
     assert distance.server(lab) is None
     with pytest.raises(LabError, match="no network proxy"):
         distance.use(lab, "region")
+
+
+def test_a_collector_process_reads_in_a_process_of_its_own_and_stops_when_told():
+    # With `collectors="processes"` each consumer reads in a process of its own, away from the
+    # producer's interpreter; nothing listens here, so nothing arrives.
+    import os
+    import time
+
+    from linklab.latency.collectors import CollectorProcess
+
+    received: dict[int, int] = {}
+    c = CollectorProcess("127.0.0.1:9", "linklab-latency-none", 2, received)
+    c.start()
+    try:
+        assert c.process.pid and c.process.pid != os.getpid()
+        time.sleep(0.5)
+        assert c.process.is_alive() and c.error is None
+    finally:
+        started = time.monotonic()
+        c.finish()
+    assert time.monotonic() - started < 10
+    assert not c.process.is_alive() and c.process.exitcode == 0
+    assert (received, c.duplicates, c.probes, c.error) == ({}, {}, set(), None)
+
+
+def test_an_unknown_collector_mode_is_refused_before_touching_the_lab():
+    class NoLab:
+        def __getattr__(self, name):
+            raise AssertionError(f"touched lab.{name}")
+
+    with pytest.raises(LabError, match="collectors") as e:
+        latency.run(NoLab(), Settings(), collectors="fibres")
+    assert "threads" in e.value.fix

@@ -182,9 +182,83 @@ def test_up_refuses_before_anything_starts_without_toxiproxy_or_go(tmp_path, mon
     _bare_path(tmp_path, monkeypatch)
     state = tmp_path / "state"
     lab = linklab.lab.open_lab("native", topology.load().with_port_offset(23000), state)
-    with pytest.raises(LabError) as e:
-        linklab.lab.up(lab, records=0)
+    with pytest.raises(LabError, match="'region' needs toxiproxy") as e:
+        linklab.lab.up(lab, records=0, network="region")
     assert "brew install toxiproxy" in e.value.fix and "install Go" in e.value.fix
+    assert "start without --network" in e.value.fix
     assert not state.exists()  # no lab folder, so no process was started either
     with pytest.raises(LabError, match="Unknown network profile 'moon'"):
         linklab.lab.up(lab, network="moon")
+
+
+def test_without_toxiproxy_a_new_lan_lab_takes_the_direct_path(tmp_path, monkeypatch):
+    """What `up` decides before anything starts: the topology, and the runtime rendering from
+    it, switch to the direct path (the brokers' LINK listener advertises itself, MirrorMaker 2
+    bootstraps from it)."""
+    import linklab.lab
+    from linklab import render, topology
+
+    _bare_path(tmp_path, monkeypatch)
+    lab = linklab.lab.open_lab("native", topology.load().with_port_offset(23000), tmp_path / "s")
+    assert not network.toxiproxy_available()
+    linklab.lab._without_proxy(lab, None, fresh=True)
+    spec = lab.topology.network
+    assert spec.direct and lab.network is None
+    assert lab.runtime.topology is lab.topology, "the runtime must render the direct path"
+    assert spec.link_bootstrap == f"127.0.0.1:{spec.link_port}"
+    props = render.server_properties(lab.topology, "primary", tmp_path / "data")
+    assert f"LINK://127.0.0.1:{spec.link_port}" in props.split("advertised.listeners=")[1]
+    assert f"127.0.0.1:{spec.proxy_port}" not in props
+    assert f"primary.bootstrap.servers = 127.0.0.1:{spec.link_port}" in render.mm2_properties(
+        lab.topology
+    )
+    assert network.parse_network(spec.to_dict()).direct, "lab.json keeps the choice"
+    status = linklab.lab.network_status(lab)
+    assert status.direct and not status.running
+    row = linklab.lab.network_component(lab, status)
+    assert row.state == "direct" and "no network profiles" in row.kind
+    with pytest.raises(LabError, match="came up without toxiproxy") as e:
+        linklab.lab._without_proxy(lab, "lan", fresh=False)
+    assert "brew install toxiproxy" in e.value.fix and "invoke down" in e.value.fix
+
+
+def test_where_toxiproxy_exists_nothing_changes(tmp_path, monkeypatch):
+    import linklab.lab
+    from linklab import topology
+
+    bin_dir = _bare_path(tmp_path, monkeypatch)
+    server = bin_dir / "toxiproxy-server"
+    server.write_text("#!/bin/sh\n")
+    server.chmod(server.stat().st_mode | stat.S_IEXEC)
+    lab = linklab.lab.open_lab("native", topology.load().with_port_offset(23000), tmp_path / "s")
+    linklab.lab._without_proxy(lab, None, fresh=True)
+    assert not lab.topology.network.direct and lab.network is not None
+
+
+def test_go_alone_is_enough_to_get_toxiproxy(tmp_path, monkeypatch):
+    bin_dir = _bare_path(tmp_path, monkeypatch)
+    assert not network.toxiproxy_available()
+    go = bin_dir / "go"
+    go.write_text("#!/bin/sh\n")
+    go.chmod(go.stat().st_mode | stat.S_IEXEC)
+    assert network.toxiproxy_available()
+
+
+def test_linklab_toxiproxy_off_hides_toxiproxy_and_go(tmp_path, monkeypatch):
+    bin_dir = _bare_path(tmp_path, monkeypatch)
+    for name in ("toxiproxy-server", "go"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv(network.TOXIPROXY_ENV, "off")
+    assert not network.toxiproxy_available()
+    with pytest.raises(LabError, match="LINKLAB_TOXIPROXY=off") as e:
+        network.toxiproxy_binary()
+    assert "brew install toxiproxy" in e.value.fix
+
+
+def test_direct_refuses_a_profile_that_needs_the_proxy():
+    assert parse_network({"direct": True}).direct
+    with pytest.raises(LabError, match="needs the proxy"):
+        parse_network({"direct": True, "profile": "region"})
+    with pytest.raises(LabError, match="not true or false"):
+        parse_network({"direct": "yes"})

@@ -73,3 +73,17 @@ def test_the_parser_reads_only_the_marked_block():
         ["scripts/dev", "invoke", "up", "demo"],
         ["scripts/dev", "invoke", "down"],
     ]
+
+
+def test_the_grace_before_sigkill_that_down_gives_is_the_codes():
+    """What `invoke down` waits before SIGKILL, wherever the README or docs/ say it, is
+    lab.DOWN_GRACE_S (a sentence once said 20 s where the code waited 0.5 s)."""
+    from linklab.lab import DOWN_GRACE_S
+
+    said = {
+        str(path.relative_to(PROJECT_ROOT)): re.findall(r"SIGKILL after (\d+(?:\.\d+)?) ?s\b", text)
+        for path in [README, *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+        if (text := path.read_text())
+    }
+    assert any(said.values()), "neither the README nor docs/ says when `down` sends SIGKILL"
+    assert {where: v for where, v in said.items() if set(v) - {f"{DOWN_GRACE_S:g}"}} == {}

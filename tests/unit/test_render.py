@@ -196,6 +196,31 @@ def test_invoke_render_task(tmp_path):
     assert Path(tmp_path / ".env").read_text().strip().endswith(tag)
 
 
+@pytest.mark.parametrize("where", ["{tmp}/a-file/out", "/proc/linklab-none/out"])
+def test_render_into_a_folder_that_cannot_be_made_is_refused_with_the_fix(tmp_path, where):
+    """`invoke render --out` under a file, or where no folder can be made: exit 2 with the
+    folder and the fix, never an OSError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from linklab.paths import PROJECT_ROOT
+
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = where.format(tmp=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "render", "native", folder],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "LINKLAB_STATE": str(tmp_path / "no-lab")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"error: Could not write into {folder}" in out.stderr and "\nfix: " in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_only_the_link_uses_the_proxy_on_both_runtimes(topo, both):
     """The source's LINK listener is advertised as the proxy; clients keep the direct one."""
     native, compose = both

@@ -175,6 +175,25 @@ def test_format_args_add_every_user_as_a_scram_credential(sec):
     assert f"SCRAM-SHA-512=[name=admin,password={admin}]" in args
 
 
+def test_java_reads_an_argfile_as_the_arguments_it_was_given(tmp_path):
+    """The real launcher parses what java_argfile writes back into the same arguments: a
+    system property holding a space, quotes, a backslash and `#` comes back whole; the file
+    is 0600."""
+    from linklab.processes import java_binary
+
+    try:
+        java = java_binary()
+    except LabError:
+        pytest.skip("no java here")
+    value = "pa ss\"wo\\rd#1 'x'"
+    args = [f"-Dlinklab.argfile={value}", "-XshowSettings:properties", "-version"]
+    at = security.java_argfile(tmp_path / "a.args", args)
+    assert at == f"@{tmp_path / 'a.args'}" and mode(tmp_path / "a.args") == 0o600
+    out = subprocess.run([java, at], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"linklab.argfile = {value}\n" in out.stderr
+
+
 def test_server_properties_secure_every_listener(sec):
     p = security.server_properties(sec, "primary", 9092, 9093)
     assert p["listeners"] == "SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"

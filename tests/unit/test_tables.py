@@ -21,7 +21,10 @@ SHEETS = {
     "link.list": lambda: [tables.links([results.link()])],
     "mirror.list": lambda: [tables.mirrors(results.mirrors())],
     "produce": lambda: [tables.produced(results.produced(), "Employee records to employees")],
-    "bench": lambda: [tables.bench(results.bench(), benchmark.PERF_NAME)],
+    "bench": lambda: [
+        tables.bench(results.bench(), benchmark.PERF_NAME),
+        tables.bench_settings(results.bench()),
+    ],
     "latency": lambda: [tables.latency(results.latency_result())],
     "latency --repeat": lambda: [
         tables.latency_spread(Repeated([results.latency_result(), results.latency_result()]))
@@ -94,6 +97,20 @@ def test_the_latency_task_shows_the_links_cost_per_message():
     assert "p(link) − p(baseline)" in text
     spread = to_text(View(tables.latency_spread(Repeated([result, result]))), width=200)
     assert "link cost (paired)" in spread and "p(link) − p(baseline)" in spread
+
+
+def test_the_latency_tables_show_the_share_of_messages_the_mirror_saw_first():
+    # A message on the mirror before the baseline consumer saw it on the source is counted as
+    # 1 us in the paired cost: the baseline consumer was late. How many, beside the figures.
+    import dataclasses
+
+    result = dataclasses.replace(results.latency_result(), paired_negative=8)
+    assert result.paired.count == 100
+    text = to_text(View(tables.latency(result)), width=200)
+    assert "8 of 100 (8.0 %)" in text and "before the baseline" in text
+    other = dataclasses.replace(result, paired_negative=2)
+    spread = to_text(View(tables.latency_spread(Repeated([result, other, other]))), width=200)
+    assert "2.0 % (2.0–8.0 %)" in spread
 
 
 def test_the_drill_says_when_the_link_re_read_more_than_the_bound():
