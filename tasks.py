@@ -10,7 +10,7 @@ from __future__ import annotations
 from invoke import Collection
 
 from linklab import present
-from linklab.commands import checks, jars, ksql, lab, link, measure
+from linklab.commands import checks, jars, ksql, lab, link, measure, sql
 
 present.use_terminal()
 
@@ -37,5 +37,6 @@ ns = Collection(
 ns.add_collection(Collection("link", *link.LINK))
 ns.add_collection(Collection("mirror", *link.MIRROR))
 ns.add_collection(Collection("ksql", *ksql.KSQL))
+ns.add_collection(Collection("sql", *sql.SQL))
 ns.add_collection(Collection("acl", lab.acl_list))
 ns.add_collection(Collection("jars", jars.lock))

@@ -157,6 +157,8 @@ OPTIONS = {
     "up.network": "the network profile of the link's path (lan, region, ...; docs/network.md)",
     "up.brokers": "brokers per cluster, 1 to 5 (default 0: the topology's, 1 unless set); 3 or "
     "more run a 3-node KRaft quorum",
+    "up.sql": "streaming SQL on the native runtime: flink (default, the topology's flink.enabled) "
+    "or none (a lean lab)",
     "up.timings": "print each start-up step's start and end (JSON: a timeline list)",
     "test.marker": "pytest -m expression ('not integration' for the quick loop)",
     "test.k": "pytest -k expression",

@@ -883,8 +883,9 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
             f"Reverse link {reverse.name} ({dst_name} → {src_name}) copies {TOPIC} from the "
             "failover point on."
         )
+        point = reverse.catch_up_point()
         wait_until(
-            reverse.caught_up,
+            lambda: reverse.caught_up(point),
             120,
             f"{TOPIC} on the {src_name} caught up with the {dst_name}",
             fix=f"Look at {reverse.logs()}.",

@@ -74,9 +74,11 @@ def open_lab(
     topology: Topology | str | Path | None = None,
     state_dir: Path | None = None,
     brokers: int | None = None,
+    sql: str | None = None,
 ) -> Lab:
     """The lab in `state_dir`: the running one if there is one, else a new description of it.
-    `brokers`: that many brokers in every cluster, whatever the topology says."""
+    `brokers`: that many brokers in every cluster, whatever the topology says. `sql`: "flink"
+    or "none", streaming SQL on the native runtime or not (a new lab only)."""
     state_dir = (state_dir or default_state_dir()).resolve()
     saved = read_state(state_dir)
     if saved and runtime not in (None, "auto", saved["runtime"]):
@@ -101,6 +103,8 @@ def open_lab(
                 f"`invoke down` first, then `invoke up demo --brokers {brokers}`.",
             )
         topo = topo.with_brokers(brokers)
+    if sql is not None and not saved:
+        topo = topo.with_sql(sql)
     return Lab(topo, make_runtime(name, topo, state_dir), state_dir)
 
 
@@ -274,7 +278,8 @@ class UpResult:
     seconds: float
     already_up: bool
     ksql_applied: list = field(default_factory=list)
-    ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs ksqlDB
+    ksql_demo: object | None = None  # a ksqldb.QueryResult, where the runtime runs SQL
+    sql_engine: str = "ksqlDB"  # or "Flink SQL" (native runtime)
     warnings: list[str] = field(default_factory=list)
     timeline: list[Step] = field(default_factory=list)
 
@@ -315,6 +320,15 @@ def up(
         write_state(lab)
         with timeline.step("clusters up"):
             lab.runtime.up()
+        # Flink SQL starts now and applies its files while the topics, the records and the link
+        # are made: its jobs wait for the mirror topic and read it from its first record.
+        flink_proc = start_flink(lab, say) if owned else None
+        flinking = ThreadPoolExecutor(1) if flink_proc is not None else None
+        if flinking is not None:
+            flink_applied = flinking.submit(
+                _timed, timeline, "Flink SQL applied", lambda: apply_flink_sql(lab, flink_proc)
+            )
+            flinking.shutdown(wait=False)  # its one task goes on; `result()` below joins it
         if owned:  # existing clusters: the kit puts nothing on their path
             with timeline.step("network path"):
                 start_network(lab, network, binary)
@@ -341,10 +355,14 @@ def up(
                 _record_link(lab)
         with timeline.step("mirrors caught up"):
             wait_caught_up(lab)
-        applied, demo, warnings = [], None, []
+        applied, demo, warnings, engine = [], None, [], "ksqlDB"
         if owned:
             with timeline.step("ksqlDB"):
                 applied, demo = run_ksql(lab)
+            if flink_proc is not None:
+                with timeline.step("Flink SQL pull query"):
+                    applied, demo = flink_applied.result(), flink_demo(lab)
+                    engine = "Flink SQL"
             with timeline.step("monitoring"):
                 warnings = monitoring_up(lab, say, restarted=not fresh and not already)
             if lab.topology.network.direct and lab.runtime.name == "native":
@@ -356,7 +374,7 @@ def up(
             down(lab, say=say)
         raise
     seconds = time.monotonic() - timeline.began
-    return UpResult(produced, seconds, already, applied, demo, warnings, timeline.steps)
+    return UpResult(produced, seconds, already, applied, demo, engine, warnings, timeline.steps)
 
 
 DIRECT_WARNING = (
@@ -446,9 +464,9 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     server.set_profile(profile or server.current_profile())
 
 
-def _timed(timeline: Timeline, name: str, fn) -> None:
+def _timed(timeline: Timeline, name: str, fn):
     with timeline.step(name):
-        fn()
+        return fn()
 
 
 def _produce(lab: Lab, cluster: str, topic: str, records: int, seed: int) -> kafka.ProduceResult:
@@ -486,6 +504,119 @@ def run_ksql(lab: Lab) -> tuple[list, object | None]:
     return applied, demo
 
 
+# -- Flink SQL (native runtime) ------------------------------------------------------------
+def flink_wanted(lab: Lab) -> bool:
+    """Whether this lab runs Flink SQL: native runtime, `flink.enabled`, not secured (the
+    gateway's Kafka tables would need the lab's SASL/TLS settings, which they do not carry)."""
+    t = lab.topology
+    return lab.runtime.name == "native" and t.flink.enabled and not t.secured
+
+
+def flink_url(lab: Lab) -> str | None:
+    return f"http://127.0.0.1:{lab.topology.flink.port}" if flink_wanted(lab) else None
+
+
+def flink_engine(lab: Lab):
+    """Flink SQL on this lab (the `sql.*` tasks); refused with the fix where it does not run."""
+    from linklab.sql import flink
+
+    url = flink_url(lab)
+    if url is None:
+        raise flink_engine_refusal()
+    cluster = lab.topology.flink.cluster
+    return flink.Engine(
+        url, lab.bootstrap(cluster), lab.client_config(cluster), lab.state_dir / flink.COMPONENT
+    )
+
+
+def flink_engine_refusal() -> LabError:
+    return LabError(
+        "This lab runs no streaming SQL: Flink SQL runs on the native runtime with "
+        "flink.enabled, on a lab that is not secured; ksqlDB on the docker runtime.",
+        "`invoke down`, then `invoke up demo --runtime native` (without --sql none).",
+    )
+
+
+def start_flink(lab: Lab, say=print):
+    """Start the Flink SQL Gateway's JVM (not waiting for it), where this lab runs one."""
+    if not flink_wanted(lab):
+        return None
+    from linklab.sql import flink
+
+    spec = lab.topology.flink
+    return flink.start(lab.runtime.jvm, spec.port, spec.heap_mb, say=say)
+
+
+def run_flink_sql(lab: Lab, proc) -> tuple[list, object | None]:
+    """Wait for the gateway, apply flinksql/*.sql on the mirror, run the demo pull query."""
+    return apply_flink_sql(lab, proc), flink_demo(lab)
+
+
+def apply_flink_sql(lab: Lab, proc) -> list:
+    """Wait for the gateway and for the mirror topics, then apply flinksql/*.sql."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    flink.wait_ready(engine.url, proc, flink.log_file(lab.runtime.jvm))
+    config = lab.client_config(lab.topology.flink.cluster)
+    wait_until(
+        lambda: all(kafka.topic_exists(config, m) for m in lab.topology.link.mirrors),
+        120,
+        "the mirror topics Flink SQL reads",
+    )
+    return engine.apply()
+
+
+def flink_demo(lab: Lab):
+    """The pull query `invoke up demo` shows: headcount by department, once the INSERT job
+    has written its first rows."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    return wait_until(
+        lambda: (r := engine.pull("departments")).rows and r,
+        120,
+        "Flink SQL's department table filled from the mirror topic",
+        fix=f"Read {flink.log_file(lab.runtime.jvm)}.",
+    )
+
+
+def flink_component(lab: Lab) -> ComponentStatus:
+    """The `flink` row of status: the SQL Gateway's JVM, its URL, memory and log."""
+    from linklab.sql import flink
+
+    proc = lab.runtime.jvm.process(flink.COMPONENT)
+    alive = proc.alive()
+    return ComponentStatus(
+        name="flink",
+        kind=f"Flink SQL Gateway {flink.flink_version()}",
+        address=flink_url(lab) or "-",
+        state="running" if alive else "stopped",
+        pid=proc.pid() if alive else None,
+        rss_mb=round(proc.rss_bytes() / 2**20, 1) if alive else 0.0,
+        log=str(flink.log_file(lab.runtime.jvm)),
+    )
+
+
+def sql_reset(lab: Lab) -> list[tuple[str, str]]:
+    """Flink in local mode cannot stop a job over SQL: reset restarts the gateway (every job
+    and session goes), deletes the topics the INSERT jobs wrote, and forgets the jobs. The
+    mirror topic is never touched."""
+    from linklab.sql import flink
+
+    engine = flink_engine(lab)
+    jvm = lab.runtime.jvm
+    done = [("flink", jvm.process(flink.COMPONENT).stop(grace=5))]
+    engine.jobs_file.unlink(missing_ok=True)
+    topics = list(flink.sink_topics(engine.sql_dir).values())
+    kafka.delete_topics(engine.client_config, topics)
+    done += [(f"topic {t}", "deleted") for t in topics]
+    proc = start_flink(lab)
+    flink.wait_ready(engine.url, proc, flink.log_file(jvm))
+    done.append(("flink", "started again"))
+    return done
+
+
 def _ksqldb_answers(url: str) -> bool:
     from linklab import ksqldb
 
@@ -502,11 +633,15 @@ def _healthy(lab: Lab) -> bool:
 
 
 def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
+    """Wait until the mirrors hold every record their sources held when the wait began (records
+    produced meanwhile, say by a steady producer, do not hold it back)."""
+
     def detail() -> str:
         return "\n".join(f"{m.topic}: status {m.status}, lag {m.lag}" for m in lab.link.mirrors())
 
+    point = lab.link.catch_up_point()
     wait_until(
-        lab.link.caught_up,
+        lambda: lab.link.caught_up(point),
         timeout,
         "mirror topics caught up (lag 0)",
         fix="Run `invoke doctor` to see the link's state and log.",
@@ -724,6 +859,8 @@ def status(lab: Lab) -> Status:
     reverse = lab.link.reverse_component()  # a reverse flow started by a reversing verb
     if reverse:
         comps.append(reverse)
+    if flink_wanted(lab):
+        comps.append(flink_component(lab))
     net = None
     if lab.runtime.starts_clusters:  # existing clusters: no network path of the kit's
         net = network_status(lab)

@@ -271,6 +271,22 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
     return env
 
 
+def _flink_context(topology: Topology) -> dict:
+    """The docker runtime's Flink service: its image tag and the connector jar it mounts, from
+    the one declaration of Flink's versions (linklab.sql.flink). Not on a secured lab."""
+    from linklab.sql import flink
+
+    if not topology.flink.enabled or topology.secured:
+        return {"flink": None}
+    jar = flink.connector_jar()
+    return {
+        "flink": topology.flink,
+        "flink_version": flink.flink_version(),
+        "flink_connector_name": jar.name,
+        "flink_connector_jar": str(jar),
+    }
+
+
 def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     """The compose project of the docker runtime: {relative path: text}.
 
@@ -320,6 +336,7 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "ca_cert": security.CA_CERT,
         "ksqldb_env_file": security.KSQLDB_ENV_FILE,
         "scram_users": security.USERS,
+        **_flink_context(topology),
     }
     extra: dict[str, str] = {}
     ctx["monitoring"] = None

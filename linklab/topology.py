@@ -180,6 +180,18 @@ class KsqldbSpec:
 
 
 @dataclass(frozen=True)
+class FlinkSpec:
+    """Flink SQL on the native runtime: one JVM, the SQL Gateway running its queries as local
+    jobs (linklab.sql.flink), reading the mirror on `cluster`. `enabled: false` (or `invoke up
+    demo --sql none`) leaves it out for a lean lab."""
+
+    enabled: bool = True
+    cluster: str = "secondary"
+    port: int = 8083  # the SQL Gateway's REST API (Flink's default port for it)
+    heap_mb: int = 256
+
+
+@dataclass(frozen=True)
 class ExternalClusterSpec:
     """A cluster the kit does not start (Confluent Cloud, or any reachable Kafka): where it is and
     the NAMES of the environment variables holding its credentials, never their values."""
@@ -215,6 +227,7 @@ class Topology:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     security: str = "none"  # none | sasl_ssl (TLS, SCRAM users, ACLs: linklab.security)
     monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
+    flink: FlinkSpec = field(default_factory=FlinkSpec)
     external: ExternalSpec | None = None  # existing clusters for `--runtime external`
     source_file: str | None = None
 
@@ -295,6 +308,8 @@ class Topology:
     def all_ports(self) -> dict[str, int]:
         ports = {f"{c.name}.{k}": v for c in self.clusters for k, v in c.ports.items()}
         ports["ksqldb"] = self.ksqldb.port
+        if self.flink.enabled:
+            ports["flink"] = self.flink.port
         ports.update(self.network.ports)
         source = self.cluster(self.link.source) if self.link.source in self._names() else None
         if source is not None:
@@ -326,6 +341,14 @@ class Topology:
         ]
         return validate(dataclasses.replace(self, clusters=clusters))
 
+    def with_sql(self, engine: str) -> Topology:
+        """A copy with streaming SQL on the native runtime on (`flink`) or left out (`none`)."""
+        if engine not in ("flink", "none"):
+            raise LabError(f"Unknown SQL engine {engine!r}.", "Use --sql flink or --sql none.")
+        return dataclasses.replace(
+            self, flink=dataclasses.replace(self.flink, enabled=engine == "flink")
+        )
+
     def with_port_offset(self, offset: int) -> Topology:
         """A copy with every port moved by `offset`: a second lab beside the first."""
         clusters = [
@@ -338,6 +361,7 @@ class Topology:
             for c in self.clusters
         ]
         ksqldb = dataclasses.replace(self.ksqldb, port=self.ksqldb.port + offset)
+        flink = dataclasses.replace(self.flink, port=self.flink.port + offset)
         network = self.network.with_port_offset(offset)
         monitoring = self.monitoring.with_port_offset(offset)
         return validate(
@@ -345,6 +369,7 @@ class Topology:
                 self,
                 clusters=clusters,
                 ksqldb=ksqldb,
+                flink=flink,
                 network=network,
                 monitoring=monitoring,
             )
@@ -491,6 +516,7 @@ def validate(t: Topology) -> Topology:
     _validate_topics(t)
     _validate_link(t)
     _validate_ksqldb(t)
+    _validate_flink(t)
     _validate_monitoring(t)
     _validate_versions(t)
     _validate_security(t)
@@ -732,6 +758,18 @@ def _validate_ksqldb(t: Topology) -> None:
         raise LabError(
             f"ksqldb is attached to unknown cluster {t.ksqldb.cluster!r}.",
             f"Use one of: {', '.join(names)}.",
+        )
+
+
+def _validate_flink(t: Topology) -> None:
+    names = [c.name for c in t.clusters]
+    if t.flink.cluster not in names:
+        raise LabError(
+            f"flink reads unknown cluster {t.flink.cluster!r}.", f"Use one of: {', '.join(names)}."
+        )
+    if not 128 <= t.flink.heap_mb <= 4096:
+        raise LabError(
+            f"flink.heap_mb must be 128 to 4096, got {t.flink.heap_mb}.", "256 is enough for a lab."
         )
 
 

@@ -400,9 +400,19 @@ def write_to_mirror(lab: linklab.lab.Lab, topic: str | None = None) -> MirrorWri
     return MirrorWrite(topic, True, accepted, "; ".join(r.errors), "" if accepted else READ_ONLY)
 
 
-# -- 5. ksqlDB on the mirror ------------------------------------------------------------------
+# -- 5. streaming SQL on the mirror (ksqlDB on docker, Flink SQL on native) -----------------
 def ksql_url(lab: linklab.lab.Lab) -> str | None:
     return lab.runtime.ksqldb_url()
+
+
+def _engine(lab: linklab.lab.Lab):
+    """The lab's SQL engine (linklab.sql.engine), or None where neither runs."""
+    from linklab import sql
+
+    try:
+        return sql.engine(lab)
+    except LabError:
+        return None
 
 
 def ksql_note(lab: linklab.lab.Lab) -> Note:
@@ -412,68 +422,94 @@ def ksql_note(lab: linklab.lab.Lab) -> Note:
             "ksqlDB",
             f"ksqlDB answers at {url}; it reads the mirror topic on {lab.topology.ksqldb.cluster}.",
         )
-    from linklab import ksqldb
-
-    e = ksqldb.not_on_this_runtime()
+    flink_url = linklab.lab.flink_url(lab)
+    if flink_url:
+        return Note(
+            f"Flink SQL on the {lab.runtime.name} runtime",
+            f"Flink's SQL Gateway answers at {flink_url}; it reads the mirror topic on "
+            f"{lab.topology.flink.cluster}. The same objects and queries as ksqlDB's, in "
+            "flinksql/ (docs/ksqldb.md: the differences that matter).",
+        )
+    e = linklab.lab.flink_engine_refusal()
     return Note(
-        f"ksqlDB: skipped on the {lab.runtime.name} runtime",
+        f"Streaming SQL: skipped on the {lab.runtime.name} runtime",
         f"{e.problem} {e.fix or ''} The SQL below is what it would run.",
     )
 
 
-def ksql_statements() -> View:
+def ksql_statements(lab: linklab.lab.Lab | None = None) -> View:
     """The SQL the lab applies, file by file: the stream, the latest-state table, aggregates."""
     from linklab import ksqldb
+    from linklab.sql import flink
 
+    on_flink = lab is not None and not ksql_url(lab) and linklab.lab.flink_url(lab)
+    statements = flink.statements() if on_flink else ksqldb.load_statements()
     rows = []
-    for st in ksqldb.load_statements():
-        kind, name = st.creates or (st.verb, "")
+    for st in statements:
+        kind, name = st.creates or (st.verb, flink.sink_of(st) or "")
         rows.append([st.file, kind, name, st.sql])
-    return table("ksql/*.sql, applied in order", ["file", "kind", "name", "SQL"], rows)
+    where = "flinksql" if on_flink else "ksql"
+    return table(f"{where}/*.sql, applied in order", ["file", "kind", "name", "SQL"], rows)
 
 
 def ksql_apply(lab: linklab.lab.Lab) -> View | Note:
-    from linklab import ksqldb
-
-    url = ksql_url(lab)
-    if not url:
+    engine = _engine(lab)
+    if engine is None:
         return ksql_note(lab)
-    done = ksqldb.apply_all(url)
+    done = engine.apply()
     return table(
-        "ksqlDB statements",
+        f"{engine.name} statements",
         ["file", "kind", "name", "outcome"],
         [[a.file, a.kind, a.name, a.outcome] for a in done],
     )
 
 
 def ksql_push(lab: linklab.lab.Lab, name: str = "new_hires", rows: int = 5) -> View | Note:
-    """The first `rows` rows of a push query, then the query is closed on the server."""
+    """The first `rows` changes of a push query, then the query is closed on the server. New
+    Employee records go to the primary meanwhile, so a query reading from now shows them
+    crossing the link."""
+    import threading
     from contextlib import closing
 
-    from linklab import ksqldb
+    from datagen import EmployeeGenerator
+    from linklab import kafka
+    from linklab.ksqldb import Header
 
-    url = ksql_url(lab)
-    if not url:
+    engine = _engine(lab)
+    if engine is None:
         return ksql_note(lab)
+    stop = threading.Event()
+
+    def hire() -> None:
+        gen = EmployeeGenerator(seed=2024)
+        gen.next_id = 600_000  # ids `up` never used
+        config = lab.client_config(lab.topology.link.source)
+        while not stop.wait(0.5):
+            kafka.produce(config, "employees", gen.records(1))
+
+    hiring = threading.Thread(target=hire, daemon=True)
+    hiring.start()
     columns: list[str] = []
     out: list[list[Any]] = []
-    with closing(ksqldb.push(url, name, rows)) as items:
-        for item in items:
-            if isinstance(item, ksqldb.Header):
-                columns = item.columns
-            else:
-                out.append(item)
-    return table(f"push query {name}: the first {len(out)} rows (EMIT CHANGES)", columns, out)
+    try:
+        with closing(engine.push(name, rows)) as items:
+            for item in items:
+                if isinstance(item, Header):
+                    columns = item.columns
+                else:
+                    out.append(item)
+    finally:
+        stop.set()
+        hiring.join(10)
+    return table(f"{engine.name} push query {name}: the first {len(out)} changes", columns, out)
 
 
 def ksql_pull(lab: linklab.lab.Lab, name: str = "employee", key: str | None = None) -> View | Note:
-    from linklab import ksqldb
-
-    url = ksql_url(lab)
-    if not url:
+    engine = _engine(lab)
+    if engine is None:
         return ksql_note(lab)
-    r = ksqldb.pull(url, name, key)
-    return table(f"pull query {name}: {len(r.rows)} rows", r.columns, r.rows)
+    r = engine.pull(name, key)
+    return table(f"{engine.name} pull query {name}: {len(r.rows)} rows", r.columns, r.rows)
 
 
 # -- 7. disaster recovery ---------------------------------------------------------------------

@@ -121,6 +121,12 @@ def _running(name: str, tmp, topo: topology.Topology, **up) -> linklab.lab.Lab:
 _SESSION_STARTED = time.time()
 
 
+def lean_topology() -> topology.Topology:
+    """The project's topology without Flink SQL: test labs stay lean; the SQL tests attach one
+    Flink to the shared lab (`flink_sql`), and the README and notebook tests run the default."""
+    return topology.load().with_sql("none")
+
+
 def pytest_terminal_summary(terminalreporter):
     """The fault table of this session (tests/integration/test_faults.py writes it)."""
     table = PROJECT_ROOT / "results" / "faults.txt"
@@ -131,7 +137,7 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def make_lab(state_dir: Path, offset: int, secured: bool = False) -> linklab.lab.Lab:
-    topo = topology.load().with_port_offset(offset)
+    topo = lean_topology().with_port_offset(offset)
     if secured:
         topo = dataclasses.replace(topo, security="sasl_ssl")
     return linklab.lab.open_lab("native", topo, state_dir)
@@ -140,7 +146,7 @@ def make_lab(state_dir: Path, offset: int, secured: bool = False) -> linklab.lab
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running native lab (two KRaft brokers, MirrorMaker 2, 3000 records mirrored)."""
-    topo = topology.load().with_port_offset(PORT_OFFSET)
+    topo = lean_topology().with_port_offset(PORT_OFFSET)
     return _running("lab", tmp_path_factory, topo, records=3000, seed=7)
 
 
@@ -148,7 +154,7 @@ def lab(tmp_path_factory) -> linklab.lab.Lab:
 def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
     """One running secured native lab (`security: sasl_ssl`, ACL sync on): TLS and SCRAM users,
     ACLs per principal, MirrorMaker 2 signed in as sa-link, 1000 records mirrored."""
-    topo = topology.load().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
+    topo = lean_topology().with_port_offset(PORT_OFFSET + SECURED_OFFSET)
     topo = dataclasses.replace(
         topo, security="sasl_ssl", link=dataclasses.replace(topo.link, acl_sync=True)
     )
@@ -158,7 +164,7 @@ def secured_lab(tmp_path_factory) -> linklab.lab.Lab:
 def multi_broker_topology(offset: int) -> topology.Topology:
     """The project's topology with a 3-broker primary (and a 1-broker secondary: the
     broker-level faults break the primary only, and one broker less starts faster)."""
-    topo = topology.load().with_port_offset(offset)
+    topo = lean_topology().with_port_offset(offset)
     primary, *others = topo.clusters
     primary = dataclasses.replace(
         primary, brokers=MULTI_BROKER_PRIMARY, heap_mb=topology.MULTI_BROKER_HEAP_MB
@@ -215,3 +221,25 @@ def fresh_lab(tmp_path):
             linklab.lab.down(extra)
         except Exception as e:  # teardown of a deliberately broken lab must not hide the test
             print(f"teardown of {extra.state_dir}: {e}")
+
+
+@pytest.fixture(scope="module")
+def flink_sql(lab):
+    """Flink SQL on the shared lab, started once for the SQL tests (one file): the SQL
+    Gateway's JVM, flinksql/*.sql applied (its tables and two INSERT jobs), the department
+    table filled. Stopped after the file, its topics deleted: the shared lab is lean again."""
+    from linklab import kafka
+    from linklab.sql import flink
+
+    flab = dataclasses.replace(lab, topology=lab.topology.with_sql("flink"))
+    proc = linklab.lab.start_flink(flab, say=lambda _: None)
+    linklab.lab.write_state(flab)  # the tasks (`invoke sql.*`) read the lab's topology there
+    try:
+        applied, demo = linklab.lab.run_flink_sql(flab, proc)
+        yield flab, applied, demo
+    finally:
+        proc.stop(grace=5)
+        linklab.lab.write_state(lab)
+        engine = linklab.lab.flink_engine(flab)
+        kafka.delete_topics(engine.client_config, list(flink.sink_topics().values()))
+        engine.jobs_file.unlink(missing_ok=True)

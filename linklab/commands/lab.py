@@ -28,11 +28,13 @@ def up(
     network=None,
     timings=False,
     brokers=0,
+    sql=None,
     json_=False,
 ):
-    """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics."""
+    """Bring up the demo: two clusters, Employee records, the link, caught-up mirror topics,
+    and streaming SQL on the mirror (native: Flink SQL; `--sql none` leaves it out)."""
     cli.scenario(scenario)
-    lab = labs.open_lab(runtime, topology, brokers=cli.brokers(brokers))
+    lab = labs.open_lab(runtime, topology, brokers=cli.brokers(brokers), sql=sql)
     result = labs.up(lab, records=records, seed=seed, say=present.note, network=network)
     st = labs.status(lab)
     show(

@@ -208,7 +208,8 @@ def lab_processes(state_dir: Path) -> list[int]:
 def scratch_lab(state_dir: Path, offset: int, brokers: int | None = None) -> linklab.lab.Lab:
     """A native lab of the project's topology with every port moved by `offset` (and
     `brokers` brokers per cluster, when given)."""
-    topo = load().with_port_offset(offset)
+    # Lean: the fault suite exercises the link, not streaming SQL (no Flink SQL Gateway).
+    topo = load().with_port_offset(offset).with_sql("none")
     return linklab.lab.open_lab("native", topo, state_dir, brokers=brokers)
 
 

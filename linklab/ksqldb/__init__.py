@@ -53,7 +53,9 @@ def not_on_this_runtime() -> LabError:
     """The one clear line for a runtime without ksqlDB (the native one)."""
     return LabError(
         "ksqlDB's server cannot be obtained on this runtime, so there is no SQL to run here.",
-        "Use the docker runtime: `invoke down`, then `invoke up demo --runtime docker`.",
+        "Run the same queries on Flink SQL here with `invoke sql.*` (e.g. `invoke sql.pull "
+        "departments`), or use the docker runtime: `invoke down`, then `invoke up demo "
+        "--runtime docker`.",
     )
 
 

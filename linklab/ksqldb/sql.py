@@ -131,7 +131,8 @@ def split_statements(text: str, file: str = "<sql>") -> list[Statement]:
             if end == -1:
                 raise LabError(f"{file}:{line}: a /* comment is never closed.", "Close it with */.")
             line += text.count("\n", i, end)
-            buf.append(" ")
+            # `/*+ … */` is a table hint in Flink SQL (OPTIONS(…)): part of the statement.
+            buf.append(text[i : end + 2] if text.startswith("/*+", i) else " ")
             i = end + 2
             continue
         if ch in "'`\"":

@@ -187,7 +187,7 @@ def run(
             f"{undelivered.problem}\nLost on the link: {result.link.lost:,}, on the "
             f"source: {result.baseline.lost:,}.{where}"
         )
-        if any(c.error for c in collectors):  # a consumer failed: nothing measured to judge by
+        if any(c.error for c in readers):  # a consumer failed: nothing measured to judge by
             raise LabError(problem, undelivered.fix)
         raise CheckFailed(problem, undelivered.fix)  # messages never arrived: the test's answer
     return result

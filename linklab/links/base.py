@@ -169,9 +169,15 @@ class Link(ABC):
         """A reverse flow's process started by a reversing verb, where the link runs one."""
         return None
 
-    def caught_up(self) -> bool:
+    def catch_up_point(self, topics: list[str] | None = None) -> dict:
+        """What `caught_up` may measure against: the source's ends now, for a link whose lag
+        is its own position (MirrorMaker 2); {} for one that reports its lag itself."""
+        return {}
+
+    def caught_up(self, point: dict | None = None) -> bool:
         """True when every flowing mirror (not paused or stopped) exists on the destination with
-        zero lag."""
+        zero lag; given a `point` (catch_up_point()), when it has copied everything the source
+        held then, whatever was produced since."""
         ms = [m for m in self.mirrors() if m.status not in (PAUSED, STOPPED)]
         return bool(ms) and all(m.status == ACTIVE and m.lag == 0 and not m.unfetched for m in ms)
 

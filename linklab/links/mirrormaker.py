@@ -516,11 +516,14 @@ class MirrorMaker2Link(Link):
         return self._mirror_infos(topics)
 
     def promote(self, topics: list[str], timeout: float = 60.0) -> list[MirrorInfo]:
-        """Wait for lag 0, then stop mirroring: the topics become the writable copies."""
+        """Wait until the link has copied every record the source held when promote was asked
+        (lag 0 at that point, records produced since are the source's to stop), then stop
+        mirroring: the topics become the writable copies."""
         state = self._check_mirrors(topics, (ACTIVE,))
+        point = self.catch_up_point(topics)
 
         def no_lag() -> bool:
-            return all(m.lag == 0 for m in self._mirror_infos(topics))
+            return self._copied(point)
 
         wait_until(
             no_lag,
@@ -670,6 +673,30 @@ class MirrorMaker2Link(Link):
 
     def mirrors(self) -> list[MirrorInfo]:
         return self._mirror_infos()
+
+    def catch_up_point(self, topics: list[str] | None = None) -> dict:
+        """The source's watermarks now, per flowing mirror topic (all, or those named)."""
+        flowing = [t for t, s in self.mirror_states().items() if s == ACTIVE]
+        src = self._src
+        return {t: kafka.watermarks(src, t) for t in flowing if topics is None or t in topics}
+
+    def _copied(self, point: dict) -> bool:
+        """Whether the link has copied and committed every record of `point`."""
+        positions = self.committed_positions()
+        return all(
+            not any(
+                lag_behind(ends, {p: n for (t, p), n in positions.items() if t == topic}).values()
+            )
+            for topic, ends in point.items()
+        )
+
+    def caught_up(self, point: dict | None = None) -> bool:
+        """Under a steady stream the lag is never 0 (Connect commits what it copied every
+        second); given a `point`, caught up means everything the source held then is copied."""
+        if point is None:
+            return super().caught_up()
+        ms = [m for m in self._mirror_infos() if m.status not in (PAUSED, STOPPED)]
+        return bool(ms) and all(m.status == ACTIVE for m in ms) and self._copied(point)
 
     def _mirror_infos(self, topics: list[str] | None = None) -> list[MirrorInfo]:
         """Mirror topics (all, or those named that are mirrors), reading the link's state once."""

@@ -74,6 +74,12 @@ def emit_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_json_line(payload: Any) -> None:
+    """One JSON object on one line of stdout (a stream of them: `sql.push --json`)."""
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
 def say(text: str) -> None:
     """A step of a long task (the drill's ▸ lines): stderr."""
     note(f"[bold cyan]▸[/] {escape(text)}")
@@ -186,7 +192,8 @@ def up_lines(result: Any) -> list[Sheet | str]:
     if result.ksql_demo is not None:
         lines.append(
             tables.query(
-                f"ksqlDB pull query on the mirror ({len(result.ksql_applied)} statements applied)",
+                f"{getattr(result, 'sql_engine', 'ksqlDB')} pull query on the mirror "
+                f"({len(result.ksql_applied)} statements applied)",
                 result.ksql_demo.columns,
                 result.ksql_demo.rows,
             )

@@ -451,6 +451,11 @@ def ksql_rows(name: str, columns: list[str], rows: list[list[Any]]) -> dict:
     }
 
 
+def push_row(columns: list[str], row: list[Any]) -> dict:
+    """One change of a push query (Flink's first column, `op`, is +I, -U, +U or -D)."""
+    return dict(zip(columns, row, strict=False))
+
+
 def ksql_applied(results: list[Any]) -> dict:
     return {
         "statements": [

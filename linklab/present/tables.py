@@ -285,6 +285,30 @@ def ksql_listing(ls: Any) -> list[Sheet]:
     ]
 
 
+def sql_listing(engine: str, ls: dict[str, Any]) -> list[Sheet]:
+    """`sql.list` on either engine (its data: present.data.ksql_listing or Engine.listing)."""
+    named = query(
+        f"named queries ({'flinksql' if engine == 'Flink SQL' else 'ksql'}/queries.sql)",
+        ["name", "kind", "shows"],
+        [[q["name"], q["kind"], q["shows"]] for q in ls.get("named", [])],
+    )
+    if "tables" in ls:  # Flink SQL
+        return [
+            query(f"{engine} tables", ["name", "topic"],
+                  [[t["name"], t["topic"]] for t in ls["tables"]]),
+            query("jobs started by sql.apply", ["writes", "job id"],
+                  [[j["writes"], j["job_id"]] for j in ls["jobs"]]),
+            named,
+        ]  # fmt: skip
+    return [
+        query("streams and tables", ["name", "kind", "topic", "format"],
+              [[s["name"], s["kind"], s["topic"], s["format"]] for s in ls["streams"]]),
+        query("running queries", ["id", "writes", "state"],
+              [[q["id"], ", ".join(q["writes"]), q["state"]] for q in ls["queries"]]),
+        named,
+    ]  # fmt: skip
+
+
 # -- records --------------------------------------------------------------------------------------
 def produced(r: Any, title: str) -> Sheet:
     t = sheet(

@@ -243,6 +243,7 @@ class DockerRuntime(SecuredLab, Runtime):
         sec = self.secure()  # the certificates and passwords the containers mount
         if sec:
             security.write_ksqldb_env(sec)
+        self.flink_connector()
         self.render()
         self.pull()
         out = self.compose("up", "-d", "--remove-orphans", timeout=START_TIMEOUT)
@@ -254,6 +255,21 @@ class DockerRuntime(SecuredLab, Runtime):
         self.wait_healthy()
         if sec:
             self.apply_acls()
+
+    def flink_connector(self) -> None:
+        """The Kafka connector jar the flink service mounts (not in Apache Flink's image): the
+        kit's cached copy, fetched once. Without it the service is left out (`--sql none`)."""
+        if not self.topology.flink.enabled or self.topology.secured:
+            return
+        from linklab.sql import flink
+
+        try:
+            flink.ensure_connector()
+        except LabError as e:
+            raise LabError(
+                f"{e.problem} (the flink service mounts Flink's Kafka connector jar from there)",
+                f"{e.fix} Or leave Flink out: `invoke up demo --runtime docker --sql none`.",
+            ) from None
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         client = docker_client()

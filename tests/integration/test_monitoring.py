@@ -97,7 +97,7 @@ def test_the_labs_prometheus_scrapes_the_exporters_of_every_jvm(lab):
     row = next(c for c in st.components if c.name == "prometheus")
     assert row.state == "running" and row.address == prom.url and row.rss_mb > 0
     frame = watch.frame(lab)
-    assert frame.link_state == "running" and frame.targets_up == 4
+    assert frame.link_state == "running" and frame.targets_up == 5  # the lag endpoint too
     assert [m.mirror for m in frame.mirrors] == ["employees"]
 
 

@@ -76,5 +76,7 @@ def test_the_quick_start_runs_as_written(env, tmp_path):
         )
         if task == "status":  # the lab of this test, on its own ports
             assert f"{ours.source.bootstrap}" in r.stdout and "running" in r.stdout, r.stdout
+        if task == "up":  # on native it ends with Flink SQL on the mirror and a pull query
+            assert "headcount" in r.stdout and "Engineering" in r.stdout, r.stdout
     print("\n".join(ran))
     assert not os.path.exists(state), "the quick start ends with `invoke down`"

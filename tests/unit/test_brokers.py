@@ -38,7 +38,7 @@ def test_the_default_stays_one_broker_with_the_same_ports():
     assert (t.source.rf, t.source.min_isr) == (1, 1)
     assert set(t.all_ports().values()) == {
         9092, 9093, 8090, 9192, 9193, 8190, 8088, 9094, 9095, 8474, 9090, 3000, 9097, 9197, 9098,
-        9096,
+        9096, 8083,
     }  # fmt: skip
 
 

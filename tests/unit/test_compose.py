@@ -81,6 +81,7 @@ def test_images_clusters_ports_and_labels(topo, tmp_path):
     services = cfg["services"]
     assert set(services) == {c.name for c in topo.clusters} | {
         "ksqldb",
+        "flink",
         "toxiproxy",
         *MONITORING_SERVICES,
     }
@@ -367,7 +368,7 @@ def test_three_brokers_render_one_cp_server_service_each(topo, tmp_path):
     services = cfg["services"]
     brokers = [b.component for b in multi.brokers]
     assert brokers == [f"{c}-{n}" for c in ("primary", "secondary") for n in (1, 2, 3)]
-    assert set(services) == {*brokers, "ksqldb", "toxiproxy", *MONITORING_SERVICES}
+    assert set(services) == {*brokers, "ksqldb", "flink", "toxiproxy", *MONITORING_SERVICES}
     for b in multi.brokers:
         env = services[b.component]["environment"]
         assert env["KAFKA_NODE_ID"] == str(b.node_id)
@@ -646,3 +647,24 @@ def test_no_service_but_the_copy_reads_the_host_owned_security_folder(startup):
     script = " ".join(copy["command"])
     assert "chown -R appuser:appuser" in script and "chmod" in script
     assert cfg["volumes"]["security"]["labels"]["dev.linklab.lab"] == str(Path(host_dir).parent)
+
+
+def test_flink_sql_is_a_pinned_apache_flink_service_beside_ksqldb(topo, tmp_path):
+    from linklab.sql import flink
+
+    services = normalized(rendered(topo, tmp_path))["services"]  # passes `docker compose config`
+    svc = services["flink"]
+    assert svc["image"] == f"flink:{flink.flink_version()}-scala_2.12-java17"
+    assert svc["command"] == ["bin/sql-gateway.sh", "start-foreground"]
+    assert {(p["host_ip"], int(p["published"]), p["target"]) for p in svc["ports"]} == {
+        ("127.0.0.1", topo.flink.port, 8083)
+    }
+    [jar] = svc["volumes"]
+    assert jar["target"] == (
+        f"/opt/flink/lib/flink-sql-connector-kafka-{flink.connector_version()}.jar"
+    )
+    assert "execution.target: local" in svc["environment"]["FLINK_PROPERTIES"]
+    assert "ksqldb" in services  # ksqlDB stays the docker runtime's engine
+
+    lean = normalized(rendered(topo.with_sql("none"), tmp_path / "lean"))["services"]
+    assert "flink" not in lean and "ksqldb" in lean

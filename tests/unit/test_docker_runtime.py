@@ -122,6 +122,8 @@ def runtime(tmp_path, monkeypatch):
     # The machine's ports are not the unit's business (a test lab may hold these very ports);
     # the taken-port test makes one port taken on purpose.
     monkeypatch.setattr(dockermod, "port_in_use", lambda port: False)
+    # Nor is downloading Flink's connector jar (the last test below covers its failure).
+    monkeypatch.setattr(dockermod.DockerRuntime, "flink_connector", lambda self: None)
     topo = load().with_port_offset(13000)
     return make_runtime("docker", topo, tmp_path / ".lab")
 
@@ -492,3 +494,13 @@ def test_the_docker_link_is_confluent_platforms(runtime):
     from linklab.links.clusterlink import PLATFORM
 
     assert make_link(runtime).platform == PLATFORM
+
+
+def test_a_connector_jar_that_cannot_be_fetched_names_leaving_flink_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LINKLAB_MAVEN_REPOSITORY", "http://127.0.0.1:9/maven2")  # nothing there
+    runtime = DockerRuntime(load(), tmp_path / "state")
+    with pytest.raises(LabError) as e:
+        runtime.flink_connector()
+    assert "connector jar" in e.value.problem and "--sql none" in e.value.fix
+    DockerRuntime(load().with_sql("none"), tmp_path / "state").flink_connector()  # nothing asked

@@ -19,6 +19,7 @@ from linklab.latency import Repeated
 from linklab.network import DEFAULT_PROFILES
 from linklab.paths import PROJECT_ROOT
 from linklab.present import data
+from linklab.sql.flink import Engine
 from tests.unit import results
 
 DOC = PROJECT_ROOT / "docs" / "json.md"
@@ -61,6 +62,18 @@ PAYLOADS = {
         "employee", results.ksql_pull().columns, results.ksql_pull().rows
     ),
     "ksql.apply": lambda: data.ksql_applied(results.ksql_applied()),
+    "sql.pull": lambda: data.ksql_rows(
+        "employee", results.ksql_pull().columns, results.ksql_pull().rows
+    ),
+    "sql.apply": lambda: data.ksql_applied(results.ksql_applied()),
+    "sql.list": lambda: {
+        "engine": "Flink SQL",
+        **Engine("http://x", "b", {}, PROJECT_ROOT / "nowhere").listing(),
+    },
+    "sql.push": lambda: data.push_row(
+        ["op", "employee_id", "department", "salary"], ["+U", "E000042", "Engineering", 1]
+    ),
+    "sql.reset": lambda: data.steps([("flink", "started again")]),
     "down": lambda: data.steps([("link", "stopped")]),
     "network": lambda: data.network(results.network_status(), DEFAULT_PROFILES),
     "acl.list": lambda: data.acl_list(results.acl_rows()),
