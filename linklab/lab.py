@@ -149,6 +149,7 @@ def make_link(runtime: Runtime) -> Link:
             cluster_ids=(runtime.spec(src).cluster_id, runtime.spec(dst).cluster_id),
             source_security=runtime.link_source_security,
             auth_fix=runtime.rest_auth_fix(dst),
+            # Confluent Cloud or Confluent Platform, by the REST endpoint's host.
         )
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link
@@ -166,7 +167,7 @@ def make_link(runtime: Runtime) -> Link:
             grants=_grants(runtime) if t.secured else None,
         )
     if isinstance(runtime, DockerRuntime):
-        from linklab.links.clusterlink import ClusterLink
+        from linklab.links.clusterlink import PLATFORM, ClusterLink
         from linklab.network import docker_link_bootstraps
         from linklab.rest import AdminRest
 
@@ -181,6 +182,7 @@ def make_link(runtime: Runtime) -> Link:
             ),
             source_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
             grants=_grants(runtime) if t.secured else None,
+            platform=PLATFORM,  # cp-server
         )
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
 
@@ -860,6 +862,9 @@ def status(lab: Lab) -> Status:
     link_component = lab.link.component()
     if link_component:
         comps.append(link_component)
+    reverse = lab.link.reverse_component()  # a reverse flow started by a reversing verb
+    if reverse:
+        comps.append(reverse)
     if flink_wanted(lab):
         comps.append(flink_component(lab))
     net = None

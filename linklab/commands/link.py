@@ -101,6 +101,50 @@ mirror_failover = _verb(
 mirror_pause = _verb("pause", "Pause mirroring; records wait on the source until resume.")
 mirror_resume = _verb("resume", "Resume paused mirrors; they catch up from where they stopped.")
 
+
+def _reversing(verb: str, name: str, doc: str):
+    """A mirror.* task for one of Cluster Linking's reversing verbs (bidirectional links), by
+    its REST name (`mirrors:<verb>`); it names what an operator types for the same move by
+    hand (a note, on stderr)."""
+
+    def run(c, topics, json_=False):
+        link = running().link
+        names = cli.topics(topics)
+        done = link.reverse_mirrors(verb, names)
+        _mirrors(json_, done, link)
+        for line in link.equivalents(verb, names):
+            present.note(f"by hand: {line}")
+
+    run.__doc__ = doc
+    return task(name=name)(run)
+
+
+mirror_reverse_and_start = _reversing(
+    "reverse-and-start-mirror",
+    "reverse-and-start",
+    "Confluent Cloud: the local mirror becomes writable and the remote topic mirrors it.",
+)
+mirror_reverse_and_pause = _reversing(
+    "reverse-and-pause-mirror",
+    "reverse-and-pause",
+    "Confluent Cloud: as reverse-and-start, with the remote mirror paused.",
+)
+mirror_truncate_and_restore = _reversing(
+    "truncate-and-restore",
+    "truncate-and-restore",
+    "Confluent Cloud: cut a failed-over topic back to the remote's end and mirror it again.",
+)
+mirror_promote_local_and_start_remote = _reversing(
+    "promote-local-and-start-remote-mirror",
+    "promote-local-and-start-remote",
+    "Confluent Platform: the local mirror becomes writable and the remote topic mirrors it.",
+)
+mirror_promote_local_and_pause_remote = _reversing(
+    "promote-local-and-pause-remote-mirror",
+    "promote-local-and-pause-remote",
+    "Confluent Platform: as promote-local-and-start-remote, with the remote mirror paused.",
+)
+
 LINK = (link_create, link_describe, link_list, link_delete, link_restart)
 MIRROR = (
     mirror_create,
@@ -110,4 +154,9 @@ MIRROR = (
     mirror_failover,
     mirror_pause,
     mirror_resume,
+    mirror_reverse_and_start,
+    mirror_reverse_and_pause,
+    mirror_truncate_and_restore,
+    mirror_promote_local_and_start_remote,
+    mirror_promote_local_and_pause_remote,
 )

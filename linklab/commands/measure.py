@@ -106,7 +106,7 @@ def drill(
     brokers=False,
     json_=False,
 ):
-    """Disaster-recovery drill: a group fails over from the primary to the secondary (native),
+    """Disaster-recovery drill: a group fails over from the primary to the secondary,
     with its RPO and RTO. Exit 1 when a record was lost or missed."""
     if brokers:
         rows, rate = drills.broker_rows(labs.open_lab(), say=present.say), drills.RATE_BROKER_ROWS

@@ -20,6 +20,29 @@ LINK_FAILED = "LINK_FAILED"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 UNKNOWN = "UNKNOWN"  # a state the link did not report
 
+# Cluster Linking's reversing verbs, by their Admin REST API v3 names (`POST …/mirrors:<verb>`):
+# Confluent Platform 8.0 serves the first two, Confluent Cloud the other three (REFERENCE.md 9.2,
+# from the published OpenAPI documents). Each runs on a bidirectional link.
+PROMOTE_LOCAL_AND_START_REMOTE = "promote-local-and-start-remote-mirror"
+PROMOTE_LOCAL_AND_PAUSE_REMOTE = "promote-local-and-pause-remote-mirror"
+REVERSE_AND_START = "reverse-and-start-mirror"
+REVERSE_AND_PAUSE = "reverse-and-pause-mirror"
+TRUNCATE_AND_RESTORE = "truncate-and-restore"
+REVERSE_VERBS = (
+    PROMOTE_LOCAL_AND_START_REMOTE,
+    PROMOTE_LOCAL_AND_PAUSE_REMOTE,
+    REVERSE_AND_START,
+    REVERSE_AND_PAUSE,
+    TRUNCATE_AND_RESTORE,
+)
+# The verbs that leave the remote topic a mirror of the local one, flowing (True) or paused.
+STARTS_REMOTE = {
+    PROMOTE_LOCAL_AND_START_REMOTE: True,
+    REVERSE_AND_START: True,
+    PROMOTE_LOCAL_AND_PAUSE_REMOTE: False,
+    REVERSE_AND_PAUSE: False,
+}
+
 
 @dataclass
 class LinkInfo:
@@ -126,8 +149,24 @@ class Link(ABC):
     def resume(self, topics: list[str]) -> list[MirrorInfo]:
         raise NotImplementedError
 
+    def reverse_mirrors(self, verb: str, topics: list[str]) -> list[MirrorInfo]:
+        """One of Cluster Linking's reversing verbs (REVERSE_VERBS) on the named mirror
+        topics: the local mirror becomes the writable topic and the remote topic mirrors it
+        (started or paused), or (truncate-and-restore) a failed-over topic becomes a mirror
+        again. Raises LabError (exit 2) where the link does not serve `verb`, with the verb
+        it serves instead."""
+        raise NotImplementedError
+
+    def equivalents(self, verb: str, topics: list[str]) -> list[str]:
+        """What an operator types for a reversing verb by hand, on Confluent's side."""
+        return []
+
     def component(self):
         """The link's own process or container as a ComponentStatus, where it has one."""
+        return None
+
+    def reverse_component(self):
+        """A reverse flow's process started by a reversing verb, where the link runs one."""
         return None
 
     def catch_up_point(self, topics: list[str] | None = None) -> dict:

@@ -18,8 +18,13 @@ from linklab.links.base import (
     LINK_FAILED,
     PAUSED,
     PENDING_STOPPED,
+    PROMOTE_LOCAL_AND_PAUSE_REMOTE,
+    PROMOTE_LOCAL_AND_START_REMOTE,
+    REVERSE_AND_PAUSE,
+    REVERSE_AND_START,
     SOURCE_UNAVAILABLE,
     STOPPED,
+    TRUNCATE_AND_RESTORE,
     UNKNOWN,
     Link,
     LinkInfo,
@@ -44,6 +49,54 @@ ALL_ACLS = {
 
 
 MASK = "********"
+
+# Which Admin REST API v3 serves which reversing verb, from the published OpenAPI documents
+# (REFERENCE.md 9.2): Confluent Platform's (confluentinc/kafka-rest-sdk-go) and Confluent Cloud's
+# (confluentinc/ccloud-sdk-go-v2). A verb the platform does not serve is refused before any call.
+PLATFORM = "Confluent Platform"
+CLOUD = "Confluent Cloud"
+SERVED = {
+    PLATFORM: (PROMOTE_LOCAL_AND_START_REMOTE, PROMOTE_LOCAL_AND_PAUSE_REMOTE),
+    CLOUD: (REVERSE_AND_START, REVERSE_AND_PAUSE, TRUNCATE_AND_RESTORE),
+}
+# The same move under the other platform's name.
+INSTEAD = {
+    REVERSE_AND_START: PROMOTE_LOCAL_AND_START_REMOTE,
+    REVERSE_AND_PAUSE: PROMOTE_LOCAL_AND_PAUSE_REMOTE,
+    PROMOTE_LOCAL_AND_START_REMOTE: REVERSE_AND_START,
+    PROMOTE_LOCAL_AND_PAUSE_REMOTE: REVERSE_AND_PAUSE,
+}
+# The kit's task for each verb (`invoke mirror.<task>`), named as the Confluent CLI names the
+# Cloud verbs (`confluent kafka mirror reverse-and-start`).
+TASKS = {
+    PROMOTE_LOCAL_AND_START_REMOTE: "promote-local-and-start-remote",
+    PROMOTE_LOCAL_AND_PAUSE_REMOTE: "promote-local-and-pause-remote",
+    REVERSE_AND_START: "reverse-and-start",
+    REVERSE_AND_PAUSE: "reverse-and-pause",
+    TRUNCATE_AND_RESTORE: "truncate-and-restore",
+}
+BIDIRECTIONAL = "BIDIRECTIONAL"
+
+
+def platform_of(rest_url: str) -> str:
+    """Confluent Cloud for a REST endpoint on confluent.cloud, else Confluent Platform."""
+    from urllib.parse import urlparse
+
+    host = urlparse(rest_url).hostname or ""
+    return CLOUD if host == "confluent.cloud" or host.endswith(".confluent.cloud") else PLATFORM
+
+
+def equivalents(verb: str, link: str, topics: list[str], dest_id: str) -> list[str]:
+    """What an operator types for `verb` by hand: the Confluent CLI (Cloud's verbs) or the REST
+    call (Platform's, which `kafka-mirrors` is not documented to take)."""
+    names = " ".join(topics)
+    rest = (
+        f"POST /kafka/v3/clusters/{dest_id}/links/{link}/mirrors:{verb} "
+        f'{{"mirror_topic_names": {json.dumps(topics)}}}'
+    )
+    if verb in SERVED[CLOUD]:
+        return [f"confluent kafka mirror {TASKS[verb]} {names} --link {link}", rest]
+    return [rest]
 
 
 def _sensitive(config: dict) -> bool:
@@ -104,6 +157,7 @@ class ClusterLink(Link):
         source_security: Callable[[], dict[str, str]] | None = None,
         auth_fix: str | None = None,
         grants: MirrorGrants | None = None,
+        platform: str | None = None,
     ):
         """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
         destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
@@ -112,7 +166,8 @@ class ClusterLink(Link):
         not the topology's (Confluent Cloud's lkc-...). `source_security`: the link's sign-in
         to the source, asked for only when the link is created. `auth_fix`: what to do when the
         REST API refuses the credentials (401). `grants`: a secured lab's ACLs for a mirror
-        created after the link."""
+        created after the link. `platform`: PLATFORM or CLOUD, whose Admin REST API this is
+        (by default Confluent Cloud for an endpoint on confluent.cloud)."""
         super().__init__(topology, grants)
         self.rest = rest
         self.source_bootstrap = source_bootstrap
@@ -125,6 +180,7 @@ class ClusterLink(Link):
         self.source_security = source_security
         self.auth_fix = auth_fix
         self.prefix = topology.link.mirror_prefix or ""
+        self.platform = platform or platform_of(rest.base_url)
 
     # -- paths and errors -----------------------------------------------------------------------
     def _links(self, *parts: str) -> str:
@@ -385,13 +441,13 @@ class ClusterLink(Link):
         if self.grants:
             self.grants.revoke(topic)
 
-    def _alter(self, action: str, topics: list[str]) -> list[str]:
+    def _alter(self, action: str, topics: list[str], mirrors_only: bool = True) -> list[str]:
         names = [self._mirror_name(t) for t in topics]
         if not names:
             raise LabError(
                 f"No mirror topics given to {action}.", "Name at least one mirror topic."
             )
-        for n in names:
+        for n in names if mirrors_only else []:
             self.mirror_describe(n)  # unknown mirrors fail here, before anything changes
         reply = self._call(
             f"{action.capitalize()} of {', '.join(names)}",
@@ -467,3 +523,41 @@ class ClusterLink(Link):
     def resume(self, topics: list[str]) -> list[MirrorInfo]:
         names = self._alter("resume", topics)
         return self._wait_status(names, {ACTIVE})
+
+    # -- the reversing verbs (bidirectional links) ----------------------------------------------
+    def equivalents(self, verb: str, topics: list[str]) -> list[str]:
+        return equivalents(verb, self.name, [self._mirror_name(t) for t in topics], self.dest_id)
+
+    def reverse_mirrors(self, verb: str, topics: list[str]) -> list[MirrorInfo]:
+        if verb not in SERVED[self.platform]:
+            other = INSTEAD.get(verb)
+            raise LabError(
+                f"{self.platform} does not serve mirrors:{verb}: its Admin REST API v3 has "
+                f"{', '.join(f'mirrors:{v}' for v in SERVED[self.platform])} for reversing "
+                "mirrors.",
+                f"Use `invoke mirror.{TASKS[other]}` (mirrors:{other}), the same move on "
+                f"{self.platform}."
+                if other
+                else "On Confluent Platform, delete the topic that should become a mirror again "
+                "and create it as a mirror of the other side (`invoke mirror.create` on the "
+                "link that points that way): what only it held is dropped, as truncate-and-"
+                "restore would.",
+            )
+        configs = self._call(
+            f"Reading the configs of link {self.name}",
+            lambda: self.rest.get(self._links(self.name, "configs")),
+        )
+        mode = next((c.get("value") for c in items(configs) if c.get("name") == "link.mode"), None)
+        if mode != BIDIRECTIONAL:
+            raise LabError(
+                f"mirrors:{verb} needs a bidirectional link; link {self.name} has link.mode "
+                f"{mode or 'DESTINATION'} (Cluster Linking docs: bidirectional cluster links).",
+                "Create the link with link.mode=BIDIRECTIONAL on both clusters, or use "
+                "`invoke mirror.failover` and a link the other way.",
+            )
+        # truncate-and-restore names local topics that are not (yet) mirrors.
+        names = self._alter(verb, topics, mirrors_only=verb != TRUNCATE_AND_RESTORE)
+        if verb == TRUNCATE_AND_RESTORE:
+            # The local topic is cut back to the remote mirror's end and mirrors it again.
+            return self._wait_status(names, {ACTIVE})
+        return self._wait_status(names, {STOPPED})  # writable; the remote mirrors it now

@@ -29,7 +29,9 @@ from linklab.links.base import (
     PAUSED,
     PENDING_MIRROR,
     SOURCE_UNAVAILABLE,
+    STARTS_REMOTE,
     STOPPED,
+    TRUNCATE_AND_RESTORE,
     Link,
     LinkInfo,
     MirrorGrants,
@@ -204,6 +206,11 @@ class MirrorMaker2Link(Link):
         """The reverse flow, destination -> source, for failed-over `topics`: a second
         MirrorMaker 2 link rendered from the same templates with source and destination
         swapped, run beside this one by the same launcher."""
+        if self.grants:
+            self.grants.reverse(list(topics))
+        return self._reversed(topics)
+
+    def _reversed(self, topics: list[str]) -> MirrorMaker2Link:
         topo = self.topology
         link = topo.link
         specs = [
@@ -218,8 +225,6 @@ class MirrorMaker2Link(Link):
             mirrors=list(topics),
             acl_sync=False,
         )
-        if self.grants:
-            self.grants.reverse(list(topics))
         return MirrorMaker2Link(
             dataclasses.replace(topo, topics=specs, link=back),
             self.jvm,
@@ -227,6 +232,57 @@ class MirrorMaker2Link(Link):
             client_config=self.client_config,
             security_properties=self.security_properties,
         )
+
+    # -- Cluster Linking's reversing verbs, as MirrorMaker 2 can play them -----------------------
+    def reverse_mirrors(self, verb: str, topics: list[str]) -> list[MirrorInfo]:
+        """The four reversing verbs are one move here: promote the mirrors (lag 0, then the
+        forward flow stops for them) and start a reverse flow (destination -> source) at the
+        destination's end, so nothing is copied twice; the pause verbs leave it paused.
+        truncate-and-restore has no MirrorMaker 2 meaning."""
+        if verb == TRUNCATE_AND_RESTORE:
+            raise LabError(
+                "truncate-and-restore has no MirrorMaker 2 meaning: MirrorMaker 2 copies "
+                "records and keeps no common offsets with the source, so it cannot cut a topic "
+                "back to where the other side stopped and mirror it again (Cluster Linking "
+                "does, on Confluent Cloud).",
+                "Fail back with `invoke drill --failback`, which copies back only what the "
+                "secondary wrote after the failover, or run it on Confluent Cloud (external "
+                "runtime).",
+            )
+        if verb not in STARTS_REMOTE:
+            raise LabError(
+                f"No reversing verb {verb!r}.", f"Use one of {', '.join(STARTS_REMOTE)}."
+            )
+        reverse = self._reversed(topics)
+        if reverse.exists() or reverse.proc.alive():
+            raise LabError(
+                f"A reverse flow ({reverse.name}) already runs on this lab.",
+                "`invoke status` shows it; `invoke down` stops it with the lab.",
+            )
+        self._check_mirrors(topics, (ACTIVE,))  # before anything changes
+        promoted = self.promote(topics)
+        reverse = self.reverse(topics)  # a secured lab grants the reverse flow its ACLs
+        ends = {t: {p.partition: p.high for p in kafka.watermarks(self._dst, t)} for t in topics}
+        for t, at in ends.items():
+            reverse.set_source_offsets(t, at)  # from the destination's end: nothing twice
+        if not STARTS_REMOTE[verb]:
+            reverse._save({"mirrors": dict.fromkeys(topics, PAUSED), "overrides": {}})
+        reverse.create()
+        return promoted + reverse.mirrors()
+
+    def equivalents(self, verb: str, topics: list[str]) -> list[str]:
+        from linklab.links.clusterlink import equivalents
+
+        return [
+            "Cluster Linking: " + line
+            for line in equivalents(verb, self.name, topics, self.topology.destination.cluster_id)
+        ]
+
+    def reverse_component(self) -> ComponentStatus | None:
+        reverse = self._reversed(list(self.topology.link.mirrors))
+        if self.component_name != COMPONENT or not (reverse.exists() or reverse.proc.alive()):
+            return None
+        return reverse.component()
 
     def own_topics(self) -> dict[str, list[str]]:
         """The topics MirrorMaker 2 makes for itself, by cluster: Connect's three and the

@@ -26,6 +26,7 @@ START_TIMEOUT = 300.0  # first start pulls nothing here (pulling is its own step
 PULL_TIMEOUT = 1800.0
 MIN_API_VERSION = (1, 41)  # the kit's own floor: Docker Engine 20.10
 JVM_OVERHEAD_MB = 512  # per container, beyond the heap: metaspace, threads, buffers
+STOP_GRACE_S = 20  # a cp-server's clean shutdown; then the engine sends SIGKILL
 NATIVE_HINT = "Or run the lab without Docker: `invoke up demo --runtime native`."
 
 
@@ -370,6 +371,93 @@ class DockerRuntime(SecuredLab, Runtime):
                 )
             )
         return out
+
+    # -- faults through the engine (the drill, the fault suite) ---------------------------------
+    def _targets(self, component: str) -> list:
+        """The containers a component names: every broker of a cluster named, or the one
+        container (a broker, ksqldb)."""
+        names = next(
+            ([b.component for b in c.nodes] for c in self.topology.clusters if c.name == component),
+            [component],
+        )
+        found = {c.labels.get(COMPONENT_LABEL): c for c in self.containers()}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise LabError(
+                f"No container {', '.join(missing)} in this lab.",
+                "`invoke status` shows the lab's containers; name a cluster or one of them.",
+            )
+        return [found[n] for n in names]
+
+    def _wait_state(self, containers: list, wanted: set[str], what: str) -> None:
+        def reached() -> bool:
+            for c in containers:
+                c.reload()
+            return all(c.attrs.get("State", {}).get("Status") in wanted for c in containers)
+
+        wait_until(reached, 60, what, fix="`docker ps -a` shows the containers.", interval=0.2)
+
+    def stop_cluster(self, cluster: str) -> str:
+        """Stop every broker container of a cluster (SIGTERM, then SIGKILL after the grace),
+        keeping the containers and their volumes."""
+        containers = self._targets(cluster)
+        for c in containers:
+            c.stop(timeout=STOP_GRACE_S)
+        self._wait_state(containers, {"exited"}, f"{cluster}'s containers stopped")
+        return f"{len(containers)} container(s) stopped"
+
+    def start_cluster(self, cluster: str) -> None:
+        """Start a cluster's (or one broker's) stopped containers again on their volumes and
+        wait until each is healthy (its compose health check)."""
+        containers = self._targets(cluster)
+        for c in containers:
+            if c.attrs.get("State", {}).get("Status") != "running":
+                c.start()
+
+        def healthy() -> bool:
+            for c in containers:
+                c.reload()
+                state = c.attrs.get("State", {})
+                if state.get("Status") in ("exited", "dead"):
+                    raise LabError(
+                        f"Container {c.name} stopped while starting again (exit "
+                        f"{state.get('ExitCode')}). Last lines of its log:\n"
+                        + c.logs(tail=15).decode(errors="replace"),
+                        exit_hint(
+                            c.labels.get(COMPONENT_LABEL, c.name),
+                            state.get("ExitCode", -1),
+                            state.get("OOMKilled", False),
+                        ),
+                    )
+            return all(
+                c.attrs.get("State", {}).get("Health", {}).get("Status") in (None, "healthy")
+                for c in containers
+            )
+
+        wait_until(
+            healthy,
+            START_TIMEOUT,
+            f"{cluster} healthy again",
+            fix="`invoke status` shows each container; `docker logs <container>` its log.",
+            interval=1.0,
+        )
+
+    def kill(self, component: str) -> None:
+        """SIGKILL a container, or every broker container of a cluster named."""
+        containers = self._targets(component)
+        for c in containers:
+            c.kill(signal="SIGKILL")
+        self._wait_state(containers, {"exited", "dead"}, f"{component} gone after SIGKILL")
+
+    def pause(self, component: str) -> None:
+        """Freeze a container's processes (the engine's cgroup freezer), as a suspended laptop."""
+        for c in self._targets(component):
+            c.pause()
+
+    def resume(self, component: str) -> None:
+        for c in self._targets(component):
+            if c.attrs.get("State", {}).get("Status") == "paused":
+                c.unpause()
 
     def logs_path(self, component: str) -> Path:
         return self.state_dir / "logs" / f"{component}.log"

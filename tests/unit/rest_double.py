@@ -42,7 +42,17 @@ AFTER_PENDING = {
     "PENDING_MIRROR": "ACTIVE",
     "PENDING_SYNCHRONIZE": "PENDING_STOPPED",
     "PENDING_STOPPED": "STOPPED",
+    "PENDING_SETUP_FOR_RESTORE": "PENDING_RESTORE",
+    "PENDING_RESTORE": "ACTIVE",
 }
+# The reversing verbs (bidirectional links): the remote topic's state each leaves.
+REMOTE_AFTER = {
+    "promote-local-and-start-remote-mirror": "ACTIVE",
+    "promote-local-and-pause-remote-mirror": "PAUSED",
+    "reverse-and-start-mirror": "ACTIVE",
+    "reverse-and-pause-mirror": "PAUSED",
+}
+TRUNCATE = "truncate-and-restore"
 
 
 @dataclass
@@ -93,6 +103,10 @@ class FakeConfluentServer:
     undocumented_ok: set[int] = field(default_factory=set)  # statuses a test allows anyway
     violations: list[str] = field(default_factory=list)
     url: str = ""
+    # The other cluster of a bidirectional link: the state of its topic of each name, where it
+    # is a mirror of this cluster's topic (ACTIVE, PAUSED, STOPPED once failed over there).
+    remote: dict[str, str] = field(default_factory=dict)
+    truncated: dict[str, list[int]] = field(default_factory=dict)  # per partition, by a restore
 
     def base(self) -> str:
         return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
@@ -325,10 +339,23 @@ class FakeConfluentServer:
 
     def refusal(self, action: str, x: Mirror | None, name: str) -> str | None:
         """Why Confluent would refuse `action` on mirror `x`, or None."""
+        reversing = action in REMOTE_AFTER or action == TRUNCATE
+        if reversing and self.links[self.link_of(x)]["configs"].get("link.mode") != (
+            "BIDIRECTIONAL"
+        ):
+            return "The cluster link is not a bidirectional link."
+        if action == TRUNCATE:
+            # The local topic (failed over or promoted: writable) becomes a mirror of the
+            # remote one again, which must itself be a stopped mirror of it.
+            if x is None or x.status != "STOPPED":
+                return f"Topic '{name}' is not a topic to restore as a mirror."
+            if self.remote.get(name) != "STOPPED":
+                return f"The remote topic '{name}' is not a stopped mirror topic."
+            return None if self.source_available else "The remote cluster is unavailable."
         if x is None:
             return f"Topic '{name}' is not a mirror topic."
         shown = self.mirror_status(x)
-        if action == "promote":
+        if action == "promote" or action in REMOTE_AFTER:
             if shown in ("SOURCE_UNAVAILABLE", "LINK_FAILED"):
                 return "Promote checks the mirror against its source, which is unavailable."
             if any(lag is None or lag > 0 for lag in x.lags):
@@ -339,24 +366,35 @@ class FakeConfluentServer:
             return f"Topic '{name}' is not paused."
         return None
 
+    def link_of(self, x: Mirror | None) -> str:
+        return x.link if x is not None else next(iter(self.links))
+
     def alter(self, link: str, action: str, body) -> tuple[int, object]:
         names = body.get("mirror_topic_names") if isinstance(body, dict) else None
         if not isinstance(names, list):
             return _error(400, 400, "mirror_topic_names is required")
-        if action not in ("promote", "failover", "pause", "resume"):
-            return _error(400, 400, f"The double does not model mirrors:{action}.")
+        if action not in rest_schemas.ALTER_VERBS[self.dialect]:
+            return _error(404, 404, "HTTP 404 Not Found")  # not a path this server has
         data = []
         for n in names:
             x = self.mirrors.get(n)
             msg = self.refusal(action, x, n)
+            truncated: list[int] = []
             if msg is None:
                 x.status = {
                     "promote": "PENDING_SYNCHRONIZE",
                     "failover": "PENDING_STOPPED",
                     "pause": "PAUSED",
                     "resume": "ACTIVE",
-                }[action]
+                    TRUNCATE: "PENDING_SETUP_FOR_RESTORE",
+                }.get(action, "PENDING_SYNCHRONIZE")
                 x.pending_reads = PENDING_READS
+                if action in REMOTE_AFTER:
+                    self.remote[n] = REMOTE_AFTER[action]
+                if action == TRUNCATE:
+                    self.remote.pop(n)  # the remote topic is the writable one again
+                    truncated = self.truncated.get(n, [0] * x.partitions)
+                    x.lags = [0] * x.partitions
             entry = {
                 "kind": "AlterMirrorStatusResponseData",
                 "metadata": {"self": f"{self.base()}/links/{link}/mirrors/{n}"},
@@ -365,8 +403,14 @@ class FakeConfluentServer:
                 "error_message": msg,
                 "mirror_lags": [] if x is None else x.mirror_lags(),
             }
-            if self.dialect == rest_schemas.CLOUD:  # nothing is truncated by these four verbs
-                entry |= {"messages_truncated": None, "partition_level_truncation_data": []}
+            if self.dialect == rest_schemas.CLOUD:  # only truncate-and-restore truncates
+                entry |= {
+                    "messages_truncated": sum(truncated) if action == TRUNCATE else None,
+                    "partition_level_truncation_data": [
+                        {"partition_id": p, "offset_truncated_to": 0, "messages_truncated": t}
+                        for p, t in enumerate(truncated)
+                    ],
+                }
             data.append(entry)
         return 200, self.listing(
             "AlterMirrorStatusResponseDataList", f"/links/{link}/mirrors:{action}", data
@@ -376,7 +420,12 @@ class FakeConfluentServer:
         """Time passes between two reads: pending states move on, an active mirror fetches."""
         for x in self.mirrors.values():
             if x.status.startswith("PENDING_"):
-                needs_source = x.status in ("PENDING_MIRROR", "PENDING_SYNCHRONIZE")
+                needs_source = x.status in (
+                    "PENDING_MIRROR",
+                    "PENDING_SYNCHRONIZE",
+                    "PENDING_SETUP_FOR_RESTORE",
+                    "PENDING_RESTORE",
+                )
                 if needs_source and not self.source_available:
                     continue
                 x.pending_reads -= 1

@@ -30,6 +30,7 @@ class FakeContainer:
             }
         }
         self.removed = False
+        self.calls: list[str] = []
 
     def logs(self, tail=None):
         return b"[INFO] starting\n[ERROR] something\n"
@@ -39,6 +40,37 @@ class FakeContainer:
 
     def remove(self, force=False, v=False):
         self.removed = True
+
+    # What the drill and the fault suite do to a container, as the Docker engine does it: a
+    # stop ends the process (exit 143 after SIGTERM), a kill at once (137), a start runs it
+    # again and its health check passes; pause freezes it.
+    def _state(self, status, exit_code=0, health=None):
+        self.status = status
+        self.attrs["State"].update(Status=status, ExitCode=exit_code)
+        self.attrs["State"]["Health"] = {
+            "Status": health or ("healthy" if status == "running" else "unhealthy")
+        }
+        self.calls.append(status)
+
+    def stop(self, timeout=10):
+        self.stop_timeout = timeout
+        self._state("exited", 143)
+
+    def kill(self, signal="SIGKILL"):
+        self.signal = signal
+        self._state("exited", 137)
+
+    def start(self):
+        self._state("running")
+
+    def pause(self):
+        self._state("paused", health="healthy")
+
+    def unpause(self):
+        self._state("running")
+
+    def reload(self):
+        pass
 
 
 class FakeThing:
@@ -406,6 +438,62 @@ def test_wait_healthy_stops_at_a_one_shot_service_that_failed(tmp_path, monkeypa
         runtime.wait_healthy(timeout=5)
     assert "proj-primary-format-1 stopped during start-up" in e.value.problem
     assert "exited with code 1" in e.value.fix
+
+
+# -- stopping, killing and starting through the engine (the drill and the fault suite) ---------
+def _lab(runtime, monkeypatch):
+    containers = [FakeContainer(runtime.lab_id, s) for s in runtime.services()]
+    use(monkeypatch, FakeClient(containers=containers))
+    return {c.labels[dockermod.COMPONENT_LABEL]: c for c in containers}
+
+
+def test_stop_cluster_stops_its_brokers_containers_and_keeps_them(runtime, monkeypatch):
+    found = _lab(runtime, monkeypatch)
+    topo = runtime.topology
+    runtime.require("stop_cluster", "start_cluster", "kill", purpose="The drill")
+    done = runtime.stop_cluster(topo.link.source)
+    brokers = {b.component for b in topo.cluster(topo.link.source).nodes}
+    assert all(found[b].calls == ["exited"] and not found[b].removed for b in brokers)
+    assert all(not c.calls for name, c in found.items() if name not in brokers)
+    assert "stopped" in done
+    runtime.start_cluster(topo.link.source)
+    assert all(found[b].calls == ["exited", "running"] for b in brokers)
+
+
+def test_kill_sigkills_one_container_or_a_clusters(runtime, monkeypatch):
+    found = _lab(runtime, monkeypatch)
+    topo = runtime.topology
+    runtime.kill(topo.link.destination)
+    dest = [b.component for b in topo.cluster(topo.link.destination).nodes]
+    assert all(found[b].signal == "SIGKILL" and found[b].calls == ["exited"] for b in dest)
+    with pytest.raises(LabError) as e:
+        runtime.kill("nosuch")
+    assert "nosuch" in e.value.problem and "invoke status" in e.value.fix
+
+
+def test_pause_and_resume_freeze_a_container(runtime, monkeypatch):
+    found = _lab(runtime, monkeypatch)
+    b = runtime.topology.source.nodes[0].component
+    runtime.pause(b)
+    runtime.resume(b)
+    assert found[b].calls == ["paused", "running"]
+
+
+def test_start_cluster_stops_at_a_container_that_dies_with_the_hint(runtime, monkeypatch):
+    found = _lab(runtime, monkeypatch)
+    topo = runtime.topology
+    b = topo.cluster(topo.link.source).nodes[0].component
+    runtime.stop_cluster(topo.link.source)
+    found[b].start = lambda: found[b]._state("exited", 137)
+    with pytest.raises(LabError) as e:
+        runtime.start_cluster(topo.link.source)
+    assert b in e.value.problem and "137" in e.value.problem + (e.value.fix or "")
+
+
+def test_the_docker_link_is_confluent_platforms(runtime):
+    from linklab.links.clusterlink import PLATFORM
+
+    assert make_link(runtime).platform == PLATFORM
 
 
 def test_a_connector_jar_that_cannot_be_fetched_names_leaving_flink_out(tmp_path, monkeypatch):

@@ -185,7 +185,9 @@ def _translation_drill(monkeypatch, on_secondary: dict[int, int]) -> drill._Dril
 
     link = SimpleNamespace(source="primary", consumer_offset_sync_ms=0)
     d = drill._Drill(
-        SimpleNamespace(topology=SimpleNamespace(link=link)),
+        SimpleNamespace(
+            topology=SimpleNamespace(link=link), link=SimpleNamespace(kind="MirrorMaker 2")
+        ),
         "src",
         "dst",
         "g",

@@ -434,3 +434,15 @@ def test_a_private_ca_goes_into_the_links_configs_inline(cloud, tmp_path):
         cfg["security.protocol"] == "SASL_SSL"
         and f'username="{SRC_KEY}"' in (cfg["sasl.jaas.config"])
     )
+
+
+def test_the_link_knows_its_platform_from_the_rest_endpoint(cloud, tmp_path):
+    """A REST endpoint on confluent.cloud is Confluent Cloud's (its reversing verbs:
+    reverse-and-start/pause, truncate-and-restore); any other is taken for Confluent
+    Platform's."""
+    from linklab.links.clusterlink import CLOUD, PLATFORM
+
+    cc = "https://pkc-00000.eu-west-1.aws.confluent.cloud:443"
+    lab = labs.open_lab("external", external_topology(cc), tmp_path / "cc")
+    assert lab.link.platform == CLOUD
+    assert external_lab(cloud, tmp_path).link.platform == PLATFORM  # 127.0.0.1
