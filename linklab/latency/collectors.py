@@ -72,7 +72,17 @@ class Arrivals:
         return None
 
 
-class Collector(threading.Thread):
+class _ArrivalsView:
+    """What a collector saw, read through its `arrivals` (a thread's own, or a process's merged)."""
+
+    arrivals: Arrivals
+    received = property(lambda self: self.arrivals.received)
+    duplicates = property(lambda self: self.arrivals.duplicates)
+    probes = property(lambda self: self.arrivals.probes)
+    error = property(lambda self: self.arrivals.error)
+
+
+class Collector(_ArrivalsView, threading.Thread):
     """Reads a topic from its beginning in a thread and notes when each message first arrived."""
 
     def __init__(
@@ -88,14 +98,6 @@ class Collector(threading.Thread):
         self.clock = clock
         self.stop = threading.Event()
         self.consumer = _consumer(bootstrap, topic, partitions)
-
-    received = property(lambda self: self.arrivals.received)
-    duplicates = property(lambda self: self.arrivals.duplicates)
-    probes = property(lambda self: self.arrivals.probes)
-
-    @property
-    def error(self) -> str | None:
-        return self.arrivals.error
 
     def run(self) -> None:
         try:
@@ -117,7 +119,7 @@ class Collector(threading.Thread):
             self.join(timeout=10)
 
 
-class CollectorProcess:
+class CollectorProcess(_ArrivalsView):
     """The same reading in a process of its own (started with `spawn`: no fork of a process
     that runs librdkafka's threads). The child stamps each arrival when it reads it and hands
     the stamps over every HAND_OVER_S; a thread here merges them into `received`. The
@@ -145,14 +147,6 @@ class CollectorProcess:
         )
         self._merger = threading.Thread(target=self._merge, daemon=True, name=self.process.name)
         self._done = False
-
-    received = property(lambda self: self.arrivals.received)
-    duplicates = property(lambda self: self.arrivals.duplicates)
-    probes = property(lambda self: self.arrivals.probes)
-
-    @property
-    def error(self) -> str | None:
-        return self.arrivals.error
 
     def start(self) -> None:
         self.process.start()
