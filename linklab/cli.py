@@ -177,6 +177,8 @@ OPTIONS = {
     "report.rate": "messages/s of the latency runs",
     "report.records": "records of the producer bench and of the link's backlog",
     "report.repeat": "rounds of the producer bench",
+    "report.quiet_wait": "seconds to wait at most for the CPUs to go quiet before measuring "
+    "(0: do not wait)",
     "bench.repeat": "rounds of every measurement, interleaved; the median and spread are shown",
     "bench.count": "records per measurement (the JVM needs a few seconds to warm up)",
     "bench.batch_size": "batch.size in bytes for both producers (default: librdkafka's own, "

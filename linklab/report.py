@@ -98,6 +98,7 @@ class Report:
     versions: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    settled: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -141,6 +142,26 @@ def machine(interval: float = 1.0) -> dict:
         "steal_percent": steal_percent(interval),
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+# A lab just started keeps the CPU busy for a minute (the JVMs compiling, Flink SQL's jobs
+# starting): a latency run begun then read p99 500 ms where the same run a minute later read
+# 87 ms (2026-12-06, idle 2-core host). The measuring steps wait for the machine to go quiet.
+QUIET_BUSY_PERCENT = 30.0
+QUIET_WAIT_S = 120.0
+MEASURING = frozenset({"latency", "network", "link", "producer", "drill"})
+
+
+def settle(say: Say, limit: float = QUIET_WAIT_S, window: float = 2.0) -> dict:
+    """Wait until the CPUs are busy less than QUIET_BUSY_PERCENT over `window` seconds, for at
+    most `limit` seconds; what it waited and the last share is the report's to show."""
+    began = time.monotonic()
+    while True:
+        busy = psutil.cpu_percent(interval=window)
+        waited = round(time.monotonic() - began, 1)
+        if busy < QUIET_BUSY_PERCENT or waited >= limit:
+            return {"waited_s": waited, "busy_percent": busy, "quiet": busy < QUIET_BUSY_PERCENT}
+        say(f"waiting for the machine to go quiet: CPUs {busy:.0f} % busy ({waited:.0f} s)")
 
 
 def java_version() -> str:
@@ -326,6 +347,7 @@ def run(
     sizes: Sizes | None = None,
     say: Say = print,
     interval: float = 1.0,
+    quiet_wait: float = QUIET_WAIT_S,
 ) -> Report:
     """Run `steps` on the running lab in order; each failure is kept in its Outcome, and the
     report goes on. `say` gets one progress line per step."""
@@ -336,6 +358,8 @@ def run(
     report.versions = versions(lab)
     report.settings = settings(lab, sizes)
     for i, step in enumerate(steps, 1):
+        if step.name in MEASURING and not report.settled:
+            report.settled = settle(say, limit=quiet_wait)
         command = step.command(lab, sizes)
         say(f"[{i}/{len(steps)}] {step.name}: {command}")
         began = time.monotonic()

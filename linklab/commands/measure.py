@@ -184,13 +184,15 @@ def report(
     rate=1000,
     records=100000,
     repeat=1,
+    quiet_wait=120,
     json_=False,
 ):
     """One evaluation of the running lab, written as report.md (figures beside it), a
     self-contained report.html and report.json in --out: machine, versions and settings, then
     each step with the command that measures it alone. --steps from up, rss, latency, network,
     link, producer, drill (default: all but drill, which fails the lab over and back; it runs
-    last). A failed step is in the report, and exits 1 at the end."""
+    last). Before the first measuring step it waits (at most --quiet-wait s) for the CPUs to go
+    quiet. A failed step is in the report, and exits 1 at the end."""
     from linklab import report as reports
     from linklab.present import report as documents
 
@@ -198,7 +200,9 @@ def report(
         float(latency_duration), float(warmup), int(rate), int(records), int(repeat)
     )
     chosen = reports.choose(cli.names(steps))
-    r = reports.run(labs.open_lab(), chosen, sizes, say=present.note)
+    r = reports.run(
+        labs.open_lab(), chosen, sizes, say=present.note, quiet_wait=float(quiet_wait)
+    )
     written = documents.write(r, Path(out))
     show(
         json_,

@@ -108,6 +108,7 @@ def to_data(report: Any) -> dict:
         "machine_after": report.machine_after,
         "versions": report.versions,
         "settings": report.settings,
+        "settled": report.settled,
         "steps": [
             {
                 "step": o.name,
@@ -162,6 +163,16 @@ def sheet_html(s: Sheet) -> str:
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
 
 
+def _settled(settled: dict) -> str:
+    if not settled:
+        return "no step measured"
+    how = "went quiet" if settled.get("quiet") else "did not go quiet"
+    return (
+        f"waited {settled.get('waited_s', 0):g} s: the CPUs {how} "
+        f"({settled.get('busy_percent', 0):.0f} % busy over 2 s)"
+    )
+
+
 def _facts(report: Any) -> list[tuple[str, str]]:
     """The header: when, where, what ran, with which settings."""
     m0, m1 = report.machine_before, report.machine_after
@@ -187,6 +198,7 @@ def _facts(report: Any) -> list[tuple[str, str]]:
         ),
         ("load (1, 5, 15 min)", f"{load(m0)} at the start; {load(m1)} at the end"),
         ("CPU steal", f"{steal(m0)} at the start; {steal(m1)} at the end"),
+        ("before measuring", _settled(report.settled)),
         ("Kafka", str(v.get("kafka", ""))),
         ("Java", str(v.get("java", ""))),
         ("runtime", str(v.get("runtime", ""))),

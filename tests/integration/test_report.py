@@ -33,7 +33,7 @@ def test_a_small_report_on_the_lab(lab, tmp_path):
         ),
     ]
     lines: list[str] = []
-    r = reports.run(lab, steps, SIZES, say=lines.append, interval=0.2)
+    r = reports.run(lab, steps, SIZES, say=lines.append, interval=0.2, quiet_wait=0)
     assert [o.name for o in r.outcomes] == ["up", "rss", "latency", "nothing"]
     assert [o.status for o in r.outcomes] == ["ok", "ok", "ok", "failed"], [
         (o.name, o.error) for o in r.outcomes

@@ -345,6 +345,7 @@ def report():
         finished="2026-12-05T22:41:10+00:00",
         machine_before=machine,
         machine_after={**machine, "at": "2026-12-05T22:41:10+00:00"},
+        settled={"waited_s": 14.1, "busy_percent": 12.4, "quiet": True},
         versions={
             "kafka": "4.1.0",
             "confluent_platform": "8.1.0",

@@ -107,3 +107,19 @@ def test_a_drill_whose_failback_refused_keeps_its_figures():
     step = documents.to_data(r)["steps"][0]
     assert step["status"] == "failed" and step["result"]["failback"] is None
     assert step["result"]["drill"]["rto_s"] == results.drill().rto_s
+
+
+def test_measuring_waits_for_quiet_cpus_and_says_so(monkeypatch):
+    shares = iter([80.0, 55.0, 12.0])
+    monkeypatch.setattr(reports.psutil, "cpu_percent", lambda interval: next(shares))
+    said: list[str] = []
+    settled = reports.settle(said.append, limit=60, window=0)
+    assert settled["quiet"] and settled["busy_percent"] == 12.0
+    assert len(said) == 2 and "80 % busy" in said[0]
+
+
+def test_a_machine_that_stays_busy_is_measured_after_the_limit_and_the_report_says_so(monkeypatch):
+    monkeypatch.setattr(reports.psutil, "cpu_percent", lambda interval: 90.0)
+    settled = reports.settle(lambda _: None, limit=0, window=0)
+    assert settled == {"waited_s": 0.0, "busy_percent": 90.0, "quiet": False}
+    assert "did not go quiet" in documents._settled(settled)
