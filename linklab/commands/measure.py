@@ -200,9 +200,7 @@ def report(
         float(latency_duration), float(warmup), int(rate), int(records), int(repeat)
     )
     chosen = reports.choose(cli.names(steps))
-    r = reports.run(
-        labs.open_lab(), chosen, sizes, say=present.note, quiet_wait=float(quiet_wait)
-    )
+    r = reports.run(labs.open_lab(), chosen, sizes, say=present.note, quiet_wait=float(quiet_wait))
     written = documents.write(r, Path(out))
     show(
         json_,
