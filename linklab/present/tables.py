@@ -515,10 +515,12 @@ def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
         "from the synced offsets to the end",
     )
     t.add("missed (must be 0)", zero_good(r.missed), missed_reason)
-    if r.re_read > r.re_read_bound:
+    over = [p.partition for p in r.partitions if p.re_read > p.bound]
+    if r.re_read > r.re_read_bound or over:
+        where = f" (partition {', '.join(map(str, over))})" if over else ""
         bound = (
-            f"more than the {r.re_read_bound:,} an offset sync every few records allows: the "
-            "link skipped syncs while busy, so its translation fell further back. "
+            f"more than an offset sync every few records allows{where}: the link skipped "
+            "syncs while busy, so its translation fell further back. "
         )
     else:
         bound = f"at most {r.re_read_bound:,} here. "
@@ -538,7 +540,7 @@ def drill(r: Any, missed_reason: str, re_read_reason: str) -> list[Sheet]:
             f"{p.start:,}",
             f"{p.committed:,}",
             "-" if p.synced is None else f"{p.synced:,}",
-            f"{p.re_read:,}",
+            Styled(f"{p.re_read:,} (over)", "yellow") if p.re_read > p.bound else f"{p.re_read:,}",
             f"{p.bound:,}",
         )
     return [t, parts, *drill_dr(r)]

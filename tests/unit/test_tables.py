@@ -122,3 +122,17 @@ def test_the_drill_says_when_the_link_re_read_more_than_the_bound():
     over = dataclasses.replace(r, re_read=r.re_read_bound + 19)
     text = to_text(*tables.drill(over, drill.MISSED_REASON, drill.RE_READ_REASON), width=200)
     assert "the link skipped syncs while busy" in text and "at most" not in text
+
+
+def test_the_drill_flags_a_partition_that_re_read_more_than_its_own_bound():
+    # 2026-12-06: 48 re-read in partition 4, whose bound was 40, under a total bound of 90 that
+    # the total kept: the table said "at most 90 here" beside a row over its bound.
+    import dataclasses
+
+    r = results.drill()
+    first = r.partitions[0]
+    over_row = dataclasses.replace(first, re_read=first.bound + 8)
+    r = dataclasses.replace(r, partitions=[over_row, *r.partitions[1:]], re_read=r.re_read_bound)
+    text = to_text(*tables.drill(r, drill.MISSED_REASON, drill.RE_READ_REASON), width=200)
+    assert f"partition {first.partition})" in text and "at most" not in text
+    assert f"{first.bound + 8:,} (over)" in text
