@@ -194,6 +194,7 @@ def report(
     last). Before the first measuring step it waits (at most --quiet-wait s) for the CPUs to go
     quiet. A failed step is in the report, and exits 1 at the end."""
     from linklab import report as reports
+    from linklab.present import published
     from linklab.present import report as documents
 
     sizes = reports.Sizes(
@@ -202,6 +203,8 @@ def report(
     chosen = reports.choose(cli.names(steps))
     r = reports.run(labs.open_lab(), chosen, sizes, say=present.note, quiet_wait=float(quiet_wait))
     written = documents.write(r, Path(out))
+    if Path(out).resolve() == published.RESULTS.resolve():
+        written += published.publish()
     show(
         json_,
         documents.to_data(r),
