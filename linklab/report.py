@@ -190,8 +190,30 @@ def pinned() -> dict[str, str]:
     return out
 
 
+def kit_commit() -> str:
+    """The kit's own git commit (with "+changes" when the tree differs), or "unknown"."""
+    from linklab.paths import PROJECT_ROOT
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "linklab", "benchmarks")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def versions(lab: Lab) -> dict:
     return {
+        "linklab": kit_commit(),
         **latency.versions(lab),
         "java": java_version(),
         "runtime": lab.runtime.name,
