@@ -20,7 +20,15 @@ from confluent_kafka import Consumer, TopicPartition
 
 from linklab import jars, kafka, runtimes
 from linklab.errors import LabError
-from linklab.lab import Lab, network_status, open_lab, read_state
+from linklab.lab import (
+    Lab,
+    flink_engine,
+    flink_url,
+    flink_wanted,
+    network_status,
+    open_lab,
+    read_state,
+)
 from linklab.links.base import ACTIVE, PAUSED, STOPPED
 from linklab.network import GET_TOXIPROXY
 from linklab.paths import LAB_FREE_MB, free_mb
@@ -133,7 +141,57 @@ def check_lab(lab: Lab) -> list[Check]:
         checks += _guard("alerts", lambda: alert_checks(lab))
     if lab.topology.secured:
         checks += _guard("kcat", lambda: kcat(lab))
+    if flink_wanted(lab) and dest_up:
+        checks += _guard("flink sql", lambda: flink_sql(lab))
     return checks
+
+
+def flink_sql(lab: Lab) -> list[Check]:
+    """The SQL Gateway answers, and the demo's table holds rows: its INSERT job reads the mirror
+    (the push and pull queries of `invoke sql.*` need both)."""
+    from linklab.sql import flink
+
+    url, log = flink_url(lab), flink.log_file(lab.runtime.jvm)
+    with flink.FlinkGateway(url, timeout=5) as gw:
+        if not gw.answers():
+            return [
+                Check(
+                    "flink sql",
+                    False,
+                    f"the SQL Gateway does not answer at {url}",
+                    f"`invoke sql.reset` starts it again; read {log} for why it stopped.",
+                )
+            ]
+    engine = flink_engine(lab)
+    if not engine.jobs():
+        return [
+            Check(
+                "flink sql",
+                False,
+                f"the SQL Gateway answers at {url} but runs none of flinksql/'s jobs",
+                "`invoke sql.apply` starts them (`invoke up demo` does it too).",
+            )
+        ]
+    rows = engine.pull("departments").rows
+    if not rows:
+        return [
+            Check(
+                "flink sql",
+                False,
+                f"the table `departments` is empty: its job has read nothing from the mirror "
+                f"{lab.topology.flink.cluster}",
+                f"Check the mirror's records (`invoke mirror.list`), then `invoke sql.reset` "
+                f"and `invoke sql.apply`; read {log}.",
+            )
+        ]
+    return [
+        Check(
+            "flink sql",
+            True,
+            f"the SQL Gateway answers at {url}; {len(engine.jobs())} job(s) running, "
+            f"`departments` holds {len(rows)} row(s)",
+        )
+    ]
 
 
 # librdkafka before 2.6.1 builds SCRAM's client-final message in a way Kafka 4 brokers reject

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import linklab.lab
-from linklab import kafka
+from linklab import doctor, kafka
 from linklab.jvm import marked_pids
 from linklab.paths import PROJECT_ROOT
 from linklab.sql import flink
@@ -267,13 +267,20 @@ def test_the_sql_tasks_work_on_the_native_lab_with_json(flink_sql):
 def test_reset_stops_the_jobs_and_deletes_their_topics_then_apply_starts_again(flink_sql):
     flab, _, _ = flink_sql
     engine = linklab.lab.flink_engine(flab)
+    assert doctor.flink_sql(flab)[0].ok, doctor.flink_sql(flab)
     before = flab.runtime.jvm.process(flink.COMPONENT).pid()
+    flab.runtime.jvm.process(flink.COMPONENT).stop(grace=5)
+    gone = doctor.flink_sql(flab)[0]
+    assert not gone.ok and "does not answer" in gone.detail and "sql.reset" in gone.fix
     done = dict(linklab.lab.sql_reset(flab))
     assert done["topic employees_by_department"] == "deleted"
     assert engine.jobs() == {}
+    idle = doctor.flink_sql(flab)[0]
+    assert not idle.ok and "sql.apply" in idle.fix
     assert flab.runtime.jvm.process(flink.COMPONENT).pid() != before
     secondary = engine.client_config
     assert not kafka.topic_exists(secondary, "employees_by_department")
     again = engine.apply()
     assert {a.outcome for a in again if a.kind == "JOB"} == {"started"}
     wait_until(lambda: engine.pull("departments").rows, 90, "departments filled again")
+    assert doctor.flink_sql(flab)[0].ok
