@@ -357,8 +357,9 @@ def up(
             wait_caught_up(lab)
         applied, demo, warnings, engine = [], None, [], "ksqlDB"
         if owned:
-            with timeline.step("ksqlDB"):
-                applied, demo = run_ksql(lab)
+            if lab.runtime.ksqldb_url():
+                with timeline.step("ksqlDB"):
+                    applied, demo = run_ksql(lab)
             if flink_proc is not None:
                 with timeline.step("Flink SQL pull query"):
                     applied, demo = flink_applied.result(), flink_demo(lab)
