@@ -835,12 +835,20 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     return _failback_cluster_link(lab, state, seed, say)
 
 
-def _require_failed_over(link) -> None:
-    if link.mirror_describe(TOPIC).status != STOPPED:
-        raise LabError(
-            f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
-            "`invoke mirror.list` shows it.",
-        )
+def _require_failed_over(forward) -> None:
+    """The forward mirror is failed over (STOPPED), or a failback that stopped half-way left
+    the link deleted or made again as a bidirectional half without it: carry on from there."""
+    from linklab.links.clusterlink import BIDIRECTIONAL
+
+    if not forward.exists():
+        return
+    status = {m.topic: m.status for m in forward.mirrors()}.get(TOPIC)
+    if status == STOPPED or (status is None and forward.link_mode() == BIDIRECTIONAL):
+        return
+    raise LabError(
+        f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
+        "`invoke mirror.list` shows it.",
+    )
 
 
 def _primary_back(lab: Lab, state: dict, say: Say, fix: str) -> dict[int, int]:
@@ -983,8 +991,8 @@ def _bidirectional(forward, reverse, say: Say) -> None:
     secondary)."""
     from linklab.links.clusterlink import BIDIRECTIONAL
 
-    if forward.link_mode() != BIDIRECTIONAL:
-        forward.delete()  # refused while any of its mirrors still mirrors
+    if not forward.exists() or forward.link_mode() != BIDIRECTIONAL:
+        forward.delete()  # refused while any of its mirrors still mirrors; none: nothing
         forward.create_half()
         say(
             f"Link {forward.name} on the {forward.topology.link.destination} is made again as "
