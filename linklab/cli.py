@@ -203,7 +203,8 @@ OPTIONS = {
     "latency.profiles": "with --network-sweep: comma-separated profiles (default: those that "
     "only delay)",
     "drill.failback": "the way back: start the primary, bring back what was written on the "
-    "secondary, mirror primary -> secondary again",
+    "secondary, mirror primary -> secondary again (docker: a bidirectional cluster link and "
+    "mirrors:promote-local-and-start-remote-mirror)",
     "drill.brokers": "the broker-level rows instead (a primary of 3 brokers): one broker, then "
     "the controller leader, killed while producing; no failover, nothing may be lost",
     "drill.records": "new records the drill writes to the primary first",
@@ -222,6 +223,8 @@ OPTIONS = {
     "`invoke faults --only list` names them)",
     "faults.port_offset": "move every port of the scratch labs by this much",
     "faults.rate": "records/s produced during each fault",
+    "faults.runtime": "native or docker; on docker, the rows a container runtime can "
+    "inject; the others say why they do not apply",
     "push.limit": "stop after this many rows (0: run until Ctrl-C)",
     "pull.key": "the key to look up, for queries with ${key} (default: theirs)",
     "delete.force": "delete even while mirror topics are still active",

@@ -48,6 +48,9 @@ STREAM_TIMEOUT_MS = 5_000
 TRANSLATE_TIMEOUT_S = 240
 DETECT_PROBE_S = 0.5  # an operator's health check: one metadata request, this timeout
 RATE_BROKER_ROWS = 200  # records/s while a broker of the primary is killed (the fault suite's)
+# The failback's catch-up: on a busy 2-core CI host a secured reverse flow (TLS to a broker just
+# started again) timed out at 120 s about one run in two; at idle it takes seconds.
+CATCH_UP_S = 300
 
 Say = Callable[[str], None]
 
@@ -820,34 +823,44 @@ def _one_per_partition(bootstrap: str, gen: EmployeeGenerator, partitions) -> No
 
 def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     """Start the primary, bring back what was written on the secondary since the failover, and
-    make the primary the source again with the topic mirrored to the secondary."""
+    make the primary the source again with the topic mirrored to the secondary: with a reverse
+    MirrorMaker 2 flow on the native runtime, with the two halves of a bidirectional cluster
+    link and the reversing verb where the link is Cluster Linking (the docker runtime)."""
     check_lab(lab)
     state = read_state(lab)
     if not state:
         raise LabError("The lab is not failed over by a drill.", "Run `invoke drill` first.")
-    if lab.link.kind != MIRRORMAKER:
-        raise LabError(
-            "The drill's failback on Cluster Linking (a link the other way and the reversing "
-            "verbs) is not in the kit yet.",
-            "Fail back by hand: start the primary (`docker compose start primary`), create a "
-            "link from the secondary to the primary and mirror employees back, then "
-            "`invoke mirror.promote-local-and-start-remote` on a bidirectional link "
-            "(docs/link-vs-mirrormaker.md).",
-        )
-    start_time = time.monotonic()
-    topo = lab.topology
-    src_name, dst_name = topo.link.source, topo.link.destination
-    src, dst = lab.client_config(src_name), lab.client_config(dst_name)
-    forward = lab.link
-    if forward.mirror_states().get(TOPIC) != STOPPED:
-        raise LabError(
-            f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
-            "`invoke mirror.list` shows it.",
-        )
-    forward.stop()  # its offsets are rewritten below; it must not run meanwhile
+    if lab.link.kind == MIRRORMAKER:
+        return _failback_mirrormaker(lab, state, seed, say)
+    return _failback_cluster_link(lab, state, seed, say)
 
+
+def _require_failed_over(forward) -> None:
+    """The forward mirror is failed over (STOPPED), or a failback that stopped half-way left
+    the link deleted or made again as a bidirectional half without it: carry on from there."""
+    from linklab.links.clusterlink import BIDIRECTIONAL
+
+    if not forward.exists():
+        return
+    status = {m.topic: m.status for m in forward.mirrors()}.get(TOPIC)
+    if status == STOPPED or (status is None and forward.link_mode() == BIDIRECTIONAL):
+        return
+    raise LabError(
+        f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
+        "`invoke mirror.list` shows it.",
+    )
+
+
+def _primary_back(lab: Lab, state: dict, say: Say, fix: str) -> dict[int, int]:
+    """Start the primary on its old data and return its ends of the topic ({} where the topic
+    is gone there); refuse when it holds records the secondary never got (`fix` says what to
+    do), as the two topics cannot then be joined in place."""
+    src_name, dst_name = lab.topology.link.source, lab.topology.link.destination
+    src = lab.client_config(src_name)
     lab.runtime.start_cluster(src_name)
     say(f"The {src_name} cluster is started again on its old data.")
+    if TOPIC not in kafka.topic_names(src):
+        return {}
 
     def led() -> dict[int, int] | None:
         try:  # a broker just started serves a partition once it leads it again
@@ -860,17 +873,42 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     shift = {int(p): n for p, n in state["shift"].items()}
     only_primary = sum(max(0, n + shift[p] - point[p]) for p, n in primary_ends.items())
     if only_primary or any(shift.values()):
-        # Cluster Linking would truncate them (truncate-and-restore); the kit does not.
         why = (
             f"{only_primary:,} records on the {src_name} never reached the {dst_name}"
             if only_primary
             else f"the mirror's offsets differ from the source's ({shift} per partition)"
         )
+        raise LabError(f"{why}: the two topics cannot be joined in place.", fix)
+    return primary_ends
+
+
+def _failback_mirrormaker(lab: Lab, state: dict, seed: int, say: Say) -> FailbackResult:
+    start_time = time.monotonic()
+    topo = lab.topology
+    src_name, dst_name = topo.link.source, topo.link.destination
+    src = lab.client_config(src_name)
+    forward = lab.link
+    if forward.mirror_states().get(TOPIC) != STOPPED:
         raise LabError(
-            f"{why}: the two topics cannot be joined in place.",
-            f"Copy what you need from {TOPIC} on the {src_name}, delete the topic there, and run "
-            "the failback again to restore it whole from the secondary.",
+            f"{TOPIC} is not a failed-over (STOPPED) mirror topic.",
+            "`invoke mirror.list` shows it.",
         )
+    forward.stop()  # its offsets are rewritten below; it must not run meanwhile
+    primary_ends = _primary_back(
+        lab,
+        state,
+        say,
+        # Cluster Linking would truncate them (truncate-and-restore); the kit does not.
+        f"Copy what you need from {TOPIC} on the {src_name}, delete the topic there, and run "
+        "the failback again to restore it whole from the secondary.",
+    )
+    if not primary_ends:
+        raise LabError(
+            f"{TOPIC} is gone from the {src_name}: MirrorMaker 2 copies back only what the "
+            f"{dst_name} wrote after the failover, from the failover point.",
+            "`invoke down` and `invoke up demo` start afresh.",
+        )
+    point = {int(p): n for p, n in state["failover_ends"].items()}
     before_primary = sum(primary_ends.values())
 
     reverse = forward.reverse([TOPIC])
@@ -884,11 +922,9 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
             "failover point on."
         )
         point = reverse.catch_up_point()
-        # 300 s: on a busy 2-core CI host a secured reverse flow (TLS to a broker just started
-        # again) timed out at 120 s about one run in two; at idle it takes seconds.
         wait_until(
             lambda: reverse.caught_up(point),
-            300,
+            CATCH_UP_S,
             f"{TOPIC} on the {src_name} caught up with the {dst_name}",
             fix=f"Look at {reverse.logs()}.",
         )
@@ -904,9 +940,125 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     # The forward link resumes at the primary's end: everything before it is on the secondary.
     forward.set_source_offsets(TOPIC, _ends(src), check_existing=True)
     forward.mirror_create(TOPIC)
-    # One new record in every partition, then lag 0: whatever the forward link would copy again
-    # comes before these, so it is on the secondary by then and the comparison sees it.
-    _one_per_partition(src, EmployeeGenerator(seed, next_id=run_ids()), primary_ends)
+    return _forward_again(lab, primary_ends, before_primary, seed, start_time, say)
+
+
+def _failback_cluster_link(lab: Lab, state: dict, seed: int, say: Say) -> FailbackResult:
+    """Cluster Linking's way back (Confluent Platform 8.0's Admin REST API v3): the link is made
+    bidirectional, the primary's topic becomes a mirror of the secondary's over the primary's
+    half (offsets preserved, so it is the primary's old topic up to the failover point plus what
+    the secondary wrote since), and once it holds every record of the secondary,
+    mirrors:promote-local-and-start-remote-mirror on the primary makes it the writable topic
+    again and the secondary's a mirror of it."""
+    from linklab.lab import make_reverse_half
+    from linklab.links.base import PROMOTE_LOCAL_AND_START_REMOTE, REVERSE_AND_START
+    from linklab.links.clusterlink import PLATFORM
+
+    start_time = time.monotonic()
+    topo = lab.topology
+    src_name, dst_name = topo.link.source, topo.link.destination
+    src, dst = lab.client_config(src_name), lab.client_config(dst_name)
+    forward = lab.link
+    _require_failed_over(forward)
+    reverse = make_reverse_half(lab.runtime)  # refused here for a runtime without one
+    primary_ends = _primary_back(
+        lab,
+        state,
+        say,
+        f"Copy what you need from {TOPIC} on the {src_name} and delete the topic there, then "
+        f"run the failback again: it mirrors {TOPIC} back whole from the {dst_name}, offsets "
+        "and all (Confluent Cloud cuts it back in place: `invoke mirror.truncate-and-restore`, "
+        "which Confluent Platform 8.0 does not serve).",
+    )
+    before_primary = sum(primary_ends.values())
+    _bidirectional(forward, reverse, say)
+    _mirror_back(lab, reverse, say)
+    _wait_mirrored_back(lab, reverse, kafka.read_all(dst, TOPIC))
+    verb = PROMOTE_LOCAL_AND_START_REMOTE if reverse.platform == PLATFORM else REVERSE_AND_START
+    reverse.reverse_mirrors(verb, [TOPIC])
+    say(
+        f"mirrors:{verb} on the {src_name}: its {TOPIC} is the writable topic again, and the "
+        f"{dst_name}'s mirrors it."
+    )
+    partitions = primary_ends or {p: 0 for p in _ends(src)}
+    return _forward_again(lab, partitions, before_primary, seed, start_time, say)
+
+
+def _bidirectional(forward, reverse, say: Say) -> None:
+    """Both halves of a bidirectional link: the secondary's (the lab's link; a link's mode is
+    set when it is made, so a destination-mode link, whose mirrors are all stopped now, as
+    Confluent requires to delete it, is made again) and the primary's (mirroring from the
+    secondary)."""
+    from linklab.links.clusterlink import BIDIRECTIONAL
+
+    if not forward.exists() or forward.link_mode() != BIDIRECTIONAL:
+        forward.delete()  # refused while any of its mirrors still mirrors; none: nothing
+        forward.create_half()
+        say(
+            f"Link {forward.name} on the {forward.topology.link.destination} is made again as "
+            "one half of a bidirectional link."
+        )
+    if not reverse.exists():
+        reverse.create_half()
+        say(
+            f"Link {reverse.name} on the {reverse.topology.link.destination} (from the "
+            f"{reverse.topology.link.source}) is its other half."
+        )
+
+
+def _mirror_back(lab: Lab, reverse, say: Say) -> None:
+    """The primary's topic, deleted, becomes a mirror of the secondary's over the primary's
+    half: Cluster Linking copies it from its start, offsets preserved (a mirror topic must be
+    created by its link, so the old topic cannot stay; it held nothing the secondary lacks)."""
+    name = reverse.topology.link.destination
+    src = lab.client_config(name)
+    kafka.delete_topics(src, [TOPIC])
+    wait_until(lambda: TOPIC not in kafka.topic_names(src), 60, f"{TOPIC} deleted on the {name}")
+    if lab.link.grants:  # a secured lab: the link's principal may copy it this way too
+        lab.link.grants.reverse([TOPIC])
+    reverse.mirror_create(TOPIC)
+    say(
+        f"{TOPIC} on the {name} is a mirror of the {reverse.topology.link.source}'s now, copied "
+        "from its start over the link's other half."
+    )
+
+
+def _wait_mirrored_back(lab: Lab, reverse, secondary: list[kafka.Record]) -> None:
+    """Until the primary's mirror is at lag 0 and holds every record of the secondary, by the
+    ledger (partition, key and content): a mirror is never promoted while records are missing."""
+    src_name = reverse.topology.link.destination
+    src = lab.client_config(src_name)
+
+    def complete() -> bool:
+        if not reverse.caught_up():
+            return False
+        return _compare(kafka.read_all(src, TOPIC), secondary)[0] == 0
+
+    wait_until(
+        complete,
+        CATCH_UP_S,
+        f"{TOPIC} on the {src_name} holding every record of the {reverse.topology.link.source}",
+        fix="`invoke link.describe` shows the link; the mirror on the primary is not promoted.",
+        interval=1.0,
+    )
+
+
+def _forward_again(
+    lab: Lab,
+    partitions: dict[int, int],
+    before_primary: int,
+    seed: int,
+    start_time: float,
+    say: Say,
+) -> FailbackResult:
+    """The forward mirror flows again: one new record in every partition, then lag 0
+    (whatever the forward link would copy again comes before these, so it is on the secondary
+    by then and the comparison sees it); then the two topics compared by the ledger."""
+    topo = lab.topology
+    src_name, dst_name = topo.link.source, topo.link.destination
+    src, dst = lab.client_config(src_name), lab.client_config(dst_name)
+    forward = lab.link
+    _one_per_partition(src, EmployeeGenerator(seed, next_id=run_ids()), partitions)
     wait_caught_up(lab, timeout=120)
     say(f"Forward link {forward.name} ({src_name} → {dst_name}) mirrors {TOPIC} again.")
 
@@ -914,7 +1066,7 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
     lost, dup = _compare(primary_records, secondary_records)
     (lab.state_dir / STATE_FILE).unlink()
     return FailbackResult(
-        brought_back=len(primary_records) - before_primary - len(primary_ends),
+        brought_back=len(primary_records) - before_primary - len(partitions),
         lost=lost,
         duplicated=dup,
         primary_records=len(primary_records),

@@ -187,6 +187,45 @@ def make_link(runtime: Runtime) -> Link:
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
 
 
+def make_reverse_half(runtime: Runtime):
+    """The other half of the topology's link made bidirectional (Cluster Linking): a cluster
+    link of the same name on the link's source cluster, mirroring from its destination. The
+    drill's failback on docker moves the writes back over it; a runtime whose link is not
+    Cluster Linking, or that cannot start clusters, has none."""
+    from linklab.runtimes.docker import DockerRuntime
+
+    if not isinstance(runtime, DockerRuntime):
+        raise LabError(
+            f"The {runtime.name} runtime has no other half of a bidirectional cluster link.",
+            "The drill's failback with Cluster Linking runs on the docker runtime; on native "
+            "it is a reverse MirrorMaker 2 flow (`invoke drill --failback`).",
+        )
+    from linklab.links.clusterlink import PLATFORM, ClusterLink
+    from linklab.rest import AdminRest
+
+    t = runtime.topology
+    src, dst = t.link.source, t.link.destination
+    back = replace(
+        t.link,
+        source=dst,
+        destination=src,
+        mirrors=[],
+        acl_sync=False,  # the forward half syncs the ACLs
+        auto_create_mirror_topics=False,
+        mirror_prefix=None,
+    )
+    return ClusterLink(
+        replace(t, link=back),
+        AdminRest(runtime.rest_url(src)),
+        # The primary's brokers reach the secondary's on the lab's network (no proxy this way).
+        source_bootstrap=runtime.internal_bootstrap(dst),
+        host_bootstraps=(runtime.client_config(dst), runtime.client_config(src)),
+        source_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
+        # A secured lab's ACLs for this way are the forward link's grants.reverse.
+        platform=PLATFORM,  # cp-server
+    )
+
+
 def _grants(runtime):
     from linklab.links.base import MirrorGrants
 

@@ -138,13 +138,16 @@ def drill(
 
 
 @task(name="faults")
-def faults_task(c, only=None, port_offset=20000, rate=200, json_=False):
+def faults_task(c, only=None, port_offset=20000, rate=200, runtime="native", json_=False):
     """Inject each fault (link killed, brokers killed or restarted, lid closed, up twice, down
     twice, Ctrl-C during up) into a scratch lab of its own while records flow, and count every
-    record on the mirror. Your lab is not touched. Writes results/faults.json. Exit 1 on a loss."""
+    record on the mirror. Your lab is not touched. Writes results/faults.json. Exit 1 on a loss.
+    --runtime docker: the rows a container runtime can inject; the others say why not."""
     if cli.names(only) == ["list"]:
         return present.show(*faults.ALL)
-    results = faults.run_suite(cli.names(only), port_offset, rate, say=present.note)
+    results = faults.run_suite(
+        cli.names(only), port_offset, rate, say=present.note, runtime=runtime
+    )
     written = str(faults.write_results(results, rate=rate))
     show(
         json_,

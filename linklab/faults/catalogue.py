@@ -40,11 +40,29 @@ BROKER_DOWN_S = 10.0
 # Faults that need the primary to have this many brokers (a KRaft quorum of three): `run_suite`
 # gives their scratch labs that many, and on a smaller lab they are skipped with the reason.
 NEEDS_BROKERS = {"primary-broker-kill": 3, "controller-leader-kill": 3}
+# Faults a container runtime cannot inject, with the reason: on a docker lab their rows say so
+# (not applicable, never ok) and nothing runs. The others (a cluster stopped, killed or frozen
+# through the Docker engine, `up` and `down` again) run there as on native.
+NOT_ON_DOCKER = {
+    "link-kill": "Cluster Linking runs inside the secondary's cp-server, so there is no link "
+    "process to kill; secondary-kill kills the link's side",
+    "link-partitioned-60s": "the row cuts the native toxiproxy-server's path; on docker the "
+    "proxy is a container of the compose project and the row does not drive it yet (and there "
+    "is no tc netem here)",
+    "primary-broker-kill": "the docker runtime cannot name the primary's controller leader "
+    "(its KRaft quorum state is inside the containers), which the row must spare",
+    "controller-leader-kill": "the docker runtime cannot name the primary's controller leader "
+    "(its KRaft quorum state is inside the containers)",
+    "ctrl-c-during-up": "the row watches the native runtime's pid files while `invoke up` "
+    "starts; a docker lab's containers are Compose's",
+}
 
 
 def _repaired_with_link(run: FaultRun, how: str) -> None:
-    """A broker is back; the link too, restarted by the kit if it had exited meanwhile."""
-    if run.lab.link.component().state != "running":
+    """A broker is back; the link too, restarted by the kit if it had exited meanwhile (a link
+    with a process of its own: Cluster Linking lives in the destination's brokers)."""
+    link = run.lab.link.component()
+    if link is not None and link.state != "running":
         run.lab.link.restart()
         run.restarted_link("MirrorMaker 2 had exited")
         how += ", then link.restart (MirrorMaker 2 had exited)"
@@ -129,6 +147,8 @@ def controller_leader_kill(run: FaultRun) -> None:
 
 def skip_reason(lab: linklab.lab.Lab, name: str) -> str:
     """Why fault `name` cannot run on this lab ("" when it can)."""
+    if lab.runtime.name == "docker" and name in NOT_ON_DOCKER:
+        return not_applicable(name)
     need = NEEDS_BROKERS.get(name)
     have = lab.topology.cluster(lab.topology.link.source).brokers
     if need and have < need:
@@ -137,6 +157,19 @@ def skip_reason(lab: linklab.lab.Lab, name: str) -> str:
             f"(`invoke up demo --brokers {need}`; `invoke faults` makes such a lab)"
         )
     return ""
+
+
+def not_applicable(name: str) -> str:
+    return f"not applicable on the docker runtime: {NOT_ON_DOCKER[name]}"
+
+
+def lab_components(lab: linklab.lab.Lab) -> dict[str, int | None]:
+    """Every running component of the lab, with its pid where it is a process of this machine
+    (native), None where it is a container (docker: the engine freezes it)."""
+    pids = lab_pids(lab)
+    if pids:
+        return dict(pids)
+    return {c.name: None for c in lab.runtime.status() if c.state == "running"}
 
 
 def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
@@ -151,8 +184,9 @@ def lab_pids(lab: linklab.lab.Lab) -> dict[str, int]:
 def lid_closed(run: FaultRun, seconds: float = LID_CLOSED_S) -> None:
     """ "Laptop lid closed": every lab process stopped (SIGSTOP) for 30 s, then resumed."""
     run.steady(5)
-    pids = lab_pids(run.lab)
-    run.fault(f"SIGSTOP {', '.join(f'{n} ({p})' for n, p in pids.items())} for {seconds:.0f}s")
+    pids = lab_components(run.lab)
+    frozen = ", ".join(n if p is None else f"{n} ({p})" for n, p in pids.items())
+    run.fault(f"SIGSTOP {frozen} for {seconds:.0f}s")
     try:
         for name in pids:
             run.lab.runtime.pause(name)
@@ -195,10 +229,10 @@ def link_partitioned(run: FaultRun, seconds: float = PARTITION_S) -> None:
 def up_again(run: FaultRun) -> None:
     """`invoke up demo` while the lab is already up: nothing restarts, nothing is produced."""
     run.steady(5)
-    before = lab_pids(run.lab)
+    before = _identity(run.lab)
     run.fault("invoke up demo on the running lab")
     result = linklab.lab.up(run.lab, records=500, seed=11, say=run.say)
-    after = lab_pids(run.lab)
+    after = _identity(run.lab)
     if not result.already_up or result.produced is not None or before != after:
         raise LabError(
             f"up on a running lab changed it: already_up={result.already_up}, "
@@ -207,6 +241,12 @@ def up_again(run: FaultRun) -> None:
         )
     run.result.note = "already up; same pids, nothing produced"
     run.repaired("none needed")
+
+
+def _identity(lab: linklab.lab.Lab) -> dict:
+    """What tells a restarted lab from an untouched one: the pids (native), else each
+    component's state and address (docker)."""
+    return lab_pids(lab) or {c.name: (c.state, c.address) for c in lab.runtime.status()}
 
 
 STREAMING: dict[str, Callable[[FaultRun], None]] = {
@@ -322,6 +362,8 @@ ALL = [*STREAMING, "down-twice", "ctrl-c-during-up"]
 
 def run_one(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> FaultResult:
     """Fault `name` on `lab`: brought up first unless the fault is Ctrl-C during up."""
+    if lab.runtime.name == "docker" and name in NOT_ON_DOCKER:
+        return FaultResult(name, skipped=not_applicable(name))
     if name == "ctrl-c-during-up":
         return ctrl_c_up(lab, say=say)
     linklab.lab.up(lab, records=500, seed=11, say=say)
@@ -331,10 +373,21 @@ def run_one(lab: linklab.lab.Lab, name: str, rate: float = RATE, say=print) -> F
 
 
 def run_suite(
-    names: list[str] | None = None, port_offset: int = 20000, rate: float = RATE, say=print
+    names: list[str] | None = None,
+    port_offset: int = 20000,
+    rate: float = RATE,
+    say=print,
+    runtime: str = "native",
 ) -> list[FaultResult]:
     """Each fault on a lab of its own, in a temporary folder, on ports moved by `port_offset`;
-    every lab is torn down after its fault, whatever happened."""
+    every lab is torn down after its fault, whatever happened. `runtime` "docker": the rows a
+    container runtime can inject run on docker labs; the others say why they do not apply
+    (NOT_ON_DOCKER), and no lab is made for them."""
+    if runtime not in ("native", "docker"):
+        raise LabError(
+            f"The fault suite makes labs of its own, on native or docker, not {runtime!r}.",
+            "Pass --runtime native or --runtime docker.",
+        )
     names = names or ALL
     unknown = [n for n in names if n not in ALL]
     if unknown:
@@ -344,7 +397,13 @@ def run_suite(
     results = []
     with tempfile.TemporaryDirectory(prefix="linklab-faults-") as tmp:
         for i, name in enumerate(names):
-            lab = scratch_lab(Path(tmp) / f"lab{i}", port_offset, NEEDS_BROKERS.get(name))
+            if runtime == "docker" and name in NOT_ON_DOCKER:
+                say(f"not applicable on docker: {name}")
+                results.append(FaultResult(name, skipped=not_applicable(name)))
+                continue
+            lab = scratch_lab(
+                Path(tmp) / f"lab{i}", port_offset, NEEDS_BROKERS.get(name), runtime=runtime
+            )
             try:
                 results.append(run_one(lab, name, rate, say))
             except LabError as e:

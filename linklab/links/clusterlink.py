@@ -76,6 +76,7 @@ TASKS = {
     TRUNCATE_AND_RESTORE: "truncate-and-restore",
 }
 BIDIRECTIONAL = "BIDIRECTIONAL"
+DESTINATION = "DESTINATION"  # link.mode's default
 
 
 def platform_of(rest_url: str) -> str:
@@ -543,15 +544,11 @@ class ClusterLink(Link):
                 "link that points that way): what only it held is dropped, as truncate-and-"
                 "restore would.",
             )
-        configs = self._call(
-            f"Reading the configs of link {self.name}",
-            lambda: self.rest.get(self._links(self.name, "configs")),
-        )
-        mode = next((c.get("value") for c in items(configs) if c.get("name") == "link.mode"), None)
+        mode = self.link_mode()
         if mode != BIDIRECTIONAL:
             raise LabError(
                 f"mirrors:{verb} needs a bidirectional link; link {self.name} has link.mode "
-                f"{mode or 'DESTINATION'} (Cluster Linking docs: bidirectional cluster links).",
+                f"{mode} (Cluster Linking docs: bidirectional cluster links).",
                 "Create the link with link.mode=BIDIRECTIONAL on both clusters, or use "
                 "`invoke mirror.failover` and a link the other way.",
             )
@@ -561,3 +558,37 @@ class ClusterLink(Link):
             # The local topic is cut back to the remote mirror's end and mirrors it again.
             return self._wait_status(names, {ACTIVE})
         return self._wait_status(names, {STOPPED})  # writable; the remote mirrors it now
+
+    # -- the halves of a bidirectional link (the drill's failback) ------------------------------
+    def link_mode(self) -> str:
+        """The link's link.mode as the destination reports it (DESTINATION when not listed)."""
+        configs = self._call(
+            f"Reading the configs of link {self.name}",
+            lambda: self.rest.get(self._links(self.name, "configs")),
+        )
+        mode = next((c.get("value") for c in items(configs) if c.get("name") == "link.mode"), None)
+        return mode or DESTINATION
+
+    def create_half(self) -> None:
+        """Create this link on its destination as one half of a bidirectional link
+        (link.mode=BIDIRECTIONAL, the same link name on both clusters, each half's source the
+        other cluster), with no mirror topics: the topics it mirrors are made later, by
+        `mirror_create` or by a reversing verb on the other half. The topology's link settings
+        (offset sync, filters) apply as for `create`."""
+        configs = link_configs(self.topology, self.source_bootstrap)
+        configs["link.mode"] = BIDIRECTIONAL
+        if self.source_security is not None:
+            configs.update(self.source_security())
+        self._call(
+            f"Creating link {self.name} (bidirectional) on {self.topology.link.destination}",
+            lambda: self.rest.post(
+                self._links(),
+                query={"link_name": self.name},
+                body={
+                    "source_cluster_id": self.source_id,
+                    "configs": [{"name": k, "value": v} for k, v in configs.items()],
+                },
+            ),
+            fix=f"Check that {self.topology.link.source} answers at {self.source_bootstrap} "
+            f"from inside {self.topology.link.destination}.",
+        )

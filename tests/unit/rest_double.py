@@ -107,6 +107,10 @@ class FakeConfluentServer:
     # is a mirror of this cluster's topic (ACTIVE, PAUSED, STOPPED once failed over there).
     remote: dict[str, str] = field(default_factory=dict)
     truncated: dict[str, list[int]] = field(default_factory=dict)  # per partition, by a restore
+    # The other cluster's double, where a test plays both halves of a bidirectional link: a
+    # reversing verb here makes its topic of that name a mirror of this one (started or paused)
+    # under its half of the link, as Confluent documents "start the remote mirror topic".
+    peer: FakeConfluentServer | None = None
 
     def base(self) -> str:
         return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
@@ -314,6 +318,10 @@ class FakeConfluentServer:
                 f"Cluster link '{link}' has active mirror topics {live}; stop them or use force.",
             )
         del self.links[link]
+        # Its stopped mirrors stay on the cluster as plain topics, no longer the link's (the
+        # double does not list plain topics).
+        for name in [x.name for x in self.mirrors.values() if x.link == link]:
+            del self.mirrors[name]
         return 200, None  # both specs: 200, no body
 
     def create_mirror(self, link: str, body) -> tuple[int, object]:
@@ -391,6 +399,8 @@ class FakeConfluentServer:
                 x.pending_reads = PENDING_READS
                 if action in REMOTE_AFTER:
                     self.remote[n] = REMOTE_AFTER[action]
+                    if self.peer is not None:
+                        self.peer.start_remote(link, x.source, n, x.partitions, self.remote[n])
                 if action == TRUNCATE:
                     self.remote.pop(n)  # the remote topic is the writable one again
                     truncated = self.truncated.get(n, [0] * x.partitions)
@@ -415,6 +425,16 @@ class FakeConfluentServer:
         return 200, self.listing(
             "AlterMirrorStatusResponseDataList", f"/links/{link}/mirrors:{action}", data
         )
+
+    def start_remote(self, link: str, topic: str, of: str, partitions: int, status: str) -> None:
+        """The peer's reversing verb: this cluster's `topic` (which the peer mirrored) is now a
+        mirror of the peer's topic `of`, under this cluster's half of `link`, at lag 0 (the
+        peer's mirror was caught up with it)."""
+        if link not in self.links:
+            self.violations.append(f"start_remote: no half of link {link} on {self.cluster_id}")
+            return
+        self.source_topics.setdefault(of, partitions)
+        self.mirrors[topic] = Mirror(link, topic, of, partitions, [0] * partitions, status)
 
     def catch_up(self) -> None:
         """Time passes between two reads: pending states move on, an active mirror fetches."""

@@ -504,3 +504,25 @@ def test_a_connector_jar_that_cannot_be_fetched_names_leaving_flink_out(tmp_path
         runtime.flink_connector()
     assert "connector jar" in e.value.problem and "--sql none" in e.value.fix
     DockerRuntime(load().with_sql("none"), tmp_path / "state").flink_connector()  # nothing asked
+
+
+def test_the_failback_s_other_half_is_a_link_on_the_primary_from_the_secondary(runtime):
+    from linklab.lab import make_reverse_half
+
+    t = runtime.topology
+    half = make_reverse_half(runtime)
+    assert isinstance(half, ClusterLink) and half.name == t.link.name
+    # On the primary's Admin REST API, mirroring from the secondary over the lab's network.
+    assert half.rest.base_url == f"http://127.0.0.1:{t.source.rest_port}/kafka"
+    assert (half.source_id, half.dest_id) == (t.destination.cluster_id, t.source.cluster_id)
+    assert half.source_bootstrap == runtime.internal_bootstrap(t.link.destination)
+    assert half.topology.link.mirrors == [] and half.platform == "Confluent Platform"
+
+
+def test_a_runtime_without_cluster_linking_has_no_other_half(tmp_path):
+    from linklab.lab import make_reverse_half
+
+    native = make_runtime("native", load().with_port_offset(13000), tmp_path / ".lab")
+    with pytest.raises(LabError) as e:
+        make_reverse_half(native)
+    assert "--failback" in e.value.fix

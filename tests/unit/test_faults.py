@@ -93,3 +93,53 @@ def test_records_given_up_on_say_how_long_after_sending():
     assert producer.failed > 0 and producer.ledger.tally().acknowledged == 0
     assert len(producer.gave_up_after) == producer.failed
     assert all(0.9 <= age < 5 for age in producer.gave_up_after), producer.gave_up_after
+
+
+def test_on_docker_the_rows_a_container_runtime_cannot_inject_say_why(monkeypatch):
+    # No lab is made for them: the suite says why each does not apply, and none is a pass.
+    def no_lab(*args, **kwargs):
+        raise AssertionError("a lab was made for a row that does not apply")
+
+    monkeypatch.setattr(faults.catalogue, "scratch_lab", no_lab)
+    rows = faults.run_suite(list(faults.NOT_ON_DOCKER), runtime="docker", say=lambda m: None)
+    assert [r.fault for r in rows] == list(faults.NOT_ON_DOCKER)
+    for r in rows:
+        assert r.skipped.startswith("not applicable on the docker runtime: "), r.skipped
+        assert not r.ok and r.to_dict()["ok"] is False and r.produced == 0
+    # What a container runtime can inject: a cluster stopped, killed or frozen, up and down.
+    assert set(faults.ALL) - set(faults.NOT_ON_DOCKER) == {
+        "secondary-kill",
+        "primary-restart",
+        "lid-closed-30s",
+        "up-while-up",
+        "down-twice",
+    }
+
+
+def test_the_suite_makes_labs_on_native_or_docker_only():
+    import pytest
+
+    from linklab.errors import LabError
+
+    with pytest.raises(LabError) as e:
+        faults.run_suite(["link-kill"], runtime="external", say=lambda m: None)
+    assert "--runtime docker" in e.value.fix
+
+
+def test_on_docker_the_lid_closes_on_every_running_container(tmp_path, monkeypatch):
+    from linklab import lab as labs
+    from linklab.runtimes import docker as dockermod
+    from linklab.topology import load
+    from tests.unit.test_docker_runtime import FakeClient, FakeContainer
+
+    runtime = labs.make_runtime("docker", load().with_port_offset(13000), tmp_path / ".lab")
+    containers = [FakeContainer(runtime.lab_id, s) for s in runtime.services()]
+    containers[-1]._state("exited", 137)  # ksqldb is down: nothing to freeze there
+    monkeypatch.setattr(
+        dockermod, "docker_client", lambda timeout=5: FakeClient(containers=containers)
+    )
+    lab = labs.Lab(runtime.topology, runtime, runtime.state_dir)
+    assert faults.lab_pids(lab) == {}
+    assert faults.catalogue.lab_components(lab) == {"primary": None, "secondary": None}
+    assert faults.skip_reason(lab, "lid-closed-30s") == ""
+    assert faults.skip_reason(lab, "link-kill").startswith("not applicable on the docker runtime")

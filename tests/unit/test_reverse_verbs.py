@@ -139,3 +139,45 @@ def test_equivalents_name_the_cli_for_cloud_and_the_rest_call_for_platform():
     assert cp.startswith(
         "POST /kafka/v3/clusters/c1/links/demo-link/mirrors:promote-local-and-start-remote-mirror"
     )
+
+
+def test_the_halves_of_a_bidirectional_link_and_the_remote_mirror_started(topo):
+    """The failback's link operations against two Platform doubles, one per cluster: each half
+    created with link.mode=BIDIRECTIONAL and no mirrors; promote-local-and-start-remote-mirror
+    on the primary's half makes the secondary's topic a mirror of the primary's again."""
+    import dataclasses
+
+    secondary, s_server = _served(topo, PLATFORM)
+    link = dataclasses.replace(topo.link, source=topo.link.destination, destination="primary")
+    back = dataclasses.replace(topo, link=dataclasses.replace(link, mirrors=[]))
+    primary = FakeConfluentServer(
+        cluster_id=topo.source.cluster_id,
+        source_cluster_id=topo.destination.cluster_id,
+        source_topics={"employees": 6},
+        peer=secondary,
+    )
+    p_server = serve(primary)
+    primary.url = f"http://127.0.0.1:{p_server.server_address[1]}/kafka"
+    try:
+        forward = ClusterLink(
+            topo, AdminRest(secondary.url, timeout=5), "primary:29092", timeout=10
+        )
+        other = ClusterLink(back, AdminRest(primary.url, timeout=5), "secondary:29092", timeout=10)
+        forward.create()  # as `up` makes it: link.mode left to its default
+        assert forward.link_mode() == "DESTINATION"
+        forward.failover(["employees"])
+        forward.delete()  # its one mirror is stopped: allowed, and made again as one half
+        forward.create_half()
+        other.create_half()
+        assert forward.link_mode() == other.link_mode() == "BIDIRECTIONAL"
+        assert forward.mirrors() == [] and other.mirrors() == []
+        other.mirror_create("employees")
+        primary.mirrors["employees"].lags = [0] * 6
+        (m,) = other.reverse_mirrors(base.PROMOTE_LOCAL_AND_START_REMOTE, ["employees"])
+        assert m.status == base.STOPPED
+        [(topic, status)] = [(x.topic, x.status) for x in forward.mirrors()]
+        assert (topic, status) == ("employees", base.ACTIVE)
+    finally:
+        s_server.shutdown()
+        p_server.shutdown()
+    assert not secondary.violations and not primary.violations, secondary.violations
