@@ -213,7 +213,7 @@ def kit_commit() -> str:
 
 def versions(lab: Lab) -> dict:
     return {
-        "linklab": kit_commit(),
+        "linklab_commit": kit_commit(),
         **latency.versions(lab),
         "java": java_version(),
         "runtime": lab.runtime.name,

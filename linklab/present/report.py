@@ -199,7 +199,7 @@ def _facts(report: Any) -> list[tuple[str, str]]:
         ("load (1, 5, 15 min)", f"{load(m0)} at the start; {load(m1)} at the end"),
         ("CPU steal", f"{steal(m0)} at the start; {steal(m1)} at the end"),
         ("before measuring", _settled(report.settled)),
-        ("linklab", str(v.get("linklab", "unknown"))),
+        ("linklab", f"{v.get('linklab', '')} at commit {v.get('linklab_commit', 'unknown')}"),
         ("Kafka", str(v.get("kafka", ""))),
         ("Java", str(v.get("java", ""))),
         ("runtime", str(v.get("runtime", ""))),

@@ -347,7 +347,7 @@ def report():
         machine_after={**machine, "at": "2026-12-05T22:41:10+00:00"},
         settled={"waited_s": 14.1, "busy_percent": 12.4, "quiet": True},
         versions={
-            "linklab": "7b37fcc9ee5f",
+            "linklab_commit": "7b37fcc9ee5f",
             "kafka": "4.1.0",
             "confluent_platform": "8.1.0",
             "confluent_kafka": "2.12.1",
