@@ -69,6 +69,9 @@ class MirrorInfo:
     status_time_ms: int | None = None
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
     partition_lags: dict[int, int] = field(default_factory=dict)  # lag per source partition
+    # The direction: the clusters the source topic and the mirror are on ("": not told).
+    source: str = ""
+    destination: str = ""
 
 
 @dataclass(frozen=True)
