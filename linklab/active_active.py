@@ -8,10 +8,13 @@ may be a mirror of a mirror (a loop). Results are data; the task presents them.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+
+from confluent_kafka import KafkaException
 
 from linklab import kafka
 from linklab.consume import consume
@@ -249,10 +252,22 @@ def run(
     finally:
         for p in [*producers.values(), *([moved] if moved else [])]:
             p.stop()
-    restarted = _restart_flows(lab, say)
-    point = lab.link.catch_up_point()
+        if not any(e.name.endswith("start issued") for e in events):
+            with contextlib.suppress(Exception):  # a failed drill leaves the lab whole
+                lab.runtime.start_cluster(stopped)
+    restarted: list[str] = []
+    point = wait_until(
+        lambda: _quietly(lab.link.catch_up_point),
+        60,
+        f"both clusters' ends readable after the {stopped}'s start",
+    )
+
+    def caught_up() -> bool:
+        restarted.extend(_quietly(lambda: _restart_flows(lab, say)) or [])
+        return bool(_quietly(lambda: lab.link.caught_up(point)))
+
     wait_until(
-        lambda: lab.link.caught_up(point),
+        caught_up,
         CATCH_UP_TIMEOUT_S,
         "both directions caught up (every record acknowledged on either side copied)",
         fix="`invoke status` shows each flow's lag; `invoke link.restart` starts a stopped flow.",
@@ -293,6 +308,14 @@ def run(
         timeline=[TimelineEvent(e.name, round(e.at - stopped_at, 3)) for e in events],
         seconds=round(time.monotonic() - began, 1),
     )
+
+
+def _quietly(fn: Callable[[], object]) -> object:
+    """`fn()`, or None while a broker just started still elects its partitions' leaders."""
+    try:
+        return fn()
+    except KafkaException:
+        return None
 
 
 def _restart_flows(lab: Lab, say: Say) -> list[str]:

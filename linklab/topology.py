@@ -720,6 +720,12 @@ def _validate_ports(t: Topology) -> None:
 
 def _validate_topics(t: Topology) -> None:
     names = [c.name for c in t.clusters]
+    if t.link.mode not in LINK_MODES:  # first: it decides whether a topic name may repeat
+        raise LabError(
+            f"link.mode {t.link.mode!r} is not one of {', '.join(LINK_MODES)}.",
+            "Use `mode: one-way` (the default: source to destination) or `mode: bidirectional` "
+            "(active-active: each cluster mirrors the other's topics).",
+        )
     if t.link.bidirectional:  # each side has its own copy of a topic both take writes on
         _unique([f"{tp.name} on {tp.cluster}" for tp in t.topics], "topic")
     else:
@@ -764,12 +770,6 @@ def _validate_link(t: Topology) -> None:
         raise LabError(
             f"Link name {link.name!r} is not a simple lower-case name.",
             "Use letters, digits and dashes, starting with a letter.",
-        )
-    if link.mode not in LINK_MODES:
-        raise LabError(
-            f"link.mode {link.mode!r} is not one of {', '.join(LINK_MODES)}.",
-            "Use `mode: one-way` (the default: source to destination) or `mode: bidirectional` "
-            "(active-active: each cluster mirrors the other's topics).",
         )
     _unique(link.mirrors, "mirror topic")
     where = {tp.name: {x.cluster for x in t.topics if x.name == tp.name} for tp in t.topics}

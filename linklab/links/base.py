@@ -130,6 +130,11 @@ class Link(ABC):
         """Stop mirroring `topic` and delete the mirror topic on the destination."""
         raise NotImplementedError
 
+    def mirrors_named(self, name: str) -> list[MirrorInfo]:
+        """The mirrors a name stands for: one (by its own name or its source topic's), or on
+        a bidirectional link a topic's mirror in each direction."""
+        return [self.mirror_describe(name)]
+
     def tune(self, **settings: int) -> None:
         """Change the link's latency settings (restarting what must restart)."""
         raise NotImplementedError

@@ -879,6 +879,9 @@ class BidirectionalMirrorMaker2(Link):
         [(flow, [source_topic])] = self._by_flow([topic])
         return flow.mirror_describe(source_topic)
 
+    def mirrors_named(self, name: str) -> list[MirrorInfo]:
+        return [flow.mirror_describe(t) for flow, ts in self._by_flow([name]) for t in ts]
+
     def mirror_create(self, topic: str) -> None:
         for flow, topics in self._by_flow([topic]):
             flow.mirror_create(topics[0])

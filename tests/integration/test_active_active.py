@@ -110,6 +110,11 @@ def test_status_and_mirror_list_show_both_directions_with_exact_lag(aa_lab):
     # Each flow's lag from its own Connect offsets, 0 once caught up (the ledger test above
     # waited), and the table names the direction.
     assert all(m["lag_records"] == 0 for m in listed)
+    # A topic names its mirror each way; a mirror's own name, that one.
+    both = _json(aa_lab, "mirror.describe", TOPIC)["mirrors"]
+    assert sorted(m["topic"] for m in both) == ["primary.employees", "secondary.employees"]
+    [one] = _json(aa_lab, "mirror.describe", "secondary.employees")["mirrors"]
+    assert (one["source_cluster"], one["destination_cluster"]) == ("secondary", "primary")
     table = _invoke(aa_lab, "mirror.list")
     assert table.returncode == 0 and "secondary → primary" in table.stdout
 
