@@ -37,7 +37,7 @@ class Consumed:
 
 def subscription(topology: Topology, cluster: str, topic: str, mirrors: bool = True) -> str:
     """What a consumer of `topic` on `cluster` subscribes to: the topic, or with `mirrors` a
-    pattern matching it and its mirrors there (`^(?:primary\\.)?employees$` on the secondary of
+    pattern matching it and its mirrors there (`^(primary\\.)?employees$` on the secondary of
     an active-active lab), named by the topology's one naming rule. A one-way lab's mirror
     keeps its name: the topic alone."""
     link = topology.link
@@ -46,8 +46,15 @@ def subscription(topology: Topology, cluster: str, topic: str, mirrors: bool = T
         names += [link.mirror_name(topic, src) for src, dst in topology.flows if dst == cluster]
     if len(names) == 1:
         return topic
-    prefixes = sorted({re.escape(n.removesuffix(topic)) for n in names if n != topic})
-    return f"^(?:{'|'.join(prefixes)})?{re.escape(topic)}$"
+    # librdkafka's own regex engine: groups, `?`, `|` and `\.`, no `(?:`.
+    prefixes = sorted({_literal(n.removesuffix(topic)) for n in names if n != topic})
+    return f"^({'|'.join(prefixes)})?{_literal(topic)}$"
+
+
+def _literal(name: str) -> str:
+    """A topic name in a subscription pattern: its dots escaped (the only regex character a
+    legal topic name has besides `-`, `_`, letters and digits)."""
+    return name.replace(".", "\\.")
 
 
 def consume(

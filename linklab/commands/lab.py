@@ -122,7 +122,7 @@ def consume(c, cluster="secondary", topic="employees", count=0, local_only=False
     """Read a topic of the running lab from its start, as an application would.
 
     On an active-active lab the consumer subscribes to the topic and its mirror on that
-    cluster at once, a pattern such as ^(?:primary\\.)?employees$ (a topic starting with ^ is
+    cluster at once, a pattern such as ^(primary\\.)?employees$ (a topic starting with ^ is
     taken as the pattern itself)."""
     r = consuming.consume(labs.open_lab(), cluster, topic, mirrors=not local_only, count=count)
     show(json_, data.consumed(r), *tables.consumed(r))
