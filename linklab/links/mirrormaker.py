@@ -806,7 +806,9 @@ class BidirectionalMirrorMaker2(Link):
         if not names:
             raise LabError("No mirror topics named.", "Name one or more, e.g. primary.employees.")
         picked: dict[str, list[str]] = {}
-        topics = set(self.topology.link.mirrors)
+        topics = set(self.topology.link.mirrors) | {
+            t for f in self.flows for t in f.mirror_states()
+        }
         for name in names:
             hits = [
                 (f, t) for f in self.flows for t in topics if name == t or name == f.mirror_topic(t)
@@ -883,8 +885,15 @@ class BidirectionalMirrorMaker2(Link):
         return [flow.mirror_describe(t) for flow, ts in self._by_flow([name]) for t in ts]
 
     def mirror_create(self, topic: str) -> None:
-        for flow, topics in self._by_flow([topic]):
-            flow.mirror_create(topics[0])
+        """`<source>.<topic>` mirrors that one flow's topic; a topic's own name, both (it must
+        exist on both clusters)."""
+        for flow in self.flows:
+            prefix = flow.mirror_topic("")
+            if topic.startswith(prefix):
+                flow.mirror_create(topic.removeprefix(prefix))
+                return
+        for flow in self.flows:
+            flow.mirror_create(topic)
 
     def mirror_delete(self, topic: str) -> None:
         for flow, topics in self._by_flow([topic]):
