@@ -20,6 +20,7 @@ ns = Collection(
     lab.status,
     lab.down,
     lab.produce,
+    lab.consume,
     lab.network,
     lab.render,
     # its figures

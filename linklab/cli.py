@@ -210,9 +210,12 @@ OPTIONS = {
     "drill.records": "new records the drill writes to the primary first",
     "drill.behind": "of those, how many the group has not read when the primary dies",
     "drill.after": "records written to the secondary after the failover",
-    "drill.rate": "records/s flowing into the primary when it stops (0: none), for the RPO",
+    "drill.rate": "records/s flowing into the primary when it stops (0: none), for the RPO; "
+    "active-active: records/s written on each side (0: 200)",
     "drill.network": "network profile on the link's path for the drill (a lab started with "
     "--network)",
+    "consume.count": "stop after this many records (0: read to the ends)",
+    "consume.local_only": "the topic alone, without its mirrors on that cluster (active-active)",
     "network.profile": "switch the link's path to this profile (lan, metro, region, ...)",
     "network.cut": "partition the link's path (the link stalls; nothing is killed)",
     "network.restore": "heal a cut",

@@ -152,20 +152,22 @@ def make_link(runtime: Runtime) -> Link:
             # Confluent Cloud or Confluent Platform, by the REST endpoint's host.
         )
     if isinstance(runtime, NativeRuntime):
-        from linklab.links.mirrormaker import MirrorMaker2Link
+        from linklab.links.mirrormaker import BidirectionalMirrorMaker2, MirrorMaker2Link
 
         def mm2_security(source: str, destination: str) -> dict[str, str]:
             from linklab import security
 
             return security.mm2_properties(runtime.security(), source, destination)
 
-        return MirrorMaker2Link(
+        mm2 = MirrorMaker2Link(
             t,
             runtime.jvm,
             client_config=runtime.client_config,
             security_properties=mm2_security if t.secured else None,
             grants=_grants(runtime) if t.secured else None,
         )
+        # Active-active: a second flow, the other way (docs/active-active.md).
+        return BidirectionalMirrorMaker2(mm2) if t.link.bidirectional else mm2
     if isinstance(runtime, DockerRuntime):
         from linklab.links.clusterlink import PLATFORM, ClusterLink
         from linklab.network import docker_link_bootstraps
@@ -339,6 +341,7 @@ def up(
     if network is not None:
         lab.topology.network.profile_named(network)  # an unknown name is refused up front
     fresh = read_state(lab.state_dir) is None
+    _refuse_shape(lab)
     _without_proxy(lab, network, fresh)
     if fresh and lab.runtime.starts_clusters:
         # Every missing prerequisite at once, with its install line, before anything starts.
@@ -386,8 +389,9 @@ def up(
                 produced = None
                 for t in to_fill:
                     say(f"Producing {records} Employee records to {t.name} on {t.cluster}…")
-                    with timeline.step(f"produce {records} records to {t.name}"):
-                        produced = _produce(lab, t.cluster, t.name, records, seed)
+                    with timeline.step(f"produce {records} records to {t.name} on {t.cluster}"):
+                        first = first_id(lab.topology, t.cluster)
+                        produced = _produce(lab, t.cluster, t.name, records, seed, first)
                 linking.result()
         finally:
             if not existed:
@@ -515,8 +519,33 @@ def _timed(timeline: Timeline, name: str, fn):
         return fn()
 
 
-def _produce(lab: Lab, cluster: str, topic: str, records: int, seed: int) -> kafka.ProduceResult:
-    gen = EmployeeGenerator(seed)
+# Active-active: the link's destination takes writes too. Its demo employees are hired from
+# this id on (E500001, ...), so neither side's records are the other's.
+DESTINATION_FIRST_ID = 500_001
+
+
+def first_id(topology: Topology, cluster: str) -> int:
+    """The first employee id `up` hires on `cluster`: 1, or on the destination of a
+    bidirectional link DESTINATION_FIRST_ID."""
+    link = topology.link
+    return DESTINATION_FIRST_ID if link.bidirectional and cluster == link.destination else 1
+
+
+def _refuse_shape(lab: Lab) -> None:
+    """A shape this runtime cannot run, refused before anything starts."""
+    t = lab.topology
+    if t.link.bidirectional and t.secured and lab.runtime.name == "native":
+        raise LabError(
+            "A secured (sasl_ssl) bidirectional link is not in the kit on the native runtime: "
+            "the flow back would need its own principal's ACLs on the prefixed mirrors.",
+            "Set `security: none` for an active-active lab (docs/active-active.md).",
+        )
+
+
+def _produce(
+    lab: Lab, cluster: str, topic: str, records: int, seed: int, next_id: int = 1
+) -> kafka.ProduceResult:
+    gen = EmployeeGenerator(seed, next_id=next_id)
     produced = kafka.produce(lab.client_config(cluster), topic, gen.records(records))
     if produced.failed or produced.acknowledged != records:
         raise LabError(

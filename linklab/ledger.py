@@ -149,6 +149,29 @@ class Ledger:
         return out
 
     # -- answering ----------------------------------------------------------------------------
+    def out_of_order(self, read: Iterable[Read]) -> int:
+        """How many keys `read` holds acknowledged records of in another order than the
+        broker acknowledged them in (by acknowledgement time): each record's first copy, in the
+        order given. One topic's partition keeps a key's order; a consumer of several topics
+        (a pattern subscription over a topic and its mirrors) need not."""
+        ranked = sorted(self.entries(), key=lambda e: (e.acked_at is None, e.acked_at or 0.0))
+        rank: dict[tuple, int] = {}
+        for i, e in enumerate(ranked):
+            rank.setdefault(self._identity(e.key, e.value, e.partition), i)
+        latest: dict[Content, int] = {}
+        seen: set[tuple] = set()
+        bad: set[Content] = set()
+        for r in read:
+            ident = self._identity(r.key, r.value, r.partition)
+            at = rank.get(ident)
+            if at is None or ident in seen:
+                continue  # not acknowledged here, or a copy: `tally` counts those
+            seen.add(ident)
+            if at < latest.get(r.key, -1):
+                bad.add(r.key)
+            latest[r.key] = max(at, latest.get(r.key, -1))
+        return len(bad)
+
     def tally(
         self,
         read: Iterable[Read] | None = None,

@@ -84,10 +84,20 @@ def check_target(
     topo = lab.topology
     topo.cluster(cluster)  # LabError naming the known clusters
     link = topo.link
-    if cluster == link.destination and topic in link.mirrors:
+    one_way_mirror = (
+        not link.bidirectional and cluster == link.destination and topic in link.mirrors
+    )
+    if one_way_mirror or topic in topo.mirror_topics(cluster):
+        src = link.destination if cluster == link.source else link.source
+        local = topic.removeprefix(f"{src}.")
         raise LabError(
             f"{topic} on {cluster} is a mirror topic: only the link {link.name} writes to it.",
-            f"Produce to {link.source} (--cluster {link.source}), the link brings the records.",
+            f"Produce to {local} on {src} (--cluster {src}), the link brings the records"
+            + (
+                f"; or to {local} on {cluster}, which takes writes too."
+                if link.bidirectional
+                else "."
+            ),
         )
     bootstrap, conn = lab.bootstrap(cluster), lab.client_config(cluster)
     if not kafka.reachable(conn):

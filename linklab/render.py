@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from linklab import network, security
 from linklab.errors import LabError
 from linklab.paths import PROJECT_ROOT
-from linklab.topology import BrokerSpec, GroupFilter, Topology
+from linklab.topology import MIRROR_SEPARATOR, BrokerSpec, GroupFilter, Topology
 
 COMPOSE_DIR = PROJECT_ROOT / "compose"  # top level, where users look for compose files
 TEMPLATES_DIR = Path(__file__).parent / "templates"  # the JVMs' files, package data
@@ -132,6 +132,7 @@ def mm2_properties(
         groups_exclude_regex=", ".join(groups_exclude),
         # Two tasks share the mirrored partitions: one per core on a lab machine.
         tasks_max=2,
+        separator=MIRROR_SEPARATOR,
     )
 
 

@@ -28,6 +28,10 @@ KAFKA_POM = PROJECT_ROOT / "scripts" / "kafka-jars.pom.xml"
 # (Confluent's "Supported Versions and Interoperability" page).
 CP_TO_KAFKA = {"7.9": "3.9", "8.0": "4.0", "8.1": "4.1"}
 
+LINK_MODES = ("one-way", "bidirectional")
+BIDIRECTIONAL = "bidirectional"
+MIRROR_SEPARATOR = "."  # MirrorMaker 2's replication.policy.separator (its default)
+
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -170,6 +174,27 @@ class LinkSpec:
     mirror_prefix: str | None = None
     fetch_wait_ms: int = 10
     linger_ms: int = 0
+    # one-way: the source's topics are mirrored to the destination. bidirectional
+    # (active-active): both clusters take writes and each mirrors the other's topics, named
+    # by `mirror_name` (docs/active-active.md).
+    mode: str = "one-way"
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.mode == BIDIRECTIONAL
+
+    def mirror_name(self, topic: str, source: str | None = None) -> str:
+        """The name `topic` of cluster `source` (the link's source by default) has as a mirror
+        on the other cluster: the one naming rule both runtimes use.
+
+        Bidirectional: `<source>.<topic>` (primary.employees on the secondary, secondary.employees
+        on the primary): MirrorMaker 2's DefaultReplicationPolicy with the cluster names as
+        aliases and "." as separator, Cluster Linking's cluster.link.prefix "<source>.". The
+        prefix is what keeps a record from coming back: a mirror is never mirrored again.
+        One-way: the topic's own name, after Cluster Linking's `mirror_prefix` where one is set."""
+        if self.bidirectional:
+            return f"{source or self.source}{MIRROR_SEPARATOR}{topic}"
+        return (self.mirror_prefix or "") + topic
 
 
 @dataclass(frozen=True)
@@ -254,12 +279,29 @@ class Topology:
         known = ", ".join(c.name for c in self.clusters)
         raise LabError(f"Unknown cluster {name!r}.", f"Use one of: {known}.")
 
-    def topic(self, name: str) -> TopicSpec:
+    def topic(self, name: str, cluster: str | None = None) -> TopicSpec:
+        """The topic `name` (on `cluster`: a bidirectional link's topics exist on both)."""
         for t in self.topics:
-            if t.name == name:
+            if t.name == name and cluster in (None, t.cluster):
                 return t
         known = ", ".join(t.name for t in self.topics)
         raise LabError(f"Unknown topic {name!r}.", f"Use one of: {known}, or add it to topics:.")
+
+    @property
+    def flows(self) -> list[tuple[str, str]]:
+        """(source, destination) of each direction the link mirrors in: one, or both ways."""
+        one = (self.link.source, self.link.destination)
+        return [one, one[::-1]] if self.link.bidirectional else [one]
+
+    def mirror_topics(self, cluster: str) -> list[str]:
+        """The names of the link's mirror topics on `cluster`: only the link writes to them."""
+        link = self.link
+        return [
+            link.mirror_name(m, src)
+            for src, dst in self.flows
+            if dst == cluster
+            for m in link.mirrors
+        ]
 
     @property
     def source(self) -> ClusterSpec:
@@ -678,7 +720,23 @@ def _validate_ports(t: Topology) -> None:
 
 def _validate_topics(t: Topology) -> None:
     names = [c.name for c in t.clusters]
-    _unique([tp.name for tp in t.topics], "topic name")
+    if t.link.mode not in LINK_MODES:  # first: it decides whether a topic name may repeat
+        raise LabError(
+            f"link.mode {t.link.mode!r} is not one of {', '.join(LINK_MODES)}.",
+            "Use `mode: one-way` (the default: source to destination) or `mode: bidirectional` "
+            "(active-active: each cluster mirrors the other's topics).",
+        )
+    if t.link.bidirectional:  # each side has its own copy of a topic both take writes on
+        _unique([f"{tp.name} on {tp.cluster}" for tp in t.topics], "topic")
+    else:
+        _unique(
+            [tp.name for tp in t.topics],
+            "topic name",
+            "Give each topic its own name. A topic that takes writes on both clusters, each "
+            "mirroring the other's, needs an active-active link: set `mode: bidirectional` "
+            "under link: (docs/active-active.md); a one-way link keeps the mirror's name, so "
+            "two one-way flows of one topic would copy each record back and forth.",
+        )
     for tp in t.topics:
         if not _TOPIC.match(tp.name):
             raise LabError(
@@ -714,18 +772,20 @@ def _validate_link(t: Topology) -> None:
             "Use letters, digits and dashes, starting with a letter.",
         )
     _unique(link.mirrors, "mirror topic")
-    topics = {tp.name: tp for tp in t.topics}
+    where = {tp.name: {x.cluster for x in t.topics if x.name == tp.name} for tp in t.topics}
     for m in link.mirrors:
-        if m not in topics:
+        if m not in where:
             raise LabError(
                 f"Mirror {m!r} of link {link.name} is not a topic of the topology.",
                 "Add it under topics: or remove it from mirrors:.",
             )
-        if topics[m].cluster != link.source:
+        if link.source not in where[m]:
             raise LabError(
                 f"Mirror {m!r} must be a topic on the link's source ({link.source}).",
                 f"Set its cluster to {link.source}.",
             )
+    if link.bidirectional:
+        _validate_bidirectional(t, where)
     if link.mirror_prefix is not None:
         if len(link.mirror_prefix) > 12:
             raise LabError("mirror_prefix is longer than 12 characters.", "Shorten it.")
@@ -750,6 +810,51 @@ def _validate_link(t: Topology) -> None:
             raise LabError(f"{key} is {getattr(link, key)} ms.", "Use at least 100 ms.")
     if not 0 <= link.fetch_wait_ms <= 60000 or not 0 <= link.linger_ms <= 60000:
         raise LabError("fetch_wait_ms and linger_ms must be 0 to 60000 ms.", "Fix them in link:.")
+
+
+def _validate_bidirectional(t: Topology, where: dict[str, set[str]]) -> None:
+    """An active-active link must never copy a record back to where it came from: each
+    side's mirror of a topic carries the source's name as prefix (`LinkSpec.mirror_name`), so
+    neither MirrorMaker 2 nor Cluster Linking mirrors a mirror again."""
+    link = t.link
+    if link.mirror_prefix is not None:
+        raise LabError(
+            f"link.mirror_prefix {link.mirror_prefix!r} is set on a bidirectional link: each "
+            "side names its mirror of a topic '<source cluster>.<topic>' (primary.employees on "
+            "the secondary), and any other prefix, or none, would let records loop between "
+            "the clusters.",
+            "Remove mirror_prefix (or set it to null) for `mode: bidirectional`.",
+        )
+    if link.acl_sync:
+        raise LabError(
+            "acl_sync is on for a bidirectional link, whose mirrors carry a prefix: Cluster "
+            "Linking refuses ACL sync with cluster.link.prefix.",
+            "Set `acl_sync: false` under link:.",
+        )
+    clusters = [c.name for c in t.clusters]
+    for m in link.mirrors:
+        if link.destination not in where[m]:
+            raise LabError(
+                f"Mirror {m!r} of the bidirectional link {link.name} is a topic of "
+                f"{link.source} only: active-active needs it on both clusters.",
+                f"Add `- {{name: {m}, cluster: {link.destination}}}` under topics:.",
+            )
+        for c in clusters:
+            if m.startswith(c + MIRROR_SEPARATOR):
+                raise LabError(
+                    f"Mirror {m!r} reads as a mirror of cluster {c} ('{c}.' prefix): "
+                    "MirrorMaker 2 would never copy it, Cluster Linking would mirror a mirror.",
+                    f"Rename the topic so it does not start with '{c}.'.",
+                )
+        for src, dst in t.flows:
+            name = link.mirror_name(m, src)
+            if dst in where.get(name, set()):
+                raise LabError(
+                    f"Topic {name} on {dst} is declared under topics:, but it is the name of "
+                    f"{dst}'s mirror of {m} from {src}: a record written there would loop "
+                    "back.",
+                    f"Remove {name} on {dst} from topics: (the link creates it) or rename it.",
+                )
 
 
 def _validate_ksqldb(t: Topology) -> None:

@@ -671,7 +671,7 @@ def monitoring_figure(lab: linklab.lab.Lab, ex: AlertExercise):
     from linklab.monitoring import alerts, watch
 
     client = watch.client(lab)
-    mirror = f'{{mirror="{(lab.topology.link.mirror_prefix or "") + ex.topic}"}}'
+    mirror = f'{{mirror="{lab.topology.link.mirror_name(ex.topic)}"}}'
     start, end = ex.started, max(ex.cleared, ex.started + 10) + 2
     fig = Figure(figsize=(10, 5), layout="constrained")
     lag_ax, lat_ax = fig.subplots(2, 1, sharex=True)

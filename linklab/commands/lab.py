@@ -8,6 +8,7 @@ from pathlib import Path
 from invoke import Exit
 
 from linklab import cli, present
+from linklab import consume as consuming
 from linklab import lab as labs
 from linklab import produce as producing
 from linklab import render as rendering
@@ -114,6 +115,17 @@ def produce(
         )
     if r.interrupted:
         raise Exit("interrupted: the records above were acknowledged before stopping.", 130)
+
+
+@task
+def consume(c, cluster="secondary", topic="employees", count=0, local_only=False, json_=False):
+    """Read a topic of the running lab from its start, as an application would.
+
+    On an active-active lab the consumer subscribes to the topic and its mirror on that
+    cluster at once, a pattern such as ^(primary\\.)?employees$ (a topic starting with ^ is
+    taken as the pattern itself)."""
+    r = consuming.consume(labs.open_lab(), cluster, topic, mirrors=not local_only, count=count)
+    show(json_, data.consumed(r), *tables.consumed(r))
 
 
 @task

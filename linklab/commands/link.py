@@ -65,7 +65,7 @@ def mirror_create(c, topic, json_=False):
     lab = running()
     lab.link.mirror_create(topic)
     labs.refresh_monitoring(lab)  # its lag series and alert rules, where Prometheus runs
-    _mirrors(json_, [lab.link.mirror_describe(topic)])
+    _mirrors(json_, lab.link.mirrors_named(topic))
 
 
 @task(name="list")
@@ -77,7 +77,7 @@ def mirror_list(c, json_=False):
 @task(name="describe")
 def mirror_describe(c, topic, json_=False):
     """Show one mirror topic's partitions, lag and status."""
-    _mirrors(json_, [running().link.mirror_describe(topic)])
+    _mirrors(json_, running().link.mirrors_named(topic))
 
 
 def _verb(verb: str, doc: str):

@@ -22,7 +22,10 @@ MESSAGE_TIMEOUT_MS = 600_000
 
 class SteadyProducer:
     """Employee hires at a fixed rate in a thread; every record the broker acknowledged goes in
-    `ledger` with its send time. Ids start at `next_id`, so no other run's records share a key."""
+    `ledger` with its send time. Ids start at `next_id`, so no other run's records share a key.
+    `updates`: that fraction of the records change a current employee instead (several records
+    per key); `generator`: carry on another producer's company (a client moved to another
+    cluster writes to the same employees)."""
 
     def __init__(
         self,
@@ -33,12 +36,15 @@ class SteadyProducer:
         next_id: int | None = None,
         message_timeout_ms: int = MESSAGE_TIMEOUT_MS,
         ledger: Ledger | None = None,
+        updates: float = 0.0,
+        generator: EmployeeGenerator | None = None,
     ):
         self.topic = topic
+        self.updates = updates
         self.ledger = Ledger() if ledger is None else ledger
         self.message_timeout_ms = message_timeout_ms
         self.rate = rate
-        self.gen = EmployeeGenerator(seed, next_id or run_ids())
+        self.gen = generator or EmployeeGenerator(seed, next_id or run_ids())
         self._sent_at: dict[tuple[bytes, bytes], float] = {}  # records awaiting an answer
         self.failed = 0
         self.errors: list[str] = []
@@ -63,7 +69,7 @@ class SteadyProducer:
                 self.errors.append(err.str())
 
     def _send(self, _seq: int, _intended: int, _now: int) -> None:
-        key, value = next(self.gen.records(1))
+        key, value = next(self.gen.stream(1, updates=self.updates))
         record = (key.encode(), value.encode())
         self._sent_at[record] = time.monotonic()
         while True:
@@ -89,10 +95,14 @@ class SteadyProducer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop sending and wait for the broker's answer about every record sent."""
+    def halt(self) -> None:
+        """Stop sending (answers still due come with `stop`): the generator is free again."""
         self._stop.set()
         self._thread.join()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the broker's answer about every record sent."""
+        self.halt()
         left = self._producer.flush(self.message_timeout_ms / 1000 + 10)
         self.failed += left
 

@@ -69,6 +69,9 @@ class MirrorInfo:
     status_time_ms: int | None = None
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
     partition_lags: dict[int, int] = field(default_factory=dict)  # lag per source partition
+    # The direction: the clusters the source topic and the mirror are on ("": not told).
+    source: str = ""
+    destination: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,11 @@ class Link(ABC):
     def mirror_delete(self, topic: str) -> None:
         """Stop mirroring `topic` and delete the mirror topic on the destination."""
         raise NotImplementedError
+
+    def mirrors_named(self, name: str) -> list[MirrorInfo]:
+        """The mirrors a name stands for: one (by its own name or its source topic's), or on
+        a bidirectional link a topic's mirror in each direction."""
+        return [self.mirror_describe(name)]
 
     def tune(self, **settings: int) -> None:
         """Change the link's latency settings (restarting what must restart)."""

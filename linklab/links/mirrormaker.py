@@ -123,6 +123,13 @@ class MirrorMaker2Link(Link):
     def mirror_states(self) -> dict[str, str]:
         return self._load()["mirrors"] if self.exists() else {}
 
+    def mirror_topic(self, topic: str) -> str:
+        """The name of `topic`'s mirror on the destination. One-way: its own name (the identity
+        policy; `mirror_prefix` is Cluster Linking's only); bidirectional: the topology's one
+        naming rule, `<source>.<topic>`."""
+        link = self.topology.link
+        return link.mirror_name(topic) if link.bidirectional else topic
+
     # -- process --------------------------------------------------------------------------------
     def _start(self, state: dict) -> None:
         active = [t for t, s in state["mirrors"].items() if s == ACTIVE]
@@ -213,13 +220,19 @@ class MirrorMaker2Link(Link):
     def _reversed(self, topics: list[str]) -> MirrorMaker2Link:
         topo = self.topology
         link = topo.link
-        specs = [
-            dataclasses.replace(t, cluster=link.destination) if t.name in topics else t
-            for t in topo.topics
-        ]
+        # Active-active: the topics are on both clusters already, and the flow back is the same
+        # link seen from the other side (Cluster Linking names a bidirectional link once).
+        specs = (
+            topo.topics
+            if link.bidirectional
+            else [
+                dataclasses.replace(t, cluster=link.destination) if t.name in topics else t
+                for t in topo.topics
+            ]
+        )
         back = dataclasses.replace(
             link,
-            name=f"{link.name}-reverse",
+            name=link.name if link.bidirectional else f"{link.name}-reverse",
             source=link.destination,
             destination=link.source,
             mirrors=list(topics),
@@ -439,9 +452,10 @@ class MirrorMaker2Link(Link):
                 f"Topic {topic} does not exist on the source ({self.topology.source.name}).",
                 "Create it on the source first; a mirror copies an existing topic.",
             )
-        if topic in kafka.topic_names(dst) and topic not in state["mirrors"]:
+        mirror = self.mirror_topic(topic)
+        if mirror in kafka.topic_names(dst) and topic not in state["mirrors"]:
             raise LabError(
-                f"Topic {topic} already exists on the destination and is not a mirror.",
+                f"Topic {mirror} already exists on the destination and is not a mirror.",
                 "Delete it there first or mirror another topic; a mirror topic must be "
                 "created by the link.",
             )
@@ -450,9 +464,9 @@ class MirrorMaker2Link(Link):
         state["mirrors"][topic] = ACTIVE
         self._restart(state)
         wait_until(
-            lambda: kafka.partitions(dst, topic) > 0,
+            lambda: kafka.partitions(dst, mirror) > 0,
             60,
-            f"mirror topic {topic} created on {self.topology.destination.name}",
+            f"mirror topic {mirror} created on {self.topology.destination.name}",
         )
 
     def mirror_delete(self, topic: str) -> None:
@@ -468,12 +482,14 @@ class MirrorMaker2Link(Link):
             self._restart(state)
         else:
             self._save(state)
-        kafka.delete_topics(self._dst, [topic])
+        kafka.delete_topics(self._dst, [self.mirror_topic(topic)])
         if self.grants:
             self.grants.revoke(topic)
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
-        infos = self._mirror_infos([topic])
+        """One mirror, by its source topic's name or its own."""
+        named = {self.mirror_topic(t): t for t in self.mirror_states()}
+        infos = self._mirror_infos([named.get(topic, topic)])
         if infos:
             return infos[0]
         raise LabError(
@@ -665,7 +681,11 @@ class MirrorMaker2Link(Link):
                 or "(none)",
                 "acl.sync.enable": str(link.acl_sync).lower(),
                 "topic.config.sync.ms": str(link.topic_config_sync_ms),
-                "replication.policy.class": "IdentityReplicationPolicy (names kept)",
+                "replication.policy.class": (
+                    "DefaultReplicationPolicy (mirror <source>.<topic>)"
+                    if link.bidirectional
+                    else "IdentityReplicationPolicy (names kept)"
+                ),
                 "source consumer fetch.max.wait.ms": str(link.fetch_wait_ms),
                 "destination producer linger.ms": str(link.linger_ms),
             },
@@ -712,7 +732,7 @@ class MirrorMaker2Link(Link):
         positions = self.committed_positions() if source_up else {}
         out = []
         for topic, wanted in saved.items():
-            dst_counts = kafka.watermarks(dst, topic)
+            dst_counts = kafka.watermarks(dst, self.mirror_topic(topic))
             parts, d = len(dst_counts), sum(p.records for p in dst_counts)
             lags: dict[int, int] = {}
             if source_up:
@@ -738,7 +758,7 @@ class MirrorMaker2Link(Link):
             out.append(
                 MirrorInfo(
                     self.name,
-                    topic,
+                    self.mirror_topic(topic),
                     topic,
                     parts,
                     s,
@@ -747,6 +767,174 @@ class MirrorMaker2Link(Link):
                     max_lag,
                     status,
                     partition_lags=lags,
+                    source=self.topology.link.source,
+                    destination=self.topology.link.destination,
                 )
             )
         return out
+
+
+class BidirectionalMirrorMaker2(Link):
+    """An active-active link (`link.mode: bidirectional`) on the native runtime: two
+    MirrorMaker 2 flows, the link's own (source -> destination, process `link`) and the flow
+    back (destination -> source, process `link-reverse`, rendered as the drill's failback
+    renders its reverse flow). Each names its mirrors `<source>.<topic>`, so neither copies a
+    mirror again; each measures its own lag from its own Connect offsets topic.
+
+    A mirror is named by its own name (primary.employees: that flow) or by the topic's
+    (employees: both flows)."""
+
+    kind = MirrorMaker2Link.kind
+    tunable = True
+    caveats = CAVEATS
+
+    def __init__(self, forward: MirrorMaker2Link):
+        super().__init__(forward.topology, forward.grants)
+        self.forward = forward
+        self.back = forward._reversed(list(forward.topology.link.mirrors))
+        self.flows = (self.forward, self.back)
+
+    def _each(self, fn: Callable[[MirrorMaker2Link], object]) -> list:
+        """`fn` on both flows at once (each start or restart waits for its own JVM)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            return [f.result() for f in [pool.submit(fn, flow) for flow in self.flows]]
+
+    def _by_flow(self, names: list[str]) -> list[tuple[MirrorMaker2Link, list[str]]]:
+        """The flows the named mirrors belong to, with their source topics."""
+        if not names:
+            raise LabError("No mirror topics named.", "Name one or more, e.g. primary.employees.")
+        picked: dict[str, list[str]] = {}
+        topics = set(self.topology.link.mirrors) | {
+            t for f in self.flows for t in f.mirror_states()
+        }
+        for name in names:
+            hits = [
+                (f, t) for f in self.flows for t in topics if name == t or name == f.mirror_topic(t)
+            ]
+            if not hits:
+                known = ", ".join(f.mirror_topic(t) for f in self.flows for t in sorted(topics))
+                raise LabError(
+                    f"{name} is not a mirror topic of link {self.name}.",
+                    f"Name one of: {known} (or a topic, for both of its mirrors).",
+                )
+            for f, t in hits:
+                picked.setdefault(f.component_name, []).append(t)
+        return [(f, picked[f.component_name]) for f in self.flows if f.component_name in picked]
+
+    # -- the link -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.forward.exists()
+
+    def create(self) -> None:
+        self._each(lambda f: f.create())
+
+    def restart(self) -> None:
+        self._each(lambda f: f.restart())
+
+    def delete(self, force: bool = False) -> None:
+        for flow in self.flows:
+            flow.delete(force=force)
+
+    def stop(self) -> None:
+        for flow in self.flows:
+            flow.stop()
+
+    def tune(self, **settings: int) -> None:
+        self._each(lambda f: f.tune(**settings))
+
+    def describe(self) -> LinkInfo:
+        infos = [f.describe() for f in self.flows]
+        worst = next((i for i in infos if i.state != ACTIVE), infos[0])
+        settings = {"link.mode": "bidirectional"}
+        for f, i in zip(self.flows, infos, strict=True):
+            settings[f"flow {i.source} -> {i.destination}"] = (
+                f"{i.state} (process {f.component_name}; mirrors "
+                f"{i.settings['mirror topics'] or 'none'})"
+            )
+        settings.update({k: v for k, v in infos[0].settings.items() if k not in ("mirror topics",)})
+        return LinkInfo(
+            name=self.name,
+            kind=self.kind,
+            source=self.topology.link.source,
+            destination=self.topology.link.destination,
+            state=worst.state,
+            settings=settings,
+            detail=worst.detail,
+        )
+
+    def list_links(self) -> list[LinkInfo]:
+        """One row per direction, as Confluent lists a bidirectional link on each cluster."""
+        return [f.describe() for f in self.flows if f.exists()]
+
+    def mirrors(self) -> list[MirrorInfo]:
+        return [m for f in self.flows for m in f.mirrors()]
+
+    def mirror_describe(self, topic: str) -> MirrorInfo:
+        if topic in self.topology.link.mirrors:
+            names = ", ".join(f.mirror_topic(topic) for f in self.flows)
+            raise LabError(
+                f"{topic} has a mirror on each cluster of a bidirectional link.",
+                f"Name one of them: {names}.",
+            )
+        [(flow, [source_topic])] = self._by_flow([topic])
+        return flow.mirror_describe(source_topic)
+
+    def mirrors_named(self, name: str) -> list[MirrorInfo]:
+        return [flow.mirror_describe(t) for flow, ts in self._by_flow([name]) for t in ts]
+
+    def mirror_create(self, topic: str) -> None:
+        """`<source>.<topic>` mirrors that one flow's topic; a topic's own name, both (it must
+        exist on both clusters)."""
+        for flow in self.flows:
+            prefix = flow.mirror_topic("")
+            if topic.startswith(prefix):
+                flow.mirror_create(topic.removeprefix(prefix))
+                return
+        for flow in self.flows:
+            flow.mirror_create(topic)
+
+    def mirror_delete(self, topic: str) -> None:
+        for flow, topics in self._by_flow([topic]):
+            flow.mirror_delete(topics[0])
+
+    def _verb(self, verb: str, names: list[str]) -> list[MirrorInfo]:
+        return [m for flow, topics in self._by_flow(names) for m in getattr(flow, verb)(topics)]
+
+    def promote(self, topics: list[str]) -> list[MirrorInfo]:
+        return self._verb("promote", topics)
+
+    def failover(self, topics: list[str]) -> list[MirrorInfo]:
+        return self._verb("failover", topics)
+
+    def pause(self, topics: list[str]) -> list[MirrorInfo]:
+        return self._verb("pause", topics)
+
+    def resume(self, topics: list[str]) -> list[MirrorInfo]:
+        return self._verb("resume", topics)
+
+    def reverse_mirrors(self, verb: str, topics: list[str]) -> list[MirrorInfo]:
+        raise LabError(
+            f"Link {self.name} is bidirectional: it already mirrors both ways, so there is "
+            f"nothing to reverse ({verb}).",
+            "Pause or fail over one direction by its mirror's name instead, e.g. "
+            f"`invoke mirror.pause {self.forward.mirror_topic(self.topology.link.mirrors[0])}`.",
+        )
+
+    # -- looking at it --------------------------------------------------------------------------
+    def component(self) -> ComponentStatus:
+        return self.forward.component()
+
+    def reverse_component(self) -> ComponentStatus:
+        return self.back.component()
+
+    def catch_up_point(self, topics: list[str] | None = None) -> dict:
+        """Each flow's source ends now, by its process."""
+        return {f.component_name: f.catch_up_point(topics) for f in self.flows}
+
+    def caught_up(self, point: dict | None = None) -> bool:
+        return all(
+            f.caught_up(None if point is None else point.get(f.component_name, {}))
+            for f in self.flows
+        )

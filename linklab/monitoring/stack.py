@@ -53,12 +53,11 @@ def link_view(topology, mirrormaker: bool = True, mirrors: list[str] | None = No
     mm2-offset-syncs.<destination>.internal on the source; mirrors keep their source names
     unless the topology gives a prefix."""
     link = topology.link
-    prefix = link.mirror_prefix or ""
     return LinkView(
         name=link.name,
         source=link.source,
         destination=link.destination,
-        mirrors={t: f"{prefix}{t}" for t in (link.mirrors if mirrors is None else mirrors)},
+        mirrors={t: link.mirror_name(t) for t in (link.mirrors if mirrors is None else mirrors)},
         mirrormaker=mirrormaker,
         offset_syncs_topic=f"mm2-offset-syncs.{link.destination}.internal" if mirrormaker else None,
     )

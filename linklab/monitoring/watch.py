@@ -99,16 +99,15 @@ def frame(lab) -> Frame:
     rout = _by_mirror(c, alerts.RECORDS_OUT, link.name)
     lmax = _by_mirror(c, alerts.LATENCY_MAX, link.name)
     lavg = _by_mirror(c, alerts.LATENCY_AVG, link.name)
-    prefix = link.mirror_prefix or ""
     mirrors = [
         MirrorWatch(
-            mirror=f"{prefix}{t}",
+            mirror=link.mirror_name(t),
             source_topic=t,
-            lag_records=lag.get(f"{prefix}{t}"),
-            records_in_per_s=rin.get(f"{prefix}{t}"),
-            records_out_per_s=rout.get(f"{prefix}{t}"),
-            latency_max_ms=_finite(lmax.get(f"{prefix}{t}")),
-            latency_avg_ms=_finite(lavg.get(f"{prefix}{t}")),
+            lag_records=lag.get(link.mirror_name(t)),
+            records_in_per_s=rin.get(link.mirror_name(t)),
+            records_out_per_s=rout.get(link.mirror_name(t)),
+            latency_max_ms=_finite(lmax.get(link.mirror_name(t))),
+            latency_avg_ms=_finite(lavg.get(link.mirror_name(t))),
         )
         for t in link.mirrors
     ]

@@ -156,6 +156,9 @@ def progress_bar(count: int, what: str) -> Iterator[Callable[[Any], None]]:
 def next_steps(topology: Any) -> list[str]:
     src, dst = topology.source, topology.destination
     topic = topology.link.mirrors[0] if topology.link.mirrors else "employees"
+    # Active-active: the secondary's mirror is primary.employees (its own employees beside it).
+    two_way = getattr(topology.link, "bidirectional", False)
+    mirror = topology.link.mirror_name(topic) if two_way else topic
     lines = ["", "[bold]Try next[/]"]
     for cmd, why in [
         ("invoke status", "this table again (--json for scripts)"),
@@ -169,8 +172,15 @@ def next_steps(topology: Any) -> list[str]:
             # Existing clusters need a sign-in: no kcat one-liner, and nothing of theirs stops.
             if getattr(topology, "external", None) is not None
             else [
-                (f"kcat -b {dst.bootstrap} -t {topic} -C -c 5 -e", "read the mirror topic"),
-                ("invoke latency", "latency through the link vs. the baseline"),
+                (f"kcat -b {dst.bootstrap} -t {mirror} -C -c 5 -e", "read the mirror topic"),
+                *(
+                    [
+                        ("invoke consume --cluster secondary", "the topic and the mirror at once"),
+                        ("invoke drill", "the active-active drill (docs/active-active.md)"),
+                    ]
+                    if two_way
+                    else [("invoke latency", "latency through the link vs. the baseline")]
+                ),
                 ("invoke doctor", "check everything, with fixes"),
                 ("invoke down", "stop the lab and remove everything it made"),
             ]

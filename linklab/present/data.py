@@ -60,6 +60,9 @@ def mirror(m: Any) -> dict:
         "max_partition_lag_records": known(m.max_partition_lag),
         "status": m.status,
         "status_time_ms": m.status_time_ms,
+        # The direction (null where the link does not tell): both ways on an active-active lab.
+        "source_cluster": getattr(m, "source", "") or None,
+        "destination_cluster": getattr(m, "destination", "") or None,
     }
 
 
@@ -334,6 +337,66 @@ def latency_network_sweep(points: list[Any]) -> dict:
 
 
 # -- the drill ------------------------------------------------------------------------------------
+def consumed(r: Any) -> dict:
+    """`invoke consume`: what a consumer read, by topic, and the first records."""
+    return {
+        "cluster": r.cluster,
+        "subscription": r.subscription,
+        "records": len(r.records),
+        "by_topic": r.by_topic(),
+        "elapsed_s": _num(r.seconds),
+        "first": [
+            {
+                "topic": t,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "key": None if rec.key is None else rec.key.decode(errors="replace"),
+                "value": None if rec.value is None else rec.value.decode(errors="replace"),
+            }
+            for t, rec in list(zip(r.topics, r.records, strict=True))[:10]
+        ],
+    }
+
+
+def active_active(r: Any) -> dict:
+    """The active-active drill (`invoke drill` on a bidirectional lab)."""
+    return {
+        "shape": "active-active",
+        "stopped": r.stopped,
+        "survivor": r.survivor,
+        "rate_records_per_s": r.rate,
+        "acknowledged_records": dict(r.acknowledged),
+        "failed_records": r.failed,
+        "missed_records": r.missed,
+        "duplicated_records": r.duplicated,
+        "counts": [
+            {
+                "cluster": c.cluster,
+                "topic": c.topic,
+                "written_on": c.written_on,
+                "acknowledged_records": c.acknowledged,
+                "arrived_records": c.arrived,
+                "missed_records": c.missed,
+                "duplicated_records": c.duplicated,
+                "out_of_order_keys": c.out_of_order_keys,
+            }
+            for c in r.counts
+        ],
+        "keys_on_both": r.keys_on_both,
+        "pattern": r.pattern,
+        "pattern_records": r.pattern_records,
+        "pattern_out_of_order_keys": r.pattern_out_of_order_keys,
+        "loops": list(r.loops),
+        "detection_s": _num(r.detection_s, 3),
+        "move_s": _num(r.move_s, 3),
+        "catch_up_s": _num(r.catch_up_s, 3),
+        "restarted_flows": list(r.restarted_flows),
+        "elapsed_s": _num(r.seconds, 1),
+        "ok": r.ok,
+        "timeline": [{"event": e.event, "at_s": _num(e.at_s, 3)} for e in r.timeline],
+    }
+
+
 def drill(r: Any) -> dict:
     return {
         "group": r.group,

@@ -76,7 +76,7 @@ def status(st: Any) -> list[Sheet]:
         for x in st.mirrors:
             m.add(
                 x.topic,
-                x.source_topic,
+                source_topic(x, st.mirrors),
                 x.partitions,
                 count(x.source_records),
                 count(x.mirror_records),
@@ -161,6 +161,14 @@ def links(infos: list[Any], title: str = "links") -> Sheet:
     return t
 
 
+def source_topic(m: Any, infos: list[Any]) -> str:
+    """The source topic, with its direction where the mirrors go both ways (active-active)."""
+    ways = {(getattr(x, "source", ""), getattr(x, "destination", "")) for x in infos}
+    if len(ways) < 2:
+        return m.source_topic
+    return f"{m.source_topic} ({m.source} → {m.destination})"
+
+
 def when(status_time_ms: int | None) -> str:
     if not status_time_ms:
         return "-"
@@ -185,7 +193,7 @@ def mirrors(infos: list[Any]) -> Sheet:
         t.add(
             m.link,
             m.topic,
-            m.source_topic,
+            source_topic(m, infos),
             m.partitions,
             count(m.max_partition_lag),
             count(m.lag),
@@ -578,6 +586,67 @@ def drill_dr(r: Any) -> list[Sheet]:
     for e in r.timeline:
         tl.add(f"{e.at_s:+.3f}", e.event)
     return [dr, tl]
+
+
+def active_active(r: Any) -> list[Sheet]:
+    """The active-active drill: each topic's count on both sides, then the times."""
+    cols = ("acknowledged", "arrived", "missed", "duplicated", "keys out of order")
+    t = sheet(
+        f"Active-active drill: {r.stopped} stopped, its producer moved to the {r.survivor} "
+        f"({r.rate:,} records/s a side, {r.seconds:.0f}s); every acknowledged record by key "
+        "and content",
+        "cluster",
+        "topic",
+        "records written on",
+        *cols,
+        right=cols,
+    )
+    for c in r.counts:
+        t.add(
+            c.cluster,
+            c.topic,
+            c.written_on,
+            f"{c.acknowledged:,}",
+            f"{c.arrived:,}",
+            zero_good(c.missed),
+            f"{c.duplicated:,}",
+            zero_good(c.out_of_order_keys),
+        )
+    times = sheet("what happened", "measure", "value", right=("value",))
+    times.add(f"{r.stopped} found down (a probe)", f"{r.detection_s:.2f} s")
+    times.add(
+        f"its producer moved: first record acknowledged by the {r.survivor}", f"{r.move_s:.2f} s"
+    )
+    times.add(f"{r.stopped} started again -> both directions caught up", f"{r.catch_up_s:.2f} s")
+    times.add("sends the stopped cluster never answered (not counted)", f"{r.failed:,}")
+    times.add("keys written on both sides (the moved producer's changes)", f"{r.keys_on_both:,}")
+    times.add(
+        f"of those, read out of order by a consumer of {r.pattern} on the {r.survivor} "
+        "(two topics: order per key can differ)",
+        f"{r.pattern_out_of_order_keys:,}",
+    )
+    times.add("topics that are a mirror of a mirror (loops)", zero_good(len(r.loops)))
+    if r.restarted_flows:
+        times.add("flows restarted after the outage", ", ".join(r.restarted_flows))
+    return [t, times]
+
+
+def consumed(r: Any) -> list[Sheet]:
+    """`invoke consume`: records read by topic, then the first few."""
+    t = sheet(
+        f"read on {r.cluster}: {r.subscription} ({r.seconds:.1f}s)",
+        "topic",
+        "records",
+        right=("records",),
+    )
+    for topic, n in sorted(r.by_topic().items()):
+        t.add(topic, f"{n:,}")
+    first = sheet("first records", "topic", "partition", "offset", "key", "value")
+    for topic, rec in list(zip(r.topics, r.records, strict=True))[:5]:
+        value = "(tombstone)" if rec.value is None else rec.value.decode(errors="replace")
+        key = "" if rec.key is None else rec.key.decode(errors="replace")
+        first.add(topic, rec.partition, rec.offset, key, value[:60])
+    return [t, first]
 
 
 def failback(r: Any) -> list[Sheet]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from benchmarks import producer as benchmark
 from benchmarks.link_throughput import LinkThroughput
 from linklab import kafka, latency
+from linklab.active_active import ActiveActiveResult, TopicCount
+from linklab.consume import Consumed
 from linklab.doctor import Check
 from linklab.drill import DrillResult, FailbackResult, PartitionRow, TimelineEvent
 from linklab.faults import FaultResult
@@ -37,6 +39,44 @@ def mirrors() -> list[MirrorInfo]:
     return [
         MirrorInfo(LINK, TOPIC, TOPIC, 6, 123_456, 123_400, 56, 20, "ACTIVE", 1764680000000),
         MirrorInfo(LINK, "employees", "employees", 6, 3000, -1, -1, -1, "SOURCE_UNAVAILABLE"),
+    ]
+
+
+def mirrors_both_ways() -> list[MirrorInfo]:
+    """An active-active lab's mirrors: one each way."""
+    return [
+        MirrorInfo(
+            LINK,
+            f"primary.{TOPIC}",
+            TOPIC,
+            6,
+            3000,
+            3000,
+            0,
+            0,
+            "ACTIVE",
+            None,
+            0,
+            {},
+            "primary",
+            "secondary",
+        ),
+        MirrorInfo(
+            LINK,
+            f"secondary.{TOPIC}",
+            TOPIC,
+            6,
+            3000,
+            2990,
+            10,
+            4,
+            "ACTIVE",
+            None,
+            0,
+            {},
+            "secondary",
+            "primary",
+        ),
     ]
 
 
@@ -191,6 +231,45 @@ def drill() -> DrillResult:
             )
         ],
     )
+
+
+def active_active() -> ActiveActiveResult:
+    counts = [
+        TopicCount("primary", TOPIC, "primary", 597, 597, 0, 0, 0),
+        TopicCount("secondary", f"primary.{TOPIC}", "primary", 597, 597, 0, 2, 0),
+        TopicCount("secondary", TOPIC, "secondary", 2012, 2012, 0, 0, 0),
+        TopicCount("primary", f"secondary.{TOPIC}", "secondary", 2012, 2011, 1, 0, 0),
+    ]
+    return ActiveActiveResult(
+        "primary",
+        "secondary",
+        200,
+        {"primary": 597, "secondary": 2012},
+        3,
+        counts,
+        88,
+        r"^(primary\.)?employees$",
+        2609,
+        3,
+        ["primary.secondary.employees on primary"],
+        0.412,
+        0.561,
+        8.1,
+        restarted_flows=["link-reverse"],
+        timeline=[TimelineEvent("primary stop issued", 0.0)],
+        seconds=31.4,
+    )
+
+
+def consumed() -> Consumed:
+    out = Consumed("secondary", r"^(primary\.)?employees$", seconds=1.27)
+    for i, topic in enumerate(["primary.employees", "employees"]):
+        key = f"E{i:06d}-{TOPIC}".encode()
+        out.records.append(kafka.Record(key, b'{"employee_id":"x"}', i, 7, 0))
+        out.topics.append(topic)
+    out.records.append(kafka.Record(b"E000009", None, 2, 8, 0))
+    out.topics.append("employees")
+    return out
 
 
 def failback() -> FailbackResult:

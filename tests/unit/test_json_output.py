@@ -57,6 +57,8 @@ PAYLOADS = {
     "latency --network-sweep": lambda: data.latency_network_sweep(results.network_sweep()),
     "drill": lambda: data.drill(results.drill()),
     "drill --failback": lambda: data.failback(results.failback()),
+    "drill (active-active)": lambda: data.active_active(results.active_active()),
+    "consume": lambda: data.consumed(results.consumed()),
     "drill --brokers": lambda: data.faults(results.faults(), 200, None),
     "doctor": lambda: data.doctor(results.checks()),
     "faults": lambda: data.faults(results.faults(), 200, "results/faults.json"),
