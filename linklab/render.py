@@ -46,11 +46,12 @@ def server_properties(
     (`broker_security`) replace the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
     c = topology.cluster(cluster)
     node = c.node(broker) if broker else c.nodes[0]
-    # Every broker of the link's source gets a LINK listener, advertised as the proxy in front
-    # of it (docs/network.md).
+    # Every broker of the cluster the link connects to (its source, or a source-initiated
+    # link's destination: `Topology.link_target`) gets a LINK listener, advertised as the proxy
+    # in front of it (docs/network.md).
     link = (
         network.link_listener(topology.network, node.index)
-        if cluster == topology.link.source
+        if cluster == topology.link_target.name
         else None
     )
     return _templates.get_template("server.properties.j2").render(
@@ -74,7 +75,7 @@ def broker_security(
     props = security.server_properties(
         sec, node.cluster, node.broker_port, node.controller_port, controller=node.controller
     )
-    if node.cluster == topology.link.source:
+    if node.cluster == topology.link_target.name:
         props = _secured_link_listener(props, network.link_listener(topology.network, node.index))
     return props
 
@@ -106,6 +107,11 @@ def mm2_properties(
     link); False for a link whose source has no LINK listener (the drill's reverse flow)."""
     link = topology.link
     mirrors = link.mirrors if mirrors is None else mirrors
+    # The WAN lies on the link's connection to its target: MirrorMaker 2 beside the
+    # destination pulls from the source through the proxy; beside the source (a
+    # source-initiated link, the hybrid shape) it writes to the destination through it.
+    to_destination = link.source_initiated and through_proxy
+    through_proxy = through_proxy and not link.source_initiated
     topic_filters = [GroupFilter(name=m) for m in mirrors]
     if link.auto_create_mirror_topics:
         topic_filters += link.auto_create_topic_filters
@@ -126,6 +132,11 @@ def mm2_properties(
             else topology.source.bootstrap
         ),
         destination=topology.destination,
+        destination_bootstrap=(
+            network.link_bootstraps(topology.network, topology.destination.brokers)
+            if to_destination
+            else topology.destination.bootstrap
+        ),
         # An empty include list must match nothing: a regex that can never match a topic name.
         topics_regex=filters_to_regex(includes) or "(?!)",
         groups_regex=filters_to_regex(groups_in) or "(?!)",
@@ -208,7 +219,7 @@ def certificate_hosts(topology: Topology) -> dict[str, list[str]]:
     proxy_host = network.docker_link_listener(topology.network).advertised.rpartition(":")[0]
     return {
         c.name: [b.component for b in c.nodes]
-        + ([proxy_host] if c.name == topology.link.source else [])
+        + ([proxy_host] if c.name == topology.link_target.name else [])
         for c in topology.clusters
     }
 
@@ -247,7 +258,7 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
         for k, v in props.items()
     }
     sasl_listeners = ["INTERNAL", "HOST"]
-    if b.cluster == topology.link.source:  # the template binds its LINK listener
+    if b.cluster == topology.link_target.name:  # the template binds its LINK listener
         sasl_listeners.append(network.docker_link_listener(topology.network, b.index).name)
     for listener in sasl_listeners:
         name = listener.lower()
@@ -308,13 +319,15 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "acl_sync": topology.link.acl_sync,
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
-        "link_source": topology.link.source,
-        # Each source broker's LINK listener, by its index in the cluster.
+        # The cluster the link connects to (the source, or a source-initiated link's
+        # destination): each of its brokers' LINK listener, by its index in the cluster.
+        "link_source": topology.link_target.name,
         "link_listeners": [
-            network.docker_link_listener(topology.network, b.index) for b in topology.source.nodes
+            network.docker_link_listener(topology.network, b.index)
+            for b in topology.link_target.nodes
         ],
         "toxiproxy": network.compose_service(
-            topology.network, [b.component for b in topology.source.nodes]
+            topology.network, [b.component for b in topology.link_target.nodes]
         ),
         "secured": topology.secured,
         "security_dir": str(Path(lab_id) / "security"),
@@ -358,7 +371,9 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
         TOXIPROXY_CONFIG: json.dumps(
-            network.docker_config(topology.network, [b.component for b in topology.source.nodes]),
+            network.docker_config(
+                topology.network, [b.component for b in topology.link_target.nodes]
+            ),
             indent=2,
         )
         + "\n",

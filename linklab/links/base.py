@@ -69,6 +69,14 @@ class MirrorInfo:
     status_time_ms: int | None = None
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
     partition_lags: dict[int, int] = field(default_factory=dict)  # lag per source partition
+    # The clusters the mirror copies from and into: one direction on a one-way link, both on a
+    # bidirectional one ("" where the link does not say).
+    source_cluster: str = ""
+    destination_cluster: str = ""
+
+    @property
+    def direction(self) -> str:
+        return f"{self.source_cluster} → {self.destination_cluster}" if self.source_cluster else ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,12 @@ class Link(ABC):
     def equivalents(self, verb: str, topics: list[str]) -> list[str]:
         """What an operator types for a reversing verb by hand, on Confluent's side."""
         return []
+
+    def connections(self) -> list[tuple[str, str]]:
+        """Who opens the link's connections: (the cluster the connecting side sits beside, the
+        cluster it connects to). By default the destination's side pulls from the source."""
+        link = self.topology.link
+        return [(link.destination, link.source)]
 
     def component(self):
         """The link's own process or container as a ComponentStatus, where it has one."""

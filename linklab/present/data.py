@@ -60,6 +60,8 @@ def mirror(m: Any) -> dict:
         "max_partition_lag_records": known(m.max_partition_lag),
         "status": m.status,
         "status_time_ms": m.status_time_ms,
+        "source_cluster": getattr(m, "source_cluster", "") or None,
+        "destination_cluster": getattr(m, "destination_cluster", "") or None,
     }
 
 
@@ -97,6 +99,7 @@ def network_state(ns: Any) -> dict:
         "proxy": ns.proxy,
         "api_url": ns.api,
         "direct": ns.direct,
+        "connects": list(getattr(ns, "connects", ())),
     }
 
 

@@ -62,8 +62,10 @@ def status(st: Any) -> list[Sheet]:
     if st.link:
         out.append(links([st.link], title="link"))
     if st.mirrors:
+        both = _both_ways(st.mirrors)
         m = sheet(
             "mirror topics",
+            *(["source → destination"] if both else []),
             "mirror topic",
             "source topic",
             "partitions",
@@ -75,6 +77,7 @@ def status(st: Any) -> list[Sheet]:
         )
         for x in st.mirrors:
             m.add(
+                *([x.direction] if both else []),
                 x.topic,
                 x.source_topic,
                 x.partitions,
@@ -167,11 +170,20 @@ def when(status_time_ms: int | None) -> str:
     return dt.datetime.fromtimestamp(status_time_ms / 1000).isoformat(timespec="seconds")
 
 
+def _both_ways(infos: list[Any]) -> bool:
+    """Whether the mirrors go more than one way (a bidirectional link): then each row says
+    which."""
+    return len({getattr(m, "direction", "") for m in infos}) > 1
+
+
 def mirrors(infos: list[Any]) -> Sheet:
-    """Mirror topics, like `confluent kafka mirror list`."""
+    """Mirror topics, like `confluent kafka mirror list`; on a bidirectional link, each with
+    its direction."""
+    both = _both_ways(infos)
     t = sheet(
         "mirror topics",
         "link",
+        *(["source → destination"] if both else []),
         "mirror topic",
         "source topic",
         "partitions",
@@ -184,6 +196,7 @@ def mirrors(infos: list[Any]) -> Sheet:
     for m in infos:
         t.add(
             m.link,
+            *([m.direction] if both else []),
             m.topic,
             m.source_topic,
             m.partitions,
@@ -205,6 +218,13 @@ def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
         ns.proxy,
         state("direct" if getattr(ns, "direct", False) else "running" if ns.running else "stopped"),
     )
+    connects = getattr(ns, "connects", ())
+    out = [path]
+    if connects:
+        who = sheet("who connects to whom", "connection")
+        for line in connects:
+            who.add(line)
+        out.append(who)
     table = sheet(
         "network profiles (invoke network --profile NAME)",
         "profile",
@@ -227,7 +247,7 @@ def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
             f"{p.round_trip_ms} ms",
             p.description,
         )
-    return [path, table]
+    return [*out, table]
 
 
 def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:
