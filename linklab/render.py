@@ -187,6 +187,8 @@ COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_ENV_FILE = ".env"
 # Mounted into the toxiproxy container (network.compose_service).
 TOXIPROXY_CONFIG = "toxiproxy.json"
+# What `up` asks each cluster's Admin REST API for to make the link: read, never run.
+CLUSTER_LINK_PLAN = "cluster-link.json"
 
 
 def compose_project(lab_id: str) -> str:
@@ -282,6 +284,41 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
     return env
 
 
+def cluster_link_plan(topology: Topology, lab_id: str) -> str:
+    """cluster-link.json: the requests `up` sends to make the link on cp-server, in order,
+    each half on its own cluster (docs/hybrid.md), with the credentials each half needs named
+    and their values masked (the real ones go in the request at `up`, never into a file). The
+    connection to the link's target goes through toxiproxy; any other one is direct."""
+    from linklab.links.clusterlink import MASK, link_requests
+
+    def bootstrap(cluster: str) -> str:
+        c = topology.cluster(cluster)
+        if cluster == topology.link_target.name:
+            return network.docker_link_bootstraps(topology.network, c.brokers)
+        return ",".join(f"{b.component}:{INTERNAL_PORT}" for b in c.nodes)
+
+    sign_in = None
+    if topology.secured:
+        masked = security.LabSecurity(
+            dir=security.security_dir(Path(lab_id)),
+            users={security.LINK: security.User(security.LINK, security.Secret(MASK))},
+        )
+        sign_in = security.link_configs(masked, mounted_at=SECURITY_MOUNT)
+    requests = link_requests(
+        topology, bootstrap(topology.link.source), bootstrap(topology.link.destination), sign_in
+    )
+    plan = {
+        "about": "What `invoke up --runtime docker` asks each cluster's Admin REST API v3 for "
+        "to make the link, in this order (docs/hybrid.md). Passwords are masked here; the real "
+        "ones are sent in the request only.",
+        "link": topology.link.name,
+        "mode": topology.link.mode,
+        "initiated_by": topology.link.initiated_by,
+        "requests": requests,
+    }
+    return json.dumps(plan, indent=2) + "\n"
+
+
 def _flink_context(topology: Topology) -> dict:
     """The docker runtime's Flink service: its image tag and the connector jar it mounts, from
     the one declaration of Flink's versions (linklab.sql.flink). Not on a secured lab."""
@@ -370,6 +407,7 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
+        CLUSTER_LINK_PLAN: cluster_link_plan(topology, lab_id),
         TOXIPROXY_CONFIG: json.dumps(
             network.docker_config(
                 topology.network, [b.component for b in topology.link_target.nodes]

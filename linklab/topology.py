@@ -834,6 +834,12 @@ def _validate_link_shape(t: Topology) -> None:
             "with `initiated_by: source` (topology.active-active.yaml, topology.hybrid.yaml).",
         )
     if link.bidirectional:
+        if link.acl_sync:
+            raise LabError(
+                "acl_sync cannot be on for a bidirectional link: its halves carry "
+                "cluster.link.prefix, which Cluster Linking refuses together with ACL sync.",
+                "Set acl_sync: false (grant each cluster's ACLs there).",
+            )
         if link.mirror_prefix:
             raise LabError(
                 "mirror_prefix cannot be set on a bidirectional link: its mirrors are named "

@@ -99,7 +99,7 @@ class Half:
     remote_id: str
     mode: str  # link.mode
     connection: str  # connection.mode
-    rest: AdminRest
+    rest: AdminRest | None = None  # its cluster's Admin REST API (None: only planned)
 
     @property
     def hosts_mirrors(self) -> bool:
@@ -210,6 +210,114 @@ def half_configs(
     return {**cfg, **(remote_security or {})}
 
 
+def make_halves(
+    topology: Topology,
+    ids: tuple[str, str],
+    rest: AdminRest | None = None,
+    source_rest: AdminRest | None = None,
+) -> list[Half]:
+    """The link's halves in the order they are created (docs/hybrid.md). `ids`: (source,
+    destination) as the REST API names them."""
+    link = topology.link
+    source_id, dest_id = ids
+    dst = Half(link.destination, dest_id, link.source, source_id, DESTINATION, OUTBOUND, rest)
+    if not (link.bidirectional or link.source_initiated):
+        return [dst]
+    src = Half(link.source, source_id, link.destination, dest_id, SOURCE, OUTBOUND, source_rest)
+    if link.source_initiated:
+        # The destination's half first: the source's connection needs it there to land.
+        return [dataclasses.replace(dst, connection=INBOUND), src]
+    return [
+        dataclasses.replace(dst, mode=BIDIRECTIONAL),
+        dataclasses.replace(src, mode=BIDIRECTIONAL),
+    ]
+
+
+def half_request(
+    topology: Topology,
+    half: Half,
+    bootstrap: str | None,
+    remote_security: dict[str, str] | None = None,
+    local_security: dict[str, str] | None = None,
+    platform: str = PLATFORM,
+) -> dict:
+    """The body of `POST …/links?link_name=<link>` that makes `half`: the other cluster's id
+    (Confluent Platform's spec: source_cluster_id, or destination_cluster_id for link.mode
+    SOURCE; Cloud names a bidirectional link's other cluster remote_cluster_id) and the
+    configs (`half_configs`)."""
+    configs = half_configs(
+        topology,
+        half,
+        bootstrap if half.opens_connection else None,
+        remote_security,
+        local_security,
+    )
+    if half.mode == SOURCE:
+        ids = {"destination_cluster_id": half.remote_id}
+    elif half.mode == BIDIRECTIONAL and platform == CLOUD:
+        ids = {"remote_cluster_id": half.remote_id}
+    else:
+        ids = {"source_cluster_id": half.remote_id}
+    return {**ids, "configs": [{"name": k, "value": v} for k, v in configs.items()]}
+
+
+def link_requests(
+    topology: Topology,
+    source_bootstrap: str,
+    destination_bootstrap: str,
+    sign_in: dict[str, str] | None = None,
+    platform: str = PLATFORM,
+) -> list[dict]:
+    """Every request that makes the link, in order: each half, then each mirror topic, with
+    where it goes. For `invoke render` (docker: cluster-link.json), so both halves and what
+    each is signed in with can be read before a lab starts; `sign_in` should hold masked
+    values there: what is given is written as given."""
+    link = topology.link
+    out = []
+    halves = make_halves(topology, (topology.source.cluster_id, topology.destination.cluster_id))
+    for half in halves:
+        at_destination = half.cluster == link.destination
+        local = None
+        if sign_in and half.opens_connection and half.mode != DESTINATION:
+            local = {f"local.{k}": v for k, v in sign_in.items()}
+        body = half_request(
+            topology,
+            half,
+            source_bootstrap if at_destination else destination_bootstrap,
+            sign_in if half.opens_connection else None,
+            local,
+            platform,
+        )
+        out.append(
+            {
+                "cluster": half.cluster,
+                "link.mode": half.mode,
+                "connection.mode": half.connection,
+                "opens_connection_to": half.remote if half.opens_connection else None,
+                "method": "POST",
+                "path": f"/kafka/v3/clusters/{half.cluster_id}/links?link_name={link.name}",
+                "body": body,
+            }
+        )
+    on = {t.name: t.cluster for t in topology.topics}
+    for topic in link.mirrors:
+        origin = on.get(topic, link.source) if link.bidirectional else link.source
+        host = next(h for h in halves if h.cluster != origin and h.hosts_mirrors)
+        out.append(
+            {
+                "cluster": host.cluster,
+                "method": "POST",
+                "path": f"/kafka/v3/clusters/{host.cluster_id}/links/{link.name}/mirrors",
+                "body": {
+                    "source_topic_name": topic,
+                    "mirror_topic_name": topology.mirror_name(topic, origin),
+                    "replication_factor": topology.cluster(host.cluster).rf,
+                },
+            }
+        )
+    return out
+
+
 class ClusterLink(Link):
     kind = "Cluster Linking"
 
@@ -268,18 +376,7 @@ class ClusterLink(Link):
     def halves(self) -> list[Half]:
         """The link's halves in the order they are created (docs/hybrid.md)."""
         link = self.topology.link
-        dst = Half(
-            link.destination,
-            self.dest_id,
-            link.source,
-            self.source_id,
-            DESTINATION,
-            OUTBOUND,
-            self.rest,
-        )
-        if not (link.bidirectional or link.source_initiated):
-            return [dst]
-        if self.source_rest is None:
+        if (link.bidirectional or link.source_initiated) and self.source_rest is None:
             raise LabError(
                 f"Link {self.name} has a half on the source {link.source} "
                 f"({'source-initiated' if link.source_initiated else 'bidirectional'}), and the "
@@ -287,22 +384,9 @@ class ClusterLink(Link):
                 "Give the source a REST endpoint (external: rest_endpoint), or use the default "
                 "shape (`initiated_by: destination`, `mode: one-way`).",
             )
-        src = Half(
-            link.source,
-            self.source_id,
-            link.destination,
-            self.dest_id,
-            SOURCE,
-            OUTBOUND,
-            self.source_rest,
+        return make_halves(
+            self.topology, (self.source_id, self.dest_id), self.rest, self.source_rest
         )
-        if link.source_initiated:
-            # The destination's half first: the source's connection needs it there to land.
-            return [dataclasses.replace(dst, connection=INBOUND), src]
-        return [
-            dataclasses.replace(dst, mode=BIDIRECTIONAL),
-            dataclasses.replace(src, mode=BIDIRECTIONAL),
-        ]
 
     def _home(self) -> Half:
         """The destination's half: the link as a one-way lab knows it."""
@@ -409,13 +493,7 @@ class ClusterLink(Link):
             remote_security = ask() if ask is not None else None
             if half.mode != DESTINATION and self.local_security is not None:
                 local = self.local_security(half.cluster)
-        configs = half_configs(self.topology, half, bootstrap, remote_security, local)
-        if half.mode == SOURCE:
-            ids = {"destination_cluster_id": half.remote_id}
-        elif half.mode == BIDIRECTIONAL and self.platform == CLOUD:
-            ids = {"remote_cluster_id": half.remote_id}  # Cloud's name for the other cluster
-        else:
-            ids = {"source_cluster_id": half.remote_id}
+        body = half_request(self.topology, half, bootstrap, remote_security, local, self.platform)
         what = {
             (DESTINATION, OUTBOUND): "",
             (DESTINATION, INBOUND): " (link.mode DESTINATION, connection.mode INBOUND)",
@@ -434,7 +512,7 @@ class ClusterLink(Link):
             lambda: half.rest.post(
                 self._path(half),
                 query={"link_name": self.name},
-                body={**ids, "configs": [{"name": k, "value": v} for k, v in configs.items()]},
+                body=body,
             ),
             fix=fix,
         )
