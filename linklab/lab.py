@@ -152,6 +152,16 @@ def make_link(runtime: Runtime) -> Link:
             source_security=runtime.link_source_security,
             auth_fix=runtime.rest_auth_fix(dst),
             # Confluent Cloud or Confluent Platform, by the REST endpoint's host.
+            # A source-initiated or bidirectional link's half on the source (docs/hybrid.md):
+            # topology validation made sure the source has a REST endpoint then.
+            source_rest=runtime.rest(src)
+            if t.link.bidirectional or t.link.source_initiated
+            else None,
+            destination_bootstrap=runtime.bootstrap(dst),
+            destination_security=lambda: runtime.link_security(dst),
+            local_security=lambda cluster: {
+                f"local.{k}": v for k, v in runtime.link_security(cluster).items()
+            },
         )
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import MirrorMaker2Link

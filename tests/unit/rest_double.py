@@ -118,6 +118,8 @@ class FakeConfluentServer:
     truncated: dict[str, list[int]] = field(default_factory=dict)  # per partition, by a restore
     # The other cluster's double, for a link made in halves (source-initiated, bidirectional).
     peer: FakeConfluentServer | None = None
+    # A list shared by peers: (cluster id, method, path) of every request, in the order taken.
+    journal: list | None = None
 
     def base(self) -> str:
         return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
@@ -258,6 +260,8 @@ class FakeConfluentServer:
             self.refused += 1
             return _error(401, 40101, "Authentication failed")
         self.requests.append((method, path, query, body))
+        if self.journal is not None:
+            self.journal.append((self.cluster_id, method, path))
         m = re.fullmatch(PREFIX + r"([^/]+)/(.*)", path)
         if not m:
             return _error(404, 404, "HTTP 404 Not Found")

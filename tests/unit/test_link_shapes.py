@@ -46,10 +46,14 @@ def bidirectional():
 def pair(topo, dialect="platform"):
     """Two served doubles, the destination's and the source's, each the other's peer."""
     src, dst = topo.source, topo.destination
-    on = {c: {t.name: t.partitions for t in topo.topics if t.cluster == c} for c in (src.name, dst.name)}
+    on = {
+        c: {t.name: t.partitions for t in topo.topics if t.cluster == c}
+        for c in (src.name, dst.name)
+    }
     d = FakeConfluentServer(dst.cluster_id, src.cluster_id, on[src.name], dialect=dialect)
     s = FakeConfluentServer(src.cluster_id, dst.cluster_id, on[dst.name], dialect=dialect)
     d.peer, s.peer = s, d
+    d.journal = s.journal = []
     servers = []
     for f in (d, s):
         server = serve(f)
@@ -74,7 +78,11 @@ def served_pair(topo, dialect):
 
 
 def link_on(topo, d, s, secured=False) -> ClusterLink:
-    sign_in = (lambda: {"security.protocol": "SASL_SSL", "sasl.jaas.config": f"x password={SECRET};"}) if secured else None
+    sign_in = (
+        (lambda: {"security.protocol": "SASL_SSL", "sasl.jaas.config": f"x password={SECRET};"})
+        if secured
+        else None
+    )
     return ClusterLink(
         topo,
         AdminRest(d.url, timeout=5),
@@ -104,9 +112,11 @@ def test_hybrid_makes_the_destinations_inbound_half_first_then_the_sources_outbo
         link.create()
         (dst_post,) = d.posts("/links")
         (src_post,) = s.posts("/links")
-        assert d.requests.index(dst_post) < len(d.requests) and dst_post[2] == {
-            "link_name": [hybrid.link.name]
-        }
+        made = [
+            cid for cid, method, path in d.journal if method == "POST" and path.endswith("/links")
+        ]
+        assert made == [d.cluster_id, s.cluster_id]  # the destination's half first
+        assert dst_post[2] == src_post[2] == {"link_name": [hybrid.link.name]}
         dst_cfg, src_cfg = configs(dst_post), configs(src_post)
         # The destination's half: DESTINATION, INBOUND, no address of the source at all.
         assert (dst_cfg["link.mode"], dst_cfg["connection.mode"]) == ("DESTINATION", "INBOUND")
@@ -116,7 +126,10 @@ def test_hybrid_makes_the_destinations_inbound_half_first_then_the_sources_outbo
         assert (src_cfg["link.mode"], src_cfg["connection.mode"]) == ("SOURCE", "OUTBOUND")
         assert src_cfg["bootstrap.servers"] == "toxiproxy:9095"
         assert src_post[3]["destination_cluster_id"] == hybrid.destination.cluster_id
-        assert "consumer.offset.sync.enable" in dst_cfg and "consumer.offset.sync.enable" not in src_cfg
+        assert (
+            "consumer.offset.sync.enable" in dst_cfg
+            and "consumer.offset.sync.enable" not in src_cfg
+        )
         # The mirrors live on the destination, and mirror.
         assert [b["mirror_topic_name"] for *_, b in d.posts("/mirrors")] == ["employees"]
         assert s.posts("/mirrors") == []
@@ -212,11 +225,21 @@ def test_the_double_refuses_what_cluster_linking_refuses(bidirectional):
         path = f"clusters/{d.cluster_id}/links"
         cases = [
             ({"link.mode": "SOURCE", "connection.mode": "INBOUND"}, "destination_cluster_id"),
-            ({"link.mode": "BIDIRECTIONAL", "cluster.link.prefix": "a-very-long-prefix."}, "source_cluster_id"),
+            (
+                {
+                    "link.mode": "BIDIRECTIONAL",
+                    "bootstrap.servers": "primary:29092",
+                    "cluster.link.prefix": "a-very-long-prefix.",
+                },
+                "source_cluster_id",
+            ),
             ({"link.mode": "DESTINATION"}, "source_cluster_id"),  # OUTBOUND without bootstrap
         ]
         for cfg, key in cases:
-            body = {key: d.source_cluster_id, "configs": [{"name": k, "value": v} for k, v in cfg.items()]}
+            body = {
+                key: d.source_cluster_id,
+                "configs": [{"name": k, "value": v} for k, v in cfg.items()],
+            }
             with pytest.raises(Exception) as e:
                 rest.post(path, query={"link_name": "x"}, body=body)
             assert getattr(e.value, "status", None) == 400
@@ -227,7 +250,11 @@ def test_the_double_refuses_what_cluster_linking_refuses(bidirectional):
 @pytest.mark.parametrize(
     ("link", "problem", "fix"),
     [
-        ({"mode": "bidirectional", "initiated_by": "source"}, "cannot be source-initiated", "one-way"),
+        (
+            {"mode": "bidirectional", "initiated_by": "source"},
+            "cannot be source-initiated",
+            "one-way",
+        ),
         ({"initiated_by": "the-source"}, "initiated_by", "initiated_by: source"),
         ({"mode": "both"}, "link.mode", "bidirectional"),
         ({"mode": "bidirectional", "acl_sync": True}, "acl_sync", "acl_sync: false"),
@@ -306,7 +333,10 @@ def test_render_writes_both_halves_and_masks_the_credentials(hybrid, tmp_path):
     secured = dataclasses.replace(hybrid, security="sasl_ssl")
     plan = json.loads((rendered(secured, tmp_path) / render.CLUSTER_LINK_PLAN).read_text())
     dst, src, mirror = plan["requests"]
-    cfg = {c: {x["name"]: x["value"] for x in r["body"]["configs"]} for c, r in (("d", dst), ("s", src))}
+    cfg = {
+        c: {x["name"]: x["value"] for x in r["body"]["configs"]}
+        for c, r in (("d", dst), ("s", src))
+    }
     assert (dst["cluster"], dst["opens_connection_to"]) == ("secondary", None)
     assert (src["cluster"], src["opens_connection_to"]) == ("primary", "secondary")
     assert cfg["s"]["bootstrap.servers"] == "toxiproxy:9095"
@@ -343,9 +373,10 @@ def test_native_hybrid_puts_mirrormaker_beside_the_source(hybrid, tmp_path):
 def test_the_default_shape_still_pulls_from_the_source_across_the_wan(tmp_path):
     topo = load()
     files = render.native_files(topo, tmp_path)
-    assert f"primary.bootstrap.servers = 127.0.0.1:{topo.network.proxy_port}" in files[
-        "link/mm2.properties"
-    ]
+    assert (
+        f"primary.bootstrap.servers = 127.0.0.1:{topo.network.proxy_port}"
+        in files["link/mm2.properties"]
+    )
     assert "LINK://" in files["primary/server.properties"]
 
 
@@ -378,8 +409,38 @@ def test_status_and_mirror_list_show_both_directions():
     from linklab.present import data, tables
 
     ms = [
-        MirrorInfo("l", "primary.employees", "employees", 6, 0, 0, 0, 0, "ACTIVE", None, 0, {}, "primary", "secondary"),
-        MirrorInfo("l", "secondary.orders", "orders", 3, 0, 0, 0, 0, "ACTIVE", None, 0, {}, "secondary", "primary"),
+        MirrorInfo(
+            "l",
+            "primary.employees",
+            "employees",
+            6,
+            0,
+            0,
+            0,
+            0,
+            "ACTIVE",
+            None,
+            0,
+            {},
+            "primary",
+            "secondary",
+        ),
+        MirrorInfo(
+            "l",
+            "secondary.orders",
+            "orders",
+            3,
+            0,
+            0,
+            0,
+            0,
+            "ACTIVE",
+            None,
+            0,
+            {},
+            "secondary",
+            "primary",
+        ),
     ]
     sheet = tables.mirrors(ms)
     assert "source → destination" in [c.name for c in sheet.columns]
