@@ -194,6 +194,15 @@ class LinkSpec:
     def source_initiated(self) -> bool:
         return self.initiated_by == "source"
 
+    def mirror_name(self, topic: str, source: str | None = None) -> str:
+        """The name of the mirror of `topic` of cluster `source` (the link's source by
+        default): `<source>.<topic>` on a bidirectional link (cluster.link.prefix "<source>.",
+        so a mirror is never mirrored back), else the topic's own name behind mirror_prefix.
+        (The same rule as the active-active branch's LinkSpec.mirror_name.)"""
+        if self.bidirectional:
+            return f"{source or self.source}.{topic}"
+        return (self.mirror_prefix or "") + topic
+
 
 @dataclass(frozen=True)
 class KsqldbSpec:
@@ -297,12 +306,21 @@ class Topology:
         return kafka_version()
 
     def mirror_name(self, topic: str, from_cluster: str | None = None) -> str:
-        """The name of the mirror of `topic` (on `from_cluster`, the link's source by default):
-        `<from_cluster>.<topic>` on a bidirectional link (cluster.link.prefix, so a mirror is
-        never mirrored back), else the topic's own name behind the topology's mirror_prefix."""
-        if self.link.bidirectional:
-            return f"{from_cluster or self.link.source}.{topic}"
-        return (self.link.mirror_prefix or "") + topic
+        """The name of the mirror of `topic` on `from_cluster` (LinkSpec.mirror_name)."""
+        return self.link.mirror_name(topic, from_cluster)
+
+    def mirror_origins(self) -> list[tuple[str, str]]:
+        """(topic, the cluster it is mirrored from) for each mirror of the link: on a
+        bidirectional link, every cluster that has a topic of a mirror's name (one topic name
+        may be on both); one-way, the source."""
+        link = self.link
+        if not link.bidirectional:
+            return [(m, link.source) for m in link.mirrors]
+        out = []
+        for m in link.mirrors:
+            on = [t.cluster for t in self.topics if t.name == m] or [link.source]
+            out += [(m, c) for c in on]
+        return out
 
     @property
     def link_target(self) -> ClusterSpec:

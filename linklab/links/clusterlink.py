@@ -299,9 +299,7 @@ def link_requests(
                 "body": body,
             }
         )
-    on = {t.name: t.cluster for t in topology.topics}
-    for topic in link.mirrors:
-        origin = on.get(topic, link.source) if link.bidirectional else link.source
+    for topic, origin in topology.mirror_origins():
         host = next(h for h in halves if h.cluster != origin and h.hosts_mirrors)
         out.append(
             {
@@ -410,9 +408,15 @@ class ClusterLink(Link):
         if link.bidirectional:
             if topic.startswith((f"{link.source}.", f"{link.destination}.")):
                 return topic
-            origin = next((t.cluster for t in self.topology.topics if t.name == topic), None)
-            return self.topology.mirror_name(topic, origin or link.source)
+            return self.topology.mirror_name(topic, self._origin(topic))
         return topic if topic.startswith(self.prefix) else self.prefix + topic
+
+    def _origin(self, topic: str) -> str:
+        """The cluster a bare topic name is mirrored from: the source when it has one of that
+        name (a name may be on both clusters of a bidirectional link), else the other."""
+        on = {t.cluster for t in self.topology.topics if t.name == topic}
+        link = self.topology.link
+        return link.source if link.source in on or not on else on.pop()
 
     def _error(self, e: RestError, doing: str, fix: str | None = None) -> LabError:
         if e.status == 0:
@@ -476,12 +480,8 @@ class ClusterLink(Link):
                 self._create_mirror(topic, origin)  # `up` granted the topology's mirrors their ACLs
 
     def _planned_mirrors(self) -> list[tuple[str, str]]:
-        """(topic, the cluster it is on) for each mirror of the topology."""
-        link = self.topology.link
-        on = {t.name: t.cluster for t in self.topology.topics}
-        return [
-            (m, on.get(m, link.source) if link.bidirectional else link.source) for m in link.mirrors
-        ]
+        """(topic, the cluster it is mirrored from) for each mirror of the topology."""
+        return self.topology.mirror_origins()
 
     def _create_half(self, half: Half) -> None:
         link = self.topology.link
@@ -714,9 +714,7 @@ class ClusterLink(Link):
     def _create_mirror(self, topic: str, origin: str | None = None) -> None:
         link = self.topology.link
         if link.bidirectional:
-            origin = origin or next(
-                (t.cluster for t in self.topology.topics if t.name == topic), link.source
-            )
+            origin = origin or self._origin(topic)
             half = next(h for h in self.halves() if h.cluster != origin)
             name, source_topic = self.topology.mirror_name(topic, origin), topic
         else:
