@@ -69,14 +69,9 @@ class MirrorInfo:
     status_time_ms: int | None = None
     unfetched: int = 0  # partitions the link has not fetched from yet (not caught up)
     partition_lags: dict[int, int] = field(default_factory=dict)  # lag per source partition
-    # The clusters the mirror copies from and into: one direction on a one-way link, both on a
-    # bidirectional one ("" where the link does not say).
-    source_cluster: str = ""
-    destination_cluster: str = ""
-
-    @property
-    def direction(self) -> str:
-        return f"{self.source_cluster} → {self.destination_cluster}" if self.source_cluster else ""
+    # The direction: the clusters the source topic and the mirror are on ("": not told).
+    source: str = ""
+    destination: str = ""
 
 
 @dataclass(frozen=True)

@@ -669,8 +669,8 @@ class ClusterLink(Link):
                 int(p.get("partition", i)): lag
                 for i, (p, lag) in enumerate(zip(partitions, lags, strict=True))
             },
-            source_cluster=half.remote,
-            destination_cluster=half.cluster,
+            source=half.remote,
+            destination=half.cluster,
         )
 
     def _mirror_data(self) -> dict[str, dict]:

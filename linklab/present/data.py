@@ -60,8 +60,9 @@ def mirror(m: Any) -> dict:
         "max_partition_lag_records": known(m.max_partition_lag),
         "status": m.status,
         "status_time_ms": m.status_time_ms,
-        "source_cluster": getattr(m, "source_cluster", "") or None,
-        "destination_cluster": getattr(m, "destination_cluster", "") or None,
+        # The direction (null where the link does not tell): both ways on an active-active lab.
+        "source_cluster": getattr(m, "source", "") or None,
+        "destination_cluster": getattr(m, "destination", "") or None,
     }
 
 

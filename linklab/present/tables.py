@@ -65,10 +65,8 @@ def status(st: Any) -> list[Sheet]:
     if st.link:
         out.append(links([st.link], title="link"))
     if st.mirrors:
-        both = _both_ways(st.mirrors)
         m = sheet(
             "mirror topics",
-            *(["source → destination"] if both else []),
             "mirror topic",
             "source topic",
             "partitions",
@@ -80,9 +78,8 @@ def status(st: Any) -> list[Sheet]:
         )
         for x in st.mirrors:
             m.add(
-                *([x.direction] if both else []),
                 x.topic,
-                x.source_topic,
+                source_topic(x, st.mirrors),
                 x.partitions,
                 count(x.source_records),
                 count(x.mirror_records),
@@ -167,26 +164,25 @@ def links(infos: list[Any], title: str = "links") -> Sheet:
     return t
 
 
+def source_topic(m: Any, infos: list[Any]) -> str:
+    """The source topic, with its direction where the mirrors go both ways (active-active)."""
+    ways = {(getattr(x, "source", ""), getattr(x, "destination", "")) for x in infos}
+    if len(ways) < 2:
+        return m.source_topic
+    return f"{m.source_topic} ({m.source} → {m.destination})"
+
+
 def when(status_time_ms: int | None) -> str:
     if not status_time_ms:
         return "-"
     return dt.datetime.fromtimestamp(status_time_ms / 1000).isoformat(timespec="seconds")
 
 
-def _both_ways(infos: list[Any]) -> bool:
-    """Whether the mirrors go more than one way (a bidirectional link): then each row says
-    which."""
-    return len({getattr(m, "direction", "") for m in infos}) > 1
-
-
 def mirrors(infos: list[Any]) -> Sheet:
-    """Mirror topics, like `confluent kafka mirror list`; on a bidirectional link, each with
-    its direction."""
-    both = _both_ways(infos)
+    """Mirror topics, like `confluent kafka mirror list`."""
     t = sheet(
         "mirror topics",
         "link",
-        *(["source → destination"] if both else []),
         "mirror topic",
         "source topic",
         "partitions",
@@ -199,9 +195,8 @@ def mirrors(infos: list[Any]) -> Sheet:
     for m in infos:
         t.add(
             m.link,
-            *([m.direction] if both else []),
             m.topic,
-            m.source_topic,
+            source_topic(m, infos),
             m.partitions,
             count(m.max_partition_lag),
             count(m.lag),

@@ -99,6 +99,10 @@ def link_on(topo, d, s, secured=False) -> ClusterLink:
     )
 
 
+def way(m) -> str:
+    return f"{m.source} → {m.destination}"
+
+
 def configs(post) -> dict[str, str]:
     return {c["name"]: c["value"] for c in post[3]["configs"]}
 
@@ -133,7 +137,7 @@ def test_hybrid_makes_the_destinations_inbound_half_first_then_the_sources_outbo
         # The mirrors live on the destination, and mirror.
         assert [b["mirror_topic_name"] for *_, b in d.posts("/mirrors")] == ["employees"]
         assert s.posts("/mirrors") == []
-        assert [(m.topic, m.status, m.direction) for m in link.mirrors()] == [
+        assert [(m.topic, m.status, f"{m.source} → {m.destination}") for m in link.mirrors()] == [
             ("employees", "ACTIVE", "primary → secondary")
         ]
         # Only the source opens a connection.
@@ -206,8 +210,8 @@ def test_bidirectional_makes_a_link_of_one_name_on_both_clusters_with_prefixed_m
             assert post[3][key] == bidirectional.cluster(remote).cluster_id
         mirrors = {m.topic: m for m in link.mirrors()}
         assert set(mirrors) == {"primary.employees", "secondary.orders"}
-        assert mirrors["primary.employees"].direction == "primary → secondary"
-        assert mirrors["secondary.orders"].direction == "secondary → primary"
+        assert way(mirrors["primary.employees"]) == "primary → secondary"
+        assert way(mirrors["secondary.orders"]) == "secondary → primary"
         assert mirrors["secondary.orders"].source_topic == "orders"
         assert {(o[0]) for o in d.opens() + s.opens()} == {"demo-link"}
         assert len(d.opens()) == len(s.opens()) == 1  # each half pulls from the other
@@ -267,7 +271,7 @@ def test_one_topic_name_on_both_clusters_is_mirrored_each_way(bidirectional):
         d.source_topics, s.source_topics = {"employees": 6}, {"employees": 6}
         link = link_on(both, d, s)
         link.create()
-        assert {(m.topic, m.direction) for m in link.mirrors()} == {
+        assert {(m.topic, f"{m.source} → {m.destination}") for m in link.mirrors()} == {
             ("primary.employees", "primary → secondary"),
             ("secondary.employees", "secondary → primary"),
         }
@@ -453,47 +457,20 @@ def test_status_and_mirror_list_show_both_directions():
     from linklab.links.base import MirrorInfo
     from linklab.present import data, tables
 
+    def info(topic, source_topic, src, dst):
+        return MirrorInfo(
+            "l", topic, source_topic, 6, 0, 0, 0, 0, "ACTIVE", source=src, destination=dst
+        )
+
     ms = [
-        MirrorInfo(
-            "l",
-            "primary.employees",
-            "employees",
-            6,
-            0,
-            0,
-            0,
-            0,
-            "ACTIVE",
-            None,
-            0,
-            {},
-            "primary",
-            "secondary",
-        ),
-        MirrorInfo(
-            "l",
-            "secondary.orders",
-            "orders",
-            3,
-            0,
-            0,
-            0,
-            0,
-            "ACTIVE",
-            None,
-            0,
-            {},
-            "secondary",
-            "primary",
-        ),
+        info("primary.employees", "employees", "primary", "secondary"),
+        info("secondary.orders", "orders", "secondary", "primary"),
     ]
     sheet = tables.mirrors(ms)
-    assert "source → destination" in [c.name for c in sheet.columns]
-    assert [r[1] for r in sheet.rows] == ["primary → secondary", "secondary → primary"]
-    one_way = tables.mirrors(ms[:1])  # one direction: no column to say it
-    assert "source → destination" not in [c.name for c in one_way.columns]
-    pairs = [(m["source_cluster"], m["destination_cluster"]) for m in data.mirrors(ms)["mirrors"]]
-    assert pairs == [
-        ("primary", "secondary"),
-        ("secondary", "primary"),
+    assert [r[2] for r in sheet.rows] == [
+        "employees (primary → secondary)",
+        "orders (secondary → primary)",
     ]
+    assert [r[2] for r in tables.mirrors(ms[:1]).rows] == ["employees"]  # one way: nothing to say
+    pairs = [(m["source_cluster"], m["destination_cluster"]) for m in data.mirrors(ms)["mirrors"]]
+    assert pairs == [("primary", "secondary"), ("secondary", "primary")]
