@@ -37,10 +37,20 @@ def hybrid():
 
 @pytest.fixture
 def bidirectional():
-    raw = shaped(mode="bidirectional")
-    raw["topics"].append({"name": "orders", "cluster": "secondary", "partitions": 3})
-    raw["link"]["mirrors"] = ["employees", "orders"]
-    return from_dict(raw)
+    """Active-active as the active-active branch models it (topology.active-active.yaml): a
+    topic `employees` on each cluster, `mirrors: [employees]` mirroring each side's to the
+    other, and `orders` on the secondary only. Built past validation: this branch's topology
+    still refuses one topic name on two clusters, the active-active branch's allows it."""
+    t = from_dict(shaped(mode="bidirectional", mirrors=[]))
+    employees = t.topic("employees")
+    topics = [
+        employees,
+        dataclasses.replace(employees, cluster="secondary"),
+        dataclasses.replace(employees, name="orders", cluster="secondary", partitions=3),
+    ]
+    return dataclasses.replace(
+        t, topics=topics, link=dataclasses.replace(t.link, mirrors=["employees", "orders"])
+    )
 
 
 def pair(topo, dialect="platform"):
@@ -209,7 +219,8 @@ def test_bidirectional_makes_a_link_of_one_name_on_both_clusters_with_prefixed_m
             key = "remote_cluster_id" if dialect == "cloud" else "source_cluster_id"
             assert post[3][key] == bidirectional.cluster(remote).cluster_id
         mirrors = {m.topic: m for m in link.mirrors()}
-        assert set(mirrors) == {"primary.employees", "secondary.orders"}
+        assert set(mirrors) == {"primary.employees", "secondary.employees", "secondary.orders"}
+        assert way(mirrors["secondary.employees"]) == "secondary → primary"
         assert way(mirrors["primary.employees"]) == "primary → secondary"
         assert way(mirrors["secondary.orders"]) == "secondary → primary"
         assert mirrors["secondary.orders"].source_topic == "orders"
@@ -217,7 +228,8 @@ def test_bidirectional_makes_a_link_of_one_name_on_both_clusters_with_prefixed_m
         assert len(d.opens()) == len(s.opens()) == 1  # each half pulls from the other
         assert link.connections() == [("secondary", "primary"), ("primary", "secondary")]
         assert link.mirror_describe("orders").topic == "secondary.orders"
-        link.pause(["secondary.orders", "primary.employees"])  # each on its own cluster
+        assert link.mirror_describe("employees").topic == "primary.employees"  # the source's
+        link.pause(["secondary.orders", "primary.employees", "secondary.employees"])
         assert {m.status for m in link.mirrors()} == {"PAUSED"}
         link.delete(force=True)
         assert d.links == {} and s.links == {}
@@ -254,13 +266,8 @@ def test_one_topic_name_on_both_clusters_is_mirrored_each_way(bidirectional):
     """The active-active branch lets a topic name be on both clusters (`mirrors: [employees]`
     then mirrors each side's): each half mirrors the other's, under its own prefix."""
     both = dataclasses.replace(
-        bidirectional,
-        topics=[
-            *bidirectional.topics,
-            dataclasses.replace(bidirectional.topics[0], cluster="secondary"),
-        ],
-        link=dataclasses.replace(bidirectional.link, mirrors=["employees"]),
-    )  # no validation: this branch's topology still refuses a repeated name
+        bidirectional, link=dataclasses.replace(bidirectional.link, mirrors=["employees"])
+    )
     mirrors = [
         (r["cluster"], r["body"]["mirror_topic_name"])
         for r in link_requests(both, "a:1", "b:1")
@@ -268,7 +275,6 @@ def test_one_topic_name_on_both_clusters_is_mirrored_each_way(bidirectional):
     ]
     assert mirrors == [("secondary", "primary.employees"), ("primary", "secondary.employees")]
     for d, s in served_pair(both, "platform"):
-        d.source_topics, s.source_topics = {"employees": 6}, {"employees": 6}
         link = link_on(both, d, s)
         link.create()
         assert {(m.topic, f"{m.source} → {m.destination}") for m in link.mirrors()} == {
@@ -295,12 +301,12 @@ def test_one_topic_name_on_both_clusters_is_mirrored_each_way(bidirectional):
 )
 def test_shapes_the_kit_cannot_make_are_refused_with_the_fix(link, problem, fix):
     with pytest.raises(LabError) as e:
-        from_dict(shaped(**link))
+        from_dict(shaped(**link, mirrors=[]))
     assert problem in e.value.problem and fix in e.value.fix
 
 
 def test_a_bidirectional_prefix_must_fit_cluster_linkings_twelve_characters():
-    raw = shaped(mode="bidirectional", source="datacentre-east")
+    raw = shaped(mode="bidirectional", source="datacentre-east", mirrors=[])
     raw["clusters"][0]["name"] = "datacentre-east"
     raw["topics"][0]["cluster"] = "datacentre-east"
     raw["ksqldb"]["cluster"] = "secondary"
@@ -403,7 +409,11 @@ def test_render_plans_a_bidirectional_link_on_both_clusters(bidirectional):
         ("primary", "BIDIRECTIONAL"),
     ]
     mirrors = [(r["cluster"], r["body"]["mirror_topic_name"]) for r in reqs if "link.mode" not in r]
-    assert mirrors == [("secondary", "primary.employees"), ("primary", "secondary.orders")]
+    assert mirrors == [
+        ("secondary", "primary.employees"),
+        ("primary", "secondary.employees"),
+        ("primary", "secondary.orders"),
+    ]
 
 
 # -- rendering: native (MirrorMaker 2 beside the source) ----------------------------------------
