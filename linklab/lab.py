@@ -56,7 +56,9 @@ class Lab:
         takes the direct path (it came up without toxiproxy)."""
         if self.runtime.name != "native" or self.topology.network.direct:
             return None
-        return ToxiproxyServer(self.topology.network, self.state_dir, self.topology.source.brokers)
+        return ToxiproxyServer(
+            self.topology.network, self.state_dir, self.topology.link_target.brokers
+        )
 
     def bootstrap(self, cluster: str) -> str:
         """The cluster's address, for display; clients connect with `client_config`."""
@@ -150,6 +152,16 @@ def make_link(runtime: Runtime) -> Link:
             source_security=runtime.link_source_security,
             auth_fix=runtime.rest_auth_fix(dst),
             # Confluent Cloud or Confluent Platform, by the REST endpoint's host.
+            # A source-initiated or bidirectional link's half on the source (docs/hybrid.md):
+            # topology validation made sure the source has a REST endpoint then.
+            source_rest=runtime.rest(src)
+            if t.link.bidirectional or t.link.source_initiated
+            else None,
+            destination_bootstrap=runtime.bootstrap(dst),
+            destination_security=lambda: runtime.link_security(dst),
+            local_security=lambda cluster: {
+                f"local.{k}": v for k, v in runtime.link_security(cluster).items()
+            },
         )
     if isinstance(runtime, NativeRuntime):
         from linklab.links.mirrormaker import BidirectionalMirrorMaker2, MirrorMaker2Link
@@ -173,18 +185,25 @@ def make_link(runtime: Runtime) -> Link:
         from linklab.network import docker_link_bootstraps
         from linklab.rest import AdminRest
 
+        src, dst = t.link.source, t.link.destination
+        # The connection to the link's target (the source, or a source-initiated link's
+        # destination) goes through the toxiproxy container: the network profile's path.
+        wan = docker_link_bootstraps(t.network, t.link_target.brokers)
         return ClusterLink(
             t,
-            AdminRest(runtime.rest_url(t.link.destination)),
-            # Through the toxiproxy container: the network profile's path.
-            source_bootstrap=docker_link_bootstraps(t.network, t.source.brokers),
-            host_bootstraps=(
-                runtime.client_config(t.link.source),
-                runtime.client_config(t.link.destination),
-            ),
+            AdminRest(runtime.rest_url(dst)),
+            source_bootstrap=wan if t.link_target.name == src else runtime.internal_bootstrap(src),
+            host_bootstraps=(runtime.client_config(src), runtime.client_config(dst)),
             source_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
             grants=_grants(runtime) if t.secured else None,
             platform=PLATFORM,  # cp-server
+            # A source-initiated or bidirectional link's half on the source (docs/hybrid.md).
+            source_rest=AdminRest(runtime.rest_url(src)),
+            destination_bootstrap=(
+                wan if t.link_target.name == dst else runtime.internal_bootstrap(dst)
+            ),
+            destination_security=(lambda: _cluster_link_sign_in(runtime)) if t.secured else None,
+            local_security=(lambda _cluster: _local_sign_in(runtime)) if t.secured else None,
         )
     raise LabError(f"No link for the {runtime.name} runtime.", "Use --runtime native or docker.")
 
@@ -240,6 +259,13 @@ def _cluster_link_sign_in(runtime) -> dict[str, str]:
     from linklab import render, security
 
     return security.link_configs(runtime.security(), mounted_at=render.SECURITY_MOUNT)
+
+
+def _local_sign_in(runtime) -> dict[str, str]:
+    """A secured docker lab's half that connects out also signs in to its own cluster (the
+    `local.` configs of a source-initiated or bidirectional link: Confluent's Cluster Linking
+    configs), as sa-link, with the same client settings it uses for the other cluster."""
+    return {f"local.{k}": v for k, v in _cluster_link_sign_in(runtime).items()}
 
 
 def require_running(lab: Lab) -> None:
@@ -466,7 +492,7 @@ def lab_ports(lab: Lab) -> dict[str, int]:
     ports = dict(lab.runtime.host_ports())
     t = lab.topology
     if lab.runtime.name == "native":
-        for b in t.source.nodes:
+        for b in t.link_target.nodes:
             ports[f"{b.component} LINK listener"] = t.network.link_port_of(b.index)
             if lab.network is not None:
                 ports[f"toxiproxy in front of {b.component}"] = t.network.proxy_port_of(b.index)
@@ -508,7 +534,7 @@ def start_network(lab: Lab, profile: str | None = None, binary: Path | None = No
     if lab.network is not None:
         lab.network.start(profile=profile, binary=binary)
         return
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.link_target.brokers)
     with server.client() as api:
         wait_until(api.answers, 120, f"toxiproxy's API at {server.spec.api_url}")
     server.set_profile(profile or server.current_profile())
@@ -963,13 +989,39 @@ def status(lab: Lab) -> Status:
 
 
 # -- the link's network path (docs/network.md) ---------------------------------------------
+def connection_paths(lab: Lab, direct: bool = False) -> list[str]:
+    """Who connects to whom, one line per connection the link opens, and whether it crosses
+    the WAN (the toxiproxy path of the network profile, in front of `Topology.link_target`)."""
+    out = []
+    kind = lab.link.kind
+    for beside, to in lab.link.connections():
+        who = (
+            f"link ({kind}, beside {beside})"
+            if kind == "MirrorMaker 2"
+            else f"{beside}'s cluster link"
+        )
+        across = to == lab.topology.link_target.name and not direct
+        out.append(
+            f"{who} → {to}: "
+            + ("across the WAN" if across else "direct (no network profile on this path)")
+        )
+    return out
+
+
 def network_status(lab: Lab) -> NetworkStatus:
-    """The profile in force on the link's path, its round trip, and whether it is cut."""
+    """The profile in force on the link's path, its round trip, whether it is cut, and who
+    connects to whom across it."""
+    return replace(
+        _network_status(lab), connects=tuple(connection_paths(lab, lab.topology.network.direct))
+    )
+
+
+def _network_status(lab: Lab) -> NetworkStatus:
     if lab.topology.network.direct:
-        return direct_status(lab.topology.network, lab.topology.source.brokers)
+        return direct_status(lab.topology.network, lab.topology.link_target.brokers)
     if lab.network is not None:
         return lab.network.status()
-    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.source.brokers)
+    server = ToxiproxyServer(lab.topology.network, lab.state_dir, lab.topology.link_target.brokers)
     st = server.status()  # on docker: no pid of ours; ask the container's API
     with server.client() as api:
         running = api.answers()
@@ -1003,7 +1055,7 @@ def _path(lab: Lab) -> ToxiproxyServer:
     require_running(lab)
     _refuse_existing_path(lab)
     return lab.network or ToxiproxyServer(
-        lab.topology.network, lab.state_dir, lab.topology.source.brokers
+        lab.topology.network, lab.state_dir, lab.topology.link_target.brokers
     )
 
 

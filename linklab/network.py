@@ -786,6 +786,9 @@ class NetworkStatus:
     proxy: str  # listen -> upstream
     api: str
     direct: bool = False  # no proxy on the path (a lab that came up without toxiproxy)
+    # Who connects to whom, one line per connection the link opens, e.g. "link (MirrorMaker 2,
+    # beside primary) → secondary: across the WAN" (lab.connection_paths).
+    connects: tuple[str, ...] = ()
 
 
 def direct_status(spec: NetworkSpec, brokers: int = 1) -> NetworkStatus:

@@ -46,11 +46,12 @@ def server_properties(
     (`broker_security`) replace the PLAINTEXT listeners and the ACL-sync block of a plain lab."""
     c = topology.cluster(cluster)
     node = c.node(broker) if broker else c.nodes[0]
-    # Every broker of the link's source gets a LINK listener, advertised as the proxy in front
-    # of it (docs/network.md).
+    # Every broker of the cluster the link connects to (its source, or a source-initiated
+    # link's destination: `Topology.link_target`) gets a LINK listener, advertised as the proxy
+    # in front of it (docs/network.md).
     link = (
         network.link_listener(topology.network, node.index)
-        if cluster == topology.link.source
+        if cluster == topology.link_target.name
         else None
     )
     return _templates.get_template("server.properties.j2").render(
@@ -74,7 +75,7 @@ def broker_security(
     props = security.server_properties(
         sec, node.cluster, node.broker_port, node.controller_port, controller=node.controller
     )
-    if node.cluster == topology.link.source:
+    if node.cluster == topology.link_target.name:
         props = _secured_link_listener(props, network.link_listener(topology.network, node.index))
     return props
 
@@ -106,6 +107,11 @@ def mm2_properties(
     link); False for a link whose source has no LINK listener (the drill's reverse flow)."""
     link = topology.link
     mirrors = link.mirrors if mirrors is None else mirrors
+    # The WAN lies on the link's connection to its target: MirrorMaker 2 beside the
+    # destination pulls from the source through the proxy; beside the source (a
+    # source-initiated link, the hybrid shape) it writes to the destination through it.
+    to_destination = link.source_initiated and through_proxy
+    through_proxy = through_proxy and not link.source_initiated
     topic_filters = [GroupFilter(name=m) for m in mirrors]
     if link.auto_create_mirror_topics:
         topic_filters += link.auto_create_topic_filters
@@ -126,6 +132,11 @@ def mm2_properties(
             else topology.source.bootstrap
         ),
         destination=topology.destination,
+        destination_bootstrap=(
+            network.link_bootstraps(topology.network, topology.destination.brokers)
+            if to_destination
+            else topology.destination.bootstrap
+        ),
         # An empty include list must match nothing: a regex that can never match a topic name.
         topics_regex=filters_to_regex(includes) or "(?!)",
         groups_regex=filters_to_regex(groups_in) or "(?!)",
@@ -177,6 +188,8 @@ COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_ENV_FILE = ".env"
 # Mounted into the toxiproxy container (network.compose_service).
 TOXIPROXY_CONFIG = "toxiproxy.json"
+# What `up` asks each cluster's Admin REST API for to make the link: read, never run.
+CLUSTER_LINK_PLAN = "cluster-link.json"
 
 
 def compose_project(lab_id: str) -> str:
@@ -209,7 +222,7 @@ def certificate_hosts(topology: Topology) -> dict[str, list[str]]:
     proxy_host = network.docker_link_listener(topology.network).advertised.rpartition(":")[0]
     return {
         c.name: [b.component for b in c.nodes]
-        + ([proxy_host] if c.name == topology.link.source else [])
+        + ([proxy_host] if c.name == topology.link_target.name else [])
         for c in topology.clusters
     }
 
@@ -248,7 +261,7 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
         for k, v in props.items()
     }
     sasl_listeners = ["INTERNAL", "HOST"]
-    if b.cluster == topology.link.source:  # the template binds its LINK listener
+    if b.cluster == topology.link_target.name:  # the template binds its LINK listener
         sasl_listeners.append(network.docker_link_listener(topology.network, b.index).name)
     for listener in sasl_listeners:
         name = listener.lower()
@@ -270,6 +283,41 @@ def compose_security_env(topology: Topology, broker: str, lab_id: str) -> dict[s
         [f"{CONTROLLER_LISTENER}:SSL", *(f"{name}:SASL_SSL" for name in sasl_listeners)]
     )
     return env
+
+
+def cluster_link_plan(topology: Topology, lab_id: str) -> str:
+    """cluster-link.json: the requests `up` sends to make the link on cp-server, in order,
+    each half on its own cluster (docs/hybrid.md), with the credentials each half needs named
+    and their values masked (the real ones go in the request at `up`, never into a file). The
+    connection to the link's target goes through toxiproxy; any other one is direct."""
+    from linklab.links.clusterlink import MASK, link_requests
+
+    def bootstrap(cluster: str) -> str:
+        c = topology.cluster(cluster)
+        if cluster == topology.link_target.name:
+            return network.docker_link_bootstraps(topology.network, c.brokers)
+        return ",".join(f"{b.component}:{INTERNAL_PORT}" for b in c.nodes)
+
+    sign_in = None
+    if topology.secured:
+        masked = security.LabSecurity(
+            dir=security.security_dir(Path(lab_id)),
+            users={security.LINK: security.User(security.LINK, security.Secret(MASK))},
+        )
+        sign_in = security.link_configs(masked, mounted_at=SECURITY_MOUNT)
+    requests = link_requests(
+        topology, bootstrap(topology.link.source), bootstrap(topology.link.destination), sign_in
+    )
+    plan = {
+        "about": "What `invoke up --runtime docker` asks each cluster's Admin REST API v3 for "
+        "to make the link, in this order (docs/hybrid.md). Passwords are masked here; the real "
+        "ones are sent in the request only.",
+        "link": topology.link.name,
+        "mode": topology.link.mode,
+        "initiated_by": topology.link.initiated_by,
+        "requests": requests,
+    }
+    return json.dumps(plan, indent=2) + "\n"
 
 
 def _flink_context(topology: Topology) -> dict:
@@ -309,13 +357,15 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
         "acl_sync": topology.link.acl_sync,
         "authorizer": AUTHORIZER,
         "super_users": SUPER_USERS,
-        "link_source": topology.link.source,
-        # Each source broker's LINK listener, by its index in the cluster.
+        # The cluster the link connects to (the source, or a source-initiated link's
+        # destination): each of its brokers' LINK listener, by its index in the cluster.
+        "link_source": topology.link_target.name,
         "link_listeners": [
-            network.docker_link_listener(topology.network, b.index) for b in topology.source.nodes
+            network.docker_link_listener(topology.network, b.index)
+            for b in topology.link_target.nodes
         ],
         "toxiproxy": network.compose_service(
-            topology.network, [b.component for b in topology.source.nodes]
+            topology.network, [b.component for b in topology.link_target.nodes]
         ),
         "secured": topology.secured,
         "security_dir": str(Path(lab_id) / "security"),
@@ -358,8 +408,11 @@ def compose_files(topology: Topology, lab_id: str) -> dict[str, str]:
     return {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(**ctx),
         COMPOSE_ENV_FILE: env.get_template("env.j2").render(**ctx),
+        CLUSTER_LINK_PLAN: cluster_link_plan(topology, lab_id),
         TOXIPROXY_CONFIG: json.dumps(
-            network.docker_config(topology.network, [b.component for b in topology.source.nodes]),
+            network.docker_config(
+                topology.network, [b.component for b in topology.link_target.nodes]
+            ),
             indent=2,
         )
         + "\n",

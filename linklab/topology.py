@@ -155,6 +155,12 @@ class GroupFilter:
     filter_type: str = "INCLUDE"
 
 
+INITIATORS = ("destination", "source")
+# Cluster Linking's cluster.link.prefix is at most 12 characters (REFERENCE.md 2.4); a
+# bidirectional link's prefix is "<cluster>.", so its clusters' names are at most 11.
+MAX_LINK_PREFIX = 12
+
+
 @dataclass(frozen=True)
 class LinkSpec:
     name: str
@@ -178,10 +184,18 @@ class LinkSpec:
     # (active-active): both clusters take writes and each mirrors the other's topics, named
     # by `mirror_name` (docs/active-active.md).
     mode: str = "one-way"
+    # Who opens the link's connection: "destination" (Confluent's default: the destination
+    # pulls) or "source" (the hybrid shape: an on-premises source behind a firewall connects
+    # out to the destination; docs/hybrid.md).
+    initiated_by: str = "destination"
 
     @property
     def bidirectional(self) -> bool:
         return self.mode == BIDIRECTIONAL
+
+    @property
+    def source_initiated(self) -> bool:
+        return self.initiated_by == "source"
 
     def mirror_name(self, topic: str, source: str | None = None) -> str:
         """The name `topic` of cluster `source` (the link's source by default) has as a mirror
@@ -315,6 +329,30 @@ class Topology:
     def kafka_version(self) -> str:
         return kafka_version()
 
+    def mirror_name(self, topic: str, from_cluster: str | None = None) -> str:
+        """The name of the mirror of `topic` on `from_cluster` (LinkSpec.mirror_name)."""
+        return self.link.mirror_name(topic, from_cluster)
+
+    def mirror_origins(self) -> list[tuple[str, str]]:
+        """(topic, the cluster it is mirrored from) for each mirror of the link: on a
+        bidirectional link, every cluster that has a topic of a mirror's name (one topic name
+        may be on both); one-way, the source."""
+        link = self.link
+        if not link.bidirectional:
+            return [(m, link.source) for m in link.mirrors]
+        out = []
+        for m in link.mirrors:
+            on = [t.cluster for t in self.topics if t.name == m] or [link.source]
+            out += [(m, c) for c in on]
+        return out
+
+    @property
+    def link_target(self) -> ClusterSpec:
+        """The cluster the link's connection goes TO, across the WAN (docs/network.md): the
+        source, which the destination's link pulls from; on a source-initiated link (the hybrid
+        shape) the destination, which the source connects out to."""
+        return self.destination if self.link.source_initiated else self.source
+
     def broker(self, component: str) -> BrokerSpec:
         """The broker whose process is `component` (a cluster's name for a 1-broker cluster)."""
         for c in self.clusters:
@@ -353,10 +391,12 @@ class Topology:
         if self.flink.enabled:
             ports["flink"] = self.flink.port
         ports.update(self.network.ports)
-        source = self.cluster(self.link.source) if self.link.source in self._names() else None
-        if source is not None:
-            # The LINK listener and its proxy, one pair per broker of the source (docs/network.md).
-            for b in source.nodes[1:]:
+        target = self.link.destination if self.link.source_initiated else self.link.source
+        target_spec = self.cluster(target) if target in self._names() else None
+        if target_spec is not None:
+            # The LINK listener and its proxy, one pair per broker of the cluster the link
+            # connects to: the source, or a source-initiated link's destination (docs/network.md).
+            for b in target_spec.nodes[1:]:
                 ports[f"network.link.node{b.node_id}"] = self.network.link_port_of(b.index)
                 ports[f"network.proxy.node{b.node_id}"] = self.network.proxy_port_of(b.index)
         if self.monitoring.enabled:
@@ -629,6 +669,22 @@ def _validate_external(t: Topology) -> None:
             "The link is created on the destination through its Admin REST API v3: set "
             "rest_endpoint (Confluent Cloud: Cluster settings > REST endpoint).",
         )
+    src = t.external_cluster(t.link.source)
+    if (t.link.source_initiated or t.link.bidirectional) and src.rest_endpoint is None:
+        half = (
+            "the source half of a source-initiated link (link.mode SOURCE, connection.mode "
+            "OUTBOUND) is created on the source"
+            if t.link.source_initiated
+            else "a bidirectional link is created on both clusters"
+        )
+        raise LabError(
+            f"external: the source {src.name} has no rest_endpoint, and {half}, through its "
+            "Admin REST API v3: a cluster without one (Apache Kafka, or a Confluent Server "
+            "without its REST API) cannot hold that half.",
+            f"Set rest_endpoint for {src.name} (Confluent Platform 7.1+ for a source-initiated "
+            "link, 7.5+ for a bidirectional one, or Confluent Cloud), or use the default shape "
+            "(`initiated_by: destination`, `mode: one-way`).",
+        )
 
 
 SECURITY_MODES = ("none", "sasl_ssl")
@@ -771,6 +827,7 @@ def _validate_link(t: Topology) -> None:
             f"Link name {link.name!r} is not a simple lower-case name.",
             "Use letters, digits and dashes, starting with a letter.",
         )
+    _validate_link_shape(t)
     _unique(link.mirrors, "mirror topic")
     where = {tp.name: {x.cluster for x in t.topics if x.name == tp.name} for tp in t.topics}
     for m in link.mirrors:
@@ -810,6 +867,41 @@ def _validate_link(t: Topology) -> None:
             raise LabError(f"{key} is {getattr(link, key)} ms.", "Use at least 100 ms.")
     if not 0 <= link.fetch_wait_ms <= 60000 or not 0 <= link.linger_ms <= 60000:
         raise LabError("fetch_wait_ms and linger_ms must be 0 to 60000 ms.", "Fix them in link:.")
+
+
+def _validate_link_shape(t: Topology) -> None:
+    """The link's shape (docs/hybrid.md): one-way or bidirectional, and who opens the
+    connection. Only combinations the kit can make on every runtime it names pass."""
+    link = t.link
+    if link.mode not in LINK_MODES:
+        raise LabError(
+            f"link.mode {link.mode!r} is not one of {', '.join(LINK_MODES)}.",
+            "Use `mode: one-way` (the default) or `mode: bidirectional`.",
+        )
+    if link.initiated_by not in INITIATORS:
+        raise LabError(
+            f"link.initiated_by {link.initiated_by!r} is not one of {', '.join(INITIATORS)}.",
+            "Use `initiated_by: destination` (the default: the destination pulls) or "
+            "`initiated_by: source` (the hybrid shape: the source connects out).",
+        )
+    if link.bidirectional and link.source_initiated:
+        raise LabError(
+            "A bidirectional link cannot be source-initiated here: each cluster's half of a "
+            "bidirectional link mirrors the other's topics, so both are destinations; the kit "
+            "makes the source-initiated pair (link.mode SOURCE and DESTINATION) for a one-way "
+            "link only.",
+            "Use `mode: bidirectional` with `initiated_by: destination`, or `mode: one-way` "
+            "with `initiated_by: source` (topology.active-active.yaml, topology.hybrid.yaml).",
+        )
+    if link.bidirectional:
+        for c in (link.source, link.destination):
+            if len(c) + 1 > MAX_LINK_PREFIX:
+                raise LabError(
+                    f"Cluster name {c!r} makes the prefix {c + '.'!r} of a bidirectional link, "
+                    f"longer than Cluster Linking's {MAX_LINK_PREFIX} characters "
+                    "(cluster.link.prefix).",
+                    f"Rename the cluster to at most {MAX_LINK_PREFIX - 1} characters.",
+                )
 
 
 def _validate_bidirectional(t: Topology, where: dict[str, set[str]]) -> None:

@@ -169,6 +169,12 @@ class Link(ABC):
         """What an operator types for a reversing verb by hand, on Confluent's side."""
         return []
 
+    def connections(self) -> list[tuple[str, str]]:
+        """Who opens the link's connections: (the cluster the connecting side sits beside, the
+        cluster it connects to). By default the destination's side pulls from the source."""
+        link = self.topology.link
+        return [(link.destination, link.source)]
+
     def component(self):
         """The link's own process or container as a ComponentStatus, where it has one."""
         return None

@@ -6,8 +6,10 @@ Mirror topics are byte-for-byte, offset-preserving and read-only until promoted 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
@@ -76,7 +78,37 @@ TASKS = {
     TRUNCATE_AND_RESTORE: "truncate-and-restore",
 }
 BIDIRECTIONAL = "BIDIRECTIONAL"
-DESTINATION = "DESTINATION"  # link.mode's default
+# link.mode and connection.mode (Confluent's Cluster Linking configs; REFERENCE.md 2.1, 9.2).
+DESTINATION = "DESTINATION"
+SOURCE = "SOURCE"
+OUTBOUND = "OUTBOUND"
+INBOUND = "INBOUND"
+
+
+@dataclass(frozen=True)
+class Half:
+    """One cluster's part of the link: a link of the link's name on `cluster`, reaching
+    `remote`. A one-way link has one (on the destination); a source-initiated link two (the
+    destination's, INBOUND, made first, then the source's, SOURCE and OUTBOUND); a
+    bidirectional link two (BIDIRECTIONAL on each cluster, each mirroring the other's
+    topics)."""
+
+    cluster: str
+    cluster_id: str
+    remote: str
+    remote_id: str
+    mode: str  # link.mode
+    connection: str  # connection.mode
+    rest: AdminRest | None = None  # its cluster's Admin REST API (None: only planned)
+
+    @property
+    def hosts_mirrors(self) -> bool:
+        """A SOURCE half holds no mirror topics: they are made on the destination."""
+        return self.mode != SOURCE
+
+    @property
+    def opens_connection(self) -> bool:
+        return self.connection == OUTBOUND
 
 
 def platform_of(rest_url: str) -> str:
@@ -117,11 +149,12 @@ def _filters(filters: list[GroupFilter]) -> list[dict[str, str]]:
     ]
 
 
-def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
-    """The cluster link's configs, in Confluent's key names, from the topology's link settings."""
+def link_configs(topology: Topology, source_bootstrap: str | None) -> dict[str, str]:
+    """The cluster link's configs, in Confluent's key names, from the topology's link settings.
+    `source_bootstrap` None: a link that does not connect out (connection.mode INBOUND)."""
     link = topology.link
     cfg = {
-        "bootstrap.servers": source_bootstrap,
+        **({"bootstrap.servers": source_bootstrap} if source_bootstrap is not None else {}),
         "consumer.offset.sync.enable": str(link.consumer_offset_sync).lower(),
         "acl.sync.enable": str(link.acl_sync).lower(),
         "auto.create.mirror.topics.enable": str(link.auto_create_mirror_topics).lower(),
@@ -144,6 +177,145 @@ def link_configs(topology: Topology, source_bootstrap: str) -> dict[str, str]:
     return cfg
 
 
+def half_configs(
+    topology: Topology,
+    half: Half,
+    bootstrap: str | None,
+    remote_security: dict[str, str] | None = None,
+    local_security: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """What one half of the link is created with (Confluent's names):
+
+    - the default link (DESTINATION, OUTBOUND): the topology's settings and the source's
+      bootstrap and sign-in, as ever;
+    - a source-initiated link's destination half (DESTINATION, INBOUND): the settings, with no
+      bootstrap nor credentials: it never connects out, it waits for the source;
+    - its source half (SOURCE, OUTBOUND): only the connection: the destination's bootstrap and
+      sign-in, and on a secured lab `local.*`, its sign-in to its own cluster;
+    - a bidirectional half: the settings, link.mode BIDIRECTIONAL, cluster.link.prefix
+      "<remote>." (its mirrors of the other's topics), the other's bootstrap and sign-in, and
+      `local.*` on a secured lab.
+    `bootstrap`: the remote as this half's cluster reaches it. Secrets are only ever in the
+    returned dict, sent in a request body, never printed."""
+    if half.mode == SOURCE:
+        cfg = {"link.mode": SOURCE, "connection.mode": OUTBOUND, "bootstrap.servers": bootstrap}
+        return {**cfg, **(remote_security or {}), **(local_security or {})}
+    if half.connection == INBOUND:
+        cfg = link_configs(topology, None)
+        return {"link.mode": half.mode, "connection.mode": INBOUND, **cfg}
+    cfg = link_configs(topology, bootstrap)
+    if half.mode == BIDIRECTIONAL:
+        cfg = {"link.mode": BIDIRECTIONAL, **cfg, "cluster.link.prefix": f"{half.remote}."}
+        return {**cfg, **(remote_security or {}), **(local_security or {})}
+    return {**cfg, **(remote_security or {})}
+
+
+def make_halves(
+    topology: Topology,
+    ids: tuple[str, str],
+    rest: AdminRest | None = None,
+    source_rest: AdminRest | None = None,
+) -> list[Half]:
+    """The link's halves in the order they are created (docs/hybrid.md). `ids`: (source,
+    destination) as the REST API names them."""
+    link = topology.link
+    source_id, dest_id = ids
+    dst = Half(link.destination, dest_id, link.source, source_id, DESTINATION, OUTBOUND, rest)
+    if not (link.bidirectional or link.source_initiated):
+        return [dst]
+    src = Half(link.source, source_id, link.destination, dest_id, SOURCE, OUTBOUND, source_rest)
+    if link.source_initiated:
+        # The destination's half first: the source's connection needs it there to land.
+        return [dataclasses.replace(dst, connection=INBOUND), src]
+    return [
+        dataclasses.replace(dst, mode=BIDIRECTIONAL),
+        dataclasses.replace(src, mode=BIDIRECTIONAL),
+    ]
+
+
+def half_request(
+    topology: Topology,
+    half: Half,
+    bootstrap: str | None,
+    remote_security: dict[str, str] | None = None,
+    local_security: dict[str, str] | None = None,
+    platform: str = PLATFORM,
+) -> dict:
+    """The body of `POST …/links?link_name=<link>` that makes `half`: the other cluster's id
+    (Confluent Platform's spec: source_cluster_id, or destination_cluster_id for link.mode
+    SOURCE; Cloud names a bidirectional link's other cluster remote_cluster_id) and the
+    configs (`half_configs`)."""
+    configs = half_configs(
+        topology,
+        half,
+        bootstrap if half.opens_connection else None,
+        remote_security,
+        local_security,
+    )
+    if half.mode == SOURCE:
+        ids = {"destination_cluster_id": half.remote_id}
+    elif half.mode == BIDIRECTIONAL and platform == CLOUD:
+        ids = {"remote_cluster_id": half.remote_id}
+    else:
+        ids = {"source_cluster_id": half.remote_id}
+    return {**ids, "configs": [{"name": k, "value": v} for k, v in configs.items()]}
+
+
+def link_requests(
+    topology: Topology,
+    source_bootstrap: str,
+    destination_bootstrap: str,
+    sign_in: dict[str, str] | None = None,
+    platform: str = PLATFORM,
+) -> list[dict]:
+    """Every request that makes the link, in order: each half, then each mirror topic, with
+    where it goes. For `invoke render` (docker: cluster-link.json), so both halves and what
+    each is signed in with can be read before a lab starts; `sign_in` should hold masked
+    values there: what is given is written as given."""
+    link = topology.link
+    out = []
+    halves = make_halves(topology, (topology.source.cluster_id, topology.destination.cluster_id))
+    for half in halves:
+        at_destination = half.cluster == link.destination
+        local = None
+        if sign_in and half.opens_connection and half.mode != DESTINATION:
+            local = {f"local.{k}": v for k, v in sign_in.items()}
+        body = half_request(
+            topology,
+            half,
+            source_bootstrap if at_destination else destination_bootstrap,
+            sign_in if half.opens_connection else None,
+            local,
+            platform,
+        )
+        out.append(
+            {
+                "cluster": half.cluster,
+                "link.mode": half.mode,
+                "connection.mode": half.connection,
+                "opens_connection_to": half.remote if half.opens_connection else None,
+                "method": "POST",
+                "path": f"/kafka/v3/clusters/{half.cluster_id}/links?link_name={link.name}",
+                "body": body,
+            }
+        )
+    for topic, origin in topology.mirror_origins():
+        host = next(h for h in halves if h.cluster != origin and h.hosts_mirrors)
+        out.append(
+            {
+                "cluster": host.cluster,
+                "method": "POST",
+                "path": f"/kafka/v3/clusters/{host.cluster_id}/links/{link.name}/mirrors",
+                "body": {
+                    "source_topic_name": topic,
+                    "mirror_topic_name": topology.mirror_name(topic, origin),
+                    "replication_factor": topology.cluster(host.cluster).rf,
+                },
+            }
+        )
+    return out
+
+
 class ClusterLink(Link):
     kind = "Cluster Linking"
 
@@ -159,6 +331,10 @@ class ClusterLink(Link):
         auth_fix: str | None = None,
         grants: MirrorGrants | None = None,
         platform: str | None = None,
+        source_rest: AdminRest | None = None,
+        destination_bootstrap: str | None = None,
+        destination_security: Callable[[], dict[str, str]] | None = None,
+        local_security: Callable[[str], dict[str, str]] | None = None,
     ):
         """`rest`: the destination's Admin REST API. `source_bootstrap`: the source as the
         destination broker reaches it. `host_bootstraps`: (source, destination) as this machine
@@ -168,7 +344,13 @@ class ClusterLink(Link):
         to the source, asked for only when the link is created. `auth_fix`: what to do when the
         REST API refuses the credentials (401). `grants`: a secured lab's ACLs for a mirror
         created after the link. `platform`: PLATFORM or CLOUD, whose Admin REST API this is
-        (by default Confluent Cloud for an endpoint on confluent.cloud)."""
+        (by default Confluent Cloud for an endpoint on confluent.cloud).
+
+        A source-initiated or bidirectional link also has a half on the source (`Half`):
+        `source_rest` is the source's Admin REST API, `destination_bootstrap` the destination
+        as the source's brokers reach it, `destination_security` the sign-in to the
+        destination, and `local_security(cluster)` a half's `local.*` sign-in to its own
+        cluster (a secured lab); each asked for only when that half is created."""
         super().__init__(topology, grants)
         self.rest = rest
         self.source_bootstrap = source_bootstrap
@@ -182,27 +364,73 @@ class ClusterLink(Link):
         self.auth_fix = auth_fix
         self.prefix = topology.link.mirror_prefix or ""
         self.platform = platform or platform_of(rest.base_url)
+        self.source_rest = source_rest
+        self.destination_bootstrap = destination_bootstrap
+        self.destination_security = destination_security
+        self.local_security = local_security
+        self._where: dict[str, Half] = {}  # each mirror topic's half, as last listed
+
+    # -- the halves -----------------------------------------------------------------------------
+    def halves(self) -> list[Half]:
+        """The link's halves in the order they are created (docs/hybrid.md)."""
+        link = self.topology.link
+        if (link.bidirectional or link.source_initiated) and self.source_rest is None:
+            raise LabError(
+                f"Link {self.name} has a half on the source {link.source} "
+                f"({'source-initiated' if link.source_initiated else 'bidirectional'}), and the "
+                "kit has no Admin REST API of the source to make it with.",
+                "Give the source a REST endpoint (external: rest_endpoint), or use the default "
+                "shape (`initiated_by: destination`, `mode: one-way`).",
+            )
+        return make_halves(
+            self.topology, (self.source_id, self.dest_id), self.rest, self.source_rest
+        )
+
+    def _home(self) -> Half:
+        """The destination's half: the link as a one-way lab knows it."""
+        return self.halves()[0]
+
+    def connections(self) -> list[tuple[str, str]]:
+        """Who opens a connection to whom: (from cluster, to cluster), one per half that
+        connects out (connection.mode OUTBOUND)."""
+        return [(h.cluster, h.remote) for h in self.halves() if h.opens_connection]
 
     # -- paths and errors -----------------------------------------------------------------------
     def _links(self, *parts: str) -> str:
         return "/".join([f"clusters/{self.dest_id}/links", *parts])
 
+    @staticmethod
+    def _path(half: Half, *parts: str) -> str:
+        return "/".join([f"clusters/{half.cluster_id}/links", *parts])
+
     def _mirror_name(self, topic: str) -> str:
+        link = self.topology.link
+        if link.bidirectional:
+            if topic.startswith((f"{link.source}.", f"{link.destination}.")):
+                return topic
+            return self.topology.mirror_name(topic, self._origin(topic))
         return topic if topic.startswith(self.prefix) else self.prefix + topic
+
+    def _origin(self, topic: str) -> str:
+        """The cluster a bare topic name is mirrored from: the source when it has one of that
+        name (a name may be on both clusters of a bidirectional link), else the other."""
+        on = {t.cluster for t in self.topology.topics if t.name == topic}
+        link = self.topology.link
+        return link.source if link.source in on or not on else on.pop()
 
     def _error(self, e: RestError, doing: str, fix: str | None = None) -> LabError:
         if e.status == 0:
             return LabError(
-                f"{doing}: the Admin REST API at {self.rest.base_url} did not answer "
+                f"{doing}: the Admin REST API at {e.url.split('/v3/')[0]} did not answer "
                 f"({e.message}).",
-                "Is the lab up? Run `invoke status`; the secondary's REST port is rest_port in "
+                "Is the lab up? Run `invoke status`; each cluster's REST port is rest_port in "
                 "topology.yaml.",
             )
         code = e.error_code if e.error_code is not None else e.status
         if e.status in (401, 403):
             refused = "refused the credentials" if e.status == 401 else "denied the request"
             return LabError(
-                f"{doing}: the Admin REST API at {self.rest.base_url} {refused} "
+                f"{doing}: the Admin REST API at {e.url.split('/v3/')[0]} {refused} "
                 f"(HTTP {e.status}, error_code {code}: {e.message}).",
                 self.auth_fix
                 or "Check the API key and secret the kit signs in with; nothing was changed.",
@@ -229,11 +457,13 @@ class ClusterLink(Link):
     # Platform, ccloud-sdk-go-v2's for Cloud) documents a reply for a missing link or mirror on
     # GET …/links/{link}, GET …/mirrors/{mirror} or POST …/mirrors: they list 200/204, 400,
     # 401, 429 and 5XX. So the kit never takes a 404 (or any error) to mean "not there".
-    def _link_data(self) -> dict | None:
-        """This link's entry in GET …/links, or None when the destination has no such link."""
+    def _link_data(self, half: Half | None = None) -> dict | None:
+        """This link's entry in GET …/links of `half`'s cluster (the destination's by
+        default), or None when that cluster has no such link."""
+        half = half or self._home()
         reply = self._call(
-            f"Listing links on {self.topology.link.destination}",
-            lambda: self.rest.get(self._links()),
+            f"Listing links on {half.cluster}",
+            lambda: half.rest.get(self._path(half)),
         )
         return next((d for d in items(reply) if d.get("link_name") == self.name), None)
 
@@ -241,27 +471,51 @@ class ClusterLink(Link):
         return self._link_data() is not None
 
     def create(self) -> None:
-        if not self.exists():
-            configs = link_configs(self.topology, self.source_bootstrap)
-            if self.source_security is not None:
-                configs.update(self.source_security())
-            self._call(
-                f"Creating link {self.name} on {self.topology.link.destination}",
-                lambda: self.rest.post(
-                    self._links(),
-                    query={"link_name": self.name},
-                    body={
-                        "source_cluster_id": self.source_id,
-                        "configs": [{"name": k, "value": v} for k, v in configs.items()],
-                    },
-                ),
-                fix=f"Check that {self.topology.link.source} answers at {self.source_bootstrap} "
-                "from inside the destination, and that its cluster id matches topology.yaml.",
+        for half in self.halves():
+            if self._link_data(half) is None:
+                self._create_half(half)
+        have = set(self._mirror_data())
+        for topic, origin in self._planned_mirrors():
+            if self.topology.mirror_name(topic, origin) not in have:
+                self._create_mirror(topic, origin)  # `up` granted the topology's mirrors their ACLs
+
+    def _planned_mirrors(self) -> list[tuple[str, str]]:
+        """(topic, the cluster it is mirrored from) for each mirror of the topology."""
+        return self.topology.mirror_origins()
+
+    def _create_half(self, half: Half) -> None:
+        link = self.topology.link
+        at_destination = half.cluster == link.destination
+        bootstrap = self.source_bootstrap if at_destination else self.destination_bootstrap
+        remote_security = local = None
+        if half.opens_connection:
+            ask = self.source_security if at_destination else self.destination_security
+            remote_security = ask() if ask is not None else None
+            if half.mode != DESTINATION and self.local_security is not None:
+                local = self.local_security(half.cluster)
+        body = half_request(self.topology, half, bootstrap, remote_security, local, self.platform)
+        what = {
+            (DESTINATION, OUTBOUND): "",
+            (DESTINATION, INBOUND): " (link.mode DESTINATION, connection.mode INBOUND)",
+            (SOURCE, OUTBOUND): " (link.mode SOURCE, connection.mode OUTBOUND)",
+            (BIDIRECTIONAL, OUTBOUND): " (link.mode BIDIRECTIONAL)",
+        }[(half.mode, half.connection)]
+        if half.opens_connection:
+            fix = (
+                f"Check that {half.remote} answers at {bootstrap} from inside {half.cluster}, "
+                "and that its cluster id matches topology.yaml."
             )
-        have = {m.topic for m in self.mirrors()}
-        for topic in self.topology.link.mirrors:
-            if self._mirror_name(topic) not in have:
-                self._create_mirror(topic)  # `up` granted the topology's mirrors their ACLs
+        else:
+            fix = f"Check that {half.remote}'s cluster id matches topology.yaml."
+        self._call(
+            f"Creating link {self.name} on {half.cluster}{what}",
+            lambda: half.rest.post(
+                self._path(half),
+                query={"link_name": self.name},
+                body=body,
+            ),
+            fix=fix,
+        )
 
     def restart(self) -> None:
         raise LabError(
@@ -280,7 +534,8 @@ class ClusterLink(Link):
         )
 
     def delete(self, force: bool = False) -> None:
-        if not self.exists():
+        present = [h for h in self.halves() if self._link_data(h) is not None]
+        if not present:
             return
         mirrors = self.mirrors()
         live = [m.topic for m in mirrors if m.status not in (STOPPED, PENDING_STOPPED)]
@@ -294,31 +549,51 @@ class ClusterLink(Link):
             # Confluent: deleting a link while a mirror is PENDING_STOPPED risks irrecoverable
             # errors, so wait for STOPPED.
             self._wait_status([m.topic for m in mirrors if m.status == PENDING_STOPPED], {STOPPED})
-        self._call(
-            f"Deleting link {self.name}",
-            lambda: self.rest.delete(self._links(self.name), query={"force": force}),
-        )
+        for half in present:  # the destination's half (with the mirrors) first
+            self._call(
+                f"Deleting link {self.name} on {half.cluster}",
+                lambda half=half: half.rest.delete(
+                    self._path(half, self.name), query={"force": force}
+                ),
+            )
 
-    def _link_info(self, data: dict, settings: dict[str, str]) -> LinkInfo:
+    def _link_info(
+        self, data: dict, settings: dict[str, str], half: Half | None = None
+    ) -> LinkInfo:
         link = self.topology.link
+        half = half or self._home()
+        if half.mode == SOURCE:  # lives on the source; the records go to its remote
+            source, destination = half.cluster, half.remote
+        else:
+            source = (
+                half.remote
+                if data.get("source_cluster_id") == half.remote_id
+                or data.get("remote_cluster_id") == half.remote_id
+                else str(data.get("source_cluster_id") or "-")
+            )
+            destination = half.cluster
+        detail = [
+            str(x)
+            for x in (data.get("link_error"), data.get("link_error_message"))
+            if x and x != "NO_ERROR"
+        ]
+        if link.bidirectional or link.source_initiated:
+            detail.insert(
+                0, f"on {half.cluster}: link.mode {half.mode}, connection.mode {half.connection}"
+            )
         return LinkInfo(
             name=data.get("link_name", self.name),
             kind=self.kind,
-            source=link.source
-            if data.get("source_cluster_id") == self.source_id
-            else str(data.get("source_cluster_id") or "-"),
-            destination=link.destination,
+            source=source,
+            destination=destination,
             state=data.get("link_state") or UNKNOWN,
             settings=settings,
-            detail=" ".join(
-                str(x)
-                for x in (data.get("link_error"), data.get("link_error_message"))
-                if x and x != "NO_ERROR"
-            ),
+            detail=" ".join(detail),
         )
 
     def describe(self) -> LinkInfo:
-        if self._link_data() is None:
+        home = self._home()
+        if self._link_data(home) is None:
             link = self.topology.link
             return LinkInfo(
                 self.name,
@@ -340,17 +615,29 @@ class ClusterLink(Link):
             for c in items(configs)
             if "name" in c
         }
-        return self._link_info(data, settings)
+        info = self._link_info(data, settings, home)
+        others = []
+        for half in self.halves()[1:]:  # the other half's state, said beside this one's
+            found = self._link_data(half)
+            state = (found or {}).get("link_state") or (UNKNOWN if found else NOT_FOUND)
+            others.append(f"its half on {half.cluster} ({half.mode}, {half.connection}): {state}")
+        if others:
+            info.detail = "; ".join([info.detail, *others]) if info.detail else "; ".join(others)
+        return info
 
     def list_links(self) -> list[LinkInfo]:
-        reply = self._call(
-            f"Listing links on {self.topology.link.destination}",
-            lambda: self.rest.get(self._links()),
-        )
-        return [self._link_info(d, {}) for d in items(reply)]
+        out = []
+        for half in self.halves():
+            reply = self._call(
+                f"Listing links on {half.cluster}",
+                lambda half=half: half.rest.get(self._path(half)),
+            )
+            out += [self._link_info(d, {}, half) for d in items(reply)]
+        return out
 
     # -- mirrors --------------------------------------------------------------------------------
-    def _mirror_info(self, d: dict) -> MirrorInfo:
+    def _mirror_info(self, d: dict, half: Half | None = None) -> MirrorInfo:
+        half = half or self._home()
         partitions = d.get("mirror_lags") or []
         lags = [max(0, int(p.get("lag", 0))) for p in partitions]
         # Confluent reports lag 0 for a partition it has not fetched yet
@@ -360,8 +647,10 @@ class ClusterLink(Link):
         source = d.get("source_topic_name", mirror)
         src_records = dst_records = 0
         if self.host_bootstraps:
+            reverse = half.cluster != self.topology.link.destination
+            ends = self.host_bootstraps[::-1] if reverse else self.host_bootstraps
             try:
-                _, src_records, dst_records = record_counts(*self.host_bootstraps, source, mirror)
+                _, src_records, dst_records = record_counts(*ends, source, mirror)
             except (LabError, KafkaException):
                 pass  # counts are a courtesy; Confluent's lag is the truth here
         return MirrorInfo(
@@ -380,20 +669,31 @@ class ClusterLink(Link):
                 int(p.get("partition", i)): lag
                 for i, (p, lag) in enumerate(zip(partitions, lags, strict=True))
             },
+            source=half.remote,
+            destination=half.cluster,
         )
 
     def _mirror_data(self) -> dict[str, dict]:
-        """GET …/links/{link}/mirrors by mirror topic name; empty when there is no link."""
-        if not self.exists():
-            return {}
-        reply = self._call(
-            f"Listing the mirror topics of {self.name}",
-            lambda: self.rest.get(self._links(self.name, "mirrors")),
-        )
-        return {d.get("mirror_topic_name", ""): d for d in items(reply)}
+        """GET …/links/{link}/mirrors of every half holding mirrors, by mirror topic name;
+        empty where there is no link. Remembers each mirror's half."""
+        out: dict[str, dict] = {}
+        where: dict[str, Half] = {}
+        for half in self.halves():
+            if not half.hosts_mirrors or self._link_data(half) is None:
+                continue
+            reply = self._call(
+                f"Listing the mirror topics of {self.name} on {half.cluster}",
+                lambda half=half: half.rest.get(self._path(half, self.name, "mirrors")),
+            )
+            for d in items(reply):
+                name = d.get("mirror_topic_name", "")
+                out[name] = d
+                where[name] = half
+        self._where = where
+        return out
 
     def mirrors(self) -> list[MirrorInfo]:
-        return [self._mirror_info(d) for d in self._mirror_data().values()]
+        return [self._mirror_info(d, self._where.get(n)) for n, d in self._mirror_data().items()]
 
     def mirror_describe(self, topic: str) -> MirrorInfo:
         name = self._mirror_name(topic)
@@ -404,40 +704,49 @@ class ClusterLink(Link):
                 f"{self.name} on {self.topology.link.destination}.",
                 f"`invoke mirror.list` shows the mirror topics of {self.name}.",
             )
-        return self._mirror_info(data)
+        return self._mirror_info(data, self._where.get(name))
 
     def mirror_create(self, topic: str) -> None:
         if self.grants:
             self.grants.grant(topic)
         self._create_mirror(topic)
 
-    def _create_mirror(self, topic: str) -> None:
-        name = self._mirror_name(topic)
+    def _create_mirror(self, topic: str, origin: str | None = None) -> None:
+        link = self.topology.link
+        if link.bidirectional:
+            origin = origin or self._origin(topic)
+            half = next(h for h in self.halves() if h.cluster != origin)
+            name, source_topic = self.topology.mirror_name(topic, origin), topic
+        else:
+            half = self._home()
+            name = self._mirror_name(topic)
+            source_topic = topic.removeprefix(self.prefix) if self.prefix else topic
         self._call(
             f"Creating mirror topic {name} on link {self.name}",
-            lambda: self.rest.post(
-                self._links(self.name, "mirrors"),
+            lambda: half.rest.post(
+                self._path(half, self.name, "mirrors"),
                 body={
-                    "source_topic_name": topic.removeprefix(self.prefix) if self.prefix else topic,
+                    "source_topic_name": source_topic,
                     "mirror_topic_name": name,
-                    # The destination's replication factor, as for every topic it has.
-                    "replication_factor": self.topology.destination.rf,
+                    # The hosting cluster's replication factor, as for every topic it has.
+                    "replication_factor": self.topology.cluster(half.cluster).rf,
                 },
             ),
-            fix=f"The source topic must exist on {self.topology.link.source} and no topic "
-            f"{name} may exist on {self.topology.link.destination}.",
+            fix=f"The source topic must exist on {half.remote} and no topic {name} may exist "
+            f"on {half.cluster}.",
         )
         # The 204 comes before the mirror exists: wait until it mirrors, so the next step
         # (a consumer on the mirror topic, say) finds it.
         self._wait_status([name], {ACTIVE})
 
     def mirror_delete(self, topic: str) -> None:
-        """Stop mirroring by deleting the mirror topic on the destination (a mirror is a topic)."""
+        """Stop mirroring by deleting the mirror topic on its cluster (a mirror is a topic)."""
         name = self._mirror_name(topic)
         self.mirror_describe(name)  # an unknown mirror is an error, and nothing is deleted
+        half = self._where.get(name, self._home())
         self._call(
             f"Deleting mirror topic {name}",
-            lambda: self.rest.delete(f"clusters/{self.dest_id}/topics/{name}"),
+            lambda: half.rest.delete(f"clusters/{half.cluster_id}/topics/{name}"),
         )
         if self.grants:
             self.grants.revoke(topic)
@@ -450,13 +759,20 @@ class ClusterLink(Link):
             )
         for n in names if mirrors_only else []:
             self.mirror_describe(n)  # unknown mirrors fail here, before anything changes
-        reply = self._call(
-            f"{action.capitalize()} of {', '.join(names)}",
-            lambda: self.rest.post(
-                self._links(self.name, f"mirrors:{action}"), body={"mirror_topic_names": names}
-            ),
-        )
-        failed = [r for r in items(reply) if r.get("error_code") not in (None, 0)]
+        by_half: dict[Half, list[str]] = {}
+        for n in names:
+            by_half.setdefault(self._where.get(n, self._home()), []).append(n)
+        replies = []
+        for half, group in by_half.items():
+            reply = self._call(
+                f"{action.capitalize()} of {', '.join(group)}",
+                lambda half=half, group=group: half.rest.post(
+                    self._path(half, self.name, f"mirrors:{action}"),
+                    body={"mirror_topic_names": group},
+                ),
+            )
+            replies += items(reply)
+        failed = [r for r in replies if r.get("error_code") not in (None, 0)]
         if failed:
             raise LabError(
                 f"{action.capitalize()} refused by Confluent Server: "
@@ -475,7 +791,7 @@ class ClusterLink(Link):
             listed = self._mirror_data()  # a mirror just created may not be listed yet
             if not all(n in listed for n in names):
                 return None
-            infos = [self._mirror_info(listed[n]) for n in names]
+            infos = [self._mirror_info(listed[n], self._where.get(n)) for n in names]
             return infos if all(i.status in wanted for i in infos) else None
 
         return wait_until(

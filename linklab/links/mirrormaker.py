@@ -62,6 +62,16 @@ class MirrorMaker2Link(Link):
     tunable = True
     caveats = CAVEATS
 
+    def connections(self) -> list[tuple[str, str]]:
+        """MirrorMaker 2 connects to both clusters; what matters is which one is across the
+        WAN. Beside the destination (the default) it pulls from the source; placed beside the
+        source (`initiated_by: source`, the hybrid shape) it writes to the destination, so only
+        the source's side opens connections across (docs/hybrid.md)."""
+        link = self.topology.link
+        if link.source_initiated:
+            return [(link.source, link.destination)]
+        return super().connections()
+
     def __init__(
         self,
         topology: Topology,

@@ -100,6 +100,7 @@ def network_state(ns: Any) -> dict:
         "proxy": ns.proxy,
         "api_url": ns.api,
         "direct": ns.direct,
+        "connects": list(getattr(ns, "connects", ())),
     }
 
 

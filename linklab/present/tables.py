@@ -56,6 +56,9 @@ def status(st: Any) -> list[Sheet]:
             f"{c.rss_mb:.0f}" if c.rss_mb else "-",
         )
     out = [comps]
+    connects = getattr(st.network, "connects", ()) if getattr(st, "network", None) else ()
+    if connects:
+        out.append(who_connects(connects))
     costs = broker_costs(st.components)
     if costs:
         out.append(costs)
@@ -203,6 +206,14 @@ def mirrors(infos: list[Any]) -> Sheet:
     return t
 
 
+def who_connects(lines: Any) -> Sheet:
+    """Who opens the link's connections, and which cross the WAN (docs/hybrid.md)."""
+    who = sheet("who connects to whom", "connection")
+    for line in lines:
+        who.add(line)
+    return who
+
+
 def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
     """The link's network path (its state), and the profiles it can take, the active marked."""
     path = sheet("the link's network path", "profile", "round trip", "path", "proxy", "state")
@@ -213,6 +224,8 @@ def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
         ns.proxy,
         state("direct" if getattr(ns, "direct", False) else "running" if ns.running else "stopped"),
     )
+    connects = getattr(ns, "connects", ())
+    out = [path, who_connects(connects)] if connects else [path]
     table = sheet(
         "network profiles (invoke network --profile NAME)",
         "profile",
@@ -235,7 +248,7 @@ def network(ns: Any, profiles: dict[str, Any]) -> list[Sheet]:
             f"{p.round_trip_ms} ms",
             p.description,
         )
-    return [path, table]
+    return [*out, table]
 
 
 def steps(done: list[tuple[str, str]], title: str = "") -> Sheet:

@@ -115,9 +115,14 @@ class ExternalRuntime(Runtime):
     def link_source_security(self) -> dict[str, str]:
         """The source's sign-in, as the link's configs (the destination connects with them).
         Confluent: link creation needs the source's security configs in its `configs`."""
-        src = self.topology.link.source
-        s = self.spec(src)
-        key = self.api_key(src)
+        return self.link_security(self.topology.link.source)
+
+    def link_security(self, cluster: str) -> dict[str, str]:
+        """`cluster`'s sign-in as a link's configs: the source's for the destination's half,
+        the destination's for a half on the source (docs/hybrid.md); with `local.` before each
+        key, a half's sign-in to its own cluster."""
+        s = self.spec(cluster)
+        key = self.api_key(cluster)
         out = {"security.protocol": s.security_protocol}
         if s.ca_file and s.security_protocol in ("SSL", "SASL_SSL"):
             # A private CA: the destination's brokers open the link's connections and cannot

@@ -21,6 +21,15 @@ auth, API key and secret; a wrong or missing key is 401 with error_code 40101). 
 or mirror is answered `missing_status` (400 by default: neither spec documents a 404 there,
 so the kit must not need one). It is not Confluent Server: it proves the kit's requests and
 its reading of the documented replies, not Confluent's behaviour.
+
+Two of them joined as `peer`s model a link made in halves (docs/hybrid.md): a source-initiated
+pair (the destination's half, link.mode DESTINATION and connection.mode INBOUND, opens nothing
+and stays UNAVAILABLE until the source's half, link.mode SOURCE and connection.mode OUTBOUND,
+connects to it; its mirrors wait meanwhile) and a bidirectional pair (link.mode BIDIRECTIONAL
+on each cluster, each mirroring the other's topics under its cluster.link.prefix). `opens()`
+says which connections a cluster's links open: who connects to whom. Which LinkState Confluent
+shows for an INBOUND half with no source half yet is not in the specs nor the docs read; the
+double shows UNAVAILABLE (a documented LinkState), and the kit relies only on "not ACTIVE".
 """
 
 from __future__ import annotations
@@ -107,10 +116,12 @@ class FakeConfluentServer:
     # is a mirror of this cluster's topic (ACTIVE, PAUSED, STOPPED once failed over there).
     remote: dict[str, str] = field(default_factory=dict)
     truncated: dict[str, list[int]] = field(default_factory=dict)  # per partition, by a restore
-    # The other cluster's double, where a test plays both halves of a bidirectional link: a
-    # reversing verb here makes its topic of that name a mirror of this one (started or paused)
-    # under its half of the link, as Confluent documents "start the remote mirror topic".
+    # The other cluster's double, for a link made in halves (source-initiated, bidirectional):
+    # a reversing verb here also makes its topic of that name a mirror of this one (started or
+    # paused) under its half of the link, as Confluent documents "start the remote mirror topic".
     peer: FakeConfluentServer | None = None
+    # A list shared by peers: (cluster id, method, path) of every request, in the order taken.
+    journal: list | None = None
 
     def base(self) -> str:
         return f"http://127.0.0.1{PREFIX}{self.cluster_id}"
@@ -133,10 +144,43 @@ class FakeConfluentServer:
         self.links[name]["state"] = "PAUSED" if paused else "ACTIVE"
 
     # -- what it shows ----------------------------------------------------------------------
+    def opens(self) -> list[tuple[str, str, str]]:
+        """(link, from cluster id, to bootstrap) for each link here that connects out
+        (connection.mode OUTBOUND, the default): who connects to whom."""
+        return [
+            (name, self.cluster_id, link["configs"].get("bootstrap.servers", ""))
+            for name, link in self.links.items()
+            if link.get("connection", "OUTBOUND") == "OUTBOUND"
+        ]
+
+    def _half_met(self, name: str) -> bool:
+        """A half of a source-initiated pair is connected only when its other half exists on
+        the peer: the source's SOURCE half pointing here, or the destination's INBOUND half
+        awaiting it."""
+        link = self.links[name]
+        want = {"DESTINATION": "SOURCE", "SOURCE": "DESTINATION"}.get(link.get("mode", ""))
+        paired = link.get("connection") == "INBOUND" or link.get("mode") == "SOURCE"
+        if not paired:
+            return True
+        other = (self.peer.links if self.peer else {}).get(name)
+        return bool(
+            other
+            and other.get("mode") == want
+            and other.get("remote_id") == self.cluster_id
+            and (other.get("connection") == "INBOUND") == (want == "DESTINATION")
+        )
+
     def link_state(self, name: str) -> tuple[str | None, str, str | None]:
         """(link_state, link_error, link_error_message) as shown; state None: not reported."""
         link = self.links[name]
         state = link.get("state", "ACTIVE")
+        if state == "ACTIVE" and not self._half_met(name):
+            waiting = (
+                "the source cluster's half"
+                if link.get("mode") != "SOURCE"
+                else ("the destination cluster's INBOUND half")
+            )
+            return ("UNAVAILABLE", "NO_ERROR", f"No connection with {waiting} of the link yet.")
         if state == "ACTIVE" and not self.source_available:
             return (
                 "UNAVAILABLE",
@@ -161,8 +205,8 @@ class FakeConfluentServer:
         body = {
             "kind": "KafkaLink",
             "metadata": {"self": f"{self.base()}/links/{name}"},
-            "source_cluster_id": self.links[name]["source_cluster_id"],
-            "destination_cluster_id": None,
+            "source_cluster_id": self.links[name].get("source_cluster_id"),
+            "destination_cluster_id": self.links[name].get("destination_cluster_id"),
             "link_name": name,
             "link_id": "b1e8c7a2-0000-4000-8000-000000000001",
             "cluster_link_id": "sOnGlInKiD0000000000aa",
@@ -218,6 +262,8 @@ class FakeConfluentServer:
             self.refused += 1
             return _error(401, 40101, "Authentication failed")
         self.requests.append((method, path, query, body))
+        if self.journal is not None:
+            self.journal.append((self.cluster_id, method, path))
         m = re.fullmatch(PREFIX + r"([^/]+)/(.*)", path)
         if not m:
             return _error(404, 404, "HTTP 404 Not Found")
@@ -293,20 +339,46 @@ class FakeConfluentServer:
             if set(c) != {"name", "value"} or not isinstance(c["value"], str):
                 return _error(400, 400, f"Bad config entry {c}")
             configs[c["name"]] = c["value"]
-        if "bootstrap.servers" not in configs:
+        mode = configs.get("link.mode", "DESTINATION")
+        connection = configs.get("connection.mode", "OUTBOUND")
+        if mode not in ("DESTINATION", "SOURCE", "BIDIRECTIONAL"):
+            return _error(400, 400, f"Invalid link.mode {mode}")
+        if connection not in ("OUTBOUND", "INBOUND"):
+            return _error(400, 400, f"Invalid connection.mode {connection}")
+        if mode == "SOURCE" and connection != "OUTBOUND":
+            return _error(400, 400, "A source link must have connection.mode OUTBOUND.")
+        # OUTBOUND connects out: it needs the remote's address; INBOUND waits for it.
+        if connection == "OUTBOUND" and "bootstrap.servers" not in configs:
             return _error(400, 400, "bootstrap.servers must be set")
-        if body.get("source_cluster_id") == self.cluster_id:
+        if len(configs.get("cluster.link.prefix", "")) > 12:
+            return _error(400, 400, "cluster.link.prefix is longer than 12 characters")
+        # The other cluster: the source of a destination's link, the destination of a source's
+        # (CP spec examples: destination_cluster_id for link.mode SOURCE); Cloud names a
+        # bidirectional link's other cluster remote_cluster_id.
+        key = "destination_cluster_id" if mode == "SOURCE" else "source_cluster_id"
+        if mode == "BIDIRECTIONAL" and self.dialect == rest_schemas.CLOUD:
+            key = "remote_cluster_id" if "remote_cluster_id" in body else key
+        remote = body.get(key)
+        if remote is None:
+            return _error(400, 400, f"{key} is required for link.mode {mode}")
+        if remote == self.cluster_id:
             return _error(400, 400, "Cannot create cluster link to self")
-        if body.get("source_cluster_id") != self.source_cluster_id:
+        if remote != self.source_cluster_id:
             return _error(
                 400,
                 400,
-                "Expected source cluster id "
-                f"{body.get('source_cluster_id')} but found {self.source_cluster_id}",
+                f"Expected {key.removesuffix('_id').replace('_', ' ')} id {remote} but found "
+                f"{self.source_cluster_id}",
             )
         if name in self.links:
             return _error(400, 400, f"Cluster link '{name}' already exists.")
-        self.links[name] = {"source_cluster_id": body["source_cluster_id"], "configs": configs}
+        self.links[name] = {
+            key if key != "remote_cluster_id" else "source_cluster_id": remote,
+            "remote_id": remote,
+            "mode": mode,
+            "connection": connection,
+            "configs": configs,
+        }
         return 204, None
 
     def delete_link(self, link: str, query: dict) -> tuple[int, object]:
@@ -325,6 +397,9 @@ class FakeConfluentServer:
         return 200, None  # both specs: 200, no body
 
     def create_mirror(self, link: str, body) -> tuple[int, object]:
+        if self.links[link].get("mode") == "SOURCE":
+            # Mirror topics live on the destination; a source's half only carries the link.
+            return _error(400, 400, f"Cannot create mirror topics on source cluster link '{link}'.")
         source = body.get("source_topic_name") if isinstance(body, dict) else None
         if not source:
             return _error(400, 400, "source_topic_name is required")
@@ -446,7 +521,7 @@ class FakeConfluentServer:
                     "PENDING_SETUP_FOR_RESTORE",
                     "PENDING_RESTORE",
                 )
-                if needs_source and not self.source_available:
+                if needs_source and not self.reachable(x.link):
                     continue
                 x.pending_reads -= 1
                 if x.pending_reads <= 0:
@@ -458,6 +533,10 @@ class FakeConfluentServer:
                 x.lags = [3 if lag is None else lag for lag in x.lags]  # the first fetch
             elif self.lag_step:
                 x.lags = [max(0, lag - self.lag_step) for lag in x.lags]
+
+    def reachable(self, link: str) -> bool:
+        """Whether the link's source answers it: up, and (source-initiated) connected."""
+        return self.source_available and self._half_met(link)
 
     def posts(self, suffix: str = "") -> list:
         return [r for r in self.requests if r[0] == "POST" and r[1].endswith(suffix)]

@@ -169,6 +169,7 @@ def test_render_writes_files_without_starting_anything(tmp_path):
                 "docker-compose.yml",
                 ".env",
                 "toxiproxy.json",
+                "cluster-link.json",
                 *(f"monitoring/{f}" for f in MONITORING_FILES),
             },
         ),
