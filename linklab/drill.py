@@ -890,7 +890,8 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
             lambda: reverse.caught_up(point),
             300,
             f"{TOPIC} on the {src_name} caught up with the {dst_name}",
-            fix=f"Look at {reverse.logs()}.",
+            fix=f"Read the reverse link's log, {reverse.logs()} (kept until `invoke down`).",
+            on_fail=lambda: reverse.catch_up_detail(point),
         )
     finally:
         reverse.delete(force=True)
