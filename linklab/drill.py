@@ -884,19 +884,20 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
             "failover point on."
         )
         point = reverse.catch_up_point()
-        # 300 s: on a busy 2-core CI host a secured reverse flow (TLS to a broker just started
-        # again) timed out at 120 s about one run in two; at idle it takes seconds.
+        # It copies the records written on the secondary since the failover: seconds, also on a
+        # busy host (2-3 s at load 10-19, 2 cores); 120 s as the forward flow's wait below. The
+        # secured lab's timeouts here were a failed task, not slowness (mm2.properties.j2:
+        # heartbeats.replication.enabled).
         wait_until(
             lambda: reverse.caught_up(point),
-            300,
+            120,
             f"{TOPIC} on the {src_name} caught up with the {dst_name}",
             fix=f"Read the reverse link's log, {reverse.logs()} (kept until `invoke down`).",
             on_fail=lambda: reverse.catch_up_detail(point),
         )
     finally:
         reverse.delete(force=True)
-        # Its own topics go with it: the forward link would mirror its heartbeats (as
-        # `primary.heartbeats`, which a secured lab's sa-link may not write).
+        # Its own topics go with it: the primary is the source again, as before the drill.
         for name, topics in reverse.own_topics().items():
             made = [t for t in topics if t not in existing[name]]
             kafka.delete_topics(lab.client_config(name), made)
