@@ -885,9 +885,9 @@ def failback(lab: Lab, seed: int = 7, say: Say = print) -> FailbackResult:
         )
         point = reverse.catch_up_point()
         # It copies the records written on the secondary since the failover: seconds, also on a
-        # busy host (2-3 s at load 10-19, 2 cores); 120 s as the forward flow's wait below. The
-        # secured lab's timeouts here were a failed task, not slowness (mm2.properties.j2:
-        # heartbeats.replication.enabled).
+        # busy host (1.7-2.7 s at load 10-15 on 2 cores); 120 s, as the forward flow's wait
+        # below. The secured lab's timeouts here were a failed task, not slowness
+        # (mm2.properties.j2: heartbeats.replication.enabled).
         wait_until(
             lambda: reverse.caught_up(point),
             120,

@@ -211,9 +211,12 @@ def pytest_runtest_makereport(item, call):
 
 def keep_logs(state_dir: Path, to: Path) -> list[Path]:
     """Copy every log of a lab's state folder (`down` removes it) to `to`, keeping the folders
-    they sit in (link-reverse/link-reverse.log, ...); return the copies."""
+    they sit in (link-reverse/link-reverse.log, ...); return the copies. A broker's segment
+    files (00000000000000000000.log) are its data, not a log."""
     kept = []
     for log in sorted(state_dir.rglob("*.log")):
+        if log.stem.isdigit():
+            continue
         copy = to / log.relative_to(state_dir)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, copy)
