@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from linklab import kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
-from linklab.jvm import JvmLauncher, log_tail
+from linklab.jvm import JvmLauncher, error_lines, log_tail
 from linklab.links.base import (
     ACTIVE,
     FAILED,
@@ -716,7 +716,12 @@ class MirrorMaker2Link(Link):
         except KafkaException as e:
             out.append(f"Connect's states not read from {self.status_topic()}: {e}")
         log = self.logs()
-        out.append(f"last problems in {log}:\n" + log_tail(log, only_problems=True))
+        errors = error_lines(log, lines=5)
+        out.append(
+            f"no log at {log}"
+            if errors is None
+            else f"last errors in {log}:" + "".join(f"\n{e}" for e in errors or ["(none)"])
+        )
         return "\n".join(out)
 
     def _mirror_infos(self, topics: list[str] | None = None) -> list[MirrorInfo]:
