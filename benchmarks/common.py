@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def load() -> float:
@@ -77,6 +80,15 @@ def interleave(
             out[name].add(value)
             say(f"  round {r + 1}/{repeat} {name}: {value:.3f} (load {load():.1f})")
     return out
+
+
+def back_and_forth(variants: Sequence[T], rounds: int) -> Iterator[tuple[int, T]]:
+    """(round, variant): every variant once per round, in reverse order every other round
+    (A B, B A, A B, ...), so a drift of the machine's load hits each alike and no variant
+    always runs first."""
+    for i in range(rounds):
+        for variant in variants if i % 2 == 0 else variants[::-1]:
+            yield i, variant
 
 
 def print_table(

@@ -18,10 +18,13 @@ import statistics
 import sys
 from pathlib import Path
 
-from linklab import latency, present
-from linklab.errors import LabError
-from linklab.lab import open_lab
-from linklab.present import Sheet, sheet
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import back_and_forth  # noqa: E402
+from linklab import latency, present  # noqa: E402
+from linklab.errors import LabError  # noqa: E402
+from linklab.lab import open_lab  # noqa: E402
+from linklab.present import Sheet, sheet  # noqa: E402
 
 FIELDS = ("p50", "p90", "p99", "p999", "max")
 
@@ -29,10 +32,9 @@ FIELDS = ("p50", "p90", "p99", "p999", "max")
 def measure(lab, pairs: int, settings: latency.Settings, root: Path | None) -> dict:
     """{mode: [baseline Percentiles, ...]}, the modes interleaved so load drifts hit both."""
     out: dict[str, list] = {"gc.freeze()": [], "no freeze": []}
-    for i in range(pairs):
-        for freeze in (True, False) if i % 2 == 0 else (False, True):
-            r = latency.run(lab, settings, root, freeze_gc=freeze)
-            out["gc.freeze()" if freeze else "no freeze"].append((r.baseline.latency, r.paired))
+    for _, freeze in back_and_forth((True, False), pairs):
+        r = latency.run(lab, settings, root, freeze_gc=freeze)
+        out["gc.freeze()" if freeze else "no freeze"].append((r.baseline.latency, r.paired))
     return out
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import cpu_times, load, steal_since  # noqa: E402
+from benchmarks.common import back_and_forth, cpu_times, load, steal_since  # noqa: E402
 from linklab import latency, present  # noqa: E402
 from linklab.errors import LabError  # noqa: E402
 from linklab.lab import open_lab  # noqa: E402
@@ -41,16 +41,15 @@ def measure(lab, pairs: int, settings: latency.Settings, root: Path | None, say=
     """{mode: [(result, load, steal), ...]}, the modes interleaved (A B, B A, ...) so a drift
     of the machine's load hits both."""
     out: dict[str, list] = {m: [] for m in MODES}
-    for i in range(pairs):
-        for mode in MODES if i % 2 == 0 else MODES[::-1]:
-            before = cpu_times()
-            r = latency.run(lab, settings, root, collectors=mode)
-            out[mode].append((r, load(), steal_since(before)))
-            say(
-                f"pair {i + 1}/{pairs} {mode}: mirror first {100 * r.paired_negative_share:.1f} %,"
-                f" paired p50 {r.paired.p50:.1f} ms, baseline p99 {r.baseline.latency.p99:.1f} ms"
-                f" (load {load():.1f}, steal {100 * out[mode][-1][2]:.1f} %)"
-            )
+    for i, mode in back_and_forth(MODES, pairs):
+        before = cpu_times()
+        r = latency.run(lab, settings, root, collectors=mode)
+        out[mode].append((r, load(), steal_since(before)))
+        say(
+            f"pair {i + 1}/{pairs} {mode}: mirror first {100 * r.paired_negative_share:.1f} %,"
+            f" paired p50 {r.paired.p50:.1f} ms, baseline p99 {r.baseline.latency.p99:.1f} ms"
+            f" (load {load():.1f}, steal {100 * out[mode][-1][2]:.1f} %)"
+        )
     return out
 
 

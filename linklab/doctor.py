@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from linklab import jars, kafka, runtimes
 from linklab.errors import LabError
+from linklab.jvm import error_lines
 from linklab.lab import (
     Lab,
     flink_engine,
@@ -788,19 +789,6 @@ def config(lab: Lab) -> list[Check]:
 
 
 # -- logs ---------------------------------------------------------------------------------------
-def error_lines(path: Path, lines: int = 3, tail_bytes: int = 1 << 20) -> list[str] | None:
-    """The last ERROR/FATAL lines of a log (read from its last MiB); None if there is no log."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - tail_bytes))
-            text = f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return None
-    found = [ln for ln in text.splitlines() if "] ERROR " in ln or "] FATAL " in ln]
-    return [ln[:300] for ln in found[-lines:]]
-
-
 def logs(lab: Lab) -> list[Check]:
     out = []
     for name in _components(lab):

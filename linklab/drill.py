@@ -48,9 +48,10 @@ STREAM_TIMEOUT_MS = 5_000
 TRANSLATE_TIMEOUT_S = 240
 DETECT_PROBE_S = 0.5  # an operator's health check: one metadata request, this timeout
 RATE_BROKER_ROWS = 200  # records/s while a broker of the primary is killed (the fault suite's)
-# The failback's catch-up: on a busy 2-core CI host a secured reverse flow (TLS to a broker just
-# started again) timed out at 120 s about one run in two; at idle it takes seconds.
-CATCH_UP_S = 300
+# The failback's catch-up: seconds, also on a busy host (1.7-2.7 s at load 10-15 on 2 cores).
+# The secured lab's old timeouts were a failed task, not slowness (mm2.properties.j2:
+# heartbeats.replication.enabled).
+CATCH_UP_S = 120
 
 Say = Callable[[str], None]
 
@@ -922,16 +923,17 @@ def _failback_mirrormaker(lab: Lab, state: dict, seed: int, say: Say) -> Failbac
             "failover point on."
         )
         point = reverse.catch_up_point()
+        # It copies the records written on the secondary since the failover (CATCH_UP_S).
         wait_until(
             lambda: reverse.caught_up(point),
             CATCH_UP_S,
             f"{TOPIC} on the {src_name} caught up with the {dst_name}",
-            fix=f"Look at {reverse.logs()}.",
+            fix=f"Read the reverse link's log, {reverse.logs()} (kept until `invoke down`).",
+            on_fail=lambda: reverse.catch_up_detail(point),
         )
     finally:
         reverse.delete(force=True)
-        # Its own topics go with it: the forward link would mirror its heartbeats (as
-        # `primary.heartbeats`, which a secured lab's sa-link may not write).
+        # Its own topics go with it: the primary is the source again, as before the drill.
         for name, topics in reverse.own_topics().items():
             made = [t for t in topics if t not in existing[name]]
             kafka.delete_topics(lab.client_config(name), made)

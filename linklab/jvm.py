@@ -57,6 +57,19 @@ def log_tail(path: Path, lines: int = 15, only_problems: bool = False) -> str:
     return "\n".join(text[-lines:])
 
 
+def error_lines(path: Path, lines: int = 3, tail_bytes: int = 1 << 20) -> list[str] | None:
+    """The last ERROR/FATAL lines of a log (read from its last MiB); None if there is no log."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - tail_bytes))
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    found = [ln for ln in text.splitlines() if "] ERROR " in ln or "] FATAL " in ln]
+    return [ln[:300] for ln in found[-lines:]]
+
+
 class JvmLauncher:
     """Starts the lab's JVMs on Kafka's classpath, each known by its pid file and marker."""
 

@@ -736,17 +736,13 @@ def _healthy(lab: Lab) -> bool:
 def wait_caught_up(lab: Lab, timeout: float = 180.0) -> None:
     """Wait until the mirrors hold every record their sources held when the wait began (records
     produced meanwhile, say by a steady producer, do not hold it back)."""
-
-    def detail() -> str:
-        return "\n".join(f"{m.topic}: status {m.status}, lag {m.lag}" for m in lab.link.mirrors())
-
     point = lab.link.catch_up_point()
     wait_until(
         lambda: lab.link.caught_up(point),
         timeout,
         "mirror topics caught up (lag 0)",
         fix="Run `invoke doctor` to see the link's state and log.",
-        on_fail=detail,
+        on_fail=lambda: lab.link.catch_up_detail(point),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -199,9 +200,35 @@ def secured_multi_broker_lab(tmp_path_factory) -> linklab.lab.Lab:
     )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Note on the test whether its body failed, for fixtures that keep evidence (fresh_lab)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.call_failed = report.failed
+
+
+def keep_logs(state_dir: Path, to: Path) -> list[Path]:
+    """Copy every log of a lab's state folder (`down` removes it) to `to`, keeping the folders
+    they sit in (link-reverse/link-reverse.log, ...); return the copies. A broker's segment
+    files (00000000000000000000.log) are its data, not a log."""
+    kept = []
+    for log in sorted(state_dir.rglob("*.log")):
+        if log.stem.isdigit():
+            continue
+        copy = to / log.relative_to(state_dir)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, copy)
+        kept.append(copy)
+    return kept
+
+
 @pytest.fixture
-def fresh_lab(tmp_path):
-    """A factory for extra labs a test may break; each is torn down after the test."""
+def fresh_lab(tmp_path, request):
+    """A factory for extra labs a test may break; each is torn down after the test. When the
+    test fails, the labs' logs (the brokers', the link's, a failback's reverse link's) are kept
+    in the test's tmp_path first (`<lab>-logs/`), and the failure's output says where."""
     made = []
 
     def factory(up: bool = True, records: int = 500, secured: bool = False) -> linklab.lab.Lab:
@@ -217,6 +244,9 @@ def fresh_lab(tmp_path):
 
     yield factory
     for extra in made:
+        if getattr(request.node, "call_failed", False) and extra.state_dir.exists():
+            to = extra.state_dir.with_name(f"{extra.state_dir.name}-logs")
+            print(f"{len(keep_logs(extra.state_dir, to))} logs of {extra.state_dir} kept in {to}")
         try:
             linklab.lab.down(extra)
         except Exception as e:  # teardown of a deliberately broken lab must not hide the test

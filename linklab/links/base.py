@@ -195,6 +195,40 @@ class Link(ABC):
         ms = [m for m in self.mirrors() if m.status not in (PAUSED, STOPPED)]
         return bool(ms) and all(m.status == ACTIVE and m.lag == 0 and not m.unfetched for m in ms)
 
+    def catch_up_detail(self, point: dict | None = None) -> str:
+        """Why `caught_up(point)` is False, for a timed-out wait's message: each mirror's status
+        and lag per partition."""
+        return "\n".join(
+            f"{m.topic}: status {m.status}, lag {m.lag}"
+            + (f" ({_per_partition(m.partition_lags)})" if m.partition_lags else "")
+            for m in self.mirrors()
+        )
+
+
+def _per_partition(lags: dict[int, int]) -> str:
+    return ", ".join(f"partition {p}: {n}" for p, n in sorted(lags.items()))
+
+
+def behind_point(
+    point: dict[str, list[kafka.PartitionCount]], positions: dict[tuple[str, int], int]
+) -> list[str]:
+    """One line per source partition of a catch-up point that a link has not copied up to:
+    the source's end at the point, the next offset the link committed (its position, or none),
+    and how many records of the point it has yet to copy (`lag_behind`)."""
+    lines = []
+    for topic, ends in point.items():
+        mine = {p: n for (t, p), n in positions.items() if t == topic}
+        for p in ends:
+            behind = lag_behind([p], mine)[p.partition]
+            if behind:
+                at = mine.get(p.partition)
+                position = "no position committed" if at is None else f"position {at:,}"
+                lines.append(
+                    f"{topic} partition {p.partition}: {behind:,} behind "
+                    f"(end {p.high:,} at the point, {position})"
+                )
+    return lines
+
 
 def record_counts(
     source_bootstrap: kafka.Conn, dest_bootstrap: kafka.Conn, topic: str, mirror_topic: str

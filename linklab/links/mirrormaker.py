@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from linklab import kafka, render, security
 from linklab.components import ComponentStatus
 from linklab.errors import LabError
-from linklab.jvm import JvmLauncher, log_tail
+from linklab.jvm import JvmLauncher, error_lines, log_tail
 from linklab.links.base import (
     ACTIVE,
     FAILED,
@@ -36,6 +36,7 @@ from linklab.links.base import (
     LinkInfo,
     MirrorGrants,
     MirrorInfo,
+    behind_point,
     lag_behind,
 )
 from linklab.topology import Topology
@@ -712,13 +713,7 @@ class MirrorMaker2Link(Link):
 
     def _copied(self, point: dict) -> bool:
         """Whether the link has copied and committed every record of `point`."""
-        positions = self.committed_positions()
-        return all(
-            not any(
-                lag_behind(ends, {p: n for (t, p), n in positions.items() if t == topic}).values()
-            )
-            for topic, ends in point.items()
-        )
+        return not behind_point(point, self.committed_positions())
 
     def caught_up(self, point: dict | None = None) -> bool:
         """Under a steady stream the lag is never 0 (Connect commits what it copied every
@@ -727,6 +722,37 @@ class MirrorMaker2Link(Link):
             return super().caught_up()
         ms = [m for m in self._mirror_infos() if m.status not in (PAUSED, STOPPED)]
         return bool(ms) and all(m.status == ACTIVE for m in ms) and self._copied(point)
+
+    def catch_up_detail(self, point: dict | None = None) -> str:
+        """Why the link is not caught up with `point`: each partition it has yet to copy (from
+        the positions Connect committed), Connect's connector and task states, and the last
+        problems in the link's log. Whatever cannot be read is said, never raised: this is a
+        timed-out wait's message."""
+        out = []
+        try:
+            out.append(super().catch_up_detail() or "no mirror topics")
+            if point is not None:
+                lines = behind_point(point, self.committed_positions())
+                out += lines or ["every partition of the point copied and committed"]
+        except KafkaException as e:
+            out.append(f"lag not read: {e}")
+        except LabError as e:
+            out.append(f"lag not read: {e.problem}")
+        try:
+            states = self.connector_states()
+            out.append(
+                "Connect: " + (", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none")
+            )
+        except KafkaException as e:
+            out.append(f"Connect's states not read from {self.status_topic()}: {e}")
+        log = self.logs()
+        errors = error_lines(log, lines=5)
+        out.append(
+            f"no log at {log}"
+            if errors is None
+            else f"last errors in {log}:" + "".join(f"\n{e}" for e in errors or ["(none)"])
+        )
+        return "\n".join(out)
 
     def _mirror_infos(self, topics: list[str] | None = None) -> list[MirrorInfo]:
         """Mirror topics (all, or those named that are mirrors), reading the link's state once."""

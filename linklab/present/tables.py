@@ -283,31 +283,9 @@ def ksql_applied(results: list[Any]) -> Sheet:
     )
 
 
-def ksql_listing(ls: Any) -> list[Sheet]:
-    return [
-        query(
-            "streams and tables",
-            ["name", "kind", "topic", "format"],
-            [
-                [s["name"], s.get("type", ""), s.get("topic", ""), s.get("valueFormat", "")]
-                for s in ls.streams + ls.tables
-            ],
-        ),
-        query(
-            "running queries",
-            ["id", "writes", "state"],
-            [[q["id"], ", ".join(q.get("sinks", [])), q.get("state", "")] for q in ls.queries],
-        ),
-        query(
-            "named queries (ksql/queries.sql)",
-            ["name", "kind", "shows"],
-            [[q.name, q.kind, q.description] for q in ls.named],
-        ),
-    ]
-
-
 def sql_listing(engine: str, ls: dict[str, Any]) -> list[Sheet]:
-    """`sql.list` on either engine (its data: present.data.ksql_listing or Engine.listing)."""
+    """`sql.list` on either engine, and `ksql.list` (its data: present.data.ksql_listing or
+    Engine.listing)."""
     named = query(
         f"named queries ({'flinksql' if engine == 'Flink SQL' else 'ksql'}/queries.sql)",
         ["name", "kind", "shows"],

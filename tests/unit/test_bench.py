@@ -46,3 +46,17 @@ def test_the_settings_are_printed_side_by_side():
     line = next(x for x in text.splitlines() if "batch.size" in x)
     assert line.count("1000000") == 2  # the kit's value beside perf-test's
     assert "keys" in text
+
+
+def test_side_by_side_benchmarks_run_their_variants_back_and_forth():
+    from benchmarks.common import back_and_forth
+
+    # gc_freeze.py and latency_collectors.py: A B, B A, A B, so no variant always runs first.
+    assert list(back_and_forth(("a", "b"), 3)) == [
+        (0, "a"),
+        (0, "b"),
+        (1, "b"),
+        (1, "a"),
+        (2, "a"),
+        (2, "b"),
+    ]

@@ -96,3 +96,59 @@ def test_the_lag_endpoint_serves_each_partition_and_skips_an_unknown_lag():
         'linklab_mirror_lag_records{link="demo-link",mirror="employees",'
         'source_topic="employees",partition="1"} 2',
     ]
+
+
+def test_a_catch_up_point_names_each_partition_behind_and_its_position():
+    from linklab.kafka import PartitionCount
+    from linklab.links.base import behind_point
+
+    point = {
+        "employees": [PartitionCount(0, 0, 40), PartitionCount(1, 0, 37), PartitionCount(2, 5, 5)]
+    }
+    # Partition 0 copied to its end at the point; 1 stands 3 short; 2 is empty and never copied.
+    assert behind_point(point, {("employees", 0): 41, ("employees", 1): 34}) == [
+        "employees partition 1: 3 behind (end 37 at the point, position 34)"
+    ]
+    assert behind_point(point, {}) == [
+        "employees partition 0: 40 behind (end 40 at the point, no position committed)",
+        "employees partition 1: 37 behind (end 37 at the point, no position committed)",
+    ]
+
+
+def test_a_timed_out_catch_up_says_the_lag_per_partition_connects_states_and_the_log(
+    tmp_path, monkeypatch
+):
+    from linklab.kafka import PartitionCount
+    from linklab.links.base import MirrorInfo
+
+    jvm = SimpleNamespace(
+        component_dir=lambda c: tmp_path / c,
+        process=lambda c: StoppedProcess(),
+        logs=lambda c: tmp_path / c / f"{c}.log",
+    )
+    link = MirrorMaker2Link(load(), jvm, component=mirrormaker.REVERSE_COMPONENT)
+    link.dir.mkdir()
+    link.logs().write_text(
+        "[2026-12-06 01:00:00,000] INFO started\n"
+        "[2026-12-06 01:00:01,000] ERROR Failed to flush offsets (WorkerSourceTask)\n"
+    )
+    mirror = MirrorInfo("r", "employees", "employees", 2, 10, 9, 1, 1, "ACTIVE")
+    mirror.partition_lags = {0: 0, 1: 1}
+    monkeypatch.setattr(link, "mirrors", lambda: [mirror])
+    monkeypatch.setattr(link, "committed_positions", lambda: {("employees", 0): 5})
+    monkeypatch.setattr(
+        link, "connector_states", lambda: {"MirrorSourceConnector": "RUNNING", "x-0": "FAILED"}
+    )
+    point = {"employees": [PartitionCount(0, 0, 5), PartitionCount(1, 0, 5)]}
+
+    detail = link.catch_up_detail(point).splitlines()
+
+    assert detail[:3] == [
+        "employees: status ACTIVE, lag 1 (partition 0: 0, partition 1: 1)",
+        "employees partition 1: 5 behind (end 5 at the point, no position committed)",
+        "Connect: MirrorSourceConnector RUNNING, x-0 FAILED",
+    ]
+    assert detail[3].startswith("last errors in ") and detail[3].endswith("link-reverse.log:")
+    assert detail[4:] == [
+        "[2026-12-06 01:00:01,000] ERROR Failed to flush offsets (WorkerSourceTask)"
+    ]

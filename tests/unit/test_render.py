@@ -256,3 +256,15 @@ def test_only_the_link_uses_the_proxy_on_both_runtimes(topo, both):
     assert link_configs(topo, f"toxiproxy:{net.proxy_port}")["bootstrap.servers"] == (
         f"toxiproxy:{net.proxy_port}"
     )
+
+
+def test_a_link_copies_its_mirror_topics_and_no_heartbeats_topic():
+    # MirrorMaker 2 copies every heartbeats topic of its source by default. The failback's
+    # reverse link (secondary -> primary) copied the forward link's `heartbeats` as
+    # `secondary.heartbeats`, which sa-link may not write on a secured primary: the task holding
+    # it died with three employees partitions, and the failback timed out on a busy host.
+    topo = load()
+    for through_proxy in (True, False):  # the forward link, and the reverse flow
+        mm2 = props(render.mm2_properties(topo, through_proxy=through_proxy).replace(" = ", "="))
+        assert mm2["heartbeats.replication.enabled"] == "false"
+        assert not re.compile(mm2["primary->secondary.topics"]).fullmatch("heartbeats")

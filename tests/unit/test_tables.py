@@ -11,7 +11,7 @@ from linklab import drill
 from linklab.lab import Step
 from linklab.latency import Repeated
 from linklab.network import DEFAULT_PROFILES
-from linklab.present import View, tables, to_text
+from linklab.present import View, data, tables, to_text
 from linklab.present.layout import Sheet, fits
 from tests.unit import results
 
@@ -40,7 +40,7 @@ SHEETS = {
     "faults": lambda: [tables.faults(results.faults(), 200)],
     "alerts": lambda: [tables.alerts(results.alert_rules())],
     "monitor": lambda: tables.monitor(results.monitor_frame()),
-    "ksql.list": lambda: tables.ksql_listing(results.ksql_listing()),
+    "ksql.list": lambda: tables.sql_listing("ksqlDB", data.ksql_listing(results.ksql_listing())),
     "ksql.pull": lambda: [
         tables.query("employee", results.ksql_pull().columns, results.ksql_pull().rows)
     ],
